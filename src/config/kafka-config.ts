@@ -1,0 +1,53 @@
+/**
+ * Schema of the `kafka:` section shared by every config file: where the cluster is and how
+ * to reach it. The client layer (src/kafka) takes the validated type, never raw options.
+ */
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:9092"');
+
+/** SASL authentication (KIP-43 / KIP-84); passed through to the client. */
+export const saslConfigSchema = z.strictObject({
+  mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']),
+  username: z.string().min(1).optional(),
+  password: z.string().optional(),
+  /** OAUTHBEARER token. */
+  token: z.string().optional(),
+});
+
+/** TLS: PEM file contents (the CLI reads files; the library takes contents). */
+export const sslConfigSchema = z.strictObject({
+  ca: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  rejectUnauthorized: z.boolean().default(true),
+  servername: z.string().optional(),
+});
+
+/** The `kafka:` section. Times are milliseconds. */
+export const kafkaConfigSchema = z.strictObject({
+  /** `memory` selects the in-process log (no cluster); anything else is a list of brokers. */
+  bootstrapServers: z.union([z.literal('memory'), z.array(hostPort).min(1)]).default('memory'),
+  clientId: z.string().min(1).default('inflow'),
+  /** Bound on every request to the cluster (connect, metadata, produce, commit), ms. */
+  requestTimeoutMs: z.number().int().positive().default(30_000),
+  /** Connect retries before KAFKA_UNREACHABLE is raised. */
+  retries: z.number().int().min(0).default(3),
+  sasl: saslConfigSchema.optional(),
+  ssl: sslConfigSchema.optional(),
+});
+
+/** Validated `kafka:` section. */
+export type KafkaConfig = z.output<typeof kafkaConfigSchema>;
+/** `kafka:` section as written in a file (defaults optional). */
+export type KafkaConfigInput = z.input<typeof kafkaConfigSchema>;
+
+/** Parses `KAFKA_BOOTSTRAP_SERVERS`-style text ("h1:9092,h2:9092") into a list. */
+export function parseBootstrapServers(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

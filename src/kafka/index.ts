@@ -1,0 +1,26 @@
+/** The Kafka layer: narrow interfaces, the real client, the in-process log, serdes, a local broker. */
+export type {
+  ConsumedRecord,
+  ConsumerOptions,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaHeader,
+  KafkaProducer,
+  KafkaTransaction,
+  NewTopic,
+  PartitionLag,
+  PollOptions,
+  ProducerOptions,
+  ProducerRecord,
+  RebalanceListener,
+  RecordMetadata,
+  TopicDescription,
+  TopicPartition,
+  TopicPartitionOffset,
+} from './types.ts';
+export { Compression, IsolationLevel, OffsetReset, partitionKey } from './types.ts';
+export { partitionForKey } from './partitioner.ts';
+export { createMemoryClient } from './memory/memory-client.ts';
+export { MemoryLog, type MemoryLogOptions } from './memory/memory-log.ts';
+export { createKafkaClient } from './platformatic/platformatic-client.ts';

@@ -1,0 +1,110 @@
+/**
+ * A consumer group of the in-process log: members, generations, a range assignment per topic
+ * (like Kafka's RangeAssignor) and committed offsets. A rebalance bumps the generation;
+ * each member picks up its new assignment on its next poll() and runs its rebalance listener
+ * there, as the Java consumer does. Commits for a partition the member no longer owns are
+ * rejected (KAFKA_REBALANCE), which fences zombie owners.
+ */
+import { InflowError } from '../../errors.ts';
+import type { TopicPartition, TopicPartitionOffset } from '../types.ts';
+import { partitionKey } from '../types.ts';
+
+/** What the group needs of the log (kept narrow to avoid a cycle of concrete types). */
+export interface GroupLog {
+  hasTopic(topic: string): boolean;
+  partitionCount(topic: string): number;
+  notify(): void;
+}
+
+/** A member as the group sees it. */
+export interface GroupMember {
+  readonly memberId: string;
+  readonly topics: readonly string[];
+}
+
+export class MemoryGroup {
+  readonly groupId: string;
+  generation = 0;
+  readonly #log: GroupLog;
+  readonly #members = new Map<string, GroupMember>();
+  readonly #assignment = new Map<string, TopicPartition[]>();
+  readonly #owners = new Map<string, string>();
+  readonly #committed = new Map<string, TopicPartitionOffset>();
+
+  constructor(groupId: string, log: GroupLog) {
+    this.groupId = groupId;
+    this.#log = log;
+  }
+
+  join(member: GroupMember): void {
+    this.#members.set(member.memberId, member);
+    this.rebalance();
+  }
+
+  leave(memberId: string): void {
+    if (this.#members.delete(memberId)) this.rebalance();
+  }
+
+  subscribes(topic: string): boolean {
+    for (const member of this.#members.values()) if (member.topics.includes(topic)) return true;
+    return false;
+  }
+
+  /** Current assignment of a member (empty when it is not in the group). */
+  assignmentOf(memberId: string): TopicPartition[] {
+    return this.#assignment.get(memberId) ?? [];
+  }
+
+  /** Recomputes the assignment: per topic, contiguous partition ranges over sorted members. */
+  rebalance(): void {
+    this.generation += 1;
+    this.#assignment.clear();
+    this.#owners.clear();
+    const members = [...this.#members.values()].sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
+    for (const member of members) this.#assignment.set(member.memberId, []);
+    const topics = new Set(members.flatMap((m) => m.topics));
+    for (const topic of [...topics].sort()) {
+      if (!this.#log.hasTopic(topic)) continue;
+      const subscribers = members.filter((m) => m.topics.includes(topic));
+      const partitions = this.#log.partitionCount(topic);
+      const per = Math.floor(partitions / subscribers.length);
+      const extra = partitions % subscribers.length;
+      let next = 0;
+      subscribers.forEach((member, i) => {
+        const count = per + (i < extra ? 1 : 0);
+        for (let p = next; p < next + count; p++) {
+          this.#assignment.get(member.memberId)?.push({ topic, partition: p });
+          this.#owners.set(partitionKey(topic, p), member.memberId);
+        }
+        next += count;
+      });
+    }
+    this.#log.notify();
+  }
+
+  /** Validates ownership then commits; `memberId` undefined skips the check (admin, transactions). */
+  commit(offsets: readonly TopicPartitionOffset[], memberId?: string): void {
+    if (memberId !== undefined) this.assertOwner(offsets, memberId);
+    for (const o of offsets) this.#committed.set(partitionKey(o.topic, o.partition), { ...o });
+    this.#log.notify();
+  }
+
+  assertOwner(partitions: readonly TopicPartition[], memberId: string): void {
+    for (const p of partitions) {
+      if (this.#owners.get(partitionKey(p.topic, p.partition)) !== memberId) {
+        throw new InflowError(
+          'KAFKA_REBALANCE',
+          `cannot commit ${p.topic}[${p.partition}] for group "${this.groupId}": the partition was reassigned in a rebalance (generation ${this.generation})`,
+        );
+      }
+    }
+  }
+
+  committed(topic: string, partition: number): bigint {
+    return this.#committed.get(partitionKey(topic, partition))?.offset ?? -1n;
+  }
+
+  committedOffsets(): TopicPartitionOffset[] {
+    return [...this.#committed.values()].map((o) => ({ ...o }));
+  }
+}

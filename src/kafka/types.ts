@@ -1,0 +1,196 @@
+/**
+ * The narrow Kafka interfaces the rest of inflow is written against. Two implementations:
+ * the real client (src/kafka/platformatic) and the in-process log (src/kafka/memory).
+ * Nothing outside src/kafka imports a Kafka client library.
+ *
+ * Keys, values and header values are bytes; serdes (./serdes.ts) sit above this layer.
+ * Offsets are int64 on the wire and bigint here.
+ */
+
+/** A header; Kafka allows the same key more than once, so headers are a list. */
+export type KafkaHeader = readonly [key: string, value: Buffer];
+
+/** A record to produce. */
+export interface ProducerRecord {
+  topic: string;
+  key?: Buffer | null;
+  value: Buffer | null;
+  headers?: readonly KafkaHeader[];
+  /** Explicit partition; otherwise murmur2(key) like Kafka's Java client, round-robin for null keys. */
+  partition?: number;
+  /** Milliseconds since the epoch; the producer's clock by default. */
+  timestamp?: number;
+}
+
+/** Where a produced record landed. */
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  offset: bigint;
+}
+
+/** A consumed record. */
+export interface ConsumedRecord {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: KafkaHeader[];
+  /** Milliseconds since the epoch. */
+  timestamp: number;
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** A position: `offset` is the next offset to read (Kafka's committed-offset convention). */
+export interface TopicPartitionOffset extends TopicPartition {
+  offset: bigint;
+}
+
+/** Called around group rebalances (Kafka's ConsumerRebalanceListener). */
+export interface RebalanceListener {
+  /** Partitions newly assigned to this member. */
+  onAssigned?(partitions: TopicPartition[]): void | Promise<void>;
+  /** Partitions taken away; records of them no longer come from poll(). */
+  onRevoked?(partitions: TopicPartition[]): void | Promise<void>;
+}
+
+export const IsolationLevel = {
+  READ_UNCOMMITTED: 'read_uncommitted',
+  READ_COMMITTED: 'read_committed',
+} as const;
+export type IsolationLevel = (typeof IsolationLevel)[keyof typeof IsolationLevel];
+
+export const OffsetReset = { EARLIEST: 'earliest', LATEST: 'latest' } as const;
+export type OffsetReset = (typeof OffsetReset)[keyof typeof OffsetReset];
+
+export const Compression = { NONE: 'none', GZIP: 'gzip', SNAPPY: 'snappy', LZ4: 'lz4', ZSTD: 'zstd' } as const;
+export type Compression = (typeof Compression)[keyof typeof Compression];
+
+/** Options of {@link KafkaClient.consumer}. Times are milliseconds. */
+export interface ConsumerOptions {
+  groupId: string;
+  /** Where to start when the group has no committed offset. Default `latest`, like Kafka. */
+  autoOffsetReset?: OffsetReset;
+  /** Default `read_uncommitted`, like Kafka; exactly-once readers use `read_committed`. */
+  isolationLevel?: IsolationLevel;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /** Records buffered ahead of poll() before fetching pauses (bounds memory). Default 1024. */
+  maxBufferedRecords?: number;
+}
+
+/** Options of {@link KafkaConsumer.poll}. */
+export interface PollOptions {
+  /** At most this many records. Default 500 (Kafka's max.poll.records). */
+  maxRecords?: number;
+  /** Wait at most this long for a first record, ms. Default 1000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A consumer-group member. Offsets are committed only explicitly (no auto-commit). */
+export interface KafkaConsumer {
+  readonly groupId: string;
+  /** Joins the group for `topics`; resolves once the first assignment is known. */
+  subscribe(topics: string[], listener?: RebalanceListener): Promise<void>;
+  /** Returns buffered records in partition order (empty after `timeoutMs`). */
+  poll(options?: PollOptions): Promise<ConsumedRecord[]>;
+  /** Commits positions (next offset to read) for the group. */
+  commit(offsets: TopicPartitionOffset[]): Promise<void>;
+  /** The group's committed positions (`-1n` where none). */
+  committed(partitions: TopicPartition[]): Promise<TopicPartitionOffset[]>;
+  /** Stops fetching these partitions; the member stays in the group and keeps heart-beating. */
+  pause(partitions: TopicPartition[]): void;
+  resume(partitions: TopicPartition[]): void;
+  paused(): TopicPartition[];
+  /** Next poll() returns records of the partition from `offset` on (buffered ones are dropped). */
+  seek(position: TopicPartitionOffset): void;
+  /** Partitions currently assigned to this member. */
+  assignment(): TopicPartition[];
+  /** Leaves the group (its partitions are handed to the others at once) and closes. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link KafkaClient.producer}. */
+export interface ProducerOptions {
+  /** Idempotent producer (no duplicates from retries). Default true, like Kafka 3+. */
+  idempotent?: boolean;
+  /** Enables transactions; must be stable across restarts of the same logical producer. */
+  transactionalId?: string;
+  /** `all` (-1, default), `leader` (1) or `none` (0). */
+  acks?: 'all' | 'leader' | 'none';
+  compression?: Compression;
+}
+
+/** A producer; `send` resolves when the broker acknowledged every record. */
+export interface KafkaProducer {
+  send(records: ProducerRecord[]): Promise<RecordMetadata[]>;
+  /** Starts a transaction; only for producers with a `transactionalId`; one at a time. */
+  beginTransaction(): Promise<KafkaTransaction>;
+  close(): Promise<void>;
+}
+
+/** A producer transaction (KIP-98; offsets with KIP-447 generation fencing). */
+export interface KafkaTransaction {
+  send(records: ProducerRecord[]): Promise<RecordMetadata[]>;
+  /** Commits `offsets` for `consumer`'s group as part of this transaction (sendOffsetsToTransaction). */
+  sendOffsets(consumer: KafkaConsumer, offsets: TopicPartitionOffset[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Options of {@link KafkaAdmin.createTopics}. */
+export interface NewTopic {
+  topic: string;
+  partitions?: number;
+  replicationFactor?: number;
+  /** Topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  configs?: Record<string, string>;
+}
+
+export interface TopicDescription {
+  topic: string;
+  partitions: number;
+}
+
+/** Per-partition positions of a group, with lag = end offset − committed offset. */
+export interface PartitionLag extends TopicPartition {
+  committed: bigint;
+  end: bigint;
+  lag: bigint;
+}
+
+export interface KafkaAdmin {
+  /** Creates topics; existing ones are left alone when `ifNotExists` (default true). */
+  createTopics(topics: NewTopic[], options?: { ifNotExists?: boolean }): Promise<void>;
+  deleteTopics(topics: string[]): Promise<void>;
+  listTopics(): Promise<string[]>;
+  describeTopics(topics: string[]): Promise<TopicDescription[]>;
+  /** Earliest or latest (high watermark / last stable offset) offsets per partition. */
+  listOffsets(topic: string, at: 'earliest' | 'latest'): Promise<TopicPartitionOffset[]>;
+  groupOffsets(groupId: string, topics: string[]): Promise<TopicPartitionOffset[]>;
+  groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]>;
+  close(): Promise<void>;
+}
+
+/** Factory for one cluster (or the in-process log). */
+export interface KafkaClient {
+  /** `memory` or `kafka`, for logs and metrics. */
+  readonly kind: 'memory' | 'kafka';
+  producer(options?: ProducerOptions): KafkaProducer;
+  consumer(options: ConsumerOptions): KafkaConsumer;
+  admin(): KafkaAdmin;
+  /** Closes every producer, consumer and admin made by this client. */
+  close(): Promise<void>;
+}
+
+/** `topic:partition`, the key of per-partition maps. */
+export function partitionKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
