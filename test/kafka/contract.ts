@@ -36,6 +36,20 @@ export async function pollUntilAssigned(
   return seen;
 }
 
+/** Retries `check` until it passes, for state a broker makes visible asynchronously. */
+export async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 const text = (b: Buffer | null): string | null => (b === null ? null : b.toString());
 
 /** Registers the contract suite for one implementation. */
@@ -189,7 +203,8 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await txn.send(batch.map((r) => ({ topic: output, key: r.key, value: Buffer.from(`${Number(text(r.value)) * 10}`) })));
       await txn.sendOffsets(consumer, [{ topic: input, partition: 0, offset: next }]);
       await txn.commit();
-      assert.deepEqual(await consumer.committed([{ topic: input, partition: 0 }]), [{ topic: input, partition: 0, offset: next }]);
+      // The coordinator materialises transactional offsets once the commit markers are written.
+      await eventually(async () => assert.deepEqual(await consumer.committed([{ topic: input, partition: 0 }]), [{ topic: input, partition: 0, offset: next }]));
 
       const reader = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
       await reader.subscribe([output]);

@@ -1,5 +1,35 @@
-import type { KafkaConfigInput } from '../../config/kafka-config.ts';
-import type { KafkaClient } from '../types.ts';
-export function createKafkaClient(_config: KafkaConfigInput): KafkaClient {
-  throw new Error('todo');
+/** The real Kafka client: {@link KafkaClient} over @platformatic/kafka (see docs/decisions/0001-kafka-client.md). */
+import { type KafkaConfigInput, kafkaConfigSchema } from '../../config/kafka-config.ts';
+import { validateConfig } from '../../config/load-config.ts';
+import { InflowError } from '../../errors.ts';
+import type { ConsumerOptions, KafkaAdmin, KafkaClient, KafkaConsumer, KafkaProducer, ProducerOptions } from '../types.ts';
+import { connectionOptions } from './connection-options.ts';
+import { PlatformaticAdmin } from './platformatic-admin.ts';
+import { PlatformaticConsumer } from './platformatic-consumer.ts';
+import { PlatformaticProducer } from './platformatic-producer.ts';
+
+/** Creates a client for a Kafka cluster; `config` is validated (unknown keys are errors). */
+export function createKafkaClient(config: KafkaConfigInput): KafkaClient {
+  const valid = validateConfig(kafkaConfigSchema, config, 'kafka client options');
+  const bootstrapServers = valid.bootstrapServers;
+  if (bootstrapServers === 'memory') {
+    throw new InflowError('INVALID_CONFIG', 'createKafkaClient needs broker addresses; use createMemoryClient() for the in-process log');
+  }
+  const open = new Set<{ close(): Promise<void> }>();
+  const track = <T extends { close(): Promise<void> }>(item: T): T => {
+    open.add(item);
+    return item;
+  };
+  let n = 0;
+  const base = (role: string) => connectionOptions({ ...valid, bootstrapServers }, `${role}-${++n}`);
+  return {
+    kind: 'kafka',
+    producer: (options?: ProducerOptions): KafkaProducer => track(new PlatformaticProducer(base('producer'), options)),
+    consumer: (options: ConsumerOptions): KafkaConsumer => track(new PlatformaticConsumer(base('consumer'), options)),
+    admin: (): KafkaAdmin => track(new PlatformaticAdmin(base('admin'))),
+    async close() {
+      await Promise.all([...open].map((item) => item.close().catch(() => undefined)));
+      open.clear();
+    },
+  };
 }

@@ -1,0 +1,194 @@
+/**
+ * The project's own single-node Kafka 4.x broker (KRaft, broker + controller in one JVM) on
+ * free loopback ports, for tests, benchmarks, the demo and `inflow kafka up`. Facts:
+ * shared/reference/kafka-broker.md. Every wait is bounded; stop is SIGTERM, then SIGKILL.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { InflowError } from '../../errors.ts';
+import { ensureKafkaJars, type EnsureJarsOptions } from './broker-jars.ts';
+import { findJava } from './java.ts';
+
+const execFileAsync = promisify(execFile);
+const LOG4J = join(dirname(fileURLToPath(import.meta.url)), 'log4j2.properties');
+
+/** Options of {@link startLocalBroker}. Times are milliseconds. */
+export interface LocalBrokerOptions extends EnsureJarsOptions {
+  /** Data and log folder; a fresh temp folder (removed on stop) by default. */
+  dataDir?: string;
+  /** Client port; a free one by default. */
+  port?: number;
+  /** JVM heap, MiB. Default 512. */
+  heapMb?: number;
+  /** Bound on start (format + JVM start + ready), ms. Default 90 s. */
+  startTimeoutMs?: number;
+  /** Bound on a graceful stop before SIGKILL, ms. Default 15 s. */
+  stopTimeoutMs?: number;
+  /** Extra server.properties lines. */
+  properties?: Record<string, string>;
+  /** Keep the JVM running after this process exits (for `inflow kafka up`). */
+  detached?: boolean;
+}
+
+/** A running local broker. */
+export interface LocalBroker {
+  readonly bootstrapServers: string;
+  readonly pid: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+  /** Time from spawn to accepting connections, ms. */
+  readonly startMs: number;
+  /** SIGTERM, then SIGKILL after the bound; removes a temp data folder. */
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Resolves true once something accepts TCP connections on the port. */
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** server.properties for one node on loopback; exactly-once needs the RF-1 transaction log settings. */
+export function serverProperties(port: number, controllerPort: number, logDirs: string, extra: Record<string, string> = {}): string {
+  const props: Record<string, string> = {
+    'process.roles': 'broker,controller',
+    'node.id': '1',
+    'controller.quorum.bootstrap.servers': `127.0.0.1:${controllerPort}`,
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'controller.listener.names': 'CONTROLLER',
+    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'log.dirs': logDirs,
+    'num.partitions': '1',
+    'offsets.topic.replication.factor': '1',
+    'offsets.topic.num.partitions': '5',
+    'transaction.state.log.replication.factor': '1',
+    'transaction.state.log.min.isr': '1',
+    'transaction.state.log.num.partitions': '5',
+    'share.coordinator.state.topic.replication.factor': '1',
+    'share.coordinator.state.topic.min.isr': '1',
+    'group.initial.rebalance.delay.ms': '0',
+    // Topics are created on purpose, never by a typo in a producer.
+    'auto.create.topics.enable': 'false',
+    ...extra,
+  };
+  return `${Object.entries(props)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\n`;
+}
+
+/** Last lines of the broker's log, for error messages. */
+function logTail(logFile: string, lines = 15): string {
+  try {
+    return readFileSync(logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no broker log)';
+  }
+}
+
+/** Fetches the jars if needed, formats storage, starts the broker and waits until it accepts connections. */
+export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
+  const java = await findJava();
+  const lib = await ensureKafkaJars(options);
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'inflow-kafka-')));
+  const port = options.port ?? (await freePort());
+  const controllerPort = await freePort();
+  const config = join(dataDir, 'server.properties');
+  const logFile = join(dataDir, 'broker.log');
+  await writeFile(config, serverProperties(port, controllerPort, join(dataDir, 'data'), options.properties));
+  const classpath = `${lib}/*`;
+  const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
+
+  // Cluster id: 16 random bytes, base64url without padding (what StorageTool random-uuid prints).
+  const clusterId = randomBytes(16).toString('base64url');
+  try {
+    await execFileAsync(java, ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '--config', config, '--cluster-id', clusterId, '--standalone'], {
+      timeout: Math.max(1000, deadline - Date.now()),
+    });
+  } catch (error) {
+    throw new InflowError('UNAVAILABLE', `formatting Kafka storage in ${dataDir} failed: ${(error as Error).message}`, { cause: error });
+  }
+
+  const out = openSync(join(dataDir, 'stdout.log'), 'a');
+  const started = Date.now();
+  const child: ChildProcess = spawn(
+    java,
+    [
+      `-Xms${options.heapMb ?? 512}m`,
+      `-Xmx${options.heapMb ?? 512}m`,
+      '-XX:+UseG1GC',
+      `-Dlog4j2.configurationFile=${LOG4J}`,
+      `-Dinflow.kafka.logFile=${logFile}`,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      config,
+    ],
+    { stdio: ['ignore', out, out], detached: options.detached ?? false },
+  );
+  closeSync(out);
+  if (options.detached) child.unref();
+  let exited: number | null | undefined;
+  const exitPromise = new Promise<void>((resolve) => child.once('exit', (code) => ((exited = code), resolve())));
+
+  const stop = async (): Promise<void> => {
+    if (exited === undefined && child.pid !== undefined) {
+      child.kill('SIGTERM');
+      const killTimer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs ?? 15_000);
+      await exitPromise;
+      clearTimeout(killTimer);
+    }
+    if (ownDir && !options.detached) await rm(dataDir, { recursive: true, force: true });
+  };
+
+  while (!(await canConnect(port))) {
+    if (exited !== undefined) {
+      throw new InflowError('UNAVAILABLE', `Kafka broker exited (code ${exited}) before it accepted connections; its log:\n${logTail(logFile)}`);
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new InflowError('DEADLINE_EXCEEDED', `Kafka broker did not accept connections on 127.0.0.1:${port} in time; its log:\n${logTail(logFile)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    bootstrapServers: `127.0.0.1:${port}`,
+    pid: child.pid ?? -1,
+    dataDir,
+    logFile,
+    startMs: Date.now() - started,
+    stop,
+  };
+}

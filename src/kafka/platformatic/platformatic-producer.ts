@@ -1,0 +1,170 @@
+/**
+ * KafkaProducer over @platformatic/kafka. We choose partitions ourselves (the Java client's
+ * murmur2 rule, round-robin for null keys) so offsets can be reported per record, and send
+ * headers with one distinct key object per header so duplicate header names survive (the
+ * library keeps headers in a Map).
+ */
+import { type Consumer, Producer, type ProduceResult } from '@platformatic/kafka';
+import { InflowError } from '../../errors.ts';
+import { createRoundRobin, partitionForKey } from '../partitioner.ts';
+import type {
+  KafkaConsumer,
+  KafkaProducer,
+  KafkaTransaction,
+  ProducerOptions,
+  ProducerRecord,
+  RecordMetadata,
+  TopicPartitionOffset,
+} from '../types.ts';
+import type { BaseClientOptions } from './connection-options.ts';
+import { mapErrors } from './kafka-errors.ts';
+
+/** A header name wrapped so that two headers with the same name are two Map keys. */
+interface HeaderName {
+  readonly name: string;
+}
+
+type RawProducer = Producer<Buffer, Buffer, HeaderName, Buffer>;
+type Send = (options: { messages: Array<Record<string, unknown>> }) => Promise<ProduceResult>;
+
+const ACKS = { all: -1, leader: 1, none: 0 } as const;
+
+/** What the consumer adapter exposes to transactions (KIP-447 group metadata). */
+export interface GroupMetadataSource {
+  readonly raw: Consumer;
+}
+
+function isGroupMetadataSource(consumer: KafkaConsumer): consumer is KafkaConsumer & GroupMetadataSource {
+  return 'raw' in consumer;
+}
+
+export class PlatformaticProducer implements KafkaProducer {
+  readonly #producer: RawProducer;
+  readonly #transactional: boolean;
+  readonly #roundRobin = createRoundRobin();
+
+  constructor(base: BaseClientOptions, options: ProducerOptions = {}) {
+    this.#transactional = options.transactionalId !== undefined;
+    this.#producer = new Producer({
+      ...base,
+      idempotent: options.idempotent ?? true,
+      acks: ACKS[options.acks ?? 'all'],
+      autocreateTopics: false,
+      // InitProducerId must say "no producer yet" (-1/-1, KIP-360); the library's default 0/0
+      // makes the broker answer PRODUCER_FENCED when a restarted instance takes over a
+      // transactional id whose previous transaction is still open — exactly-once recovery.
+      ...(options.transactionalId === undefined
+        ? {}
+        : { transactionalId: options.transactionalId, idempotent: true, producerId: -1n, producerEpoch: -1 }),
+      ...(options.compression && options.compression !== 'none' ? { compression: options.compression } : {}),
+      serializers: { headerKey: (h?: HeaderName) => (h === undefined ? undefined : Buffer.from(h.name)) },
+    });
+  }
+
+  async send(records: ProducerRecord[]): Promise<RecordMetadata[]> {
+    if (this.#transactional) {
+      throw new InflowError('FAILED_PRECONDITION', 'a transactional producer sends inside a transaction: call beginTransaction() first');
+    }
+    return this.sendWith((o) => this.#producer.send(o as never), records);
+  }
+
+  /** Sends through `send` (the producer, or an open transaction) and returns per-record metadata. */
+  async sendWith(send: Send, records: ProducerRecord[]): Promise<RecordMetadata[]> {
+    if (records.length === 0) return [];
+    const topics = [...new Set(records.map((r) => r.topic))];
+    const label = `producing to ${topics.join(', ')}`;
+    const counts = await mapErrors(label, async () => {
+      const metadata = await this.#producer.metadata({ topics });
+      return new Map(topics.map((t) => [t, metadata.topics.get(t)?.partitionsCount ?? 0]));
+    });
+    const partitions = records.map((r) => {
+      const n = counts.get(r.topic) ?? 0;
+      if (r.partition !== undefined) {
+        if (r.partition < 0 || r.partition >= n) {
+          throw new InflowError('INVALID_ARGUMENT', `topic "${r.topic}" has partitions 0..${n - 1}, not ${r.partition}`);
+        }
+        return r.partition;
+      }
+      return r.key ? partitionForKey(r.key, n) : this.#roundRobin(r.topic, n);
+    });
+    const messages = records.map((r, i) => ({
+      topic: r.topic,
+      partition: partitions[i],
+      key: r.key ?? undefined,
+      value: r.value ?? undefined,
+      timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
+      headers: r.headers ? new Map(r.headers.map(([name, value]) => [{ name }, value] as const)) : undefined,
+    }));
+    const result = await mapErrors(label, () => send({ messages }));
+    // The broker reports one base offset per partition; records of a partition are consecutive.
+    const base = new Map((result.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, o.offset]));
+    const seen = new Map<string, bigint>();
+    return records.map((r, i) => {
+      const partition = partitions[i] as number;
+      const key = `${r.topic}:${partition}`;
+      const index = seen.get(key) ?? 0n;
+      seen.set(key, index + 1n);
+      return { topic: r.topic, partition, offset: (base.get(key) ?? -1n) + index };
+    });
+  }
+
+  async beginTransaction(): Promise<KafkaTransaction> {
+    if (!this.#transactional) {
+      throw new InflowError('FAILED_PRECONDITION', 'beginTransaction() needs a producer created with a transactionalId');
+    }
+    const txn = await mapErrors('beginning a transaction', () => this.#producer.beginTransaction());
+    return new PlatformaticTransaction(this, txn);
+  }
+
+  async close(): Promise<void> {
+    const txn = this.#producer.transaction;
+    if (txn && !txn.completed) await txn.abort().catch(() => undefined);
+    await this.#producer.close(true);
+  }
+}
+
+type RawTransaction = Awaited<ReturnType<RawProducer['beginTransaction']>>;
+
+class PlatformaticTransaction implements KafkaTransaction {
+  readonly #producer: PlatformaticProducer;
+  readonly #txn: RawTransaction;
+
+  constructor(producer: PlatformaticProducer, txn: RawTransaction) {
+    this.#producer = producer;
+    this.#txn = txn;
+  }
+
+  send(records: ProducerRecord[]): Promise<RecordMetadata[]> {
+    return this.#producer.sendWith((o) => this.#txn.send(o as never), records);
+  }
+
+  async sendOffsets(consumer: KafkaConsumer, offsets: TopicPartitionOffset[]): Promise<void> {
+    if (!isGroupMetadataSource(consumer)) {
+      throw new InflowError('INVALID_ARGUMENT', 'sendOffsets() needs a consumer from the same Kafka client');
+    }
+    const raw = consumer.raw;
+    await mapErrors(`adding offsets of group "${raw.groupId}" to the transaction`, async () => {
+      await this.#txn.addConsumer(raw);
+      // The library commits `offset + 1` of a consumed message, with the member's current
+      // generation (KIP-447 fencing); we hold positions, so pass position − 1.
+      const consumerMetadata = {
+        groupId: raw.groupId,
+        memberId: raw.memberId,
+        generationId: raw.generationId,
+        coordinatorId: raw.coordinatorId,
+      };
+      for (const o of offsets) {
+        await this.#txn.addOffset({ topic: o.topic, partition: o.partition, offset: o.offset - 1n, metadata: { consumer: consumerMetadata } } as never);
+      }
+    });
+  }
+
+  commit(): Promise<void> {
+    return mapErrors('committing a transaction', () => this.#txn.commit());
+  }
+
+  async abort(): Promise<void> {
+    if (this.#txn.completed) return;
+    await mapErrors('aborting a transaction', () => this.#txn.abort());
+  }
+}
