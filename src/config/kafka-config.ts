@@ -4,9 +4,7 @@
  */
 import { z } from 'zod';
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:9092"');
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:9092"');
 
 /** SASL authentication (KIP-43 / KIP-84); passed through to the client. */
 export const saslConfigSchema = z.strictObject({

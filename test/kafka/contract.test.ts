@@ -5,4 +5,7 @@ import { brokerOrSkip } from '../setup/broker.ts';
 kafkaContract('the in-process log', () => createMemoryClient());
 
 const bootstrap = brokerOrSkip();
-if (bootstrap) kafkaContract(`Apache Kafka at ${bootstrap.join(',')}`, () => createKafkaClient({ bootstrapServers: bootstrap, clientId: 'inflow-contract' }));
+if (bootstrap)
+  kafkaContract(`Apache Kafka at ${bootstrap.join(',')}`, () =>
+    createKafkaClient({ bootstrapServers: bootstrap, clientId: 'inflow-contract' }),
+  );

@@ -90,7 +90,13 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       }
       const first = got.find((r) => text(r.value) === 'value-0');
       assert.equal(text(first?.key ?? null), 'key-0');
-      assert.deepEqual(first?.headers.map(([k, v]) => [k, v.toString()]), [['trace', 't0'], ['trace', 'dup']]);
+      assert.deepEqual(
+        first?.headers.map(([k, v]) => [k, v.toString()]),
+        [
+          ['trace', 't0'],
+          ['trace', 'dup'],
+        ],
+      );
       assert.ok(typeof first?.timestamp === 'number' && first.timestamp > 1_600_000_000_000);
       await consumer.close();
     });
@@ -110,14 +116,20 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
 
       const b = client.consumer({ groupId, autoOffsetReset: 'earliest' });
       await b.subscribe([t]);
-      assert.deepEqual((await pollCount(b, 2)).map((r) => text(r.value)), ['v2', 'v3']);
+      assert.deepEqual(
+        (await pollCount(b, 2)).map((r) => text(r.value)),
+        ['v2', 'v3'],
+      );
       await b.close();
 
       const late = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'latest' });
       await late.subscribe([t]);
       assert.deepEqual(await late.poll({ timeoutMs: 300 }), []);
       await producer.send([{ topic: t, value: Buffer.from('v4') }]);
-      assert.deepEqual((await pollCount(late, 1)).map((r) => text(r.value)), ['v4']);
+      assert.deepEqual(
+        (await pollCount(late, 1)).map((r) => text(r.value)),
+        ['v4'],
+      );
       await late.close();
     });
 
@@ -139,7 +151,10 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await pollUntilAssigned(b, (ps) => ps.length === 2);
       const owned = [...a.assignment(), ...b.assignment()].map((p) => p.partition).sort();
       assert.deepEqual(owned, [0, 1, 2, 3], 'every partition has exactly one owner');
-      assert.ok(events.some((e) => e.startsWith('a-')), 'a was told what it lost');
+      assert.ok(
+        events.some((e) => e.startsWith('a-')),
+        'a was told what it lost',
+      );
 
       await b.close();
       await pollUntilAssigned(a, (ps) => ps.length === 4);
@@ -151,7 +166,10 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await client.admin().createTopics([{ topic: t, partitions: 1 }]);
       const producer = client.producer({ transactionalId: `tx-${randomUUID()}` });
       const aborted = await producer.beginTransaction();
-      await aborted.send([{ topic: t, value: Buffer.from('aborted-1') }, { topic: t, value: Buffer.from('aborted-2') }]);
+      await aborted.send([
+        { topic: t, value: Buffer.from('aborted-1') },
+        { topic: t, value: Buffer.from('aborted-2') },
+      ]);
       await aborted.abort();
       const committed = await producer.beginTransaction();
       await committed.send([{ topic: t, value: Buffer.from('committed-1') }]);
@@ -160,7 +178,10 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       const reader = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
       await reader.subscribe([t]);
       const got = await pollCount(reader, 1);
-      assert.deepEqual(got.map((r) => text(r.value)), ['committed-1']);
+      assert.deepEqual(
+        got.map((r) => text(r.value)),
+        ['committed-1'],
+      );
       assert.deepEqual(await reader.poll({ timeoutMs: 300 }), [], 'nothing else is visible');
       await reader.close();
       await producer.close();
@@ -176,7 +197,10 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await reader.subscribe([t]);
       assert.deepEqual(await reader.poll({ timeoutMs: 500 }), []);
       await txn.commit();
-      assert.deepEqual((await pollCount(reader, 1)).map((r) => text(r.value)), ['pending']);
+      assert.deepEqual(
+        (await pollCount(reader, 1)).map((r) => text(r.value)),
+        ['pending'],
+      );
       await reader.close();
       await producer.close();
     });
@@ -184,7 +208,10 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
     it('commits consumed offsets with the transaction (consume → produce → sendOffsets) and not on abort', async () => {
       const input = topic('eos-in');
       const output = topic('eos-out');
-      await client.admin().createTopics([{ topic: input, partitions: 1 }, { topic: output, partitions: 1 }]);
+      await client.admin().createTopics([
+        { topic: input, partitions: 1 },
+        { topic: output, partitions: 1 },
+      ]);
       await client.producer().send([1, 2, 3, 4].map((i) => ({ topic: input, key: Buffer.from(`k${i}`), value: Buffer.from(`${i}`) })));
       const groupId = `g-${randomUUID()}`;
       const consumer = client.consumer({ groupId, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
@@ -204,11 +231,16 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await txn.sendOffsets(consumer, [{ topic: input, partition: 0, offset: next }]);
       await txn.commit();
       // The coordinator materialises transactional offsets once the commit markers are written.
-      await eventually(async () => assert.deepEqual(await consumer.committed([{ topic: input, partition: 0 }]), [{ topic: input, partition: 0, offset: next }]));
+      await eventually(async () =>
+        assert.deepEqual(await consumer.committed([{ topic: input, partition: 0 }]), [{ topic: input, partition: 0, offset: next }]),
+      );
 
       const reader = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
       await reader.subscribe([output]);
-      assert.deepEqual((await pollCount(reader, 4)).map((r) => text(r.value)), ['10', '20', '30', '40']);
+      assert.deepEqual(
+        (await pollCount(reader, 4)).map((r) => text(r.value)),
+        ['10', '20', '30', '40'],
+      );
       await Promise.all([reader.close(), consumer.close(), producer.close()]);
     });
 
@@ -223,13 +255,19 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       const ok = await fresh.beginTransaction();
       await ok.send([{ topic: t, value: Buffer.from('live') }]);
       await ok.commit();
-      await assert.rejects(async () => {
-        await txn.send([{ topic: t, value: Buffer.from('zombie-2') }]);
-        await txn.commit();
-      }, { code: 'KAFKA_FENCED' });
+      await assert.rejects(
+        async () => {
+          await txn.send([{ topic: t, value: Buffer.from('zombie-2') }]);
+          await txn.commit();
+        },
+        { code: 'KAFKA_FENCED' },
+      );
       const reader = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
       await reader.subscribe([t]);
-      assert.deepEqual((await pollCount(reader, 1)).map((r) => text(r.value)), ['live']);
+      assert.deepEqual(
+        (await pollCount(reader, 1)).map((r) => text(r.value)),
+        ['live'],
+      );
       assert.deepEqual(await reader.poll({ timeoutMs: 300 }), []);
       await Promise.all([reader.close(), old.close(), fresh.close()]);
     });
@@ -249,10 +287,16 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
         { topic: t, partition: 0, value: Buffer.from('p0-b') },
       ]);
       const whilePaused = await pollCount(consumer, 1);
-      assert.deepEqual(whilePaused.map((r) => text(r.value)), ['p1-a']);
+      assert.deepEqual(
+        whilePaused.map((r) => text(r.value)),
+        ['p1-a'],
+      );
       assert.deepEqual(await consumer.poll({ timeoutMs: 300 }), [], 'nothing from the paused partition');
       consumer.resume([{ topic: t, partition: 0 }]);
-      assert.deepEqual((await pollCount(consumer, 2)).map((r) => text(r.value)), ['p0-a', 'p0-b']);
+      assert.deepEqual(
+        (await pollCount(consumer, 2)).map((r) => text(r.value)),
+        ['p0-a', 'p0-b'],
+      );
       await consumer.close();
     });
 
@@ -264,7 +308,10 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await consumer.subscribe([t]);
       await pollCount(consumer, 3);
       consumer.seek({ topic: t, partition: 0, offset: 1n });
-      assert.deepEqual((await pollCount(consumer, 2)).map((r) => text(r.value)), ['b', 'c']);
+      assert.deepEqual(
+        (await pollCount(consumer, 2)).map((r) => text(r.value)),
+        ['b', 'c'],
+      );
       await consumer.close();
     });
 
@@ -278,15 +325,27 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       assert.deepEqual(await admin.describeTopics([t]), [{ topic: t, partitions: 2 }]);
 
       await client.producer().send([0, 0, 1].map((p) => ({ topic: t, partition: p, key: Buffer.from('k'), value: Buffer.from('v') })));
-      assert.deepEqual((await admin.listOffsets(t, 'latest')).map((o) => o.offset), [2n, 1n]);
-      assert.deepEqual((await admin.listOffsets(t, 'earliest')).map((o) => o.offset), [0n, 0n]);
+      assert.deepEqual(
+        (await admin.listOffsets(t, 'latest')).map((o) => o.offset),
+        [2n, 1n],
+      );
+      assert.deepEqual(
+        (await admin.listOffsets(t, 'earliest')).map((o) => o.offset),
+        [0n, 0n],
+      );
       const groupId = `g-${randomUUID()}`;
       const consumer = client.consumer({ groupId, autoOffsetReset: 'earliest' });
       await consumer.subscribe([t]);
       await pollCount(consumer, 3);
       await consumer.commit([{ topic: t, partition: 0, offset: 1n }]);
       const lag = await admin.groupLag(groupId, [t]);
-      assert.deepEqual(lag.map((l) => [l.partition, l.committed, l.end, l.lag]), [[0, 1n, 2n, 1n], [1, -1n, 1n, 1n]]);
+      assert.deepEqual(
+        lag.map((l) => [l.partition, l.committed, l.end, l.lag]),
+        [
+          [0, 1n, 2n, 1n],
+          [1, -1n, 1n, 1n],
+        ],
+      );
       await consumer.close();
 
       await admin.deleteTopics([t]);

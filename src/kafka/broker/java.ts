@@ -38,7 +38,10 @@ export async function findJava(env: NodeJS.ProcessEnv = process.env): Promise<st
   }
   const major = parseJavaMajor(output);
   if (major === undefined || major < MIN_JAVA) {
-    throw new InflowError('JAVA_MISSING', `${NEED_JAVA} (found ${major === undefined ? 'an unknown version' : `Java ${major}`} at "${java}")`);
+    throw new InflowError(
+      'JAVA_MISSING',
+      `${NEED_JAVA} (found ${major === undefined ? 'an unknown version' : `Java ${major}`} at "${java}")`,
+    );
   }
   return java;
 }

@@ -134,9 +134,13 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   // Cluster id: 16 random bytes, base64url without padding (what StorageTool random-uuid prints).
   const clusterId = randomBytes(16).toString('base64url');
   try {
-    await execFileAsync(java, ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '--config', config, '--cluster-id', clusterId, '--standalone'], {
-      timeout: Math.max(1000, deadline - Date.now()),
-    });
+    await execFileAsync(
+      java,
+      ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '--config', config, '--cluster-id', clusterId, '--standalone'],
+      {
+        timeout: Math.max(1000, deadline - Date.now()),
+      },
+    );
   } catch (error) {
     throw new InflowError('UNAVAILABLE', `formatting Kafka storage in ${dataDir} failed: ${(error as Error).message}`, { cause: error });
   }
@@ -175,11 +179,17 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
 
   while (!(await canConnect(port))) {
     if (exited !== undefined) {
-      throw new InflowError('UNAVAILABLE', `Kafka broker exited (code ${exited}) before it accepted connections; its log:\n${logTail(logFile)}`);
+      throw new InflowError(
+        'UNAVAILABLE',
+        `Kafka broker exited (code ${exited}) before it accepted connections; its log:\n${logTail(logFile)}`,
+      );
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new InflowError('DEADLINE_EXCEEDED', `Kafka broker did not accept connections on 127.0.0.1:${port} in time; its log:\n${logTail(logFile)}`);
+      throw new InflowError(
+        'DEADLINE_EXCEEDED',
+        `Kafka broker did not accept connections on 127.0.0.1:${port} in time; its log:\n${logTail(logFile)}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

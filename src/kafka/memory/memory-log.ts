@@ -124,9 +124,13 @@ export class MemoryLog {
   }
 
   topicNotFound(topic: string): InflowError {
-    return new InflowError('KAFKA_TOPIC_NOT_FOUND', `topic "${topic}" does not exist: create it first (inflow does not auto-create topics)`, {
-      details: { topic },
-    });
+    return new InflowError(
+      'KAFKA_TOPIC_NOT_FOUND',
+      `topic "${topic}" does not exist: create it first (inflow does not auto-create topics)`,
+      {
+        details: { topic },
+      },
+    );
   }
 
   /** Appends records (validated first, so a bad batch appends nothing). */

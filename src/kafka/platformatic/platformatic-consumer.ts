@@ -23,7 +23,7 @@ import { mapErrors } from './kafka-errors.ts';
 
 type RawStream = MessagesStream<Buffer, Buffer, Buffer, Buffer>;
 
-function toRecord(m: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedRecord {
+function toRecord(m: Message): ConsumedRecord {
   return {
     topic: m.topic,
     partition: m.partition,
@@ -141,7 +141,10 @@ export class PlatformaticConsumer implements KafkaConsumer {
       this.#paused.add(key);
       // Records of the partition already buffered go back to its held queue, in order.
       const keep: ConsumedRecord[] = [];
-      for (const r of this.#ready) (partitionKey(r.topic, r.partition) === key ? this.#hold(key, r) : keep.push(r));
+      for (const r of this.#ready) {
+        if (partitionKey(r.topic, r.partition) === key) this.#hold(key, r);
+        else keep.push(r);
+      }
       this.#ready.splice(0, this.#ready.length, ...keep);
     }
   }
@@ -232,7 +235,8 @@ export class PlatformaticConsumer implements KafkaConsumer {
   /** Diffs the library's assignment with ours: revoke (dropping buffered records), then assign. */
   async #syncAssignment(): Promise<void> {
     const next = new Map<string, TopicPartition>();
-    for (const a of this.raw.assignments ?? []) for (const partition of a.partitions) next.set(partitionKey(a.topic, partition), { topic: a.topic, partition });
+    for (const a of this.raw.assignments ?? [])
+      for (const partition of a.partitions) next.set(partitionKey(a.topic, partition), { topic: a.topic, partition });
     const revoked = [...this.#assigned].filter(([k]) => !next.has(k)).map(([, p]) => p);
     const added = [...next].filter(([k]) => !this.#assigned.has(k)).map(([, p]) => p);
     if (revoked.length === 0 && added.length === 0) return;
@@ -283,5 +287,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
 }
 
 function mapErrorOnce(error: Error, groupId: string): InflowError {
-  return error instanceof InflowError ? error : new InflowError('KAFKA_ERROR', `consumer of group "${groupId}" failed: ${error.message}`, { cause: error });
+  return error instanceof InflowError
+    ? error
+    : new InflowError('KAFKA_ERROR', `consumer of group "${groupId}" failed: ${error.message}`, { cause: error });
 }

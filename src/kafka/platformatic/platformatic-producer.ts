@@ -24,7 +24,7 @@ interface HeaderName {
   readonly name: string;
 }
 
-type RawProducer = Producer<Buffer, Buffer, HeaderName, Buffer>;
+type RawProducer = Producer<Buffer, Buffer, HeaderName>;
 type Send = (options: { messages: Array<Record<string, unknown>> }) => Promise<ProduceResult>;
 
 const ACKS = { all: -1, leader: 1, none: 0 } as const;
@@ -154,7 +154,12 @@ class PlatformaticTransaction implements KafkaTransaction {
         coordinatorId: raw.coordinatorId,
       };
       for (const o of offsets) {
-        await this.#txn.addOffset({ topic: o.topic, partition: o.partition, offset: o.offset - 1n, metadata: { consumer: consumerMetadata } } as never);
+        await this.#txn.addOffset({
+          topic: o.topic,
+          partition: o.partition,
+          offset: o.offset - 1n,
+          metadata: { consumer: consumerMetadata },
+        } as never);
       }
     });
   }

@@ -1,0 +1,71 @@
+/**
+ * The `inflow` command line: parse arguments → call the library. Exit codes come from error
+ * codes; errors print one line (the stack with --verbose).
+ */
+import { parseArgs } from 'node:util';
+import { InflowError } from '../errors.ts';
+import { demoCommand, demoHelp } from './demo-command.ts';
+import { kafkaCommand, kafkaHelp } from './kafka-command.ts';
+
+const help = `inflow — machine-learning models in Apache Kafka applications
+
+Usage: inflow <command> [options]
+
+Commands:
+  demo                 run the demo on the in-process log (no cluster needed)
+  kafka up|down|status the project's local single-node Kafka broker
+
+Options:
+  --help, -h           help for a command
+  --json               machine-readable output
+  --verbose            print stacks with errors
+
+Run "inflow <command> --help" for examples.`;
+
+/** Exit code per error code: 2 for caller mistakes, 3 for unavailable dependencies, 1 otherwise. */
+export function exitCodeFor(error: InflowError): number {
+  if (error.httpStatus >= 400 && error.httpStatus < 500) return 2;
+  if (error.code === 'JAVA_MISSING' || error.code === 'DOWNLOAD_FAILED' || error.retriable) return 3;
+  return 1;
+}
+
+export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      records: { type: 'string' },
+      kafka: { type: 'string' },
+    },
+  });
+  const [command, action] = positionals;
+  try {
+    switch (command) {
+      case undefined:
+        out(help);
+        return values.help ? 0 : 2;
+      case 'demo': {
+        if (values.help) return (out(demoHelp), 0);
+        const records = Number(values.records ?? 20_000);
+        if (!Number.isInteger(records) || records < 1)
+          throw new InflowError('INVALID_ARGUMENT', `--records must be a positive integer, got "${values.records}"`);
+        await demoCommand({ records, ...(values.kafka ? { kafka: values.kafka } : {}) }, out);
+        return 0;
+      }
+      case 'kafka':
+        if (values.help) return (out(kafkaHelp), 0);
+        await kafkaCommand(action, values.json ?? false, out);
+        return 0;
+      default:
+        throw new InflowError('INVALID_ARGUMENT', `unknown command "${command}"; run "inflow --help" for the list`);
+    }
+  } catch (error) {
+    const e = InflowError.from(error);
+    process.stderr.write(`inflow: ${e.message}${values.verbose && e.stack ? `\n${e.stack}` : ''}\n`);
+    return exitCodeFor(e);
+  }
+}

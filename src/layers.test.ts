@@ -1,0 +1,99 @@
+/**
+ * The folders of src/ are layers (DESIGN.md); imports only go down. This test reads every
+ * module's imports and fails on one that goes up, and on a Kafka client library imported
+ * outside src/kafka.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const SRC = dirname(fileURLToPath(import.meta.url));
+
+/** Lowest first. `errors.ts` is the floor; `config` may throw its errors. */
+export const LAYERS = [
+  'errors.ts',
+  'config',
+  'observability',
+  'protocol',
+  'tensor',
+  'runtime',
+  'repository',
+  'serving',
+  'kafka',
+  'client',
+  'streams',
+  'server',
+  'edge',
+  'cli',
+] as const;
+
+const KAFKA_LIBRARIES = ['@platformatic/kafka', '@confluentinc/kafka-javascript', 'kafkajs'];
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : /\.ts$/.test(e.name) ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Layer rank of a file under src/, or undefined for the package entry (src/index.ts). */
+function rank(file: string): number | undefined {
+  let top = relative(SRC, file).split(/[\\/]/)[0] ?? '';
+  if (top === 'index.ts' || top === 'layers.test.ts') return undefined;
+  if (top === 'errors.test.ts') top = 'errors.ts';
+  const i = LAYERS.indexOf(top as (typeof LAYERS)[number]);
+  if (i < 0) throw new Error(`src/${top} is not a layer of DESIGN.md; add it to LAYERS on purpose`);
+  return i;
+}
+
+const importPattern = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(importPattern)].map((m) => m[1] ?? m[2] ?? '');
+}
+
+describe('layering', () => {
+  it('every module imports only its own layer or the ones below', () => {
+    const violations: string[] = [];
+    for (const file of files(SRC).filter((f) => !f.endsWith('layers.test.ts'))) {
+      const from = rank(file);
+      for (const spec of imports(file)) {
+        if (!spec.startsWith('.')) continue;
+        const target = resolve(dirname(file), spec);
+        if (relative(SRC, target).startsWith('..')) {
+          violations.push(`${relative(SRC, file)} imports ${spec}, outside src/`);
+          continue;
+        }
+        if (relative(SRC, target) === 'index.ts') {
+          violations.push(`${relative(SRC, file)} imports the package entry src/index.ts`);
+          continue;
+        }
+        const to = rank(target);
+        if (from !== undefined && to !== undefined && to > from) {
+          violations.push(`${relative(SRC, file)} (${LAYERS[from]}) imports ${relative(SRC, target)} (${LAYERS[to]}), a higher layer`);
+        }
+      }
+    }
+    assert.deepEqual(violations, []);
+  });
+
+  it('only src/kafka imports a Kafka client library', () => {
+    const violations = files(SRC)
+      .filter((f) => !relative(SRC, f).startsWith('kafka'))
+      .flatMap((f) =>
+        imports(f)
+          .filter((s) => KAFKA_LIBRARIES.some((l) => s === l || s.startsWith(`${l}/`)))
+          .map((s) => `${relative(SRC, f)} → ${s}`),
+      );
+    assert.deepEqual(violations, []);
+  });
+
+  it('detects an upward import (the check itself can fail)', () => {
+    const sample = "import { x } from '../cli/main.ts';\nexport { y } from './z.ts';\nconst m = await import('../server/a.ts');";
+    const found = [...sample.matchAll(importPattern)].map((m) => m[1] ?? m[2]);
+    assert.deepEqual(found, ['../cli/main.ts', './z.ts', '../server/a.ts']);
+    assert.ok((rank(join(SRC, 'cli', 'main.ts')) ?? -1) > (rank(join(SRC, 'kafka', 'types.ts')) ?? 99));
+  });
+});
