@@ -30,6 +30,8 @@ export interface EnsureJarsOptions {
   signal?: AbortSignal;
   /** Told when a download starts (it is skipped when cached). */
   onFetch?: (libDir: string) => void;
+  /** Maven executable. Default `mvn` on PATH. */
+  mvn?: string;
 }
 
 /** Returns the folder holding every broker jar, fetching them first when not cached. */
@@ -43,7 +45,7 @@ export async function ensureKafkaJars(options: EnsureJarsOptions = {}): Promise<
   const args = ['-B', '-q', '-f', POM, 'dependency:copy-dependencies', `-Dinflow.kafka.lib=${lib}`];
   await new Promise<void>((resolve, reject) => {
     execFile(
-      'mvn',
+      options.mvn ?? 'mvn',
       args,
       { timeout: options.timeoutMs ?? 600_000, signal: options.signal, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {

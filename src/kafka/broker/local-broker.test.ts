@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { cacheRoot } from './broker-jars.ts';
+import { cacheRoot, ensureKafkaJars, KAFKA_VERSION } from './broker-jars.ts';
 import { findJava, javaExecutable, parseJavaMajor } from './java.ts';
 import { freePort, serverProperties } from './local-broker.ts';
 
@@ -29,7 +30,7 @@ describe('local broker launcher', () => {
 
   it('refuses a Java that is too old and names the version found', async () => {
     const home = await mkdtemp(join(tmpdir(), 'inflow-fake-jdk-'));
-    await import('node:fs/promises').then((fs) => fs.mkdir(join(home, 'bin')));
+    await mkdir(join(home, 'bin'));
     const java = join(home, 'bin', 'java');
     await writeFile(java, '#!/bin/sh\necho \'java version "1.8.0_392"\' >&2\n');
     await chmod(java, 0o755);
@@ -54,5 +55,27 @@ describe('local broker launcher', () => {
   it('caches jars under INFLOW_CACHE_DIR, else XDG_CACHE_HOME/inflow', () => {
     assert.equal(cacheRoot({ INFLOW_CACHE_DIR: '/c' }), '/c');
     assert.equal(cacheRoot({ XDG_CACHE_HOME: '/x' }), '/x/inflow');
+  });
+});
+
+describe('fetching the broker jars', () => {
+  it('says Maven is needed (or KAFKA_BOOTSTRAP_SERVERS) when mvn is missing', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'inflow-cache-'));
+    await assert.rejects(ensureKafkaJars({ cacheDir, mvn: '/nonexistent/mvn' }), {
+      code: 'DOWNLOAD_FAILED',
+      message: /Maven \(mvn\) is needed.*KAFKA_BOOTSTRAP_SERVERS/,
+    });
+  });
+
+  it('reports a failing Maven run with its last lines, and leaves nothing marked complete', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inflow-fake-mvn-'));
+    const mvn = join(dir, 'mvn');
+    await writeFile(mvn, '#!/bin/sh\necho "[ERROR] Could not transfer artifact org.apache.kafka:kafka_2.13" >&2\nexit 1\n');
+    await chmod(mvn, 0o755);
+    await assert.rejects(ensureKafkaJars({ cacheDir: dir, mvn }), {
+      code: 'DOWNLOAD_FAILED',
+      message: /Maven Central failed[\s\S]*Could not transfer artifact/,
+    });
+    assert.equal(existsSync(join(dir, `kafka-${KAFKA_VERSION}`, 'lib', '.complete')), false);
   });
 });
