@@ -4,8 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
-import { demoCommand, demoHelp } from './demo-command.ts';
-import { kafkaCommand, kafkaHelp } from './kafka-command.ts';
+
+// Commands load lazily: `inflow --help` should not pay for the Kafka client and its deps.
+const demo = () => import('./demo-command.ts');
+const kafka = () => import('./kafka-command.ts');
 
 const help = `inflow — machine-learning models in Apache Kafka applications
 
@@ -49,6 +51,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         out(help);
         return values.help ? 0 : 2;
       case 'demo': {
+        const { demoCommand, demoHelp } = await demo();
         if (values.help) return (out(demoHelp), 0);
         const records = Number(values.records ?? 20_000);
         if (!Number.isInteger(records) || records < 1)
@@ -56,10 +59,12 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         await demoCommand({ records, ...(values.kafka ? { kafka: values.kafka } : {}) }, out);
         return 0;
       }
-      case 'kafka':
+      case 'kafka': {
+        const { kafkaCommand, kafkaHelp } = await kafka();
         if (values.help) return (out(kafkaHelp), 0);
         await kafkaCommand(action, values.json ?? false, out);
         return 0;
+      }
       default:
         throw new InflowError('INVALID_ARGUMENT', `unknown command "${command}"; run "inflow --help" for the list`);
     }

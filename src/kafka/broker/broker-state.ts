@@ -15,9 +15,9 @@ export interface BrokerState {
   startedAt: string;
 }
 
-/** Folder of the detached broker's data and state. */
+/** Folder of the detached broker's data and state: $INFLOW_BROKER_HOME, else <cache>/broker. */
 export function brokerHome(env: NodeJS.ProcessEnv = process.env): string {
-  return join(cacheRoot(env), 'broker');
+  return env.INFLOW_BROKER_HOME ?? join(cacheRoot(env), 'broker');
 }
 
 const stateFile = (home: string): string => join(home, 'broker.json');

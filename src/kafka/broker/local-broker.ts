@@ -6,7 +6,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, closeSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -123,6 +123,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const lib = await ensureKafkaJars(options);
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'inflow-kafka-')));
+  await mkdir(dataDir, { recursive: true });
   const port = options.port ?? (await freePort());
   const controllerPort = await freePort();
   const config = join(dataDir, 'server.properties');
