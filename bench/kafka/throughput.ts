@@ -19,7 +19,11 @@ import { createKafkaClient, type KafkaClient } from '../../src/kafka/index.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
-  options: { records: { type: 'string', default: '200000' }, batch: { type: 'string', default: '1000' }, inflight: { type: 'string', default: '4' } },
+  options: {
+    records: { type: 'string', default: '200000' },
+    batch: { type: 'string', default: '1000' },
+    inflight: { type: 'string', default: '4' },
+  },
 });
 const N = Number(values.records);
 const BATCH = Number(values.batch);
@@ -47,8 +51,18 @@ async function kafkaTool(main: string, args: string[]): Promise<string> {
 // --- produce ---------------------------------------------------------------------------
 const ppTopic = await topic('pp');
 const pp = await kafkaTool('org.apache.kafka.tools.ProducerPerformance', [
-  '--topic', ppTopic, '--num-records', String(N), '--record-size', String(SIZE), '--throughput', '-1',
-  '--producer-props', `bootstrap.servers=${bootstrap}`, 'acks=all', 'enable.idempotence=true',
+  '--topic',
+  ppTopic,
+  '--num-records',
+  String(N),
+  '--record-size',
+  String(SIZE),
+  '--throughput',
+  '-1',
+  '--producer-props',
+  `bootstrap.servers=${bootstrap}`,
+  'acks=all',
+  'enable.idempotence=true',
 ]);
 const ppRate = Number(/([\d.]+) records\/sec/.exec(pp.trim().split('\n').at(-1) ?? '')?.[1]);
 
@@ -56,7 +70,11 @@ const ourTopic = await topic('inflow');
 const producer = client.producer({ acks: 'all' });
 const value = Buffer.alloc(SIZE, 7);
 const batches = Array.from({ length: Math.ceil(N / BATCH) }, (_, b) =>
-  Array.from({ length: Math.min(BATCH, N - b * BATCH) }, (_, i) => ({ topic: ourTopic, key: Buffer.from(`k${(b * BATCH + i) % 1000}`), value })),
+  Array.from({ length: Math.min(BATCH, N - b * BATCH) }, (_, i) => ({
+    topic: ourTopic,
+    key: Buffer.from(`k${(b * BATCH + i) % 1000}`),
+    value,
+  })),
 );
 let next = 0;
 const t0 = performance.now();
@@ -66,12 +84,29 @@ await Promise.all(
   }),
 );
 const ourProduce = N / ((performance.now() - t0) / 1000);
-rows.push({ what: `produce 1 KiB, acks=all idempotent (inflow: batches of ${BATCH}, ${INFLIGHT} in flight)`, kafka: ppRate, inflow: ourProduce });
+rows.push({
+  what: `produce 1 KiB, acks=all idempotent (inflow: batches of ${BATCH}, ${INFLIGHT} in flight)`,
+  kafka: ppRate,
+  inflow: ourProduce,
+});
 
 // --- consume ---------------------------------------------------------------------------
-const cpStats = await kafkaTool('org.apache.kafka.tools.ConsumerPerformance', ['--bootstrap-server', bootstrap, '--topic', ppTopic, '--messages', String(N)]);
+const cpStats = await kafkaTool('org.apache.kafka.tools.ConsumerPerformance', [
+  '--bootstrap-server',
+  bootstrap,
+  '--topic',
+  ppTopic,
+  '--messages',
+  String(N),
+]);
 // Summary line: start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
-const summary = cpStats.trim().split('\n').at(-1)?.split(',').map((s) => s.trim()) ?? [];
+const summary =
+  cpStats
+    .trim()
+    .split('\n')
+    .at(-1)
+    ?.split(',')
+    .map((s) => s.trim()) ?? [];
 const cpRate = Number(summary[9]); // fetch.nMsg.sec: excludes the group join, like our timing below
 
 const consumer = client.consumer({ groupId: `bench-${randomUUID()}`, autoOffsetReset: 'earliest', maxBufferedRecords: 4096 });
@@ -91,7 +126,12 @@ await consumer.close();
 // --- exactly-once consume → produce ------------------------------------------------------
 const eosN = Math.min(N, 50_000);
 const eosOut = await topic('eos-out');
-const eosConsumer = client.consumer({ groupId: `bench-eos-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed', maxBufferedRecords: 4096 });
+const eosConsumer = client.consumer({
+  groupId: `bench-eos-${randomUUID()}`,
+  autoOffsetReset: 'earliest',
+  isolationLevel: 'read_committed',
+  maxBufferedRecords: 4096,
+});
 await eosConsumer.subscribe([ourTopic]);
 const txProducer = client.producer({ transactionalId: `bench-${randomUUID()}` });
 let done = 0;
