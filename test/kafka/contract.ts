@@ -244,6 +244,38 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await Promise.all([reader.close(), consumer.close(), producer.close()]);
     });
 
+    it('keeps every send and every offset of concurrent calls inside one transaction', async () => {
+      const input = topic('conc-in');
+      const output = topic('conc-out');
+      await client.admin().createTopics([
+        { topic: input, partitions: 3 },
+        { topic: output, partitions: 3 },
+      ]);
+      await client
+        .producer()
+        .send([0, 1, 2].flatMap((p) => [1, 2].map((i) => ({ topic: input, partition: p, value: Buffer.from(`${p}-${i}`) }))));
+      const groupId = `g-${randomUUID()}`;
+      const consumer = client.consumer({ groupId, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
+      await consumer.subscribe([input]);
+      await pollCount(consumer, 6);
+      const producer = client.producer({ transactionalId: `tx-${randomUUID()}` });
+      const txn = await producer.beginTransaction();
+      await Promise.all([0, 1, 2].map((p) => txn.send([{ topic: output, partition: p, value: Buffer.from(`out-${p}`) }])));
+      await Promise.all([0, 1, 2].map((p) => txn.sendOffsets(consumer, [{ topic: input, partition: p, offset: 2n }])));
+      await txn.commit();
+      const all = [0, 1, 2].map((partition) => ({ topic: input, partition }));
+      await eventually(async () =>
+        assert.deepEqual(
+          (await consumer.committed(all)).map((o) => o.offset),
+          [2n, 2n, 2n],
+        ),
+      );
+      const reader = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
+      await reader.subscribe([output]);
+      assert.deepEqual((await pollCount(reader, 3)).map((r) => text(r.value)).sort(), ['out-0', 'out-1', 'out-2']);
+      await Promise.all([reader.close(), consumer.close(), producer.close()]);
+    });
+
     it('fences a producer when a newer one takes its transactional id', async () => {
       const t = topic('fence');
       await client.admin().createTopics([{ topic: t, partitions: 1 }]);
