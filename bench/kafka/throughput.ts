@@ -3,9 +3,11 @@
  *   - produce: Kafka ProducerPerformance vs inflow's KafkaProducer.send (acks=all, idempotent)
  *   - consume: Kafka ConsumerPerformance vs inflow's KafkaConsumer.poll (consumer group)
  *   - exactly-once consume → produce (transaction per batch, offsets in it): inflow only
- * 1 KiB records. Prints a table with ratios (inflow / Kafka tool). Not part of `npm test`.
+ * 1 KiB records, 3 partitions. A warm-up round first (the broker's JIT is cold after start),
+ * then `--reps` rounds alternating which side goes first; the table shows medians and every run.
+ * Not part of `npm test`.
  *
- *   node bench/kafka/throughput.ts [--records 200000] [--batch 1000] [--inflight 4]
+ *   node bench/kafka/throughput.ts [--records 200000] [--batch 1000] [--inflight 4] [--reps 3]
  * Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts the project's local broker.
  */
 import { execFile } from 'node:child_process';
@@ -23,12 +25,15 @@ const { values } = parseArgs({
     records: { type: 'string', default: '200000' },
     batch: { type: 'string', default: '1000' },
     inflight: { type: 'string', default: '4' },
+    reps: { type: 'string', default: '3' },
   },
 });
 const N = Number(values.records);
 const BATCH = Number(values.batch);
 const INFLIGHT = Number(values.inflight);
+const REPS = Number(values.reps);
 const SIZE = 1024;
+const EOS_N = Math.min(N, 50_000);
 
 const broker = process.env.KAFKA_BOOTSTRAP_SERVERS ? undefined : await startLocalBroker({ heapMb: 1024 });
 const bootstrap = process.env.KAFKA_BOOTSTRAP_SERVERS ?? broker?.bootstrapServers ?? '';
@@ -36,131 +41,165 @@ const java = await findJava();
 const lib = await ensureKafkaJars();
 const client: KafkaClient = createKafkaClient({ bootstrapServers: bootstrap.split(','), clientId: 'bench' });
 const admin = client.admin();
-const topic = async (label: string): Promise<string> => {
+
+async function topic(label: string): Promise<string> {
   const name = `bench-${label}-${randomUUID().slice(0, 8)}`;
   await admin.createTopics([{ topic: name, partitions: 3 }]);
   return name;
-};
-const rows: Array<{ what: string; kafka?: number; inflow?: number }> = [];
+}
 
 async function kafkaTool(main: string, args: string[]): Promise<string> {
   const { stdout } = await run(java, ['-Xmx512m', '-cp', join(lib, '*'), main, ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 300_000 });
   return stdout;
 }
 
-// --- produce ---------------------------------------------------------------------------
-const ppTopic = await topic('pp');
-const pp = await kafkaTool('org.apache.kafka.tools.ProducerPerformance', [
-  '--topic',
-  ppTopic,
-  '--num-records',
-  String(N),
-  '--record-size',
-  String(SIZE),
-  '--throughput',
-  '-1',
-  '--producer-props',
-  `bootstrap.servers=${bootstrap}`,
-  'acks=all',
-  'enable.idempotence=true',
-]);
-const ppRate = Number(/([\d.]+) records\/sec/.exec(pp.trim().split('\n').at(-1) ?? '')?.[1]);
-
-const ourTopic = await topic('inflow');
-const producer = client.producer({ acks: 'all' });
-const value = Buffer.alloc(SIZE, 7);
-const batches = Array.from({ length: Math.ceil(N / BATCH) }, (_, b) =>
-  Array.from({ length: Math.min(BATCH, N - b * BATCH) }, (_, i) => ({
-    topic: ourTopic,
-    key: Buffer.from(`k${(b * BATCH + i) % 1000}`),
-    value,
-  })),
-);
-let next = 0;
-const t0 = performance.now();
-await Promise.all(
-  Array.from({ length: INFLIGHT }, async () => {
-    while (next < batches.length) await producer.send(batches[next++] ?? []);
-  }),
-);
-const ourProduce = N / ((performance.now() - t0) / 1000);
-rows.push({
-  what: `produce 1 KiB, acks=all idempotent (inflow: batches of ${BATCH}, ${INFLIGHT} in flight)`,
-  kafka: ppRate,
-  inflow: ourProduce,
-});
-
-// --- consume ---------------------------------------------------------------------------
-const cpStats = await kafkaTool('org.apache.kafka.tools.ConsumerPerformance', [
-  '--bootstrap-server',
-  bootstrap,
-  '--topic',
-  ppTopic,
-  '--messages',
-  String(N),
-]);
-// Summary line: start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
-const summary =
-  cpStats
-    .trim()
-    .split('\n')
-    .at(-1)
-    ?.split(',')
-    .map((s) => s.trim()) ?? [];
-const cpRate = Number(summary[9]); // fetch.nMsg.sec: excludes the group join, like our timing below
-
-const consumer = client.consumer({ groupId: `bench-${randomUUID()}`, autoOffsetReset: 'earliest', maxBufferedRecords: 4096 });
-await consumer.subscribe([ourTopic]);
-let got = 0;
-let t1 = 0;
-while (got < N) {
-  const records = await consumer.poll({ maxRecords: 2000, timeoutMs: 5000 });
-  if (records.length === 0) throw new Error(`consume stalled at ${got}/${N}`);
-  if (got === 0) t1 = performance.now();
-  got += records.length;
+/**
+ * ProducerPerformance, acks=all idempotent, with batches as large as ours (batch.size 1 MiB,
+ * linger.ms 5) so it is a ceiling, not Kafka's 16 KiB default; its own records/sec, which
+ * includes its JVM's warm-up.
+ */
+async function kafkaProduce(t: string, n: number): Promise<number> {
+  const out = await kafkaTool('org.apache.kafka.tools.ProducerPerformance', [
+    '--topic',
+    t,
+    '--num-records',
+    String(n),
+    '--record-size',
+    String(SIZE),
+    '--throughput',
+    '-1',
+    '--producer-props',
+    `bootstrap.servers=${bootstrap}`,
+    'acks=all',
+    'enable.idempotence=true',
+    'batch.size=1048576',
+    'linger.ms=5',
+  ]);
+  return Number(/([\d.]+) records\/sec/.exec(out.trim().split('\n').at(-1) ?? '')?.[1]);
 }
-const ourConsume = (N - 0) / ((performance.now() - t1) / 1000);
-rows.push({ what: 'consume 1 KiB, consumer group (fetch time, group join excluded)', kafka: cpRate, inflow: ourConsume });
-await consumer.close();
 
-// --- exactly-once consume → produce ------------------------------------------------------
-const eosN = Math.min(N, 50_000);
-const eosOut = await topic('eos-out');
-const eosConsumer = client.consumer({
-  groupId: `bench-eos-${randomUUID()}`,
-  autoOffsetReset: 'earliest',
-  isolationLevel: 'read_committed',
-  maxBufferedRecords: 4096,
-});
-await eosConsumer.subscribe([ourTopic]);
-const txProducer = client.producer({ transactionalId: `bench-${randomUUID()}` });
-let done = 0;
-let txns = 0;
-let t2 = 0;
-while (done < eosN) {
-  const records = await eosConsumer.poll({ maxRecords: Math.min(BATCH, eosN - done), timeoutMs: 5000 });
-  if (records.length === 0) throw new Error(`eos stalled at ${done}`);
-  if (done === 0) t2 = performance.now();
-  const txn = await txProducer.beginTransaction();
-  await txn.send(records.map((r) => ({ topic: eosOut, key: r.key, value: r.value })));
-  const positions = new Map<string, { topic: string; partition: number; offset: bigint }>();
-  for (const r of records) positions.set(`${r.partition}`, { topic: r.topic, partition: r.partition, offset: r.offset + 1n });
-  await txn.sendOffsets(eosConsumer, [...positions.values()]);
-  await txn.commit();
-  done += records.length;
-  txns += 1;
+/** inflow send(): batches of BATCH, INFLIGHT sends in flight; first send to last ack. */
+async function inflowProduce(t: string, n: number): Promise<number> {
+  const producer = client.producer({ acks: 'all' });
+  const value = Buffer.alloc(SIZE, 7);
+  const batches = Array.from({ length: Math.ceil(n / BATCH) }, (_, b) =>
+    Array.from({ length: Math.min(BATCH, n - b * BATCH) }, (_, i) => ({ topic: t, key: Buffer.from(`k${(b * BATCH + i) % 1000}`), value })),
+  );
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: INFLIGHT }, async () => {
+      while (next < batches.length) await producer.send(batches[next++] ?? []);
+    }),
+  );
+  const rate = n / ((performance.now() - started) / 1000);
+  await producer.close();
+  return rate;
 }
-const eosRate = done / ((performance.now() - t2) / 1000);
-rows.push({ what: `exactly-once consume→produce (${txns} transactions of ≤${BATCH})`, inflow: eosRate });
+
+/** ConsumerPerformance fetch.nMsg.sec (group join excluded). */
+async function kafkaConsume(t: string, n: number): Promise<number> {
+  const out = await kafkaTool('org.apache.kafka.tools.ConsumerPerformance', [
+    '--bootstrap-server',
+    bootstrap,
+    '--topic',
+    t,
+    '--messages',
+    String(n),
+  ]);
+  // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+  return Number(out.trim().split('\n').at(-1)?.split(',')[9]);
+}
+
+/** inflow poll(): first record to the n-th (group join excluded, like fetch.nMsg.sec). */
+async function inflowConsume(t: string, n: number): Promise<number> {
+  const consumer = client.consumer({ groupId: `bench-${randomUUID()}`, autoOffsetReset: 'earliest', maxBufferedRecords: 4096 });
+  await consumer.subscribe([t]);
+  let got = 0;
+  let started = 0;
+  while (got < n) {
+    const records = await consumer.poll({ maxRecords: 2000, timeoutMs: 10_000 });
+    if (records.length === 0) throw new Error(`consume stalled at ${got}/${n}`);
+    if (got === 0) started = performance.now();
+    got += records.length;
+  }
+  const rate = n / ((performance.now() - started) / 1000);
+  await consumer.close();
+  return rate;
+}
+
+/** Exactly-once: poll ≤BATCH, one transaction with the outputs and the offsets, commit. */
+async function inflowEos(input: string, n: number): Promise<number> {
+  const output = await topic('eos-out');
+  const consumer = client.consumer({ groupId: `bench-eos-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
+  await consumer.subscribe([input]);
+  const producer = client.producer({ transactionalId: `bench-${randomUUID()}` });
+  let done = 0;
+  let started = 0;
+  while (done < n) {
+    const records = await consumer.poll({ maxRecords: Math.min(BATCH, n - done), timeoutMs: 10_000 });
+    if (records.length === 0) throw new Error(`eos stalled at ${done}`);
+    if (done === 0) started = performance.now();
+    const txn = await producer.beginTransaction();
+    await txn.send(records.map((r) => ({ topic: output, key: r.key, value: r.value })));
+    const positions = new Map<number, { topic: string; partition: number; offset: bigint }>();
+    for (const r of records) positions.set(r.partition, { topic: r.topic, partition: r.partition, offset: r.offset + 1n });
+    await txn.sendOffsets(consumer, [...positions.values()]);
+    await txn.commit();
+    done += records.length;
+  }
+  const rate = done / ((performance.now() - started) / 1000);
+  await Promise.all([consumer.close(), producer.close()]);
+  return rate;
+}
+
+const results = {
+  kafkaProduce: [] as number[],
+  inflowProduce: [] as number[],
+  kafkaConsume: [] as number[],
+  inflowConsume: [] as number[],
+  eos: [] as number[],
+};
+
+// Warm-up round (discarded): the broker's JIT and page cache are cold right after start.
+{
+  const warm = await topic('warm');
+  await kafkaProduce(warm, Math.min(N, 50_000));
+  await inflowProduce(warm, Math.min(N, 50_000));
+  await inflowConsume(warm, Math.min(N, 50_000));
+}
+for (let rep = 0; rep < REPS; rep++) {
+  const a = await topic('kafka');
+  const b = await topic('inflow');
+  // Alternate which side goes first so neither always meets a busier broker.
+  if (rep % 2 === 0) {
+    results.kafkaProduce.push(await kafkaProduce(a, N));
+    results.inflowProduce.push(await inflowProduce(b, N));
+    results.kafkaConsume.push(await kafkaConsume(a, N));
+    results.inflowConsume.push(await inflowConsume(b, N));
+  } else {
+    results.inflowProduce.push(await inflowProduce(b, N));
+    results.kafkaProduce.push(await kafkaProduce(a, N));
+    results.inflowConsume.push(await inflowConsume(b, N));
+    results.kafkaConsume.push(await kafkaConsume(a, N));
+  }
+  results.eos.push(await inflowEos(b, EOS_N));
+  process.stderr.write(`round ${rep + 1}/${REPS} done\n`);
+}
 
 await client.close();
 await broker?.stop();
 
-const fmt = (n?: number): string => (n === undefined || Number.isNaN(n) ? '—' : Math.round(n).toLocaleString('en-US'));
-console.log(`\nKafka ${bootstrap}, ${N} records of ${SIZE} B, node ${process.version}\n`);
-console.log('| measurement | Kafka tool msgs/s | inflow msgs/s | inflow / Kafka |');
-console.log('|---|---:|---:|---:|');
-for (const r of rows) {
-  const ratio = r.kafka && r.inflow ? `${(r.inflow / r.kafka).toFixed(2)}×` : '—';
-  console.log(`| ${r.what} | ${fmt(r.kafka)} | ${fmt(r.inflow)} | ${ratio} |`);
-}
+const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const fmt = (n: number): string => (Number.isNaN(n) ? '—' : Math.round(n).toLocaleString('en-US'));
+const runs = (xs: number[]): string => xs.map(fmt).join(' / ');
+console.log(`\nKafka ${bootstrap}, ${N} records of ${SIZE} B, 3 partitions, ${REPS} rounds after a warm-up, node ${process.version}\n`);
+console.log('| measurement | Kafka tool msgs/s (median) | inflow msgs/s (median) | inflow / Kafka | Kafka runs | inflow runs |');
+console.log('|---|---:|---:|---:|---|---|');
+const row = (what: string, k: number[], i: number[]): void =>
+  console.log(`| ${what} | ${fmt(median(k))} | ${fmt(median(i))} | ${(median(i) / median(k)).toFixed(2)}× | ${runs(k)} | ${runs(i)} |`);
+row(`produce, acks=all idempotent (inflow: send() of ${BATCH}, ${INFLIGHT} in flight)`, results.kafkaProduce, results.inflowProduce);
+row('consume, consumer group (group join excluded)', results.kafkaConsume, results.inflowConsume);
+console.log(
+  `| exactly-once consume→produce, ${EOS_N} records, transactions of ≤${BATCH} | — | ${fmt(median(results.eos))} | — | — | ${runs(results.eos)} |`,
+);
