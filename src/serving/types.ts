@@ -1,0 +1,68 @@
+/**
+ * The one interface every deployment mode calls (DESIGN.md): the local InferenceService, the
+ * remote clients, the Kafka endpoint. Transports translate wire formats to and from these.
+ */
+import type { TensorSpec } from '../runtime/servable.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+
+export interface InferRequest {
+  model: string;
+  /** A specific version; excludes `label`. */
+  version?: number;
+  /** A version label (`stable`, `canary`, …); excludes `version`. */
+  label?: string;
+  /** Caller's id, echoed back (OIP `id`). */
+  id?: string;
+  inputs: Record<string, Tensor>;
+  /** Only these outputs (all when absent). */
+  outputs?: string[];
+}
+
+export interface InferResponse {
+  model: string;
+  /** The version that answered. */
+  version: number;
+  id?: string;
+  outputs: Record<string, Tensor>;
+}
+
+export interface InferOptions {
+  signal?: AbortSignal;
+  /** Routing key: the same key always reaches the same version of a weighted split. */
+  key?: string;
+}
+
+/** Version states, TF Serving's state machine (START → LOADING → AVAILABLE → UNLOADING → END). */
+export const VersionState = {
+  START: 'START',
+  LOADING: 'LOADING',
+  AVAILABLE: 'AVAILABLE',
+  UNLOADING: 'UNLOADING',
+  END: 'END',
+} as const;
+export type VersionState = (typeof VersionState)[keyof typeof VersionState];
+
+export interface VersionStatus {
+  version: number;
+  state: VersionState;
+  /** Why the version is not AVAILABLE (load or warm-up failure), if it failed. */
+  error?: { code: string; message: string };
+}
+
+export interface ModelMetadata {
+  name: string;
+  platform: string;
+  /** Versions that can answer now, ascending. */
+  versions: number[];
+  labels: Record<string, number>;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+/** Everything that can answer an inference request. */
+export interface Inferencer {
+  infer(request: InferRequest, options?: InferOptions): Promise<InferResponse>;
+  metadata(model: string, version?: number): Promise<ModelMetadata>;
+  ready(model?: string): Promise<boolean>;
+  close(): Promise<void>;
+}
