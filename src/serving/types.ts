@@ -32,23 +32,6 @@ export interface InferOptions {
   key?: string;
 }
 
-/** Version states, TF Serving's state machine (START → LOADING → AVAILABLE → UNLOADING → END). */
-export const VersionState = {
-  START: 'START',
-  LOADING: 'LOADING',
-  AVAILABLE: 'AVAILABLE',
-  UNLOADING: 'UNLOADING',
-  END: 'END',
-} as const;
-export type VersionState = (typeof VersionState)[keyof typeof VersionState];
-
-export interface VersionStatus {
-  version: number;
-  state: VersionState;
-  /** Why the version is not AVAILABLE (load or warm-up failure), if it failed. */
-  error?: { code: string; message: string };
-}
-
 export interface ModelMetadata {
   name: string;
   platform: string;

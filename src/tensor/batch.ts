@@ -37,7 +37,7 @@ export function concatBatch(tensors: readonly Tensor[]): Tensor {
   const out = new arrayTypeOf[first.dtype](rows * rowSize(first.shape));
   let offset = 0;
   for (const t of tensors) {
-    (out as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(t.data as NumericArray, offset);
+    (out as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(t.data, offset);
     offset += t.data.length;
   }
   return { dtype: first.dtype, shape, data: out };
@@ -57,7 +57,7 @@ export function splitBatch(tensor: Tensor, rows: readonly number[]): Tensor[] {
     const data = tensor.data.slice(start * size, (start + n) * size);
     // slice() copies typed arrays; subarray() would keep the whole batch alive per caller, so a copy of
     // each caller's rows is the memory-safe choice for long-lived responses.
-    parts.push({ dtype: tensor.dtype, shape, data } as Tensor);
+    parts.push({ dtype: tensor.dtype, shape, data });
     start += n;
   }
   return parts;

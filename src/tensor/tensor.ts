@@ -44,7 +44,10 @@ export function dataFits(dtype: DType, data: TensorData): boolean {
 export function createTensor(dtype: DType, shape: readonly number[], data: TensorData): Tensor {
   const count = elementCount(shape);
   if (!dataFits(dtype, data)) {
-    throw new InflowError('INVALID_ARGUMENT', `${dtype} tensor data must be ${dtype === 'BYTES' ? 'a list of byte strings' : arrayTypeOf[dtype].name}`);
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      `${dtype} tensor data must be ${dtype === 'BYTES' ? 'a list of byte strings' : arrayTypeOf[dtype].name}`,
+    );
   }
   if (data.length !== count) {
     throw new InflowError('INVALID_ARGUMENT', `shape [${shape.join(', ')}] holds ${count} elements but ${data.length} were given`);
@@ -64,7 +67,11 @@ const utf8Decoder = new TextDecoder();
 
 /** A BYTES tensor of UTF-8 strings. */
 export function stringTensor(shape: readonly number[], values: readonly string[]): Tensor {
-  return createTensor('BYTES', shape, values.map((s) => utf8.encode(s)));
+  return createTensor(
+    'BYTES',
+    shape,
+    values.map((s) => utf8.encode(s)),
+  );
 }
 
 /** The elements of a BYTES tensor as UTF-8 strings. */
