@@ -23,6 +23,21 @@ describe('model config', () => {
     });
   });
 
+  it('rejects batching settings the batcher cannot honour at load time', () => {
+    assert.throws(
+      () => validateConfig(modelConfigSchema, { platform: 'onnx', batching: { maxBatchSize: 64, maxQueueSize: 8 } }, 'c.yaml'),
+      {
+        message: /batching\.maxQueueSize: maxQueueSize must be at least maxBatchSize/,
+      },
+    );
+    assert.throws(
+      () => validateConfig(modelConfigSchema, { platform: 'onnx', batching: { maxBatchSize: 8, preferredBatchSizes: [16] } }, 'c.yaml'),
+      {
+        message: /preferredBatchSizes must not exceed maxBatchSize/,
+      },
+    );
+  });
+
   it('applies version policies', () => {
     assert.deepEqual(selectVersions({ latest: 2 }, [3, 1, 2]), [2, 3]);
     assert.deepEqual(selectVersions({ all: true }, [3, 1, 2]), [1, 2, 3]);

@@ -29,17 +29,24 @@ export const versionPolicySchema = z.union([
 ]);
 export type VersionPolicy = z.output<typeof versionPolicySchema>;
 
-export const batchingSchema = z.strictObject({
-  /** Rows per batch. */
-  maxBatchSize: z.number().int().min(1).default(64),
-  /** How long the first queued row waits for company, µs; 0 batches only what queued while a batch ran. */
-  maxDelayMicros: z.number().int().min(0).max(10_000_000).default(0),
-  /** Rows that may wait; more are rejected with RESOURCE_EXHAUSTED. */
-  maxQueueSize: z.number().int().min(1).default(4096),
-  preferredBatchSizes: z.array(z.number().int().min(1)).optional(),
-  /** Batches in flight at once per version. */
-  maxConcurrentBatches: z.number().int().min(1).default(1),
-});
+export const batchingSchema = z
+  .strictObject({
+    /** Rows per batch. */
+    maxBatchSize: z.number().int().min(1).default(64),
+    /** How long the first queued row waits for company, µs; 0 batches what arrived together or queued while a batch ran. */
+    maxDelayMicros: z.number().int().min(0).max(10_000_000).default(0),
+    /** Rows that may wait; more are rejected with RESOURCE_EXHAUSTED. */
+    maxQueueSize: z.number().int().min(1).default(4096),
+    preferredBatchSizes: z.array(z.number().int().min(1)).optional(),
+    /** Batches in flight at once per version. */
+    maxConcurrentBatches: z.number().int().min(1).default(1),
+  })
+  // Checked here so a bad combination fails the config load, not the first request.
+  .refine((b) => b.maxQueueSize >= b.maxBatchSize, { message: 'maxQueueSize must be at least maxBatchSize', path: ['maxQueueSize'] })
+  .refine((b) => (b.preferredBatchSizes ?? []).every((n) => n <= b.maxBatchSize), {
+    message: 'preferredBatchSizes must not exceed maxBatchSize',
+    path: ['preferredBatchSizes'],
+  });
 export type BatchingConfig = z.output<typeof batchingSchema>;
 
 export const routingSchema = z.strictObject({
