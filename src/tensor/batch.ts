@@ -3,7 +3,7 @@
  * dim 0, split them back, and check whether tensors can share a batch.
  */
 import { InflowError } from '../errors.ts';
-import { arrayTypeOf, type NumericArray } from './dtype.ts';
+import { arrayTypeOf } from './dtype.ts';
 import type { Tensor } from './tensor.ts';
 
 /** Elements per batch row (product of dims after the first). */
