@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'bench/**/node_modules/**', 'bench/**/*.mjs', 'src/protocol/generated/**'] },
+  { ignores: ['node_modules/**', 'dist/**', '**/.venv/**', 'bench/**/node_modules/**', 'bench/**/*.mjs', 'src/protocol/generated/**'] },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {

@@ -1,0 +1,242 @@
+"""Builds the example models of models/repository/ and the reference samples of models/samples/.
+
+Run it through build.sh (pinned venv, one thread). Everything is seeded, so a rebuild gives the same
+bytes; build-summary.json lists sizes, sha256 sums, signatures and accuracies of what was written.
+Data: scikit-learn's bundled datasets only (load_digits, load_breast_cancer), no downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+import onnx
+from scipy.ndimage import zoom
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+import cnn_mobilenet
+from common import (
+    REPOSITORY,
+    ROOT,
+    file_facts,
+    float32_number,
+    io_signature,
+    name_batch_dim,
+    batch_consistency,
+    sample_from_session,
+    save_model,
+    session,
+    tensor_json,
+    write_sample,
+)
+
+SEED = 0
+TEST_SIZE = 0.25
+SAMPLE_ROWS = 8
+# Default opset 17 and ONNX-ML 3 (TreeEnsembleClassifier, ZipMap, ArrayFeatureExtractor).
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+summary: dict = {"models": {}, "samples": {}, "warnings": []}
+
+
+def split(x: np.ndarray, y: np.ndarray):
+    return train_test_split(x, y, test_size=TEST_SIZE, stratify=y, random_state=SEED)
+
+
+def to_onnx(estimator, name: str, n_features: int, zipmap: bool, classifier) -> onnx.ModelProto:
+    model = convert_sklearn(
+        estimator,
+        name=name.replace("-", "_"),  # graph name; skl2onnx would otherwise use a random uuid
+        initial_types=[("input", FloatTensorType([None, n_features]))],
+        options={id(classifier): {"zipmap": zipmap}},
+        target_opset=TARGET_OPSET,
+    )
+    name_batch_dim(model)
+    return model
+
+
+def check_classifier(name: str, path, sk_predict, sk_proba, x_test: np.ndarray, y_test: np.ndarray, extra=None):
+    """Compares onnxruntime against scikit-learn on the whole held-out split and records the facts."""
+    sess = session(path)
+    label, proba = sess.run(None, {"input": x_test.astype(np.float32)})
+    plain = session(path, optimized=False).run(None, {"input": x_test.astype(np.float32)})
+    if isinstance(proba, list):  # ZipMap: list of {class: probability}
+        proba = np.array([[row[k] for k in sorted(row)] for row in proba], dtype=np.float32)
+        plain[1] = np.array([[row[k] for k in sorted(row)] for row in plain[1]], dtype=np.float32)
+    model = onnx.load(str(path))
+    summary["models"][name] = {
+        "file": file_facts(path),
+        "ir_version": model.ir_version,
+        "opset_import": {(o.domain or "ai.onnx"): o.version for o in model.opset_import},
+        "signature": io_signature(sess),
+        "test_rows": int(len(y_test)),
+        "accuracy_sklearn": round(float(np.mean(sk_predict == y_test)), 4),
+        "accuracy_onnx": round(float(np.mean(label == y_test)), 4),
+        "labels_differing_sklearn_vs_onnx": int(np.sum(label != sk_predict)),
+        "max_abs_prob_diff_sklearn_vs_onnx": float32_number(np.max(np.abs(proba - sk_proba))),
+        "max_abs_prob_diff_ort_optimized_vs_unoptimized": float32_number(np.max(np.abs(proba - plain[1]))),
+        **(extra or {}),
+    }
+    return sess
+
+
+def reference_sample(name: str, sess, inputs: dict[str, np.ndarray]) -> None:
+    """Writes samples/<name>.json and records whether batching changes the sample rows' outputs."""
+    sample_from_session(name, sess, inputs)
+    summary["models"][name]["sample_row_alone_vs_in_batch"] = batch_consistency(sess, inputs)
+
+
+def digits_mlp() -> None:
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = split(x, y)
+    # Fitted on the pixel range [0, 16] (not the data) so the graph computes exactly x * 0.0625.
+    scale = MinMaxScaler().fit(np.array([[0.0] * 64, [16.0] * 64]))
+    clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=400, random_state=SEED)
+    clf.fit(scale.transform(x_train), y_train)
+    pipe = Pipeline([("scale", scale), ("mlp", clf)])  # steps already fitted; never pipe.fit()
+    path = save_model("digits-mlp", to_onnx(pipe, "digits-mlp", 64, False, clf), max_batch=64)
+    sess = check_classifier(
+        "digits-mlp", path, pipe.predict(x_test), pipe.predict_proba(x_test), x_test, y_test,
+        {"training_iterations": int(clf.n_iter_)},
+    )
+    reference_sample("digits-mlp", sess, {"input": x_test[:SAMPLE_ROWS].astype(np.float32)})
+
+
+def upsample_digits() -> tuple[np.ndarray, np.ndarray]:
+    """load_digits as 28x28 images in [0, 1]: /16, then bilinear zoom by 3.5 (scipy order=1)."""
+    x, y = load_digits(return_X_y=True)
+    images = zoom(x.reshape(-1, 8, 8) / 16.0, (1, 3.5, 3.5), order=1)
+    return np.clip(images, 0.0, 1.0).reshape(-1, 784).astype(np.float32), y
+
+
+def mlp_784() -> None:
+    x, y = upsample_digits()
+    x_train, x_test, y_train, y_test = split(x, y)
+    clf = MLPClassifier(hidden_layer_sizes=(32, 32, 32, 32), max_iter=400, random_state=SEED)
+    clf.fit(x_train, y_train)
+    path = save_model("mlp-784", to_onnx(clf, "mlp-784", 784, False, clf), max_batch=64)
+    sess = check_classifier(
+        "mlp-784", path, clf.predict(x_test), clf.predict_proba(x_test), x_test, y_test,
+        {"training_iterations": int(clf.n_iter_)},
+    )
+    reference_sample("mlp-784", sess, {"input": x_test[:SAMPLE_ROWS]})
+
+
+def breast_cancer_gbt() -> None:
+    data = load_breast_cancer()
+    x_train_raw, x_test_raw, y_train, y_test = split(data.data, data.target)
+    # The model is trained on STANDARDIZED features, so that standardize -> model is the correct
+    # pipeline; the statistics are written to feature-stats.json for that first step.
+    scaler = StandardScaler().fit(x_train_raw)
+    x_train, x_test = scaler.transform(x_train_raw), scaler.transform(x_test_raw)
+    x_test32 = x_test.astype(np.float32)
+    clf = GradientBoostingClassifier(n_estimators=100, learning_rate=0.1, max_depth=3, random_state=SEED)
+    clf.fit(x_train, y_train)
+    sk_predict, sk_proba = clf.predict(x_test32), clf.predict_proba(x_test32)
+    for name, zipmap in (("breast-cancer-gbt", False), ("breast-cancer-gbt-zipmap", True)):
+        path = save_model(name, to_onnx(clf, name, 30, zipmap, clf), max_batch=64)
+        sess = check_classifier(name, path, sk_predict, sk_proba, x_test, y_test)
+        if zipmap:
+            rows = x_test32[:SAMPLE_ROWS]
+            label, proba = sess.run(None, {"input": rows})
+            outs = sess.get_outputs()
+            outputs = {
+                outs[0].name: tensor_json(label),
+                outs[1].name: {
+                    # Not an OIP datatype: the ONNX type onnxruntime reports for the ZipMap output.
+                    "datatype": outs[1].type,
+                    "shape": [len(proba)],
+                    "data": [{str(k): float32_number(v) for k, v in sorted(row.items())} for row in proba],
+                },
+            }
+            write_sample(name, {"input": rows}, outputs)
+            summary["models"][name]["sample_row_alone_vs_in_batch"] = batch_consistency(sess, {"input": rows})
+        else:
+            reference_sample(name, sess, {"input": x_test32[:SAMPLE_ROWS]})
+            gbt_sess = sess
+
+    stats = {
+        "description": "Per-feature mean and standard deviation (ddof=0, as sklearn StandardScaler) of the "
+        "training split of sklearn load_breast_cancer. breast-cancer-gbt expects (x - mean) / std as input; "
+        "its label output indexes 'classes'.",
+        "rows": int(len(x_train_raw)),
+        "ddof": 0,
+        "features": [str(f) for f in data.feature_names],
+        "mean": [float(v) for v in scaler.mean_],
+        "std": [float(v) for v in scaler.scale_],
+        "classes": [str(c) for c in data.target_names],
+    }
+    (REPOSITORY / "breast-cancer-gbt" / "feature-stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+
+    # Reference for the pipeline example: RAW features in, standardized in float64, cast to FP32, model.
+    raw = x_test_raw[:SAMPLE_ROWS].astype(np.float32)
+    std64 = ((raw.astype(np.float64) - scaler.mean_) / scaler.scale_).astype(np.float32)
+    std32 = (raw - scaler.mean_.astype(np.float32)) / scaler.scale_.astype(np.float32)
+    label, proba = gbt_sess.run(None, {"input": std64})
+    label32, proba32 = gbt_sess.run(None, {"input": std32})
+    write_sample(
+        "breast-cancer-gbt-pipeline", {"input": raw},
+        {"label": tensor_json(label), "probabilities": tensor_json(proba)},
+    )
+    summary["samples"]["breast-cancer-gbt-pipeline"] = {
+        "standardize_fp32_vs_fp64_labels_differing": int(np.sum(label != label32)),
+        "standardize_fp32_vs_fp64_max_abs_prob_diff": float32_number(np.max(np.abs(proba - proba32))),
+    }
+
+
+def cnn() -> None:
+    model, facts = cnn_mobilenet.build()
+    path = save_model("cnn-mobilenet", model, max_batch=16)
+    sess = session(path)
+    images = cnn_mobilenet.sample_images()
+    (proba,) = sess.run(None, {"input": images})
+    (plain,) = session(path, optimized=False).run(None, {"input": images})
+    reference = cnn_mobilenet.reference_forward(facts["layers"], images)
+    summary["models"]["cnn-mobilenet"] = {
+        "file": file_facts(path),
+        "ir_version": model.ir_version,
+        "opset_import": {(o.domain or "ai.onnx"): o.version for o in model.opset_import},
+        "signature": io_signature(sess),
+        "parameters": facts["parameters"],
+        "macs_per_image": facts["macs_per_image"],
+        "sample_probabilities_max": float32_number(proba.max()),
+        "max_abs_prob_diff_ort_vs_numpy_float64": float32_number(np.max(np.abs(proba - reference))),
+        "max_abs_prob_diff_ort_optimized_vs_unoptimized": float32_number(np.max(np.abs(proba - plain))),
+    }
+    reference_sample("cnn-mobilenet", sess, {"input": images})
+
+
+def main() -> int:
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in (digits_mlp, mlp_784, breast_cancer_gbt, cnn):
+            t0 = time.monotonic()
+            step()
+            print(f"{step.__name__}: {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    summary["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    for path in sorted((ROOT / "samples").glob("*.json")):
+        summary["samples"].setdefault(path.stem, {})["file"] = file_facts(path)
+    files = [m["file"]["bytes"] for m in summary["models"].values()]
+    files += [s["file"]["bytes"] for s in summary["samples"].values()]
+    summary["total_bytes_models_and_samples"] = sum(files)
+    (ROOT / "build-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for w in summary["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "signature"} for k, v in summary["models"].items()}, indent=1))
+    print(f"total {summary['total_bytes_models_and_samples']} bytes; build.py took {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
