@@ -35,14 +35,24 @@ export function createInferenceMetrics(registry: Registry = new Registry()): Inf
   const registers = [registry];
   return {
     registry,
-    requestSuccess: new Counter({ name: 'inflow_inference_request_success_total', help: 'Inference requests answered', labelNames: mv, registers }),
+    requestSuccess: new Counter({
+      name: 'inflow_inference_request_success_total',
+      help: 'Inference requests answered',
+      labelNames: mv,
+      registers,
+    }),
     requestFailure: new Counter({
       name: 'inflow_inference_request_failure_total',
       help: 'Inference requests that failed, by error code',
       labelNames: ['model', 'version', 'code'],
       registers,
     }),
-    inferenceCount: new Counter({ name: 'inflow_inference_count_total', help: 'Rows inferred (batch size summed)', labelNames: mv, registers }),
+    inferenceCount: new Counter({
+      name: 'inflow_inference_count_total',
+      help: 'Rows inferred (batch size summed)',
+      labelNames: mv,
+      registers,
+    }),
     execCount: new Counter({ name: 'inflow_inference_exec_count_total', help: 'Batches executed by the model', labelNames: mv, registers }),
     requestDuration: new Histogram({
       name: 'inflow_inference_request_duration_seconds',
@@ -65,15 +75,31 @@ export function createInferenceMetrics(registry: Registry = new Registry()): Inf
       buckets: LATENCY,
       registers,
     }),
-    batchSize: new Histogram({ name: 'inflow_inference_batch_size', help: 'Rows per executed batch', labelNames: mv, buckets: BATCH, registers }),
-    shadowRequests: new Counter({ name: 'inflow_shadow_requests_total', help: 'Requests mirrored to a shadow version', labelNames: shadow, registers }),
+    batchSize: new Histogram({
+      name: 'inflow_inference_batch_size',
+      help: 'Rows per executed batch',
+      labelNames: mv,
+      buckets: BATCH,
+      registers,
+    }),
+    shadowRequests: new Counter({
+      name: 'inflow_shadow_requests_total',
+      help: 'Requests mirrored to a shadow version',
+      labelNames: shadow,
+      registers,
+    }),
     shadowAgreement: new Counter({
       name: 'inflow_shadow_agreement_total',
       help: 'Shadow answers that agreed with the primary (same argmax / equal values)',
       labelNames: shadow,
       registers,
     }),
-    shadowFailures: new Counter({ name: 'inflow_shadow_failures_total', help: 'Shadow requests that failed', labelNames: shadow, registers }),
+    shadowFailures: new Counter({
+      name: 'inflow_shadow_failures_total',
+      help: 'Shadow requests that failed',
+      labelNames: shadow,
+      registers,
+    }),
     shadowAbsDiff: new Histogram({
       name: 'inflow_shadow_mean_abs_diff',
       help: 'Mean absolute difference between shadow and primary numeric outputs',

@@ -15,7 +15,13 @@ async function load(_platform: string, ctx: ServableContext): Promise<Servable> 
     signature: { inputs: [{ name: 'x', dtype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'y', dtype: 'FP32', shape: [-1, 1] }] },
     async run(inputs) {
       const x = inputs.x?.data as Float32Array;
-      return { y: createTensor('FP32', [x.length, 1], x.map((v) => v * k)) };
+      return {
+        y: createTensor(
+          'FP32',
+          [x.length, 1],
+          x.map((v) => v * k),
+        ),
+      };
     },
     async close() {},
   };
@@ -56,7 +62,10 @@ describe('InferenceService', () => {
     const svc = await createLocalInference({ modelRepository: root, load, watch: false, settleMs: 0 });
     await assert.rejects(svc.infer({ model: 'nope', inputs: x(1) }), { code: 'NOT_FOUND' });
     await assert.rejects(svc.infer({ model: 'm', version: 7, inputs: x(1) }), { code: 'NOT_FOUND', message: /Specific\(m, 7\)/ });
-    await assert.rejects(svc.infer({ model: 'm', label: 'gold', inputs: x(1) }), { code: 'INVALID_ARGUMENT', message: /Unrecognized servable version label: gold/ });
+    await assert.rejects(svc.infer({ model: 'm', label: 'gold', inputs: x(1) }), {
+      code: 'INVALID_ARGUMENT',
+      message: /Unrecognized servable version label: gold/,
+    });
     await assert.rejects(svc.infer({ model: 'm', version: 1, label: 'stable', inputs: x(1) }), {
       code: 'INVALID_ARGUMENT',
       message: /Both model version \(1\) and model version label \(stable\) cannot be supplied/,
@@ -69,7 +78,10 @@ describe('InferenceService', () => {
       code: 'INVALID_ARGUMENT',
       message: /expected FP32 with shape \[-1, 1\], got INT32 \[1, 1\]/,
     });
-    await assert.rejects(svc.infer({ model: 'm', inputs: x(1), outputs: ['nope'] }), { code: 'INVALID_ARGUMENT', message: /no output "nope"/ });
+    await assert.rejects(svc.infer({ model: 'm', inputs: x(1), outputs: ['nope'] }), {
+      code: 'INVALID_ARGUMENT',
+      message: /no output "nope"/,
+    });
     const aborted = new AbortController();
     aborted.abort();
     await assert.rejects(svc.infer({ model: 'm', inputs: x(1) }, { signal: aborted.signal }), { code: 'CANCELLED' });
@@ -79,7 +91,8 @@ describe('InferenceService', () => {
 
   it('splits keyed traffic within ±2 % of the weights, sticky per key', async () => {
     const root = await repository({
-      'm/config.yaml': 'platform: module\nversionPolicy: { all: true }\nrouting: { split: [{ version: 1, weight: 80 }, { version: 2, weight: 20 }] }\n',
+      'm/config.yaml':
+        'platform: module\nversionPolicy: { all: true }\nrouting: { split: [{ version: 1, weight: 80 }, { version: 2, weight: 20 }] }\n',
       'm/1/k.txt': '1',
       'm/2/k.txt': '2',
     });
@@ -106,7 +119,8 @@ describe('InferenceService', () => {
 
   it('mirrors a fraction to a shadow version and records agreement without changing the answer', async () => {
     const root = await repository({
-      'm/config.yaml': 'platform: module\nversionPolicy: { all: true }\nlabels: { stable: 1 }\nrouting: { split: [{ version: 1, weight: 1 }], shadow: { version: 2, fraction: 1 } }\n',
+      'm/config.yaml':
+        'platform: module\nversionPolicy: { all: true }\nlabels: { stable: 1 }\nrouting: { split: [{ version: 1, weight: 1 }], shadow: { version: 2, fraction: 1 } }\n',
       'm/1/k.txt': '2',
       'm/2/k.txt': '2',
     });

@@ -93,13 +93,21 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
   }
 
   /** Resolves, checks and runs one request on one version; retries once when the version was swapped out mid-way. */
-  async function runOn(model: string, version: number, request: InferRequest, signal: AbortSignal | undefined): Promise<Record<string, Tensor>> {
+  async function runOn(
+    model: string,
+    version: number,
+    request: InferRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, Tensor>> {
     for (let attempt = 0; ; attempt++) {
       const loaded = repository.get(model, version);
       if (!loaded) throw new InflowError('NOT_FOUND', `Servable not found for request: Specific(${model}, ${version})`);
       checkInputs(model, loaded.servable.signature, request.inputs, request.outputs);
       try {
-        return await batcherFor(loaded).submit(request.inputs, { ...(signal ? { signal } : {}), ...(request.outputs ? { outputs: request.outputs } : {}) });
+        return await batcherFor(loaded).submit(request.inputs, {
+          ...(signal ? { signal } : {}),
+          ...(request.outputs ? { outputs: request.outputs } : {}),
+        });
       } catch (error) {
         // A version being unloaded closes its batcher; the router already points elsewhere.
         if (attempt === 0 && (error as InflowError).code === 'UNAVAILABLE' && repository.get(model, version) !== loaded) continue;

@@ -11,8 +11,20 @@ describe('batch operations', () => {
     assert.deepEqual(batch.shape, [3, 2]);
     assert.deepEqual([...batch.data], [1, 2, 3, 4, 5, 6]);
     const [x, y] = splitBatch(batch, [1, 2]);
-    assert.deepEqual([x?.shape, [...(x?.data ?? [])]], [[1, 2], [1, 2]]);
-    assert.deepEqual([y?.shape, [...(y?.data ?? [])]], [[2, 2], [3, 4, 5, 6]]);
+    assert.deepEqual(
+      [x?.shape, [...(x?.data ?? [])]],
+      [
+        [1, 2],
+        [1, 2],
+      ],
+    );
+    assert.deepEqual(
+      [y?.shape, [...(y?.data ?? [])]],
+      [
+        [2, 2],
+        [3, 4, 5, 6],
+      ],
+    );
   });
 
   it('batches BYTES tensors', () => {
