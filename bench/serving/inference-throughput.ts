@@ -71,24 +71,38 @@ async function service(batching: string): Promise<{ rate: number; meanBatch: num
   await svc.close();
   return { rate, meanBatch };
 }
-const unbatched = await service('{ maxBatchSize: 1, maxQueueSize: 4096 }');
-const batched0 = await service('{ maxBatchSize: 64, maxDelayMicros: 0 }');
-const batched500 = await service('{ maxBatchSize: 64, maxDelayMicros: 500 }');
-
+const runs: Array<{ path: string; batching: string; base: 1 | 64 }> = [
+  { path: 'unbatched (maxBatchSize 1)', batching: '{ maxBatchSize: 1, maxQueueSize: 4096, maxConcurrentBatches: 1 }', base: 1 },
+  { path: 'unbatched, 2 calls in flight', batching: '{ maxBatchSize: 1, maxQueueSize: 4096, maxConcurrentBatches: 2 }', base: 1 },
+  {
+    path: 'batched (64, delay 0, 1 batch in flight)',
+    batching: '{ maxBatchSize: 64, maxDelayMicros: 0, maxConcurrentBatches: 1 }',
+    base: 64,
+  },
+  {
+    path: 'batched (64, delay 0, 2 batches in flight)',
+    batching: '{ maxBatchSize: 64, maxDelayMicros: 0, maxConcurrentBatches: 2 }',
+    base: 64,
+  },
+  {
+    path: 'batched (64, delay 500 µs, 2 batches in flight)',
+    batching: '{ maxBatchSize: 64, maxDelayMicros: 500, maxConcurrentBatches: 2 }',
+    base: 64,
+  },
+];
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const lines: string[] = [];
+for (const run of runs) {
+  const { rate, meanBatch } = await service(run.batching);
+  lines.push(
+    `| InferenceService, ${run.path} | ${fmt(rate)} | ${meanBatch.toFixed(1)} | ${(rate / rawRates[run.base]).toFixed(2)}× of batch ${run.base} |`,
+  );
+}
 console.log(
-  `\n${MODEL}: ${REQUESTS} requests of 1 row, ${CALLERS} concurrent callers, node ${process.version}, onnxruntime-node ${ort.env.versions.node}\n`,
+  `\n${MODEL}: ${REQUESTS} requests of 1 row, ${CALLERS} concurrent callers, intraOpThreads 1, node ${process.version}, onnxruntime-node ${ort.env.versions.node}\n`,
 );
 console.log('| path | rows/s | mean batch | vs raw session.run at that batch |');
 console.log('|---|---:|---:|---:|');
 console.log(`| raw session.run, batch 1, main thread | ${fmt(rawRates[1])} | 1 | 1.00× |`);
 console.log(`| raw session.run, batch 64, main thread | ${fmt(rawRates[64])} | 64 | 1.00× |`);
-console.log(
-  `| InferenceService, unbatched (maxBatchSize 1) | ${fmt(unbatched.rate)} | ${unbatched.meanBatch.toFixed(1)} | ${(unbatched.rate / rawRates[1]).toFixed(2)}× of batch 1 |`,
-);
-console.log(
-  `| InferenceService, batched (64, delay 0) | ${fmt(batched0.rate)} | ${batched0.meanBatch.toFixed(1)} | ${(batched0.rate / rawRates[64]).toFixed(2)}× of batch 64 |`,
-);
-console.log(
-  `| InferenceService, batched (64, delay 500 µs) | ${fmt(batched500.rate)} | ${batched500.meanBatch.toFixed(1)} | ${(batched500.rate / rawRates[64]).toFixed(2)}× of batch 64 |`,
-);
+for (const line of lines) console.log(line);

@@ -185,3 +185,47 @@ describe('model repository', () => {
     await r.close();
   });
 });
+
+describe('model repository warm-up samples', () => {
+  it('warms up with the request file named in config.yaml, and fails the version when the file is bad', async () => {
+    const seen: number[] = [];
+    const root = await repo({
+      'm/config.yaml': 'platform: module\nwarmup: { samples: warmup.json, runs: 2 }\n',
+      'm/warmup.json': JSON.stringify({ inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [7] }] }),
+      'm/1/weights.txt': '2',
+    });
+    const load = fakeLoader([]);
+    const r = createModelRepository({
+      root,
+      settleMs: 0,
+      load: async (platform, ctx) => {
+        const servable = await load(platform, ctx);
+        return { ...servable, run: async (inputs) => (seen.push((inputs.x?.data as Float32Array)[0] as number), servable.run(inputs)) };
+      },
+    });
+    await r.refresh();
+    assert.deepEqual(seen, [7, 7]);
+    assert.deepEqual(r.available('m'), [1]);
+    await writeFiles(root, { 'm/warmup.json': '{"inputs": [{"name": "x"', 'm/2/weights.txt': '3' });
+    await r.refresh();
+    assert.deepEqual(r.available('m'), [1], 'a version whose warm-up file is broken does not replace the serving one');
+    assert.match(r.status('m')?.versions.find((v) => v.version === 2)?.error?.message ?? '', /warm-up samples .*warmup\.json/);
+    await r.close();
+  });
+
+  it('moves a label when config.yaml changes, without reloading versions', async () => {
+    const log: string[] = [];
+    const root = await repo({
+      'm/config.yaml': 'platform: module\nversionPolicy: { all: true }\nlabels: { stable: 1 }\n',
+      'm/1/weights.txt': '1',
+      'm/2/weights.txt': '2',
+    });
+    const r = createModelRepository({ root, load: fakeLoader(log), settleMs: 0 });
+    await r.refresh();
+    await writeFiles(root, { 'm/config.yaml': 'platform: module\nversionPolicy: { all: true }\nlabels: { stable: 2 }\n' });
+    await r.refresh();
+    assert.deepEqual(r.config('m')?.labels, { stable: 2 });
+    assert.equal(log.filter((l) => l.startsWith('load')).length, 2, 'no version was reloaded for a label move');
+    await r.close();
+  });
+});

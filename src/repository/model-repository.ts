@@ -13,7 +13,7 @@ import { silentLogger } from '../observability/logger.ts';
 import type { Servable, ServableContext } from '../runtime/servable.ts';
 import { type ModelConfig, selectVersions } from './model-config.ts';
 import { listModels, type ModelOnDisk, scanModel, type VersionOnDisk } from './repository-scan.ts';
-import { warmUp } from './warmup.ts';
+import { readWarmupSamples, warmUp } from './warmup.ts';
 
 export const VersionState = {
   LOADING: 'LOADING',
@@ -65,6 +65,7 @@ interface Instance extends LoadedVersion {
 
 interface ModelEntry {
   name: string;
+  dir: string;
   config: ModelConfig | undefined;
   configHash: string | undefined;
   runtimeKey: string | undefined;
@@ -137,7 +138,8 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
     try {
       const servable = await load(config.platform, { dir: disk.dir, model: entry.name, version: disk.version, options: config.runtime });
       try {
-        await warmUp(servable, config.warmup.rows, config.warmup.runs);
+        const samples = config.warmup.samples ? await readWarmupSamples(join(entry.dir, config.warmup.samples)) : undefined;
+        await warmUp(servable, config.warmup.rows, config.warmup.runs, samples);
       } catch (error) {
         await servable.close().catch(() => undefined);
         throw new InflowError(
@@ -179,6 +181,7 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
   async function refreshModel(name: string): Promise<void> {
     const entry: ModelEntry = models.get(name) ?? {
       name,
+      dir: join(root, name),
       config: undefined,
       configHash: undefined,
       runtimeKey: undefined,
