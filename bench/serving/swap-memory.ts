@@ -18,12 +18,12 @@ const { values } = parseArgs({ options: { model: { type: 'string', default: 'mlp
 const MODEL = values.model;
 const SWAPS = Number(values.swaps);
 const src = join(import.meta.dirname, '..', '..', 'models', 'repository', MODEL, '1', 'model.onnx');
-const width = MODEL === 'mlp-784' ? 784 : 64;
+const shape = MODEL === 'mlp-784' ? [1, 784] : MODEL === 'cnn-mobilenet' ? [1, 3, 128, 128] : [1, 64];
 const root = await mkdtemp(join(tmpdir(), 'inflow-swap-mem-'));
 await cp(src, join(root, 'm', '1', 'model.onnx'));
 await writeFile(join(root, 'm', 'config.yaml'), 'platform: onnx\nruntime: { file: model.onnx }\n');
 const svc = await createLocalInference({ modelRepository: root, load: loadServable, watch: false, settleMs: 0 });
-const row = createTensor('FP32', [1, width], new Float32Array(width).fill(0.5));
+const row = createTensor('FP32', shape, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5));
 const gc = (globalThis as { gc?: () => void }).gc;
 const mib = (): string => (process.memoryUsage().rss / 1024 / 1024).toFixed(1);
 
