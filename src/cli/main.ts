@@ -8,6 +8,7 @@ import { InflowError } from '../errors.ts';
 // Commands load lazily: `inflow --help` should not pay for the Kafka client and its deps.
 const demo = () => import('./demo-command.ts');
 const kafka = () => import('./kafka-command.ts');
+const serve = () => import('./serve-command.ts');
 
 const help = `inflow — machine-learning models in Apache Kafka applications
 
@@ -15,6 +16,7 @@ Usage: inflow <command> [options]
 
 Commands:
   demo                 run the demo on the in-process log (no cluster needed)
+  serve                the model server (TF Serving + Open Inference Protocol, REST + gRPC)
   kafka up|down|status the project's local single-node Kafka broker
 
 Options:
@@ -42,6 +44,12 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       verbose: { type: 'boolean' },
       records: { type: 'string' },
       kafka: { type: 'string' },
+      'model-repository': { type: 'string' },
+      host: { type: 'string' },
+      'rest-port': { type: 'string' },
+      'grpc-port': { type: 'string' },
+      'no-rest': { type: 'boolean' },
+      'no-grpc': { type: 'boolean' },
     },
   });
   const [command, action] = positionals;
@@ -63,6 +71,22 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         const { kafkaCommand, kafkaHelp } = await kafka();
         if (values.help) return (out(kafkaHelp), 0);
         await kafkaCommand(action, values.json ?? false, out);
+        return 0;
+      }
+      case 'serve': {
+        const { serveCommand, serveHelp } = await serve();
+        if (values.help) return (out(serveHelp), 0);
+        await serveCommand(
+          {
+            modelRepository: values['model-repository'],
+            host: values.host,
+            restPort: values['rest-port'],
+            grpcPort: values['grpc-port'],
+            noRest: values['no-rest'],
+            noGrpc: values['no-grpc'],
+          },
+          out,
+        );
         return 0;
       }
       default:

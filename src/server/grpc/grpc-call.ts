@@ -1,0 +1,178 @@
+/**
+ * What every unary gRPC handler of inflow shares: a bound on calls in flight (RESOURCE_EXHAUSTED
+ * beyond it, never a growing queue), an AbortSignal that fires when the client cancels or the
+ * deadline passes, InflowError → gRPC status, and a request counter plus latency histogram
+ * labelled by method and status code.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { GrpcStatus, type GrpcStatusCode, InflowError } from '../../errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { MalformedRequest } from './grpc-protos.ts';
+
+/** What a unary implementation gets besides the request. */
+export interface CallContext {
+  /** Aborted (reason: an InflowError CANCELLED or DEADLINE_EXCEEDED) when the call ends early. */
+  readonly signal: AbortSignal;
+  readonly metadata: grpc.Metadata;
+}
+
+/** A unary method as inflow writes it: request object in, response object out, InflowError on failure. */
+export type UnaryImpl = (request: unknown, context: CallContext) => Promise<object>;
+
+const statusName = new Map<number, string>(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
+
+/** The name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …) for metric labels and logs. */
+export function grpcStatusName(code: number): string {
+  return statusName.get(code) ?? String(code);
+}
+
+/** Latency buckets, seconds: 50 µs … 10 s (as the inference metrics). */
+const LATENCY = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+/** gRPC request metrics, registered once per registry (several servers may share one). */
+export interface GrpcMetrics {
+  readonly requests: Counter<'method' | 'code'>;
+  readonly duration: Histogram<'method' | 'code'>;
+}
+
+export function createGrpcMetrics(registry: Registry): GrpcMetrics {
+  const requestsName = 'inflow_grpc_requests_total';
+  const durationName = 'inflow_grpc_request_duration_seconds';
+  const requests =
+    (registry.getSingleMetric(requestsName) as Counter<'method' | 'code'> | undefined) ??
+    new Counter({
+      name: requestsName,
+      help: 'gRPC calls answered, by method and status code',
+      labelNames: ['method', 'code'],
+      registers: [registry],
+    });
+  const duration =
+    (registry.getSingleMetric(durationName) as Histogram<'method' | 'code'> | undefined) ??
+    new Histogram({
+      name: durationName,
+      help: 'Time from a gRPC call arriving to its status, by method and status code',
+      labelNames: ['method', 'code'],
+      buckets: LATENCY,
+      registers: [registry],
+    });
+  return { requests, duration };
+}
+
+/** Options of {@link createUnaryWrapper}. */
+export interface UnaryWrapperOptions {
+  metrics: GrpcMetrics;
+  logger: Logger;
+  /** Most calls in flight at once (all wrapped methods together); more are answered RESOURCE_EXHAUSTED. */
+  maxConcurrentCalls: number;
+  /** Longest a call may run when the client set no (or a later) deadline, ms; 0 = no bound. */
+  requestTimeoutMs: number;
+}
+
+/** Turns {@link UnaryImpl}s into grpc-js handlers that share one in-flight bound. */
+export interface UnaryWrapper {
+  wrap(method: string, impl: UnaryImpl, options?: { unlimited?: boolean }): grpc.handleUnaryCall<unknown, object>;
+  /** Calls in flight now. */
+  readonly inFlight: number;
+}
+
+function deadlineMs(deadline: grpc.Deadline): number {
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/** The status an error becomes; a call aborted by cancel/deadline reports why it was aborted. */
+function toStatus(error: unknown, signal: AbortSignal): InflowError {
+  if (signal.aborted && signal.reason instanceof InflowError) return signal.reason;
+  return InflowError.from(error);
+}
+
+export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
+  const { metrics, logger, maxConcurrentCalls, requestTimeoutMs } = options;
+  let inFlight = 0;
+
+  function record(method: string, code: GrpcStatusCode, started: number): void {
+    const labels = { method, code: grpcStatusName(code) };
+    metrics.requests.inc(labels);
+    metrics.duration.observe(labels, (performance.now() - started) / 1000);
+  }
+
+  return {
+    get inFlight() {
+      return inFlight;
+    },
+    wrap(method, impl, wrapOptions = {}) {
+      const limited = wrapOptions.unlimited !== true;
+      return (call, callback) => {
+        const started = performance.now();
+        if (limited && inFlight >= maxConcurrentCalls) {
+          record(method, GrpcStatus.RESOURCE_EXHAUSTED, started);
+          callback({
+            code: grpcStatus.RESOURCE_EXHAUSTED,
+            details: `too many calls in flight (limit ${maxConcurrentCalls}); retry with backoff`,
+          });
+          return;
+        }
+        if (limited) inFlight++;
+        const controller = new AbortController();
+        const clientDeadline = deadlineMs(call.getDeadline());
+        const onCancel = (): void => {
+          if (controller.signal.aborted) return;
+          // grpc-js ends a call whose deadline passed as 'cancelled' too (a few ms of timer slack allowed).
+          const expired = Date.now() >= clientDeadline - 5;
+          controller.abort(
+            expired
+              ? new InflowError('DEADLINE_EXCEEDED', `${method}: the call's deadline passed before the answer was ready`)
+              : new InflowError('CANCELLED', `${method}: the client cancelled the call`),
+          );
+        };
+        call.on('cancelled', onCancel);
+        // grpc-js answers DEADLINE_EXCEEDED itself; this timer stops the work behind the call too.
+        const deadline = requestTimeoutMs > 0 ? Math.min(clientDeadline, Date.now() + requestTimeoutMs) : clientDeadline;
+        let timer: NodeJS.Timeout | undefined;
+        if (Number.isFinite(deadline)) {
+          const abortOnDeadline = (): void => {
+            if (controller.signal.aborted) return;
+            const why = deadline < clientDeadline ? `the server's request timeout of ${requestTimeoutMs} ms` : "the call's deadline";
+            controller.abort(new InflowError('DEADLINE_EXCEEDED', `${method}: ${why} passed before the answer was ready`));
+          };
+          const remaining = deadline - Date.now();
+          if (remaining <= 0) abortOnDeadline();
+          else timer = setTimeout(abortOnDeadline, remaining).unref();
+        }
+        const finish = (): void => {
+          if (limited) inFlight--;
+          if (timer) clearTimeout(timer);
+          call.off('cancelled', onCancel);
+        };
+        let promise: Promise<object>;
+        try {
+          controller.signal.throwIfAborted();
+          if (call.request instanceof MalformedRequest) {
+            throw new InflowError(
+              'INVALID_ARGUMENT',
+              `${method}: the request is not a valid protobuf message (${call.request.error.message})`,
+            );
+          }
+          promise = impl(call.request, { signal: controller.signal, metadata: call.metadata });
+        } catch (error) {
+          promise = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        }
+        promise.then(
+          (response) => {
+            finish();
+            record(method, GrpcStatus.OK, started);
+            callback(null, response);
+          },
+          (error: unknown) => {
+            finish();
+            const e = toStatus(error, controller.signal);
+            if (e.code === 'INTERNAL') logger.error({ err: error, method }, 'gRPC call failed with an internal error');
+            record(method, e.grpcStatus, started);
+            callback({ code: grpcStatus[grpcStatusName(e.grpcStatus) as keyof typeof grpcStatus], details: e.message });
+          },
+        );
+      };
+    },
+  };
+}

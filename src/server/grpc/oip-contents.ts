@@ -1,0 +1,145 @@
+/**
+ * OIP gRPC `InferTensorContents` (typed repeated fields) ↔ Tensor. Raw contents
+ * (`raw_input_contents` / `raw_output_contents`) go through the shared raw codec instead.
+ * FP16 (and BF16, which inflow does not know) have no typed field: they travel raw only.
+ */
+import { InflowError } from '../../errors.ts';
+import type { DType, NumericArray } from '../../tensor/dtype.ts';
+import { arrayTypeOf } from '../../tensor/dtype.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import type { Int64 } from './grpc-inference.ts';
+
+/** An inference.InferTensorContents message object. */
+export interface InferTensorContents {
+  bool_contents?: boolean[];
+  int_contents?: number[];
+  int64_contents?: Int64[];
+  uint_contents?: number[];
+  uint64_contents?: Int64[];
+  fp32_contents?: number[];
+  fp64_contents?: number[];
+  bytes_contents?: Uint8Array[];
+}
+
+type ContentsField = keyof InferTensorContents;
+
+/** The typed field of each dtype (none for FP16). */
+export const contentsFieldOf: Record<DType, ContentsField | undefined> = {
+  BOOL: 'bool_contents',
+  INT8: 'int_contents',
+  INT16: 'int_contents',
+  INT32: 'int_contents',
+  INT64: 'int64_contents',
+  UINT8: 'uint_contents',
+  UINT16: 'uint_contents',
+  UINT32: 'uint_contents',
+  UINT64: 'uint64_contents',
+  FP32: 'fp32_contents',
+  FP64: 'fp64_contents',
+  BYTES: 'bytes_contents',
+  FP16: undefined,
+};
+
+const FIELDS: readonly ContentsField[] = [
+  'bool_contents',
+  'int_contents',
+  'int64_contents',
+  'uint_contents',
+  'uint64_contents',
+  'fp32_contents',
+  'fp64_contents',
+  'bytes_contents',
+];
+
+/** Values set in any typed field (0 when `contents` is unset). */
+export function contentsCount(contents: InferTensorContents | null | undefined): number {
+  if (!contents) return 0;
+  let n = 0;
+  for (const field of FIELDS) n += contents[field]?.length ?? 0;
+  return n;
+}
+
+const intRange: Partial<Record<DType, readonly [number, number]>> = {
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+};
+
+/**
+ * The tensor of input `name` from its typed contents. INVALID_ARGUMENT when the dtype has no
+ * typed field, values sit in another dtype's field, the count differs from the shape's, or an
+ * integer is out of the dtype's range.
+ */
+export function tensorFromContents(
+  name: string,
+  dtype: DType,
+  shape: readonly number[],
+  count: number,
+  contents: InferTensorContents | null | undefined,
+): Tensor {
+  const field = contentsFieldOf[dtype];
+  if (field === undefined) {
+    throw new InflowError('INVALID_ARGUMENT', `input "${name}": ${dtype} has no typed contents field; send it in raw_input_contents`);
+  }
+  const values = (contents?.[field] ?? []) as ArrayLike<unknown>;
+  if (values.length !== contentsCount(contents)) {
+    const other = FIELDS.filter((f) => f !== field && (contents?.[f]?.length ?? 0) > 0);
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      `input "${name}": ${dtype} values belong in contents.${field}, got values in ${other.join(', ')}`,
+    );
+  }
+  if (values.length !== count) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      `input "${name}": ${dtype} shape [${shape.join(', ')}] needs ${count} values in contents.${field}, got ${values.length}`,
+    );
+  }
+  return { dtype, shape: [...shape], data: fromValues(name, dtype, values, count) };
+}
+
+function fromValues(name: string, dtype: DType, values: ArrayLike<unknown>, count: number): Tensor['data'] {
+  switch (dtype) {
+    case 'BYTES':
+      return Array.from(values as ArrayLike<Uint8Array>);
+    case 'BOOL':
+      return Uint8Array.from(values as ArrayLike<boolean>, (v) => (v ? 1 : 0));
+    case 'INT64':
+      return BigInt64Array.from(values as ArrayLike<Int64>, (v) => BigInt(v));
+    case 'UINT64':
+      return BigUint64Array.from(values as ArrayLike<Int64>, (v) => BigInt(v));
+    default: {
+      const list = values as ArrayLike<number>;
+      const range = intRange[dtype];
+      if (range) {
+        for (let i = 0; i < count; i++) {
+          const v = list[i] as number;
+          if (v < range[0] || v > range[1])
+            throw new InflowError('INVALID_ARGUMENT', `input "${name}": value ${v} at ${i} is out of range for ${dtype}`);
+        }
+      }
+      const Ctor = arrayTypeOf[dtype] as unknown as new (length: number) => Exclude<NumericArray, BigInt64Array | BigUint64Array>;
+      const out = new Ctor(count);
+      out.set(list);
+      return out;
+    }
+  }
+}
+
+/** Typed contents of an output tensor; undefined for FP16 (raw only). */
+export function tensorToContents(tensor: Tensor): InferTensorContents | undefined {
+  const field = contentsFieldOf[tensor.dtype];
+  if (field === undefined) return undefined;
+  switch (tensor.dtype) {
+    case 'BYTES':
+      return { bytes_contents: (tensor.data as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) };
+    case 'BOOL':
+      return { bool_contents: Array.from(tensor.data as Uint8Array, (v) => v !== 0) };
+    case 'INT64':
+    case 'UINT64':
+      return { [field]: Array.from(tensor.data as BigInt64Array | BigUint64Array, String) };
+    default:
+      return { [field]: Array.from(tensor.data as Exclude<NumericArray, BigInt64Array | BigUint64Array>) };
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`, reference (c)):
+ * liveness, readiness, server and model metadata, and ModelInfer with typed `contents` or
+ * `raw_input_contents`. Outputs come back raw when the request was raw (tritonclient always sends
+ * raw and reads either), typed otherwise, and raw whenever an output has no typed field (FP16).
+ * Triton's model repository extension is served only when the admin option is on.
+ */
+import { InflowError } from '../../errors.ts';
+import type { TensorSpec } from '../../runtime/servable.ts';
+import type { InferRequest } from '../../serving/types.ts';
+import { decodeRawTensor, encodeRawTensor, oipDatatype } from '../../tensor/codecs/index.ts';
+import { elementCount, type Tensor } from '../../tensor/tensor.ts';
+import type { CallContext, UnaryImpl } from './grpc-call.ts';
+import type { GrpcInference, Int64 } from './grpc-inference.ts';
+import { contentsCount, contentsFieldOf, type InferTensorContents, tensorFromContents, tensorToContents } from './oip-contents.ts';
+
+/** An InferParameter message object (one of the fields set). */
+type InferParameter = Record<string, unknown>;
+
+interface InferInputTensor {
+  name?: string;
+  datatype?: string;
+  shape?: Int64[];
+  parameters?: Record<string, InferParameter> | null;
+  contents?: InferTensorContents | null;
+}
+
+interface ModelInferRequest {
+  model_name?: string;
+  model_version?: string;
+  id?: string;
+  parameters?: Record<string, InferParameter> | null;
+  inputs?: InferInputTensor[];
+  outputs?: { name?: string; parameters?: Record<string, InferParameter> | null }[];
+  raw_input_contents?: Uint8Array[];
+}
+
+/** Routing key metadata (same name as the REST header): the same key reaches the same version of a split. */
+export const ROUTING_KEY_METADATA = 'x-routing-key';
+
+/** OIP platform names (Triton's) for inflow platforms; the others are inflow's own (as the REST transport). */
+export function oipPlatform(platform: string): string {
+  return platform === 'onnx' ? 'onnxruntime_onnx' : `inflow_${platform}`;
+}
+
+function invalid(message: string): InflowError {
+  return new InflowError('INVALID_ARGUMENT', message);
+}
+
+/** OIP versions are strings; inflow's are decimal integers ("" = the server's choice). */
+function parseVersion(text: string | undefined, model: string): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const version = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(version))
+    throw invalid(`version "${text}" of model ${model} is not valid; expected a decimal integer version or ""`);
+  return version;
+}
+
+function requireModel(name: string | undefined, field: string): string {
+  if (name === undefined || name === '') throw invalid(`${field} is empty; expected the name of a model`);
+  return name;
+}
+
+function readShape(name: string, shape: readonly Int64[] | undefined): { shape: number[]; count: number } {
+  const dims = (shape ?? []).map(Number);
+  try {
+    return { shape: dims, count: elementCount(dims) };
+  } catch (error) {
+    throw new InflowError('INVALID_ARGUMENT', `input "${name}": ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Decodes a ModelInferRequest's inputs; `raw` tells whether they came in raw_input_contents. */
+export function decodeInferInputs(request: ModelInferRequest, model: string): { inputs: Record<string, Tensor>; raw: boolean } {
+  const list = request.inputs ?? [];
+  const rawContents = request.raw_input_contents ?? [];
+  const raw = rawContents.length > 0;
+  if (raw && rawContents.length !== list.length) {
+    throw invalid(`expected ${list.length} raw_input_contents (one per input, in order) for model '${model}', got ${rawContents.length}`);
+  }
+  const inputs: Record<string, Tensor> = {};
+  for (const [i, input] of list.entries()) {
+    const name = input.name ?? '';
+    if (name === '') throw invalid(`inputs[${i}]: 'name' is empty; expected the name of a model input`);
+    if (name === '__proto__') throw invalid(`inputs[${i}]: the name "__proto__" is not allowed`);
+    if (Object.hasOwn(inputs, name)) throw invalid(`input "${name}" appears twice; expected unique input names`);
+    const dtype = oipDatatype(input.datatype, name);
+    const { shape, count } = readShape(name, input.shape);
+    if (raw) {
+      if (contentsCount(input.contents) > 0) {
+        throw invalid(`contents field must not be specified when using raw_input_contents for '${name}' for model '${model}'`);
+      }
+      inputs[name] = decodeRawTensor(name, dtype, shape, rawContents[i] as Uint8Array);
+    } else {
+      inputs[name] = tensorFromContents(name, dtype, shape, count, input.contents);
+    }
+  }
+  return { inputs, raw };
+}
+
+const REJECTED_OUTPUT_PARAMETERS = ['classification', 'shared_memory_region'];
+
+/** Requested output names (undefined = all), rejecting extensions inflow does not implement. */
+function requestedOutputs(request: ModelInferRequest): string[] | undefined {
+  const outputs = request.outputs ?? [];
+  if (outputs.length === 0) return undefined;
+  const names: string[] = [];
+  for (const [i, output] of outputs.entries()) {
+    const name = output.name ?? '';
+    if (name === '') throw invalid(`outputs[${i}]: 'name' is empty; expected the name of a model output`);
+    if (names.includes(name)) throw invalid(`output "${name}" is requested twice; expected unique output names`);
+    for (const parameter of REJECTED_OUTPUT_PARAMETERS) {
+      if (output.parameters?.[parameter] !== undefined) {
+        throw new InflowError('UNIMPLEMENTED', `output "${name}": parameter '${parameter}' is not supported by inflow`);
+      }
+    }
+    names.push(name);
+  }
+  return names;
+}
+
+const tensorMetadata = (s: TensorSpec): object => ({ name: s.name, datatype: s.dtype, shape: s.shape });
+
+/** Options of {@link createOipHandlers}. */
+export interface OipHandlerOptions {
+  serverName: string;
+  serverVersion: string;
+  /** Serve Triton's model repository extension (else its methods answer UNIMPLEMENTED). */
+  admin: boolean;
+  /** False while the server shuts down: not ready. */
+  accepting: () => boolean;
+}
+
+/** The implementations of GRPCInferenceService, by method name. */
+export function createOipHandlers(inference: GrpcInference, options: OipHandlerOptions): Record<string, UnaryImpl> {
+  const extensions = options.admin ? ['model_repository'] : [];
+
+  async function modelInfer(message: unknown, context: CallContext): Promise<object> {
+    const request = message as ModelInferRequest;
+    const model = requireModel(request.model_name, 'model_name');
+    const version = parseVersion(request.model_version, model);
+    const { inputs, raw } = decodeInferInputs(request, model);
+    const inferRequest: InferRequest = { model, inputs, ...(version !== undefined ? { version } : {}) };
+    const outputs = requestedOutputs(request);
+    if (outputs) inferRequest.outputs = outputs;
+    if (request.id) inferRequest.id = request.id;
+    const key = context.metadata.get(ROUTING_KEY_METADATA)[0];
+    const result = await inference.infer(inferRequest, { signal: context.signal, ...(typeof key === 'string' ? { key } : {}) });
+    const names = outputs ?? Object.keys(result.outputs);
+    const tensors = names.map((name) => {
+      const tensor = result.outputs[name];
+      if (!tensor) throw new InflowError('INTERNAL', `model ${model} did not produce output "${name}"`);
+      return { name, tensor };
+    });
+    const rawOut = raw || tensors.some(({ tensor }) => contentsFieldOf[tensor.dtype] === undefined);
+    return {
+      model_name: result.model,
+      model_version: String(result.version),
+      id: request.id ?? '',
+      outputs: tensors.map(({ name, tensor }) => ({
+        name,
+        datatype: tensor.dtype,
+        shape: tensor.shape,
+        ...(rawOut ? {} : { contents: tensorToContents(tensor) }),
+      })),
+      ...(rawOut
+        ? {
+            raw_output_contents: tensors.map(({ tensor }) => {
+              const bytes = encodeRawTensor(tensor);
+              return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+            }),
+          }
+        : {}),
+    };
+  }
+
+  async function modelReady(message: unknown): Promise<object> {
+    const request = message as { name?: string; version?: string };
+    const model = requireModel(request.name, 'name');
+    const version = parseVersion(request.version, model);
+    if (!options.accepting()) return { ready: false };
+    let available: number[];
+    if (inference.repository) {
+      if (!inference.repository.config(model)) throw new InflowError('NOT_FOUND', `Could not find any versions of model ${model}`);
+      available = inference.repository.available(model);
+    } else {
+      available = (await inference.metadata(model)).versions;
+    }
+    return { ready: version === undefined ? available.length > 0 : available.includes(version) };
+  }
+
+  async function modelMetadata(message: unknown): Promise<object> {
+    const request = message as { name?: string; version?: string };
+    const model = requireModel(request.name, 'name');
+    const meta = await inference.metadata(model, parseVersion(request.version, model));
+    return {
+      name: meta.name,
+      versions: meta.versions.map(String),
+      platform: oipPlatform(meta.platform),
+      inputs: meta.inputs.map(tensorMetadata),
+      outputs: meta.outputs.map(tensorMetadata),
+    };
+  }
+
+  const repositoryDisabled: UnaryImpl = async () => {
+    throw new InflowError('UNIMPLEMENTED', 'the model repository extension is disabled; start the server with the admin option on');
+  };
+
+  function repository(): NonNullable<GrpcInference['repository']> {
+    if (!inference.repository) throw new InflowError('UNIMPLEMENTED', 'the model repository extension needs a local model repository');
+    return inference.repository;
+  }
+
+  const repositoryStates = { AVAILABLE: 'READY', LOADING: 'LOADING', UNLOADING: 'UNLOADING', END: 'UNAVAILABLE' } as const;
+
+  async function repositoryIndex(message: unknown): Promise<object> {
+    const readyOnly = (message as { ready?: boolean }).ready === true;
+    const repo = repository();
+    const models: object[] = [];
+    for (const name of repo.models()) {
+      const status = repo.status(name);
+      if (!status) continue;
+      if (status.versions.length === 0 && !readyOnly) {
+        models.push({ name, version: '', state: 'UNAVAILABLE', reason: status.configError?.message ?? 'no version loaded' });
+      }
+      for (const v of status.versions) {
+        const state = repositoryStates[v.state];
+        if (readyOnly && state !== 'READY') continue;
+        models.push({ name, version: String(v.version), state, reason: v.error?.message ?? '' });
+      }
+    }
+    return { models };
+  }
+
+  async function repositoryModelLoad(message: unknown): Promise<object> {
+    const request = message as { model_name?: string; parameters?: Record<string, unknown> | null };
+    const model = requireModel(request.model_name, 'model_name');
+    const overrides = Object.keys(request.parameters ?? {});
+    if (overrides.length > 0) {
+      throw new InflowError(
+        'UNIMPLEMENTED',
+        `load parameters (${overrides.join(', ')}) are not supported: inflow loads models from the repository folder as they are`,
+      );
+    }
+    const repo = repository();
+    // The repository folder is the source of truth: a load is a rescan that picks up changes.
+    await repo.refresh();
+    if (repo.available(model).length === 0) {
+      const status = repo.status(model);
+      const reason = status?.configError?.message ?? status?.versions.find((v) => v.error)?.error?.message;
+      throw new InflowError(
+        status ? 'FAILED_PRECONDITION' : 'NOT_FOUND',
+        status
+          ? `failed to load '${model}'${reason ? `: ${reason}` : ', no version is available'}`
+          : `failed to load '${model}': no such model in the repository`,
+      );
+    }
+    return {};
+  }
+
+  return {
+    ServerLive: async () => ({ live: true }),
+    ServerReady: async () => ({ ready: options.accepting() && (await inference.ready()) }),
+    ModelReady: modelReady,
+    ServerMetadata: async () => ({ name: options.serverName, version: options.serverVersion, extensions }),
+    ModelMetadata: modelMetadata,
+    ModelInfer: modelInfer,
+    RepositoryIndex: options.admin ? repositoryIndex : repositoryDisabled,
+    RepositoryModelLoad: options.admin ? repositoryModelLoad : repositoryDisabled,
+    RepositoryModelUnload: options.admin
+      ? async () => {
+          throw new InflowError(
+            'UNIMPLEMENTED',
+            'RepositoryModelUnload is not supported: inflow unloads a model when its folder leaves the repository (or its version policy drops it)',
+          );
+        }
+      : repositoryDisabled,
+  };
+}

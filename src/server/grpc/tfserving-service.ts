@@ -1,0 +1,207 @@
+/**
+ * TF Serving's gRPC API over the inference core: `tensorflow.serving.PredictionService`
+ * (Predict, GetModelMetadata; Classify/Regress/MultiInference answer UNIMPLEMENTED) and
+ * `tensorflow.serving.ModelService` (GetModelStatus; HandleReloadConfigRequest answers
+ * UNIMPLEMENTED: inflow's models come from the repository folder, not from a pushed config).
+ * Messages follow TF Serving's where it has canonical ones.
+ */
+import { errorCodes, GrpcStatus, InflowError } from '../../errors.ts';
+import type { TensorSpec } from '../../runtime/servable.ts';
+import type { InferRequest } from '../../serving/types.ts';
+import { DEFAULT_SIGNATURE_NAME, type TensorProtoObject, tensorFromProto, tensorToProto, tfDataTypeOf } from '../../tensor/codecs/index.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import type { CallContext, UnaryImpl } from './grpc-call.ts';
+import { grpcStatusName } from './grpc-call.ts';
+import type { GrpcInference, ModelSpecMessage } from './grpc-inference.ts';
+import { loadGrpcProtos, SIGNATURE_DEF_MAP_TYPE_URL } from './grpc-protos.ts';
+
+/** Where a ModelSpec points. */
+interface Target {
+  model: string;
+  version?: number;
+  label?: string;
+}
+
+function invalid(message: string): InflowError {
+  return new InflowError('INVALID_ARGUMENT', message);
+}
+
+/** Reads a ModelSpec; `signature` checks signature_name against the one signature inflow models have. */
+function readSpec(spec: ModelSpecMessage | null | undefined, checkSignature: boolean): Target {
+  if (!spec) throw invalid('Missing ModelSpec');
+  const model = spec.name ?? '';
+  if (model === '') throw invalid('ModelSpec.name is empty; expected the name of a model');
+  const target: Target = { model };
+  const raw = spec.version?.value;
+  if (spec.version) {
+    const version = Number(raw ?? 0);
+    if (!Number.isSafeInteger(version)) throw invalid(`ModelSpec.version ${String(raw)} is out of range; expected an integer below 2^53`);
+    target.version = version;
+  }
+  if (spec.version_label !== undefined && spec.version_label !== '') {
+    if (target.version !== undefined) {
+      // A proto oneof keeps the last one on the wire; a hand-made message may carry both.
+      throw invalid(`Both model version (${target.version}) and model version label (${spec.version_label}) cannot be supplied.`);
+    }
+    target.label = spec.version_label;
+  }
+  const signature = spec.signature_name ?? '';
+  if (checkSignature && signature !== '' && signature !== DEFAULT_SIGNATURE_NAME) {
+    throw new InflowError(
+      'FAILED_PRECONDITION',
+      `Serving signature key "${signature}" not found; model "${model}" has only "${DEFAULT_SIGNATURE_NAME}"`,
+    );
+  }
+  return target;
+}
+
+/** The version a target names for metadata and status calls (the latest when unversioned). */
+async function resolveVersion(inference: GrpcInference, target: Target): Promise<number | undefined> {
+  if (target.label === undefined) return target.version;
+  const metadata = await inference.metadata(target.model);
+  const version = metadata.labels[target.label];
+  if (version === undefined) throw invalid(`Unrecognized servable version label: ${target.label}`);
+  return version;
+}
+
+function modelSpecOut(model: string, version: number, signature: string): ModelSpecMessage {
+  return { name: model, version: { value: String(version) }, signature_name: signature };
+}
+
+function tensorInfo(spec: TensorSpec): object {
+  return {
+    name: spec.name,
+    dtype: tfDataTypeOf[spec.dtype],
+    tensor_shape: { dim: spec.shape.map((d) => ({ size: String(d) })) },
+  };
+}
+
+const unimplemented =
+  (method: string, hint: string): UnaryImpl =>
+  async () => {
+    throw new InflowError('UNIMPLEMENTED', `${method} is not supported by inflow: ${hint}`);
+  };
+
+const PREDICT_ONLY = 'inflow models have a predict signature only; use Predict';
+
+/** Options of {@link createTfServingHandlers}. */
+export interface TfServingHandlerOptions {
+  /** Write Predict outputs as `tensor_content` (TF's --enable_serialization_as_tensor_content) instead of typed `*_val` fields. */
+  tensorContent?: boolean;
+}
+
+interface PredictRequestMessage {
+  model_spec?: ModelSpecMessage | null;
+  inputs?: Record<string, TensorProtoObject> | null;
+  output_filter?: string[];
+}
+
+interface MetadataRequestMessage {
+  model_spec?: ModelSpecMessage | null;
+  metadata_field?: string[];
+}
+
+/** The implementations of PredictionService and ModelService, by method name. */
+export function createTfServingHandlers(
+  inference: GrpcInference,
+  options: TfServingHandlerOptions = {},
+): { prediction: Record<string, UnaryImpl>; model: Record<string, UnaryImpl> } {
+  const content = options.tensorContent === true ? 'tensor_content' : 'typed';
+  const { signatureDefMap } = loadGrpcProtos();
+
+  async function predict(message: unknown, context: CallContext): Promise<object> {
+    const request = message as PredictRequestMessage;
+    const target = readSpec(request.model_spec, true);
+    const inputs: Record<string, Tensor> = {};
+    for (const [alias, proto] of Object.entries(request.inputs ?? {})) inputs[alias] = tensorFromProto(proto, alias);
+    const inferRequest: InferRequest = { ...target, inputs };
+    const filter = request.output_filter ?? [];
+    if (filter.length > 0) {
+      const unique = new Set(filter);
+      if (unique.size !== filter.length) throw invalid(`output_filter names an output twice: ${filter.join(', ')}; expected unique names`);
+      inferRequest.outputs = filter;
+    }
+    const result = await inference.infer(inferRequest, { signal: context.signal });
+    const outputs: Record<string, TensorProtoObject> = {};
+    for (const [name, tensor] of Object.entries(result.outputs)) outputs[name] = tensorToProto(tensor, { content });
+    return { model_spec: modelSpecOut(result.model, result.version, DEFAULT_SIGNATURE_NAME), outputs };
+  }
+
+  async function getModelMetadata(message: unknown): Promise<object> {
+    const request = message as MetadataRequestMessage;
+    const target = readSpec(request.model_spec, false);
+    const fields = request.metadata_field ?? [];
+    if (fields.length === 0) throw invalid('GetModelMetadataRequest must specify at least one metadata_field; expected "signature_def"');
+    for (const field of fields) {
+      if (field !== 'signature_def') throw invalid(`Metadata field ${field} is not supported; expected "signature_def"`);
+    }
+    const version = await resolveVersion(inference, target);
+    const metadata = await inference.metadata(target.model, version);
+    const chosen = version ?? metadata.versions.at(-1) ?? 0;
+    const signatures = {
+      signature_def: {
+        [DEFAULT_SIGNATURE_NAME]: {
+          inputs: Object.fromEntries(metadata.inputs.map((s) => [s.name, tensorInfo(s)])),
+          outputs: Object.fromEntries(metadata.outputs.map((s) => [s.name, tensorInfo(s)])),
+          method_name: 'tensorflow/serving/predict',
+        },
+      },
+    };
+    const value = Buffer.from(signatureDefMap.encode(signatureDefMap.fromObject(signatures)).finish());
+    return {
+      model_spec: modelSpecOut(target.model, chosen, ''),
+      metadata: { signature_def: { type_url: SIGNATURE_DEF_MAP_TYPE_URL, value } },
+    };
+  }
+
+  async function getModelStatus(message: unknown): Promise<object> {
+    const target = readSpec((message as { model_spec?: ModelSpecMessage | null }).model_spec, false);
+    const version = await resolveVersion(inference, target).catch((error: unknown) => {
+      // An unknown model's label lookup fails with NOT_FOUND from metadata(): say it as TF does.
+      if (error instanceof InflowError && error.code === 'NOT_FOUND') return target.version;
+      throw error;
+    });
+    const { model } = target;
+    let versions: { version: number; state: string; error?: { code: string; message: string } }[];
+    if (inference.repository) {
+      versions = inference.repository.status(model)?.versions ?? [];
+    } else {
+      const metadata = await inference.metadata(model).catch(() => undefined);
+      versions = (metadata?.versions ?? []).map((v) => ({ version: v, state: 'AVAILABLE' }));
+    }
+    if (versions.length === 0) throw new InflowError('NOT_FOUND', `Could not find any versions of model ${model}`);
+    if (version !== undefined) {
+      versions = versions.filter((v) => v.version === version);
+      if (versions.length === 0) throw new InflowError('NOT_FOUND', `Could not find version ${version} of model ${model}`);
+    }
+    return {
+      model_version_status: versions.map((v) => ({
+        version: String(v.version),
+        state: v.state,
+        status: v.error
+          ? {
+              error_code: grpcStatusName(InflowError.isCode(v.error.code) ? errorCodes[v.error.code].grpc : GrpcStatus.UNKNOWN),
+              error_message: v.error.message,
+            }
+          : { error_code: 'OK', error_message: '' },
+      })),
+    };
+  }
+
+  return {
+    prediction: {
+      Predict: predict,
+      GetModelMetadata: getModelMetadata,
+      Classify: unimplemented('Classify', PREDICT_ONLY),
+      Regress: unimplemented('Regress', PREDICT_ONLY),
+      MultiInference: unimplemented('MultiInference', PREDICT_ONLY),
+    },
+    model: {
+      GetModelStatus: getModelStatus,
+      HandleReloadConfigRequest: unimplemented(
+        'HandleReloadConfigRequest',
+        'models are loaded from the model repository folder (watched for changes); edit it, or use the OIP repository extension',
+      ),
+    },
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * The model server: one InferenceService over a model repository, served over REST (TF Serving
+ * + Open Inference Protocol, default port 8501) and gRPC (TF Serving + OIP + health, default
+ * port 8500). Graceful shutdown: not ready → drain both transports (bounded) → unload models.
+ */
+import type { Logger } from '../observability/logger.ts';
+import { silentLogger } from '../observability/logger.ts';
+import type { PlatformLoader } from '../repository/model-repository.ts';
+import { createLocalInference, type LocalInference } from '../serving/local-inference.ts';
+import { createGrpcServer, type GrpcServerOptions } from './grpc/index.ts';
+import { type RestServerOptions, startRestServer } from './rest/index.ts';
+
+export interface ModelServerOptions {
+  modelRepository: string;
+  load: PlatformLoader;
+  /** REST transport; `false` disables it. */
+  rest?: RestServerOptions | false;
+  /** gRPC transport; `false` disables it. */
+  grpc?: GrpcServerOptions | false;
+  /** Watch the repository for new versions (default true). */
+  watch?: boolean;
+  pollMs?: number;
+  /** Bound on draining in-flight requests at shutdown, ms. Default 10 000. */
+  shutdownGraceMs?: number;
+  logger?: Logger;
+}
+
+/** A listener's address to connect to: a wildcard host is reached on loopback. */
+function reachable(host: string | undefined, port: number): string {
+  return `${host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
+}
+
+export interface RunningModelServer {
+  readonly inference: LocalInference;
+  /** `host:port` of the REST listener, if enabled. */
+  readonly restAddress: string | undefined;
+  /** `host:port` of the gRPC listener, if enabled. */
+  readonly grpcAddress: string | undefined;
+  /** Not ready → drain (bounded by shutdownGraceMs) → close listeners → unload models. */
+  close(): Promise<void>;
+}
+
+/** Loads the repository, then starts the transports. */
+export async function startModelServer(options: ModelServerOptions): Promise<RunningModelServer> {
+  const log = options.logger ?? silentLogger;
+  const inference = await createLocalInference({
+    modelRepository: options.modelRepository,
+    load: options.load,
+    ...(options.watch === undefined ? {} : { watch: options.watch }),
+    ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    logger: log,
+  });
+  const grace = options.shutdownGraceMs ?? 10_000;
+  const closers: Array<(graceMs: number) => Promise<void>> = [];
+  let restAddress: string | undefined;
+  let grpcAddress: string | undefined;
+  try {
+    if (options.rest !== false) {
+      const restOptions = options.rest ?? {};
+      const rest = await startRestServer(inference, { logger: log, ...restOptions });
+      closers.push((ms) => rest.close(ms));
+      restAddress = reachable(restOptions.host, rest.port);
+    }
+    if (options.grpc !== false) {
+      const grpcOptions = options.grpc ?? {};
+      const grpc = createGrpcServer(inference, { logger: log, ...grpcOptions });
+      const { port } = await grpc.start();
+      closers.push((ms) => grpc.close(ms));
+      grpcAddress = reachable(grpcOptions.host, port);
+    }
+  } catch (error) {
+    await Promise.all(closers.map((close) => close(0).catch(() => undefined)));
+    await inference.close();
+    throw error;
+  }
+  log.info({ rest: restAddress, grpc: grpcAddress, models: inference.repository.models() }, 'model server started');
+  let closing: Promise<void> | undefined;
+  return {
+    inference,
+    restAddress,
+    grpcAddress,
+    close() {
+      closing ??= (async () => {
+        await Promise.all(closers.map((close) => close(grace)));
+        await inference.close();
+        log.info('model server stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * Interop with the official, unmodified clients of the servers inflow replaces: TensorFlow
+ * Serving's Python API (gRPC Predict, GetModelMetadata, GetModelStatus) plus its REST API as
+ * curl sends it, and Triton's tritonclient over HTTP (JSON and binary tensors) and gRPC. The
+ * clients run in a virtualenv made by test/interop/setup-venv.sh; outputs must equal the Python
+ * onnxruntime reference (models/samples).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { loadServable } from '../src/runtime/index.ts';
+import { startModelServer, type RunningModelServer } from '../src/server/model-server.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..');
+const HERE = join(import.meta.dirname, 'interop');
+
+interface Reference {
+  outputs: Record<string, { datatype: string; shape: number[]; data: number[] }>;
+}
+interface Got {
+  dtype: string;
+  shape: number[];
+  data: Array<number | string>;
+}
+
+function assertMatches(got: Got | undefined, want: Reference['outputs'][string] | undefined, what: string): void {
+  assert.ok(got && want, `${what} present`);
+  assert.deepEqual(got.shape, want.shape, `${what} shape`);
+  for (const [i, w] of want.data.entries()) {
+    const g = Number(got.data[i]);
+    assert.ok(Math.abs(g - w) <= 1e-5 * Math.max(1, Math.abs(w)), `${what}[${i}]: got ${g}, reference ${w}`);
+  }
+}
+
+async function python(): Promise<string | undefined> {
+  try {
+    const { stdout } = await run('bash', [join(HERE, 'setup-venv.sh')], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
+    return stdout.trim().split('\n').at(-1);
+  } catch (error) {
+    if (process.env.CI === 'true') throw error;
+    process.stderr.write(`\n!!! interop suite SKIPPED: cannot build the official-client virtualenv: ${(error as Error).message}\n\n`);
+    return undefined;
+  }
+}
+
+describe('official clients against inflow', () => {
+  let server: RunningModelServer;
+  let py: string | undefined;
+  const sample = join(ROOT, 'models', 'samples', 'digits-mlp.json');
+  const reference = JSON.parse(readFileSync(sample, 'utf8')) as Reference;
+
+  before(async () => {
+    py = await python();
+    server = await startModelServer({
+      modelRepository: join(ROOT, 'models', 'repository'),
+      load: loadServable,
+      rest: { host: '127.0.0.1', port: 0 },
+      grpc: { host: '127.0.0.1', port: 0 },
+      watch: false,
+    });
+  });
+  after(async () => server?.close());
+
+  const job = (): string => JSON.stringify({ rest: server.restAddress, grpc: server.grpcAddress, model: 'digits-mlp', sample });
+
+  it('TensorFlow Serving client: Predict, GetModelMetadata, GetModelStatus and REST predict', async (t) => {
+    if (!py) return t.skip('no client virtualenv');
+    const { stdout } = await run(py, [join(HERE, 'tfserving_client.py'), job()], { timeout: 120_000 });
+    const got = JSON.parse(stdout) as Record<string, unknown> & {
+      predict: Record<string, Got>;
+      rest_predict: { predictions: Array<Record<string, unknown>> };
+    };
+    assertMatches(got.predict.probabilities, reference.outputs.probabilities, 'grpc Predict probabilities');
+    assertMatches(got.predict.label, reference.outputs.label, 'grpc Predict label');
+    assert.deepEqual(got.predict_model_spec, { name: 'digits-mlp', version: 1 });
+    assert.deepEqual(got.metadata, { inputs: ['input'], outputs: ['label', 'probabilities'], input_dtypes: { input: 'float32' } });
+    assert.deepEqual(got.status, [{ version: 1, state: 'AVAILABLE', error_code: 0 }]);
+    assert.equal(got.unknown_model, 'NOT_FOUND');
+    const labels = got.rest_predict.predictions.map((p) => Number(p.label));
+    assert.deepEqual(labels, reference.outputs.label?.data);
+  });
+
+  it('Triton clients: health, metadata, infer over HTTP (JSON and binary) and gRPC', async (t) => {
+    if (!py) return t.skip('no client virtualenv');
+    const { stdout } = await run(py, [join(HERE, 'triton_client.py'), job()], { timeout: 120_000 });
+    const got = JSON.parse(stdout) as Record<string, unknown> & Record<'http_json' | 'http_binary' | 'grpc_infer', Record<string, Got>>;
+    assert.deepEqual(
+      [got.http_live, got.http_ready, got.http_model_ready, got.grpc_live, got.grpc_ready, got.grpc_model_ready],
+      [true, true, true, true, true, true],
+    );
+    const meta = { name: 'digits-mlp', inputs: ['input'], outputs: ['label', 'probabilities'] };
+    assert.deepEqual(got.http_metadata, meta);
+    assert.deepEqual(got.grpc_metadata, meta);
+    for (const transport of ['http_json', 'http_binary', 'grpc_infer'] as const) {
+      assertMatches(got[transport].probabilities, reference.outputs.probabilities, `${transport} probabilities`);
+      assertMatches(got[transport].label, reference.outputs.label, `${transport} label`);
+    }
+    assert.notEqual(got.http_unknown_model, 'OK', 'an unknown model is an error through the client');
+  });
+});
