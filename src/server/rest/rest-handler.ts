@@ -40,6 +40,8 @@ const PACKAGE_VERSION = ((): string => {
 
 interface HandlerState extends ExchangeOwner {
   metrics: HttpMetrics;
+  /** Fraction of successful requests written to the access log (errors: all of them). */
+  accessLogSampleRate: number;
   inFlight: number;
   active: number;
   idleWaiters: Array<() => void>;
@@ -56,7 +58,15 @@ function onResponseClose(x: Exchange): void {
     state.metrics.disconnected(x.route);
     x.abort(new InflowError('CANCELLED', 'client disconnected before the response was sent'));
   }
-  state.metrics.observe(x.route, status, (performance.now() - x.started) / 1000);
+  const seconds = (performance.now() - x.started) / 1000;
+  state.metrics.observe(x.route, status, seconds);
+  // Structured access log, sampled: every failed request, a fraction of the successful ones.
+  if (status >= 400 || (state.accessLogSampleRate > 0 && Math.random() < state.accessLogSampleRate)) {
+    state.logger.info(
+      { requestId: x.requestId, method: x.req.method, url: x.req.url, route: x.route, status, ms: Math.round(seconds * 1e6) / 1e3 },
+      'access',
+    );
+  }
   state.metrics.inFlight(-1);
   if (x.limited) state.active--;
   if (--state.inFlight === 0 && state.idleWaiters.length > 0) for (const wake of state.idleWaiters.splice(0)) wake();
@@ -98,6 +108,7 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
     draining: false,
     logger: resolved.logger,
     metrics: createHttpMetrics(registry),
+    accessLogSampleRate: options.accessLogSampleRate ?? 0.01,
     inFlight: 0,
     active: 0,
     idleWaiters: [],

@@ -28,6 +28,8 @@ export interface RestHandlerOptions {
   /** `name` and `version` of `GET /v2` (server metadata). Defaults: `inflow` and the package version. */
   serverName?: string;
   serverVersion?: string;
+  /** Fraction of successful requests written to the access log (0–1; failed ones always are). Default 0.01. */
+  accessLogSampleRate?: number;
   /** Where the HTTP metrics are registered and what `/metrics` exposes. Default: the inference service's registry. */
   registry?: Registry;
   logger?: Logger;
