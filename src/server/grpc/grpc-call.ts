@@ -68,6 +68,8 @@ export interface UnaryWrapperOptions {
   maxConcurrentCalls: number;
   /** Longest a call may run when the client set no (or a later) deadline, ms; 0 = no bound. */
   requestTimeoutMs: number;
+  /** Fraction of successful calls written to the access log (failed ones always are). Default 0.01. */
+  accessLogSampleRate?: number;
 }
 
 /** Turns {@link UnaryImpl}s into grpc-js handlers that share one in-flight bound. */
@@ -89,12 +91,18 @@ function toStatus(error: unknown, signal: AbortSignal): InflowError {
 
 export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
   const { metrics, logger, maxConcurrentCalls, requestTimeoutMs } = options;
+  const accessLogSampleRate = options.accessLogSampleRate ?? 0.01;
   let inFlight = 0;
 
   function record(method: string, code: GrpcStatusCode, started: number): void {
     const labels = { method, code: grpcStatusName(code) };
+    const seconds = (performance.now() - started) / 1000;
     metrics.requests.inc(labels);
-    metrics.duration.observe(labels, (performance.now() - started) / 1000);
+    metrics.duration.observe(labels, seconds);
+    // Structured access log, sampled: every failed call, a fraction of the successful ones.
+    if (code !== GrpcStatus.OK || (accessLogSampleRate > 0 && Math.random() < accessLogSampleRate)) {
+      logger.info({ method, code: labels.code, ms: Math.round(seconds * 1e6) / 1e3 }, 'access');
+    }
   }
 
   return {
