@@ -1,7 +1,7 @@
 /**
  * Interop with the official, unmodified clients of the servers inflow replaces: TensorFlow
- * Serving's Python API (gRPC Predict, GetModelMetadata, GetModelStatus) plus its REST API as
- * curl sends it, and Triton's tritonclient over HTTP (JSON and binary tensors) and gRPC. The
+ * Serving's Python API (gRPC Predict, GetModelMetadata, GetModelStatus, Classify and
+ * MultiInference with tf.train.Example inputs) plus its REST API (:predict, :classify) as curl sends it, and Triton's tritonclient over HTTP (JSON and binary tensors) and gRPC. The
  * clients run in a virtualenv made by test/interop/setup-venv.sh; outputs must equal the Python
  * onnxruntime reference (models/samples).
  */
@@ -36,6 +36,12 @@ function assertMatches(got: Got | undefined, want: Reference['outputs'][string] 
   }
 }
 
+/** One Example's classes as TF Serving answers them: (label, score) pairs. */
+type Classes = Array<[string, number]>;
+
+/** The label of the highest-scoring class. */
+const topClass = (classes: Classes): string | undefined => classes.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+
 async function python(): Promise<string | undefined> {
   try {
     const { stdout } = await run('bash', [join(HERE, 'setup-venv.sh')], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
@@ -67,12 +73,15 @@ describe('official clients against inflow', () => {
 
   const job = (): string => JSON.stringify({ rest: server.restAddress, grpc: server.grpcAddress, model: 'digits-mlp', sample });
 
-  it('TensorFlow Serving client: Predict, GetModelMetadata, GetModelStatus and REST predict', async (t) => {
+  it('TensorFlow Serving client: Predict, GetModelMetadata, GetModelStatus, Classify, MultiInference and REST predict and classify', async (t) => {
     if (!py) return t.skip('no client virtualenv');
     const { stdout } = await run(py, [join(HERE, 'tfserving_client.py'), job()], { timeout: 120_000 });
     const got = JSON.parse(stdout) as Record<string, unknown> & {
       predict: Record<string, Got>;
       rest_predict: { predictions: Array<Record<string, unknown>> };
+      classify: Classes[];
+      multi_inference: Classes[][];
+      rest_classify: { results: Classes[] };
     };
     assertMatches(got.predict.probabilities, reference.outputs.probabilities, 'grpc Predict probabilities');
     assertMatches(got.predict.label, reference.outputs.label, 'grpc Predict label');
@@ -82,6 +91,21 @@ describe('official clients against inflow', () => {
     assert.equal(got.unknown_model, 'NOT_FOUND');
     const labels = got.rest_predict.predictions.map((p) => Number(p.label));
     assert.deepEqual(labels, reference.outputs.label?.data);
+    // Classify (gRPC, tf.train.Example) and :classify (REST): the top class is the reference label.
+    const want = reference.outputs.label?.data.map(String);
+    assert.deepEqual(got.classify.map(topClass), want, 'grpc Classify top classes');
+    assert.deepEqual(got.rest_classify.results.map(topClass), want, 'REST :classify top classes');
+    assertMatches(
+      { dtype: 'float32', shape: [got.classify.length, got.classify[0]?.length ?? 0], data: got.classify.flat().map(([, score]) => score) },
+      reference.outputs.probabilities,
+      'grpc Classify scores',
+    );
+    assert.deepEqual(got.classify_model_spec, { name: 'digits-mlp', version: 1 });
+    assert.deepEqual(
+      got.multi_inference.map((r) => r.map(topClass)),
+      [want?.slice(0, 2)],
+    );
+    assert.equal(got.regress_classifier, 'FAILED_PRECONDITION');
   });
 
   it('Triton clients: health, metadata, infer over HTTP (JSON and binary) and gRPC', async (t) => {

@@ -1,5 +1,6 @@
 """Calls an inflow server with TensorFlow Serving's official Python client (tensorflow-serving-api),
-unmodified, and prints what it got as JSON. Usage: python tfserving_client.py '<job json>'
+unmodified, and prints what it got as JSON: Predict, GetModelMetadata, GetModelStatus, Classify and
+MultiInference with tf.train.Example inputs, and REST :predict / :classify as curl would send them. Usage: python tfserving_client.py '<job json>'
 job: {"grpc": "host:port", "rest": "host:port", "model": "digits-mlp", "sample": "<path to models/samples/x.json>"}
 """
 import json
@@ -10,8 +11,8 @@ import urllib.request
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, get_model_status_pb2, inference_pb2
+from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc, regression_pb2
 
 NP = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32}
 
@@ -23,6 +24,15 @@ def tensor_json(proto):
     else:
         data = array.reshape(-1).tolist()
     return {"dtype": str(array.dtype), "shape": list(array.shape), "data": data}
+
+
+def rows(t):
+    """The sample tensor's rows as lists of Python floats."""
+    return np.array(t["data"], dtype=np.float64).reshape(t["shape"]).tolist()
+
+
+def classes_json(classifications):
+    return [[[c.label, c.score] for c in cl.classes] for cl in classifications]
 
 
 def main():
@@ -73,11 +83,47 @@ def main():
     except grpc.RpcError as error:
         out["unknown_model"] = error.code().name
 
+    # Classify with tf.train.Example inputs: each Example carries the input row as one float_list feature.
+    input_name, input_tensor = next(iter(sample["inputs"].items()))
+    examples = [
+        tf.train.Example(features=tf.train.Features(feature={input_name: tf.train.Feature(float_list=tf.train.FloatList(value=row))}))
+        for row in rows(input_tensor)
+    ]
+    classify = classification_pb2.ClassificationRequest()
+    classify.model_spec.name = job["model"]
+    classify.input.example_list.examples.extend(examples)
+    classified = predict_stub.Classify(classify, timeout=30)
+    out["classify"] = classes_json(classified.result.classifications)
+    out["classify_model_spec"] = {"name": classified.model_spec.name, "version": classified.model_spec.version.value}
+
+    # MultiInference: a classify task on the same Examples, as one (context-free) list.
+    multi = inference_pb2.MultiInferenceRequest()
+    task = multi.tasks.add()
+    task.model_spec.name = job["model"]
+    task.method_name = "tensorflow/serving/classify"
+    multi.input.example_list.examples.extend(examples[:2])
+    answered = predict_stub.MultiInference(multi, timeout=30)
+    out["multi_inference"] = [classes_json(r.classification_result.classifications) for r in answered.results]
+
+    # A classifier has no regression output: a status code, not a crash.
+    regress = regression_pb2.RegressionRequest()
+    regress.model_spec.name = job["model"]
+    regress.input.example_list.examples.extend(examples[:1])
+    try:
+        predict_stub.Regress(regress, timeout=30)
+        out["regress_classifier"] = "OK"
+    except grpc.RpcError as error:
+        out["regress_classifier"] = error.code().name
+
     # TF Serving REST, as curl would send it.
     body = json.dumps({"instances": np.array(sample["inputs"]["input"]["data"], dtype=np.float64).reshape(sample["inputs"]["input"]["shape"]).tolist()}).encode()
     req = urllib.request.Request(f"http://{job['rest']}/v1/models/{job['model']}:predict", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as r:
         out["rest_predict"] = json.loads(r.read())
+    body = json.dumps({"examples": [{input_name: row} for row in rows(input_tensor)]}).encode()
+    req = urllib.request.Request(f"http://{job['rest']}/v1/models/{job['model']}:classify", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        out["rest_classify"] = json.loads(r.read())
     print(json.dumps(out))
 
 

@@ -401,10 +401,10 @@ describe('gRPC server over the example models', () => {
       );
     });
 
-    it('answers Classify, Regress and MultiInference with UNIMPLEMENTED', async () => {
-      for (const method of ['Classify', 'Regress', 'MultiInference']) {
-        await rejectsWith(client.unary(PREDICTION, method, {}), S.UNIMPLEMENTED, new RegExp(`${method} is not supported`));
-      }
+    it('serves Classify, Regress and MultiInference (tfserving-examples.test.ts covers them): empty requests are INVALID_ARGUMENT', async () => {
+      await rejectsWith(client.unary(PREDICTION, 'Classify', {}), S.INVALID_ARGUMENT, /Missing ModelSpec/);
+      await rejectsWith(client.unary(PREDICTION, 'Regress', {}), S.INVALID_ARGUMENT, /Missing ModelSpec/);
+      await rejectsWith(client.unary(PREDICTION, 'MultiInference', {}), S.INVALID_ARGUMENT, /has no tasks/);
     });
   });
 

@@ -14,6 +14,7 @@ import type { CallContext, UnaryImpl } from './grpc-call.ts';
 import { grpcStatusName } from './grpc-call.ts';
 import type { GrpcInference, ModelSpecMessage } from './grpc-inference.ts';
 import { loadGrpcProtos, SIGNATURE_DEF_MAP_TYPE_URL } from './grpc-protos.ts';
+import { createTfExampleHandlers } from './tfserving-examples.ts';
 
 /** Where a ModelSpec points. */
 interface Target {
@@ -81,8 +82,6 @@ const unimplemented =
   async () => {
     throw new InflowError('UNIMPLEMENTED', `${method} is not supported by inflow: ${hint}`);
   };
-
-const PREDICT_ONLY = 'inflow models have a predict signature only; use Predict';
 
 /** Options of {@link createTfServingHandlers}. */
 export interface TfServingHandlerOptions {
@@ -192,9 +191,11 @@ export function createTfServingHandlers(
     prediction: {
       Predict: predict,
       GetModelMetadata: getModelMetadata,
-      Classify: unimplemented('Classify', PREDICT_ONLY),
-      Regress: unimplemented('Regress', PREDICT_ONLY),
-      MultiInference: unimplemented('MultiInference', PREDICT_ONLY),
+      ...createTfExampleHandlers(inference, {
+        readSpec: (spec) => readSpec(spec, true),
+        resolveVersion: (target) => resolveVersion(inference, target),
+        modelSpecOut,
+      }),
     },
     model: {
       GetModelStatus: getModelStatus,

@@ -201,7 +201,7 @@ describe('TF Serving REST API', () => {
       400,
       'Serving signature name: "other" not found in signature def',
     ],
-    [':classify', 'POST', '/v1/models/digits-mlp:classify', { examples: [] }, 501, /:classify .* is not implemented/],
+    [':classify without examples', 'POST', '/v1/models/digits-mlp:classify', { examples: [] }, 400, /'examples' is an empty list/],
   ];
   for (const [what, method, path, body, status, message] of errors) {
     it(`answers ${status} with {"error"} for ${what}`, async () => {

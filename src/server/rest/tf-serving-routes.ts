@@ -1,13 +1,14 @@
 /**
  * TF Serving REST API (reference (a)): `:predict` in row and columnar formats, model status and
  * model metadata, with TF Serving's routing (case-insensitive, URL-decoded names), error texts
- * and `{"error": …}` bodies. `:classify` and `:regress` answer 501 UNIMPLEMENTED.
+ * and `{"error": …}` bodies. `:classify` and `:regress` (tf.Example inputs) are in tf-example-routes.ts.
  */
 import { InflowError } from '../../errors.ts';
 import type { Signature } from '../../runtime/servable.ts';
 import { DEFAULT_SIGNATURE_NAME, decodeTfPredict, encodeTfPredict, parseJsonText } from '../../tensor/codecs/index.ts';
 import { type Exchange, readBody } from './http-exchange.ts';
 import { decodeSegment, parseVersion, type RouteDeps, type RouteMatch, type RouteRun, routingKey } from './rest-route.ts';
+import { createTfExampleRoute } from './tf-example-routes.ts';
 import { tfModelMetadata, tfModelStatus } from './tf-serving-json.ts';
 
 // TF Serving's own patterns (http_rest_api_handler.cc), anchored: RE2::FullMatch.
@@ -26,6 +27,7 @@ export interface TfServingRoutes {
 export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
   const { inference, options } = deps;
   const repository = inference.repository;
+  const examples = createTfExampleRoute(deps);
 
   function signatureFor(model: string, version: number): Signature {
     const loaded = repository.get(model, version);
@@ -39,9 +41,10 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
     const label = m[3] === undefined ? undefined : decodeSegment(m[3], 'version label');
     const verb = (m[4] as string).toLowerCase();
     if (verb !== 'predict') {
-      throw new InflowError(
-        'UNIMPLEMENTED',
-        `:${verb} (tf.Example inputs) is not implemented by inflow; use :predict with "instances" or "inputs"`,
+      return examples(
+        x,
+        { model, ...(version !== undefined ? { version } : {}), ...(label !== undefined ? { label } : {}) },
+        verb as 'classify' | 'regress',
       );
     }
     const body = parseJsonText(await readBody(x.req, options.maxBodyBytes));
@@ -102,7 +105,7 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
     match(method, path) {
       if (method === 'POST') {
         const m = PREDICT.exec(path);
-        if (m) return { route: 'tf_predict', access: 'inference', run: predict, match: m };
+        if (m) return { route: `tf_${(m[4] as string).toLowerCase()}`, access: 'inference', run: predict, match: m };
       } else if (method === 'GET') {
         const m = STATUS.exec(path);
         if (m) return { route: m[4] === undefined ? 'tf_status' : 'tf_metadata', access: 'inference', run: status, match: m };
