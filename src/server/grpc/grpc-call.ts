@@ -28,6 +28,34 @@ export function grpcStatusName(code: number): string {
   return statusName.get(code) ?? String(code);
 }
 
+/**
+ * Most bytes a status message may take in the `grpc-message` trailer (percent-encoded). Clients cap
+ * metadata (gRPC C-core at 8 KiB, Node's http2 at 64 KiB) and tear the whole connection down past
+ * the cap, so a message that echoes a huge request field (a 100 KB model name) must be cut.
+ */
+export const MAX_STATUS_DETAILS_BYTES = 4096;
+
+/**
+ * `details` as it may go on the wire: well-formed (grpc-js percent-encodes it with encodeURI, which
+ * throws on a lone surrogate) and cut to {@link MAX_STATUS_DETAILS_BYTES} once encoded.
+ */
+export function boundedDetails(details: string): string {
+  const whole = details.toWellFormed();
+  // A UTF-16 unit encodes to at most 9 bytes (%XX per UTF-8 byte): short messages need no measuring.
+  if (whole.length * 9 <= MAX_STATUS_DETAILS_BYTES || encodeURI(whole).length <= MAX_STATUS_DETAILS_BYTES) return whole;
+  const suffix = `… (${details.length} characters in all)`;
+  const budget = MAX_STATUS_DETAILS_BYTES - encodeURI(suffix).length;
+  // Every character encodes to at least one byte: a longer prefix cannot fit.
+  let low = 0;
+  let high = Math.min(whole.length, budget);
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (encodeURI(whole.slice(0, mid).toWellFormed()).length <= budget) low = mid;
+    else high = mid - 1;
+  }
+  return `${whole.slice(0, low).toWellFormed()}${suffix}`;
+}
+
 /** Latency buckets, seconds: 50 µs … 10 s (as the inference metrics). */
 const LATENCY = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
@@ -177,7 +205,7 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
             const e = toStatus(error, controller.signal);
             if (e.code === 'INTERNAL') logger.error({ err: error, method }, 'gRPC call failed with an internal error');
             record(method, e.grpcStatus, started);
-            callback({ code: grpcStatus[grpcStatusName(e.grpcStatus) as keyof typeof grpcStatus], details: e.message });
+            callback({ code: grpcStatus[grpcStatusName(e.grpcStatus) as keyof typeof grpcStatus], details: boundedDetails(e.message) });
           },
         );
       };

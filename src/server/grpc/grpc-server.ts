@@ -143,7 +143,7 @@ export function createGrpcServer(inference: GrpcInference, options: GrpcServerOp
   server.addService(tolerant(GrpcServiceName.PREDICTION), implement(wrapper, GrpcServiceName.PREDICTION, tf.prediction));
   server.addService(tolerant(GrpcServiceName.MODEL), implement(wrapper, GrpcServiceName.MODEL, tf.model));
   server.addService(tolerant(GrpcServiceName.INFERENCE), implement(wrapper, GrpcServiceName.INFERENCE, oip));
-  server.addService(protos.services[GrpcServiceName.HEALTH], health.implementation);
+  server.addService(tolerant(GrpcServiceName.HEALTH), health.implementation);
   if (options.reflection !== false) new ReflectionService(protos.packageDefinition).addToServer(server);
 
   let started: Promise<{ port: number }> | undefined;

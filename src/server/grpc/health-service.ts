@@ -6,7 +6,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../observability/logger.ts';
+import { boundedDetails } from './grpc-call.ts';
 import type { GrpcInference } from './grpc-inference.ts';
+import { MalformedRequest } from './grpc-protos.ts';
 
 export const ServingStatus = {
   UNKNOWN: 'UNKNOWN',
@@ -34,6 +36,10 @@ export interface HealthServiceOptions {
   logger: Logger;
 }
 
+function malformed(request: MalformedRequest): string {
+  return `${request.method}: the request is not a valid protobuf message (${request.error.message})`;
+}
+
 export function createHealthService(inference: GrpcInference, options: HealthServiceOptions): HealthService {
   const known = new Set(['', ...options.services]);
   const watchers = new Set<() => void>();
@@ -51,10 +57,15 @@ export function createHealthService(inference: GrpcInference, options: HealthSer
   // Readiness changes when versions load or unload; without a repository only shutdown changes it.
   const unsubscribe = inference.repository?.onChange(notify);
 
-  const check: grpc.handleUnaryCall<{ service?: string }, object> = (call, callback) => {
+  const check: grpc.handleUnaryCall<{ service?: string } | MalformedRequest, object> = (call, callback) => {
+    if (call.request instanceof MalformedRequest) {
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: malformed(call.request) });
+      return;
+    }
     const service = call.request.service ?? '';
     if (!known.has(service)) {
-      callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service}"; known: ${[...known].filter(Boolean).join(', ')}` });
+      const details = `unknown service "${service}"; known: ${[...known].filter(Boolean).join(', ')}`;
+      callback({ code: grpc.status.NOT_FOUND, details: boundedDetails(details) });
       return;
     }
     status().then(
@@ -63,7 +74,12 @@ export function createHealthService(inference: GrpcInference, options: HealthSer
     );
   };
 
-  const watch: grpc.handleServerStreamingCall<{ service?: string }, object> = (call) => {
+  const watch: grpc.handleServerStreamingCall<{ service?: string } | MalformedRequest, object> = (call) => {
+    if (call.request instanceof MalformedRequest) {
+      // grpc-js ends a server stream with the status of an 'error' it emits.
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: malformed(call.request) });
+      return;
+    }
     const service = call.request.service ?? '';
     let last: ServingStatus | undefined;
     const send = (s: ServingStatus): void => {

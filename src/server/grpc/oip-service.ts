@@ -84,7 +84,7 @@ export function decodeInferInputs(request: ModelInferRequest, model: string): { 
     if (name === '') throw invalid(`inputs[${i}]: 'name' is empty; expected the name of a model input`);
     if (name === '__proto__') throw invalid(`inputs[${i}]: the name "__proto__" is not allowed`);
     if (Object.hasOwn(inputs, name)) throw invalid(`input "${name}" appears twice; expected unique input names`);
-    const dtype = oipDatatype(input.datatype, name);
+    const dtype = oipDatatype(input.datatype ?? '', name);
     const { shape, count } = readShape(name, input.shape);
     if (raw) {
       if (contentsCount(input.contents) > 0) {
