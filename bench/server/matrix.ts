@@ -46,7 +46,10 @@ const tfBody = JSON.stringify({ instances: [ROW] });
 const oipBody = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 64], data: ROW }] });
 const binHeader = JSON.stringify({
   inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 64], parameters: { binary_data_size: 256 } }],
-  outputs: [{ name: 'label', parameters: { binary_data: true } }, { name: 'probabilities', parameters: { binary_data: true } }],
+  outputs: [
+    { name: 'label', parameters: { binary_data: true } },
+    { name: 'probabilities', parameters: { binary_data: true } },
+  ],
 });
 const binBody = Buffer.concat([Buffer.from(binHeader), Buffer.from(Float32Array.from(ROW).buffer)]);
 await writeFile(join(dir, 'bin.body'), binBody);
@@ -73,12 +76,23 @@ end
 await writeFile(join(dir, 'tf.body'), tfBody);
 await writeFile(join(dir, 'oip.body'), oipBody);
 const restCases = [
-  { name: 'TF REST JSON :predict', path: '/v1/models/digits-mlp:predict', lua: await lua('tf', join(dir, 'tf.body'), { 'Content-Type': 'application/json' }) },
-  { name: 'OIP REST JSON /infer', path: '/v2/models/digits-mlp/infer', lua: await lua('oip', join(dir, 'oip.body'), { 'Content-Type': 'application/json' }) },
+  {
+    name: 'TF REST JSON :predict',
+    path: '/v1/models/digits-mlp:predict',
+    lua: await lua('tf', join(dir, 'tf.body'), { 'Content-Type': 'application/json' }),
+  },
+  {
+    name: 'OIP REST JSON /infer',
+    path: '/v2/models/digits-mlp/infer',
+    lua: await lua('oip', join(dir, 'oip.body'), { 'Content-Type': 'application/json' }),
+  },
   {
     name: 'OIP REST binary /infer',
     path: '/v2/models/digits-mlp/infer',
-    lua: await lua('bin', join(dir, 'bin.body'), { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(binHeader.length) }),
+    lua: await lua('bin', join(dir, 'bin.body'), {
+      'Content-Type': 'application/octet-stream',
+      'Inference-Header-Content-Length': String(binHeader.length),
+    }),
   },
 ];
 const raw = Buffer.from(Float32Array.from(ROW).buffer).toString('base64');
@@ -96,7 +110,11 @@ const grpcCases = [
     name: 'gRPC OIP ModelInfer raw',
     proto: 'inference/grpc_service.proto',
     call: 'inference.GRPCInferenceService/ModelInfer',
-    data: JSON.stringify({ model_name: 'digits-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 64] }], raw_input_contents: [raw] }),
+    data: JSON.stringify({
+      model_name: 'digits-mlp',
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 64] }],
+      raw_input_contents: [raw],
+    }),
   },
 ];
 
@@ -133,8 +151,23 @@ for (const [batching, maxBatch] of [
     await run('wrk', ['-t1', '-c8', '-d1s', '-s', c.lua, `http://${server.restAddress}${c.path}`]); // warm-up
     for (const clients of [1, 16, 64]) {
       const { stdout } = await run('wrk', ['-t1', `-c${clients}`, `-d${SECONDS}s`, '-s', c.lua, `http://${server.restAddress}${c.path}`]);
-      const r = JSON.parse(/RESULT (.*)/.exec(stdout)?.[1] ?? '{}') as { requests: number; seconds: number; errors: number; non2xx: number; p50: number; p99: number };
-      rows.push({ batching, transport: c.name, clients, rps: r.requests / r.seconds, p50us: r.p50, p99us: r.p99, errors: r.errors + r.non2xx });
+      const r = JSON.parse(/RESULT (.*)/.exec(stdout)?.[1] ?? '{}') as {
+        requests: number;
+        seconds: number;
+        errors: number;
+        non2xx: number;
+        p50: number;
+        p99: number;
+      };
+      rows.push({
+        batching,
+        transport: c.name,
+        clients,
+        rps: r.requests / r.seconds,
+        p50us: r.p50,
+        p99us: r.p99,
+        errors: r.errors + r.non2xx,
+      });
     }
   }
   for (const c of grpcCases) {
@@ -161,11 +194,18 @@ for (const [batching, maxBatch] of [
     await run(GHZ, args(8, '1s'), { cwd: join(ROOT, 'src', 'protocol'), maxBuffer: 64 * 1024 * 1024 }); // warm-up
     for (const clients of [1, 16, 64]) {
       const { stdout } = await run(GHZ, args(clients, `${SECONDS}s`), { cwd: join(ROOT, 'src', 'protocol'), maxBuffer: 64 * 1024 * 1024 });
-      const r = JSON.parse(stdout) as { rps: number; latencyDistribution: Array<{ percentage: number; latency: number }>; statusCodeDistribution: Record<string, number> };
-      const pct = (p: number): number => (r.latencyDistribution.find((d) => d.percentage === p)?.latency ?? 0) / 1000;
+      const r = JSON.parse(stdout) as {
+        errorDistribution?: Record<string, number>;
+        rps: number;
+        latencyDistribution: Array<{ percentage: number; latency: number }> | null;
+        statusCodeDistribution: Record<string, number>;
+      };
+      const pct = (p: number): number => (r.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? Number.NaN) / 1000;
       const errors = Object.entries(r.statusCodeDistribution ?? {})
         .filter(([k]) => k !== 'OK')
         .reduce((a, [, v]) => a + v, 0);
+      if (r.latencyDistribution === null)
+        console.error(c.name, clients, JSON.stringify(r.statusCodeDistribution), JSON.stringify(r.errorDistribution));
       rows.push({ batching, transport: c.name, clients, rps: r.rps, p50us: pct(50), p99us: pct(99), errors });
     }
   }
@@ -173,9 +213,13 @@ for (const [batching, maxBatch] of [
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-console.log(`\ndigits-mlp, 1 row per request, ${SECONDS} s per cell, node ${process.version}; raw session.run p50 (batch 1): ${rawP50us.toFixed(1)} µs\n`);
+console.log(
+  `\ndigits-mlp, 1 row per request, ${SECONDS} s per cell, node ${process.version}; raw session.run p50 (batch 1): ${rawP50us.toFixed(1)} µs\n`,
+);
 console.log('| batching | transport | clients | req/s | p50 µs | p99 µs | p50 / raw model | errors |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
-  console.log(`| ${r.batching} | ${r.transport} | ${r.clients} | ${fmt(r.rps)} | ${fmt(r.p50us)} | ${fmt(r.p99us)} | ${(r.p50us / rawP50us).toFixed(1)}× | ${r.errors} |`);
+  console.log(
+    `| ${r.batching} | ${r.transport} | ${r.clients} | ${fmt(r.rps)} | ${fmt(r.p50us)} | ${fmt(r.p99us)} | ${(r.p50us / rawP50us).toFixed(1)}× | ${r.errors} |`,
+  );
 }

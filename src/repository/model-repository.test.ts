@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -226,6 +226,22 @@ describe('model repository warm-up samples', () => {
     await r.refresh();
     assert.deepEqual(r.config('m')?.labels, { stable: 2 });
     assert.equal(log.filter((l) => l.startsWith('load')).length, 2, 'no version was reloaded for a label move');
+    await r.close();
+  });
+});
+
+describe('model repository settle retry', () => {
+  it('loads a version that was still being written at start-up once it settles, without a watcher', async () => {
+    const root = await repo({ 'm/config.yaml': CONFIG, 'm/1/weights.txt': '2' });
+    // The file looks written 1 s from now, so the first scan surely finds it unsettled.
+    const future = new Date(Date.now() + 1000);
+    await utimes(join(root, 'm/1/weights.txt'), future, future);
+    const r = createModelRepository({ root, load: fakeLoader([]), settleMs: 100 });
+    const loaded = new Promise<void>((resolve) => r.onChange(() => r.available('m').length > 0 && resolve()));
+    await r.refresh();
+    assert.deepEqual(r.available('m'), [], 'too fresh at the first look');
+    await loaded;
+    assert.deepEqual(r.available('m'), [1]);
     await r.close();
   });
 });

@@ -107,6 +107,16 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
   let pending: Promise<void> | undefined;
   let closed = false;
 
+  let settleTimer: NodeJS.Timeout | undefined;
+  const scheduleSettleRetry = (): void => {
+    if (settleTimer || closed) return;
+    settleTimer = setTimeout(() => {
+      settleTimer = undefined;
+      repository.refresh().catch((error: unknown) => log.error({ err: error }, 'model repository refresh failed'));
+    }, settleMs + 50);
+    settleTimer.unref();
+  };
+
   const emit = (model: string): void => {
     for (const l of listeners) {
       try {
@@ -202,6 +212,9 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
     const runtimeChanged = previousRuntime !== undefined && previousRuntime !== entry.runtimeKey;
     const cutoff = now() - settleMs;
     const settled = disk.versions.filter((v) => v.newestMtimeMs <= cutoff);
+    // A version still being written is looked at again once it has had time to settle, even
+    // when nothing watches the folder (a server started right after its models were copied).
+    if (settled.length < disk.versions.length) scheduleSettleRetry();
     const byVersion = new Map(settled.map((v) => [v.version, v]));
     const loadable = (v: VersionOnDisk): boolean => entry.failed.get(v.version)?.fingerprint !== v.fingerprint;
     const targetsNow = (): number[] =>
@@ -319,6 +332,7 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
     },
     async close() {
       closed = true;
+      clearTimeout(settleTimer);
       await running?.catch(() => undefined);
       for (const entry of models.values()) for (const instance of [...entry.instances.values()]) await retire(entry, instance);
       models.clear();
