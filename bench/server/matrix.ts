@@ -147,6 +147,8 @@ for (const [batching, maxBatch] of [
     rest: { host: '127.0.0.1', port: 0, maxConcurrentRequests: 4096 },
     grpc: { host: '127.0.0.1', port: 0 },
   });
+  // The model was copied a moment ago: the repository loads it once its files have settled.
+  while (server.inference.repository.available('digits-mlp').length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
   for (const c of restCases) {
     await run('wrk', ['-t1', '-c8', '-d1s', '-s', c.lua, `http://${server.restAddress}${c.path}`]); // warm-up
     for (const clients of [1, 16, 64]) {
