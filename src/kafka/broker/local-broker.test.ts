@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cacheRoot, ensureKafkaJars, KAFKA_VERSION } from './broker-jars.ts';
 import { findJava, javaExecutable, parseJavaMajor } from './java.ts';
-import { freePort, serverProperties } from './local-broker.ts';
+import { freePort, randomClusterId, serverProperties } from './local-broker.ts';
 
 describe('local broker launcher', () => {
   it('reads the Java major version from java -version, old and new styles', () => {
@@ -45,6 +45,13 @@ describe('local broker launcher', () => {
     assert.match(props, /^transaction\.state\.log\.min\.isr=1$/m);
     assert.match(props, /^auto\.create\.topics\.enable=false$/m);
     assert.match(serverProperties(1, 2, '/d', { 'auto.create.topics.enable': 'true' }), /^auto\.create\.topics\.enable=true$/m);
+  });
+
+  it('draws cluster ids of 22 base64url characters that never start with "-" (the storage tool would read an option)', () => {
+    for (let i = 0; i < 2000; i++) {
+      const id = randomClusterId();
+      assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+    }
   });
 
   it('finds free loopback ports', async () => {

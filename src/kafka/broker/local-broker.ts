@@ -108,6 +108,18 @@ export function serverProperties(port: number, controllerPort: number, logDirs: 
     .join('\n')}\n`;
 }
 
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding — never starting with "-",
+ * which the storage tool's argument parser would take for an option (Kafka's Uuid.randomUuid
+ * redraws those too).
+ */
+export function randomClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 /** Last lines of the broker's log, for error messages. */
 function logTail(logFile: string, lines = 15): string {
   try {
@@ -132,8 +144,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const classpath = `${lib}/*`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
 
-  // Cluster id: 16 random bytes, base64url without padding (what StorageTool random-uuid prints).
-  const clusterId = randomBytes(16).toString('base64url');
+  const clusterId = randomClusterId();
   try {
     await execFileAsync(
       java,
