@@ -6,24 +6,8 @@
 import { errorCodes, GrpcStatus } from '../../errors.ts';
 import type { ModelStatus } from '../../repository/model-repository.ts';
 import type { Signature, TensorSpec } from '../../runtime/servable.ts';
-import type { DType } from '../../tensor/dtype.ts';
+import { tfDataTypeOf } from '../../tensor/codecs/tensor-proto.ts';
 
-/** TF's DataType enum names for inflow dtypes. */
-export const tfDataTypeNames: Record<DType, string> = {
-  BOOL: 'DT_BOOL',
-  UINT8: 'DT_UINT8',
-  UINT16: 'DT_UINT16',
-  UINT32: 'DT_UINT32',
-  UINT64: 'DT_UINT64',
-  INT8: 'DT_INT8',
-  INT16: 'DT_INT16',
-  INT32: 'DT_INT32',
-  INT64: 'DT_INT64',
-  FP16: 'DT_HALF',
-  FP32: 'DT_FLOAT',
-  FP64: 'DT_DOUBLE',
-  BYTES: 'DT_STRING',
-};
 
 const grpcNames = new Map<number, string>(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
 
@@ -53,7 +37,7 @@ export function tfModelStatus(status: ModelStatus, only?: number): TfModelStatus
 
 function tensorInfo(spec: TensorSpec): unknown {
   return {
-    dtype: tfDataTypeNames[spec.dtype],
+    dtype: tfDataTypeOf[spec.dtype],
     tensor_shape: { dim: spec.shape.map((d) => ({ size: String(d), name: '' })), unknown_rank: false },
     name: spec.name,
   };
