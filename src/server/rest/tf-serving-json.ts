@@ -8,7 +8,6 @@ import type { ModelStatus } from '../../repository/model-repository.ts';
 import type { Signature, TensorSpec } from '../../runtime/servable.ts';
 import { tfDataTypeOf } from '../../tensor/codecs/tensor-proto.ts';
 
-
 const grpcNames = new Map<number, string>(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
 
 /** `tensorflow.error.Code` name of an inflow error code (by its gRPC status; unknown codes are UNKNOWN). */
