@@ -57,6 +57,22 @@ describe('InferenceService', () => {
     await svc.close();
   });
 
+  it('moves a label at run time and back, and refuses a label on a version that is not serving', async () => {
+    const root = await repository({
+      'm/config.yaml': 'platform: module\nversionPolicy: { all: true }\nlabels: { stable: 1 }\n',
+      'm/1/k.txt': '2',
+      'm/2/k.txt': '3',
+    });
+    const svc = await createLocalInference({ modelRepository: root, load, watch: false, settleMs: 0 });
+    svc.setLabel('m', 'stable', 2);
+    assert.equal((await svc.infer({ model: 'm', label: 'stable', inputs: x(1) })).version, 2);
+    assert.deepEqual((await svc.metadata('m')).labels, { stable: 2 });
+    assert.throws(() => svc.setLabel('m', 'stable', 9), { code: 'FAILED_PRECONDITION', message: /version 9 of model m is not AVAILABLE/ });
+    svc.setLabel('m', 'stable', undefined);
+    assert.equal((await svc.infer({ model: 'm', label: 'stable', inputs: x(1) })).version, 1);
+    await svc.close();
+  });
+
   it('rejects unknown models, versions, labels, both version and label, and bad inputs with clear errors', async () => {
     const root = await repository({ 'm/config.yaml': 'platform: module\n', 'm/1/k.txt': '2' });
     const svc = await createLocalInference({ modelRepository: root, load, watch: false, settleMs: 0 });

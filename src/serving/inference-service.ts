@@ -32,6 +32,11 @@ export interface InferenceService extends Inferencer {
   /** Changes a model's split / shadow at run time (overrides config.yaml's `routing`); undefined restores the config's. */
   setRouting(model: string, routing: RoutingConfig | undefined): void;
   /**
+   * Moves a label at run time (a rollout or rollback without editing config.yaml); `undefined`
+   * drops the override so config.yaml's label applies again. The version must be AVAILABLE.
+   */
+  setLabel(model: string, label: string, version: number | undefined): void;
+  /**
    * Waits for the shadow requests started so far (tests and graceful shutdown; shadows never
    * delay the primary answer).
    */
@@ -49,8 +54,14 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
   const router = createRouter(options.random ? { random: options.random } : {});
   const batchers = new Map<Servable, DynamicBatcher>();
   const overrides = new Map<string, RoutingConfig>();
+  const labelOverrides = new Map<string, Map<string, number>>();
   const shadows = new Set<Promise<void>>();
   let closed = false;
+
+  /** config.yaml's labels with the run-time moves on top. */
+  function effectiveLabels(model: string): Record<string, number> {
+    return { ...repository.config(model)?.labels, ...Object.fromEntries(labelOverrides.get(model) ?? []) };
+  }
 
   function syncRoute(model: string): void {
     const ready = repository.available(model);
@@ -62,7 +73,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     const readySet = new Set(ready);
     const routing = overrides.get(model) ?? config.routing;
     const split = routing?.split?.filter((s) => readySet.has(s.version) && s.weight > 0);
-    const state: RouteState = { ready, labels: { ...config.labels } };
+    const state: RouteState = { ready, labels: effectiveLabels(model) };
     if (split && split.length > 0) state.split = split;
     if (routing?.shadow && readySet.has(routing.shadow.version)) state.shadow = routing.shadow;
     try {
@@ -178,7 +189,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         name: model,
         platform: config.platform,
         versions,
-        labels: { ...config.labels },
+        labels: effectiveLabels(model),
         inputs: loaded.servable.signature.inputs,
         outputs: loaded.servable.signature.outputs,
       };
@@ -192,6 +203,26 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     setRouting(model, routing) {
       if (routing) overrides.set(model, routing);
       else overrides.delete(model);
+      syncRoute(model);
+    },
+    setLabel(model, label, version) {
+      if (!repository.config(model)) throw new InflowError('NOT_FOUND', `model ${model} is not in the repository`);
+      if (!/^[A-Za-z][A-Za-z0-9._-]{0,63}$/.test(label)) {
+        throw new InflowError('INVALID_ARGUMENT', `invalid label "${label}"; expected a name like "stable" or "canary"`);
+      }
+      const labels = labelOverrides.get(model) ?? new Map<string, number>();
+      if (version === undefined) labels.delete(label);
+      else {
+        const available = repository.available(model);
+        if (!available.includes(version)) {
+          throw new InflowError(
+            'FAILED_PRECONDITION',
+            `version ${version} of model ${model} is not AVAILABLE (available: [${available.join(', ')}]); a label can only point at a serving version`,
+          );
+        }
+        labels.set(label, version);
+      }
+      labelOverrides.set(model, labels);
       syncRoute(model);
     },
     async settleShadows() {

@@ -1,13 +1,15 @@
 /**
  * Admin API (`/admin/…`, only when an admin token is configured): reload the repository, show a
- * model's status and routing, set or clear a model's weighted split and shadow at run time.
- * Label moves are config.yaml edits (`labels:`), picked up by the repository watcher or a reload.
+ * model's status and routing, set or clear a model's weighted split and shadow, and move labels at
+ * run time (overrides of config.yaml's `routing:` and `labels:`, kept until cleared or restart).
  *
  * - `GET    /admin/models`                 every model's status
  * - `GET    /admin/models/{m}`             one model's status and routing state
  * - `POST   /admin/repository/refresh`     rescan the repository now; answers every model's status
  * - `PUT    /admin/models/{m}/routing`     body `{"split"?: [{version, weight}], "shadow"?: {version, fraction}}`
  * - `DELETE /admin/models/{m}/routing`     back to config.yaml's routing
+ * - `PUT    /admin/models/{m}/labels/{l}`  body `{"version": n}`: move a label (rollout / rollback)
+ * - `DELETE /admin/models/{m}/labels/{l}`  back to config.yaml's label
  */
 import { validateConfig } from '../../config/load-config.ts';
 import { InflowError } from '../../errors.ts';
@@ -19,6 +21,7 @@ import { decodeSegment, type RouteDeps, type RouteMatch, type RouteRun } from '.
 const MODELS = /^\/admin\/models$/;
 const MODEL = /^\/admin\/models\/([^/]+)$/;
 const ROUTING = /^\/admin\/models\/([^/]+)\/routing$/;
+const LABEL = /^\/admin\/models\/([^/]+)\/labels\/([^/]+)$/;
 const REFRESH = /^\/admin\/repository\/refresh$/;
 
 /** Admin bodies are small JSON: 1 MiB is plenty. */
@@ -41,7 +44,7 @@ export function createAdminRoutes(deps: RouteDeps): AdminRoutes {
       ...(status.configError ? { configError: status.configError } : {}),
       versions: status.versions,
       available: repository.available(model),
-      labels: status.config?.labels ?? {},
+      labels: inference.router.state(model)?.labels ?? status.config?.labels ?? {},
       routing: inference.router.state(model) ?? null,
     };
   }
@@ -82,12 +85,34 @@ export function createAdminRoutes(deps: RouteDeps): AdminRoutes {
     send(x, modelStatus(model));
   };
 
+  const setLabel: RouteRun = async (x, m) => {
+    const model = decodeSegment(m[1] as string, 'model name');
+    const label = decodeSegment(m[2] as string, 'label');
+    const body = parseJsonText(await readBody(x.req, MAX_ADMIN_BODY)) as { version?: unknown } | null;
+    const version = body?.version;
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 0 || Object.keys(body ?? {}).length !== 1) {
+      throw new InflowError('INVALID_ARGUMENT', 'the label body must be {"version": <a non-negative integer>}');
+    }
+    inference.setLabel(model, label, version);
+    send(x, modelStatus(model));
+  };
+
+  const clearLabel: RouteRun = async (x, m) => {
+    const model = decodeSegment(m[1] as string, 'model name');
+    inference.setLabel(model, decodeSegment(m[2] as string, 'label'), undefined);
+    send(x, modelStatus(model));
+  };
+
   return {
     match(method, path) {
       let m: RegExpExecArray | null;
       if (method === 'GET' && (m = MODELS.exec(path))) return { route: 'admin_models', access: 'admin', run: list, match: m };
       if (method === 'GET' && (m = MODEL.exec(path))) return { route: 'admin_model', access: 'admin', run: one, match: m };
       if (method === 'POST' && (m = REFRESH.exec(path))) return { route: 'admin_refresh', access: 'admin', run: refresh, match: m };
+      if ((m = LABEL.exec(path))) {
+        if (method === 'PUT') return { route: 'admin_label', access: 'admin', run: setLabel, match: m };
+        if (method === 'DELETE') return { route: 'admin_label', access: 'admin', run: clearLabel, match: m };
+      }
       if ((m = ROUTING.exec(path))) {
         if (method === 'PUT') return { route: 'admin_routing', access: 'admin', run: setRouting, match: m };
         if (method === 'DELETE') return { route: 'admin_routing', access: 'admin', run: clearRouting, match: m };

@@ -285,6 +285,23 @@ describe('REST server: limits, security, metrics, admin and shutdown', () => {
       const refreshed = await fetch(`${url}/admin/repository/refresh`, { method: 'POST', headers: auth });
       assert.equal(refreshed.status, 200);
       assert.equal((await fetch(`${url}/admin/models/nope`, { headers: auth })).status, 404);
+      // Move the stable label to version 2 and back, at run time.
+      const moved = await fetch(`${url}/admin/models/digits-mlp/labels/stable`, { method: 'PUT', headers: auth, body: '{"version": 2}' });
+      assert.equal(moved.status, 200);
+      assert.deepEqual(((await moved.json()) as { labels: Record<string, number> }).labels, { stable: 2, canary: 2 });
+      const viaLabel = await fetch(`${url}/v1/models/digits-mlp/labels/stable`, { headers: auth });
+      assert.equal(((await viaLabel.json()) as { model_version_status: Array<{ version: string }> }).model_version_status[0]?.version, '2');
+      const notServing = await fetch(`${url}/admin/models/digits-mlp/labels/stable`, {
+        method: 'PUT',
+        headers: auth,
+        body: '{"version": 9}',
+      });
+      assert.equal(notServing.status, 400);
+      assert.match(await notServing.text(), /version 9 of model digits-mlp is not AVAILABLE/);
+      const badBody = await fetch(`${url}/admin/models/digits-mlp/labels/stable`, { method: 'PUT', headers: auth, body: '{"v": 1}' });
+      assert.equal(badBody.status, 400);
+      const restored = await fetch(`${url}/admin/models/digits-mlp/labels/stable`, { method: 'DELETE', headers: auth });
+      assert.deepEqual(((await restored.json()) as { labels: Record<string, number> }).labels, { stable: 1, canary: 2 });
     });
   });
 

@@ -86,7 +86,8 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
   function labelled(model: string, label: string): number {
     const config = repository.config(model);
     if (!config) throw new InflowError('NOT_FOUND', `Could not find any versions of model ${model}`);
-    const version = config.labels[label];
+    // The router holds config.yaml's labels with the admin API's run-time moves on top.
+    const version = (inference.router.state(model)?.labels ?? config.labels)[label];
     if (version === undefined) throw new InflowError('INVALID_ARGUMENT', `Unrecognized servable version label: ${label}`);
     return version;
   }
