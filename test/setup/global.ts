@@ -4,11 +4,19 @@
  * Without Java the integration suites are skipped with a loud message on a laptop, and the
  * run fails under CI=true.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startLocalBroker, type LocalBroker } from '../../src/kafka/broker/local-broker.ts';
 
 let broker: LocalBroker | undefined;
+let runTmp: string | undefined;
 
 export async function globalSetup(): Promise<void> {
+  // One temp folder for the whole run (test repositories, broker data, sockets), removed at the
+  // end: every test file inherits TMPDIR, so os.tmpdir() points inside it.
+  runTmp = mkdtempSync(join(tmpdir(), 'inflow-test-run-'));
+  process.env.TMPDIR = runTmp;
   if (process.env.KAFKA_BOOTSTRAP_SERVERS) {
     process.stderr.write(`inflow tests: using the Kafka cluster at ${process.env.KAFKA_BOOTSTRAP_SERVERS}\n`);
     return;
@@ -35,8 +43,10 @@ export async function globalSetup(): Promise<void> {
 }
 
 export async function globalTeardown(): Promise<void> {
-  if (!broker) return;
-  const started = Date.now();
-  await broker.stop();
-  process.stderr.write(`inflow tests: Kafka broker stopped in ${Date.now() - started} ms\n`);
+  if (broker) {
+    const started = Date.now();
+    await broker.stop();
+    process.stderr.write(`inflow tests: Kafka broker stopped in ${Date.now() - started} ms\n`);
+  }
+  if (runTmp) rmSync(runTmp, { recursive: true, force: true });
 }
