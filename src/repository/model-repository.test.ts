@@ -245,3 +245,22 @@ describe('model repository settle retry', () => {
     await r.close();
   });
 });
+
+describe('model repository explicit model control', () => {
+  it('unloads a model on request, keeps it unloaded across refreshes, and loads it again', async () => {
+    const log: string[] = [];
+    const root = await repo({ 'm/config.yaml': CONFIG, 'm/1/weights.txt': '2' });
+    const r = createModelRepository({ root, load: fakeLoader(log), settleMs: 0 });
+    await r.refresh();
+    await r.unload('m');
+    assert.deepEqual([r.available('m'), r.unloaded()], [[], ['m']]);
+    await r.refresh();
+    assert.deepEqual(r.available('m'), [], 'a refresh does not bring it back');
+    await r.load('m');
+    assert.deepEqual([r.available('m'), r.unloaded()], [[1], []]);
+    assert.deepEqual(log, ['load m/1=2 (module)', 'close m/1=2', 'load m/1=2 (module)']);
+    await assert.rejects(r.load('nope'), { code: 'NOT_FOUND' });
+    await assert.rejects(r.unload('nope'), { code: 'NOT_FOUND' });
+    await r.close();
+  });
+});

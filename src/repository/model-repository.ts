@@ -87,6 +87,15 @@ export interface ModelRepository {
   /** The serving instance of a version, if AVAILABLE. */
   get(model: string, version: number): LoadedVersion | undefined;
   config(model: string): ModelConfig | undefined;
+  /**
+   * Unloads every version of a model and keeps it unloaded across refreshes until {@link load}
+   * (Triton's explicit model control; the folder stays where it is).
+   */
+  unload(model: string): Promise<void>;
+  /** Lifts an {@link unload} and loads the model's folder now. NOT_FOUND when there is no such folder. */
+  load(model: string): Promise<void>;
+  /** Models unloaded on request (see {@link unload}). */
+  unloaded(): string[];
   /** Fires after any change of versions, states or config of a model. Returns an unsubscribe. */
   onChange(listener: (model: string) => void): () => void;
   /** Unloads everything. */
@@ -103,6 +112,7 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
   const models = new Map<string, ModelEntry>();
   const listeners = new Set<(model: string) => void>();
   const reportedInvalid = new Set<string>();
+  const disabled = new Set<string>();
   let running: Promise<void> | undefined;
   let pending: Promise<void> | undefined;
   let closed = false;
@@ -271,6 +281,7 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
     }
     for (const name of names) {
       if (closed) return;
+      if (disabled.has(name)) continue;
       try {
         await refreshModel(name);
       } catch (error) {
@@ -326,6 +337,21 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
       return instance?.state === 'AVAILABLE' ? instance : undefined;
     },
     config: (model) => models.get(model)?.config,
+    async unload(model) {
+      const entry = models.get(model);
+      if (!entry) throw new InflowError('NOT_FOUND', `model ${model} is not in the repository`);
+      disabled.add(model);
+      await running?.catch(() => undefined);
+      for (const instance of [...entry.instances.values()]) await retire(entry, instance);
+      emit(model);
+    },
+    async load(model) {
+      const { names } = await listModels(root);
+      if (!names.includes(model)) throw new InflowError('NOT_FOUND', `model ${model} has no folder in the repository ${root}`);
+      disabled.delete(model);
+      await repository.refresh();
+    },
+    unloaded: () => [...disabled].sort(),
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

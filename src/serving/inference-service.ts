@@ -197,7 +197,8 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     async ready(model) {
       if (closed) return false;
       if (model !== undefined) return repository.available(model).length > 0;
-      const models = repository.models().filter((m) => repository.config(m) !== undefined);
+      const unloaded = new Set(repository.unloaded());
+      const models = repository.models().filter((m) => repository.config(m) !== undefined && !unloaded.has(m));
       return models.every((m) => repository.available(m).length > 0);
     },
     setRouting(model, routing) {

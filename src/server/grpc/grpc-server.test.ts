@@ -440,7 +440,7 @@ describe('gRPC server over the example models', () => {
       await rejectsWith(client.unary(HEALTH, 'Check', { service: 'nope' }), S.NOT_FOUND);
     });
 
-    it('lists the repository with RepositoryIndex and reloads with RepositoryModelLoad', async () => {
+    it('lists the repository with RepositoryIndex, unloads with RepositoryModelUnload and loads with RepositoryModelLoad', async () => {
       const index = await client.unary<{ models: { name: string; version: string; state: string; reason: string }[] }>(
         INFERENCE,
         'RepositoryIndex',
@@ -453,13 +453,17 @@ describe('gRPC server over the example models', () => {
       const ready = await client.unary<{ models: { name: string }[] }>(INFERENCE, 'RepositoryIndex', { ready: true });
       assert.deepEqual(ready.models.map((m) => m.name).sort(), ['breast-cancer-pipeline', 'digits-mlp']);
       assert.deepEqual(await client.unary(INFERENCE, 'RepositoryModelLoad', { model_name: 'digits-mlp' }), {});
-      await rejectsWith(client.unary(INFERENCE, 'RepositoryModelLoad', { model_name: 'nope' }), S.NOT_FOUND, /no such model/);
+      await rejectsWith(client.unary(INFERENCE, 'RepositoryModelLoad', { model_name: 'nope' }), S.NOT_FOUND, /no folder in the repository/);
       await rejectsWith(
         client.unary(INFERENCE, 'RepositoryModelLoad', { model_name: 'broken' }),
         S.FAILED_PRECONDITION,
         /failed to load 'broken'/,
       );
-      await rejectsWith(client.unary(INFERENCE, 'RepositoryModelUnload', { model_name: 'digits-mlp' }), S.UNIMPLEMENTED);
+      assert.deepEqual(await client.unary(INFERENCE, 'RepositoryModelUnload', { model_name: 'digits-mlp' }), {});
+      assert.deepEqual(await client.unary(INFERENCE, 'ModelReady', { name: 'digits-mlp' }), { ready: false });
+      assert.deepEqual(await client.unary(INFERENCE, 'RepositoryModelLoad', { model_name: 'digits-mlp' }), {});
+      assert.deepEqual(await client.unary(INFERENCE, 'ModelReady', { name: 'digits-mlp' }), { ready: true });
+      await rejectsWith(client.unary(INFERENCE, 'RepositoryModelUnload', { model_name: 'nope' }), S.NOT_FOUND);
     });
 
     it('serves reflection over the same .proto files', async () => {

@@ -243,8 +243,8 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
       );
     }
     const repo = repository();
-    // The repository folder is the source of truth: a load is a rescan that picks up changes.
-    await repo.refresh();
+    // The repository folder is the source of truth: a load lifts an explicit unload and rescans.
+    await repo.load(model);
     if (repo.available(model).length === 0) {
       const status = repo.status(model);
       const reason = status?.configError?.message ?? status?.versions.find((v) => v.error)?.error?.message;
@@ -268,11 +268,10 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
     RepositoryIndex: options.admin ? repositoryIndex : repositoryDisabled,
     RepositoryModelLoad: options.admin ? repositoryModelLoad : repositoryDisabled,
     RepositoryModelUnload: options.admin
-      ? async () => {
-          throw new InflowError(
-            'UNIMPLEMENTED',
-            'RepositoryModelUnload is not supported: inflow unloads a model when its folder leaves the repository (or its version policy drops it)',
-          );
+      ? async (message: unknown) => {
+          const request = message as { model_name?: string };
+          await repository().unload(requireModel(request.model_name, 'model_name'));
+          return {};
         }
       : repositoryDisabled,
   };

@@ -10,6 +10,8 @@
  * - `DELETE /admin/models/{m}/routing`     back to config.yaml's routing
  * - `PUT    /admin/models/{m}/labels/{l}`  body `{"version": n}`: move a label (rollout / rollback)
  * - `DELETE /admin/models/{m}/labels/{l}`  back to config.yaml's label
+ * - `POST   /admin/models/{m}/unload`      unload every version and keep it unloaded (Triton's explicit control)
+ * - `POST   /admin/models/{m}/load`        lift an unload and load the model's folder now
  */
 import { validateConfig } from '../../config/load-config.ts';
 import { InflowError } from '../../errors.ts';
@@ -21,6 +23,7 @@ import { decodeSegment, type RouteDeps, type RouteMatch, type RouteRun } from '.
 const MODELS = /^\/admin\/models$/;
 const MODEL = /^\/admin\/models\/([^/]+)$/;
 const ROUTING = /^\/admin\/models\/([^/]+)\/routing$/;
+const CONTROL = /^\/admin\/models\/([^/]+)\/(load|unload)$/;
 const LABEL = /^\/admin\/models\/([^/]+)\/labels\/([^/]+)$/;
 const REFRESH = /^\/admin\/repository\/refresh$/;
 
@@ -45,6 +48,7 @@ export function createAdminRoutes(deps: RouteDeps): AdminRoutes {
       versions: status.versions,
       available: repository.available(model),
       labels: inference.router.state(model)?.labels ?? status.config?.labels ?? {},
+      unloaded: repository.unloaded().includes(model),
       routing: inference.router.state(model) ?? null,
     };
   }
@@ -85,6 +89,13 @@ export function createAdminRoutes(deps: RouteDeps): AdminRoutes {
     send(x, modelStatus(model));
   };
 
+  const control: RouteRun = async (x, m) => {
+    const model = decodeSegment(m[1] as string, 'model name');
+    if (m[2] === 'unload') await repository.unload(model);
+    else await repository.load(model);
+    send(x, modelStatus(model));
+  };
+
   const setLabel: RouteRun = async (x, m) => {
     const model = decodeSegment(m[1] as string, 'model name');
     const label = decodeSegment(m[2] as string, 'label');
@@ -109,6 +120,7 @@ export function createAdminRoutes(deps: RouteDeps): AdminRoutes {
       if (method === 'GET' && (m = MODELS.exec(path))) return { route: 'admin_models', access: 'admin', run: list, match: m };
       if (method === 'GET' && (m = MODEL.exec(path))) return { route: 'admin_model', access: 'admin', run: one, match: m };
       if (method === 'POST' && (m = REFRESH.exec(path))) return { route: 'admin_refresh', access: 'admin', run: refresh, match: m };
+      if (method === 'POST' && (m = CONTROL.exec(path))) return { route: 'admin_control', access: 'admin', run: control, match: m };
       if ((m = LABEL.exec(path))) {
         if (method === 'PUT') return { route: 'admin_label', access: 'admin', run: setLabel, match: m };
         if (method === 'DELETE') return { route: 'admin_label', access: 'admin', run: clearLabel, match: m };

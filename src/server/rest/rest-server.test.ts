@@ -302,6 +302,13 @@ describe('REST server: limits, security, metrics, admin and shutdown', () => {
       assert.equal(badBody.status, 400);
       const restored = await fetch(`${url}/admin/models/digits-mlp/labels/stable`, { method: 'DELETE', headers: auth });
       assert.deepEqual(((await restored.json()) as { labels: Record<string, number> }).labels, { stable: 1, canary: 2 });
+      // Explicit model control: unload keeps the model out until it is loaded again.
+      const unloaded = await fetch(`${url}/admin/models/digits-mlp/unload`, { method: 'POST', headers: auth });
+      assert.equal(((await unloaded.json()) as { unloaded: boolean }).unloaded, true);
+      assert.equal((await fetch(`${url}/v2/models/digits-mlp/ready`, { headers: auth })).status, 503);
+      assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200, 'an unloaded model does not make the server unready');
+      const loaded = await fetch(`${url}/admin/models/digits-mlp/load`, { method: 'POST', headers: auth });
+      assert.deepEqual(((await loaded.json()) as { available: number[] }).available, [1, 2]);
     });
   });
 
