@@ -429,7 +429,6 @@ describe('gRPC server over the example models', () => {
         S.NOT_FOUND,
         /Could not find version 5 of model digits-mlp/,
       );
-      await rejectsWith(client.unary(MODEL, 'HandleReloadConfigRequest', {}), S.UNIMPLEMENTED, /model repository folder/);
     });
   });
 
@@ -464,6 +463,26 @@ describe('gRPC server over the example models', () => {
       assert.deepEqual(await client.unary(INFERENCE, 'RepositoryModelLoad', { model_name: 'digits-mlp' }), {});
       assert.deepEqual(await client.unary(INFERENCE, 'ModelReady', { name: 'digits-mlp' }), { ready: true });
       await rejectsWith(client.unary(INFERENCE, 'RepositoryModelUnload', { model_name: 'nope' }), S.NOT_FOUND);
+    });
+
+    it('applies a pushed TF model config with HandleReloadConfigRequest: listed models load, the others unload', async () => {
+      const only = { config: { model_config_list: { config: [{ name: 'digits-mlp', base_path: '/ignored' }] } } };
+      assert.deepEqual(await client.unary(MODEL, 'HandleReloadConfigRequest', only), {
+        metric: [],
+        status: { error_code: 'OK', error_message: '' },
+      });
+      assert.deepEqual(await client.unary(INFERENCE, 'ModelReady', { name: 'breast-cancer-pipeline' }), { ready: false });
+      assert.deepEqual(await client.unary(INFERENCE, 'ModelReady', { name: 'digits-mlp' }), { ready: true });
+      const all = ['digits-mlp', 'breast-cancer-pipeline', 'broken'].map((name) => ({ name }));
+      const both = { config: { model_config_list: { config: all } } };
+      await client.unary(MODEL, 'HandleReloadConfigRequest', both);
+      assert.deepEqual(await client.unary(INFERENCE, 'ModelReady', { name: 'breast-cancer-pipeline' }), { ready: true });
+      await rejectsWith(
+        client.unary(MODEL, 'HandleReloadConfigRequest', { config: { model_config_list: { config: [{ name: 'nope' }] } } }),
+        S.NOT_FOUND,
+        /no folder/,
+      );
+      await rejectsWith(client.unary(MODEL, 'HandleReloadConfigRequest', { config: {} }), S.INVALID_ARGUMENT, /model_config_list/);
     });
 
     it('serves reflection over the same .proto files', async () => {

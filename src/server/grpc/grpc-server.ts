@@ -97,7 +97,8 @@ function implement(wrapper: UnaryWrapper, service: string, impls: Record<string,
   return out;
 }
 
-const REPOSITORY_METHOD = /^\/inference\.GRPCInferenceService\/Repository/;
+/** Model-management methods: only with `admin`, and behind the admin token when one is set. */
+const REPOSITORY_METHOD = /^\/(inference\.GRPCInferenceService\/Repository|tensorflow\.serving\.ModelService\/HandleReloadConfigRequest)/;
 
 /** Creates the gRPC server over `inference` (call {@link GrpcServer.start} to listen). */
 export function createGrpcServer(inference: GrpcInference, options: GrpcServerOptions = {}): GrpcServer {
@@ -128,7 +129,7 @@ export function createGrpcServer(inference: GrpcInference, options: GrpcServerOp
     maxConcurrentCalls,
     requestTimeoutMs,
   });
-  const tf = createTfServingHandlers(inference, { tensorContent: options.tensorContent === true });
+  const tf = createTfServingHandlers(inference, { tensorContent: options.tensorContent === true, admin });
   const oip = createOipHandlers(inference, {
     serverName: options.serverName ?? 'inflow',
     serverVersion: options.serverVersion ?? packageVersion(),

@@ -1,8 +1,8 @@
 /**
  * TF Serving's gRPC API over the inference core: `tensorflow.serving.PredictionService`
  * (Predict, GetModelMetadata; Classify/Regress/MultiInference answer UNIMPLEMENTED) and
- * `tensorflow.serving.ModelService` (GetModelStatus; HandleReloadConfigRequest answers
- * UNIMPLEMENTED: inflow's models come from the repository folder, not from a pushed config).
+ * `tensorflow.serving.ModelService` (GetModelStatus; HandleReloadConfigRequest with `admin`: the
+ * pushed model list decides which repository models are loaded — see {@link reloadConfig}).
  * Messages follow TF Serving's where it has canonical ones.
  */
 import { errorCodes, GrpcStatus, InflowError } from '../../errors.ts';
@@ -83,10 +83,46 @@ const unimplemented =
     throw new InflowError('UNIMPLEMENTED', `${method} is not supported by inflow: ${hint}`);
   };
 
+interface ReloadConfigMessage {
+  config?: { model_config_list?: { config?: Array<{ name?: string; base_path?: string }> } | null; custom_model_config?: unknown } | null;
+}
+
+/**
+ * TF Serving's HandleReloadConfigRequest over the model repository: the models the pushed
+ * `model_config_list` names are loaded (each must be a folder of the repository; `base_path`,
+ * platform and version policy come from the folder and its config.yaml, not from the message),
+ * and every other repository model is unloaded — TF's "the config is the whole truth" semantics.
+ */
+async function reloadConfig(inference: GrpcInference, message: unknown): Promise<object> {
+  const repository = inference.repository;
+  if (!repository) throw new InflowError('UNIMPLEMENTED', 'HandleReloadConfigRequest needs a local model repository');
+  const config = (message as ReloadConfigMessage).config;
+  if (!config?.model_config_list) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      'ReloadConfigRequest.config must hold a model_config_list (custom_model_config is not supported)',
+    );
+  }
+  const names = (config.model_config_list.config ?? []).map((c, i) => {
+    if (!c.name) throw new InflowError('INVALID_ARGUMENT', `model_config_list.config[${i}].name is empty; expected a model folder name`);
+    return c.name;
+  });
+  const known = new Set([...repository.models(), ...repository.unloaded()]);
+  for (const name of names) {
+    if (!known.has(name)) throw new InflowError('NOT_FOUND', `model ${name} has no folder in the model repository`);
+  }
+  const wanted = new Set(names);
+  for (const model of repository.models()) if (!wanted.has(model) && !repository.unloaded().includes(model)) await repository.unload(model);
+  for (const name of names) await repository.load(name);
+  return { status: { error_code: 'OK', error_message: '' } };
+}
+
 /** Options of {@link createTfServingHandlers}. */
 export interface TfServingHandlerOptions {
   /** Write Predict outputs as `tensor_content` (TF's --enable_serialization_as_tensor_content) instead of typed `*_val` fields. */
   tensorContent?: boolean;
+  /** Enables HandleReloadConfigRequest (model management). */
+  admin?: boolean;
 }
 
 interface PredictRequestMessage {
@@ -199,10 +235,9 @@ export function createTfServingHandlers(
     },
     model: {
       GetModelStatus: getModelStatus,
-      HandleReloadConfigRequest: unimplemented(
-        'HandleReloadConfigRequest',
-        'models are loaded from the model repository folder (watched for changes); edit it, or use the OIP repository extension',
-      ),
+      HandleReloadConfigRequest: options.admin
+        ? (message) => reloadConfig(inference, message)
+        : unimplemented('HandleReloadConfigRequest', 'model management is off; start the server with the admin option to enable it'),
     },
   };
 }
