@@ -28,6 +28,13 @@ export const GrpcStatus = {
 } as const;
 export type GrpcStatusCode = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 
+const grpcStatusNames = new Map<number, string>(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
+
+/** The name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …); the number as text when unknown. */
+export function grpcStatusName(code: number): string {
+  return grpcStatusNames.get(code) ?? String(code);
+}
+
 interface CodeSpec {
   readonly http: number;
   readonly grpc: GrpcStatusCode;

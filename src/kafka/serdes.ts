@@ -13,6 +13,7 @@
  */
 import { InflowError } from '../errors.ts';
 import { arrayTypeOf, type DType, dtypeByCode, dtypeCode, type NumericArray } from '../tensor/dtype.ts';
+import { MAX_ELEMENTS, type Tensor } from '../tensor/tensor.ts';
 
 /** Converts values of type T to record bytes and back. `null` is Kafka's null (a tombstone). */
 export interface Serde<T> {
@@ -67,24 +68,18 @@ export function jsonSerde<T = unknown>(): Serde<T | null> {
   };
 }
 
-/** A tensor as the binary serde carries it (the full Tensor type lives in src/tensor). */
-export interface TensorData {
-  dtype: Exclude<DType, 'BYTES'>;
-  shape: number[];
-  data: NumericArray;
-}
+/** The tensors the binary serde carries: src/tensor's Tensor with a fixed-size dtype. */
+export type NumericTensor = Tensor & { readonly dtype: Exclude<DType, 'BYTES'>; readonly data: NumericArray };
 
 const MAGIC = 0x5449; // "IT" read as little-endian u16
 const HEADER = 8;
-/** Largest element count accepted when decoding (guards against hostile shapes), 2^31−1. */
-const MAX_ELEMENTS = 0x7fffffff;
 
 function serializationError(message: string): InflowError {
   return new InflowError('SERIALIZATION', `invalid binary tensor: ${message}`);
 }
 
 /** inflow's compact binary tensor serde (see the format above). */
-export const tensorSerde: Serde<TensorData | null> = {
+export const tensorSerde: Serde<NumericTensor | null> = {
   name: 'tensor',
   serialize(value) {
     if (value === null) return null;

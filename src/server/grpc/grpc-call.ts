@@ -7,7 +7,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { GrpcStatus, type GrpcStatusCode, InflowError } from '../../errors.ts';
+import { GrpcStatus, type GrpcStatusCode, grpcStatusName, InflowError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { MalformedRequest } from './grpc-protos.ts';
 
@@ -21,12 +21,7 @@ export interface CallContext {
 /** A unary method as inflow writes it: request object in, response object out, InflowError on failure. */
 export type UnaryImpl = (request: unknown, context: CallContext) => Promise<object>;
 
-const statusName = new Map<number, string>(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
-
-/** The name of a gRPC status code (`OK`, `INVALID_ARGUMENT`, …) for metric labels and logs. */
-export function grpcStatusName(code: number): string {
-  return statusName.get(code) ?? String(code);
-}
+export { grpcStatusName };
 
 /**
  * Most bytes a status message may take in the `grpc-message` trailer (percent-encoded). Clients cap

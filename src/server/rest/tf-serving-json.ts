@@ -3,17 +3,15 @@
  * names and int64 as strings) and model metadata (the hand-assembled `metadata.signature_def`
  * nesting), derived from inflow's repository status and signatures.
  */
-import { errorCodes, GrpcStatus } from '../../errors.ts';
+import { errorCodes, grpcStatusName } from '../../errors.ts';
 import type { ModelStatus } from '../../repository/model-repository.ts';
 import type { Signature, TensorSpec } from '../../runtime/servable.ts';
 import { tfDataTypeOf } from '../../tensor/codecs/tensor-proto.ts';
 
-const grpcNames = new Map<number, string>(Object.entries(GrpcStatus).map(([name, code]) => [code, name]));
-
 /** `tensorflow.error.Code` name of an inflow error code (by its gRPC status; unknown codes are UNKNOWN). */
 export function tfErrorCodeName(code: string): string {
   const spec = (errorCodes as Record<string, { grpc: number } | undefined>)[code];
-  return spec ? (grpcNames.get(spec.grpc) ?? 'UNKNOWN') : 'UNKNOWN';
+  return spec ? grpcStatusName(spec.grpc) : 'UNKNOWN';
 }
 
 export interface TfModelStatusJson {
