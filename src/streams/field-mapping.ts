@@ -1,0 +1,150 @@
+/**
+ * Declarative mapping between record values (JSON-like objects) and tensors, for the `predict`
+ * operator and pipeline YAML: which field feeds which model input (dtype, row shape), and which
+ * output lands in which field of the output value. One record is one batch row.
+ */
+import { InflowError } from '../errors.ts';
+import { arrayTypeOf, type DType } from '../tensor/dtype.ts';
+import { elementCount, type Tensor } from '../tensor/tensor.ts';
+
+/** Where a model input comes from. */
+export interface InputField {
+  /** Dotted path into the record value (`features`, `reading.pixels`); `.` is the value itself. */
+  readonly field: string;
+  /** Default FP32. */
+  readonly dtype?: DType;
+  /** Row shape without the batch dimension; default: the flat length of the field (`[n]`), `[]` for a number. */
+  readonly shape?: readonly number[];
+  /** Accept NaN/±Infinity (some models treat NaN as missing); default false: a clear error instead. */
+  readonly allowNonFinite?: boolean;
+}
+
+/** Where a model output goes. */
+export interface OutputField {
+  /** Output tensor name. */
+  readonly tensor: string;
+  /** `auto` (default): a number when the row has one element, else an array nested by the row shape. */
+  readonly as?: 'auto' | 'array' | 'scalar' | 'argmax';
+}
+
+/** Reads a dotted path; `.` or '' is the value itself. */
+export function readField(value: unknown, path: string): unknown {
+  if (path === '.' || path === '') return value;
+  let cur = value;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+function flatten(value: unknown, out: unknown[], path: string): void {
+  if (Array.isArray(value)) for (const v of value) flatten(v, out, path);
+  else out.push(value);
+}
+
+/** Builds one model input tensor (batch of 1) from a record value. */
+function inputTensor(name: string, spec: InputField, value: unknown): Tensor {
+  const raw = readField(value, spec.field);
+  if (raw === undefined || raw === null) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      `input "${name}": field "${spec.field}" is missing from the record; expected a number or an array of numbers`,
+    );
+  }
+  const dtype = spec.dtype ?? 'FP32';
+  const flat: unknown[] = [];
+  flatten(raw, flat, spec.field);
+  const rowShape = spec.shape ?? (Array.isArray(raw) ? [flat.length] : []);
+  const n = elementCount(rowShape);
+  if (flat.length !== n) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      `input "${name}": field "${spec.field}" has ${flat.length} elements; expected ${n} (row shape [${rowShape.join(', ')}])`,
+    );
+  }
+  if (dtype === 'BYTES') {
+    return { dtype, shape: [1, ...rowShape], data: flat.map((v) => Buffer.from(String(v), 'utf8')) };
+  }
+  const data = new arrayTypeOf[dtype](n);
+  const big = dtype === 'INT64' || dtype === 'UINT64';
+  for (let i = 0; i < n; i++) {
+    let v = flat[i];
+    if (typeof v === 'boolean') v = v ? 1 : 0;
+    if (typeof v !== 'number' || (!spec.allowNonFinite && !Number.isFinite(v))) {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        `input "${name}": element ${i} of field "${spec.field}" is ${JSON.stringify(v) ?? String(v)}; expected a finite number`,
+      );
+    }
+    (data as unknown as Array<number | bigint>)[i] = big ? BigInt(Math.trunc(v)) : v;
+  }
+  return { dtype, shape: [1, ...rowShape], data };
+}
+
+/** Compiles an input mapping to a function value → model inputs (each with batch dim 1). */
+export function compileInputMapping(mapping: Readonly<Record<string, InputField>>): (value: unknown) => Record<string, Tensor> {
+  const entries = Object.entries(mapping);
+  if (entries.length === 0) throw new InflowError('INVALID_CONFIG', 'predict inputs: map at least one model input to a record field');
+  for (const [name, spec] of entries) {
+    if (spec.dtype === 'FP16') {
+      throw new InflowError(
+        'INVALID_CONFIG',
+        `predict input "${name}": FP16 cannot be filled from JSON numbers; use FP32 (or a custom inputs function)`,
+      );
+    }
+  }
+  return (value) => {
+    const out: Record<string, Tensor> = {};
+    for (const [name, spec] of entries) out[name] = inputTensor(name, spec, value);
+    return out;
+  };
+}
+
+function nest(values: unknown[], shape: readonly number[]): unknown {
+  if (shape.length <= 1) return values;
+  const [, ...rest] = shape;
+  const size = elementCount(rest);
+  const out: unknown[] = [];
+  for (let i = 0; i < values.length; i += size) out.push(nest(values.slice(i, i + size), rest));
+  return out;
+}
+
+/** JSON form of one output row (`tensor` has batch dim 1). */
+export function rowToJson(tensor: Tensor, as: OutputField['as'] = 'auto'): unknown {
+  const rowShape = tensor.shape.slice(1);
+  const values: unknown[] =
+    tensor.dtype === 'BYTES'
+      ? (tensor.data as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'))
+      : Array.from(tensor.data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v));
+  if (as === 'argmax') {
+    let best = 0;
+    for (let i = 1; i < values.length; i++) if ((values[i] as number) > (values[best] as number)) best = i;
+    return best;
+  }
+  if (as === 'scalar' || (as === 'auto' && values.length === 1)) return values[0];
+  return nest(values, rowShape);
+}
+
+/** Compiles an output mapping to a function (input value, outputs) → output value. */
+export function compileOutputMapping(
+  mapping: Readonly<Record<string, OutputField>>,
+  keepInput = true,
+): (value: unknown, outputs: Readonly<Record<string, Tensor>>) => Record<string, unknown> {
+  const entries = Object.entries(mapping);
+  return (value, outputs) => {
+    const out: Record<string, unknown> =
+      keepInput && value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {};
+    for (const [field, spec] of entries) {
+      const t = outputs[spec.tensor];
+      if (!t) {
+        throw new InflowError(
+          'INVALID_ARGUMENT',
+          `output field "${field}": the model returned no tensor "${spec.tensor}" (got ${Object.keys(outputs).join(', ')})`,
+        );
+      }
+      out[field] = rowToJson(t, spec.as);
+    }
+    return out;
+  };
+}

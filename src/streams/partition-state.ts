@@ -1,0 +1,64 @@
+/**
+ * In-order completion tracking for one input partition (Parallel Consumer style): records are
+ * processed concurrently, but their outputs leave — and their offsets are committed — strictly
+ * in offset order, so per-partition (and per-key) order holds with batching and concurrency.
+ */
+import type { ConsumedRecord, ProducerRecord, TopicPartition } from '../kafka/types.ts';
+
+/** One consumed record on its way through the pipeline. */
+export interface InFlightRecord {
+  readonly record: ConsumedRecord;
+  /** Set once processing finished: the records to produce (outputs, or one dead-letter record). */
+  out: ProducerRecord[] | undefined;
+}
+
+/** The in-flight records of one assigned partition. */
+export class PartitionState {
+  readonly tp: TopicPartition;
+  /** False once the partition was revoked or rewound: late results are ignored. */
+  live = true;
+  /** Offset after the last record whose outputs were acknowledged. */
+  produced: bigint | undefined;
+  /** Offset last committed by this runner. */
+  committed: bigint | undefined;
+  readonly #queue: InFlightRecord[] = [];
+  #head = 0;
+
+  constructor(tp: TopicPartition) {
+    this.tp = tp;
+  }
+
+  /** Records not yet handed to the producer. */
+  get size(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  add(record: ConsumedRecord): InFlightRecord {
+    const entry: InFlightRecord = { record, out: undefined };
+    this.#queue.push(entry);
+    return entry;
+  }
+
+  /** Whether the oldest record is done (its outputs can go). */
+  headReady(): boolean {
+    return this.#queue[this.#head]?.out !== undefined;
+  }
+
+  /** Takes the finished records at the head, in offset order. */
+  takeReady(into: InFlightRecord[]): number {
+    let n = 0;
+    for (;;) {
+      const e = this.#queue[this.#head];
+      if (!e || e.out === undefined) break;
+      into.push(e);
+      this.#head++;
+      n++;
+    }
+    // Compact now and then so the array does not grow without bound.
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return n;
+  }
+}

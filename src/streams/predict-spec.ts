@@ -1,0 +1,128 @@
+/**
+ * Options of the `predict` operator and their normalized form. The operator takes any
+ * {@link Inferencer} (embedded InferenceService, remote client, …): which one is configuration.
+ */
+import { InflowError } from '../errors.ts';
+import type { Inferencer } from '../serving/types.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { compileInputMapping, compileOutputMapping, type InputField, type OutputField } from './field-mapping.ts';
+import type { StreamRecord } from './stream-record.ts';
+
+/** Which version answered a record (also written to the output headers). */
+export interface PredictionInfo {
+  readonly model: string;
+  readonly version: number;
+}
+
+/** Retries of retriable inference errors (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED). */
+export interface PredictRetry {
+  /** Attempts in all, the first included; default 8. */
+  readonly maxAttempts?: number;
+  /** Default 50 ms; doubles per attempt with full jitter. */
+  readonly initialBackoffMs?: number;
+  /** Default 5000 ms. */
+  readonly maxBackoffMs?: number;
+}
+
+/** Options of {@link KStream.predict}. */
+export interface PredictOptions<V = unknown, R = unknown> {
+  readonly inferencer: Inferencer;
+  readonly model: string;
+  readonly version?: number;
+  readonly label?: string;
+  /** Model inputs of one record (each tensor with batch dim 1): a function or a field mapping. */
+  readonly inputs: ((record: StreamRecord<unknown, V>) => Record<string, Tensor>) | Readonly<Record<string, InputField>>;
+  /**
+   * The output value from the record and its outputs (batch dim 1): a function, or a field
+   * mapping merged into the input value (an object) — `{ label: { tensor: 'label' } }`.
+   */
+  readonly outputs:
+    | ((record: StreamRecord<unknown, V>, outputs: Readonly<Record<string, Tensor>>, info: PredictionInfo) => R)
+    | Readonly<Record<string, OutputField>>;
+  /** With a field mapping: keep the input value's fields (default true). */
+  readonly keepInput?: boolean;
+  /** Only these model outputs are requested (default: those the mapping names, or all). */
+  readonly requestOutputs?: readonly string[];
+  /** Records per inference call, across partitions; default 64. */
+  readonly maxBatch?: number;
+  /** How long a partial batch waits for more records, ms; default 0 (batch what queued while the model was busy). */
+  readonly maxDelayMs?: number;
+  /** Inference calls in flight at once; default 2 (one computing, one being filled). */
+  readonly maxConcurrentBatches?: number;
+  /** Deadline of one inference call, ms; default 30 000. */
+  readonly timeoutMs?: number;
+  readonly retry?: PredictRetry;
+  /** Name for describe() and metrics; default the inferencer's kind. */
+  readonly inferencerName?: string;
+}
+
+/** Normalized predict options. */
+export interface PredictSpec {
+  readonly inferencer: Inferencer;
+  readonly inferencerName: string;
+  readonly model: string;
+  readonly version?: number;
+  readonly label?: string;
+  readonly toInputs: (record: StreamRecord) => Record<string, Tensor>;
+  readonly toValue: (record: StreamRecord, outputs: Readonly<Record<string, Tensor>>, info: PredictionInfo) => unknown;
+  readonly requestOutputs?: readonly string[];
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+  readonly maxConcurrentBatches: number;
+  readonly timeoutMs: number;
+  readonly retry: Required<PredictRetry>;
+}
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1) throw new InflowError('INVALID_CONFIG', `predict ${what} must be an integer ≥ 1, got ${v}`);
+  return v;
+}
+
+/** Validates and normalizes {@link PredictOptions}. */
+export function normalizePredict(options: PredictOptions): PredictSpec {
+  if (!options.model) throw new InflowError('INVALID_CONFIG', 'predict needs a model name');
+  if (options.version !== undefined && options.label !== undefined) {
+    throw new InflowError('INVALID_CONFIG', `predict on "${options.model}": set a version or a label, not both`);
+  }
+  const maxDelayMs = options.maxDelayMs ?? 0;
+  if (!(maxDelayMs >= 0)) throw new InflowError('INVALID_CONFIG', `predict maxDelayMs must be ≥ 0, got ${maxDelayMs}`);
+  const inputs = options.inputs;
+  const toInputs =
+    typeof inputs === 'function'
+      ? inputs
+      : (
+          (map) => (r: StreamRecord) =>
+            map(r.value)
+        )(compileInputMapping(inputs));
+  const outputs = options.outputs;
+  let toValue: PredictSpec['toValue'];
+  let named: readonly string[] | undefined;
+  if (typeof outputs === 'function') {
+    toValue = outputs;
+  } else {
+    const map = compileOutputMapping(outputs, options.keepInput ?? true);
+    toValue = (r, o) => map(r.value, o);
+    named = [...new Set(Object.values(outputs).map((o) => o.tensor))];
+  }
+  const requestOutputs = options.requestOutputs ?? named;
+  return {
+    inferencer: options.inferencer,
+    inferencerName: options.inferencerName ?? 'inferencer',
+    model: options.model,
+    ...(options.version !== undefined ? { version: options.version } : {}),
+    ...(options.label !== undefined ? { label: options.label } : {}),
+    toInputs,
+    toValue,
+    ...(requestOutputs ? { requestOutputs } : {}),
+    maxBatch: positiveInt(options.maxBatch, 64, 'maxBatch'),
+    maxDelayMs,
+    maxConcurrentBatches: positiveInt(options.maxConcurrentBatches, 2, 'maxConcurrentBatches'),
+    timeoutMs: positiveInt(options.timeoutMs, 30_000, 'timeoutMs'),
+    retry: {
+      maxAttempts: positiveInt(options.retry?.maxAttempts, 8, 'retry.maxAttempts'),
+      initialBackoffMs: options.retry?.initialBackoffMs ?? 50,
+      maxBackoffMs: options.retry?.maxBackoffMs ?? 5000,
+    },
+  };
+}

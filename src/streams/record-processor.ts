@@ -1,0 +1,184 @@
+/**
+ * Runs one consumed record through the topology and returns the records to produce, in the
+ * order the topology emits them. Synchronous nodes run at once; a `predict` node parks the
+ * record in its batcher, so the result is a promise only when a predict is on the path.
+ * Any failure fails the whole input record with a {@link StageError} (the runner applies the
+ * error policy: dead-letter, skip or fail); partial outputs of a failed record are dropped.
+ */
+import { InflowError } from '../errors.ts';
+import type { ConsumedRecord, ProducerRecord } from '../kafka/types.ts';
+import type { PredictBatcher } from './predict-batcher.ts';
+import { type StreamRecord, withHeader } from './stream-record.ts';
+import type { Topology, TopologyNode } from './topology.ts';
+
+/** Where in the pipeline a record failed (the DLQ header `inflow-error-stage`). */
+export const Stage = {
+  DESERIALIZE: 'deserialize',
+  PROCESS: 'process',
+  PREDICT: 'predict',
+  SERIALIZE: 'serialize',
+} as const;
+export type Stage = (typeof Stage)[keyof typeof Stage];
+
+/** A failure of one input record. */
+export class StageError extends Error {
+  override readonly name = 'StageError';
+  readonly stage: Stage;
+  readonly node: string;
+  readonly error: InflowError;
+  /** The model that failed, for predict errors. */
+  readonly model: string | undefined;
+
+  constructor(stage: Stage, node: string, error: unknown, model?: string) {
+    const inflow = InflowError.from(error);
+    super(`${stage} failed at node "${node}": ${inflow.message}`, { cause: inflow });
+    this.stage = stage;
+    this.node = node;
+    this.error = inflow;
+    this.model = model;
+  }
+}
+
+type Out = ProducerRecord[] | Promise<ProducerRecord[]>;
+
+/** Header names inflow writes on predicted records. */
+export const MODEL_HEADER = 'inflow-model';
+export const MODEL_VERSION_HEADER = 'inflow-model-version';
+
+/** Processes consumed records with `topology`; `batchers` holds one batcher per predict node. */
+export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<string, PredictBatcher>) {
+  const sourceOf = new Map<string, TopologyNode & { kind: 'source' }>();
+  for (const name of topology.sources) {
+    const node = topology.nodes.get(name);
+    if (node?.kind === 'source') for (const t of node.topics) sourceOf.set(t, node);
+  }
+
+  /** Concatenates the outputs of several paths; a promise only when one of them is. */
+  function join(parts: Out[]): Out {
+    if (!parts.some((p) => p instanceof Promise)) return (parts as ProducerRecord[][]).flat();
+    return Promise.all(parts.map(async (p) => p)).then((ps) => ps.flat());
+  }
+
+  function children(node: TopologyNode, record: StreamRecord): Out {
+    if (node.children.length === 1) return visit(node.children[0] as string, record);
+    return join(node.children.map((c) => visit(c, record)));
+  }
+
+  function user<T>(node: TopologyNode, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw new StageError(
+        Stage.PROCESS,
+        node.name,
+        e instanceof InflowError ? e : new InflowError('INVALID_ARGUMENT', (e as Error)?.message ?? String(e), { cause: e }),
+      );
+    }
+  }
+
+  function visit(name: string, record: StreamRecord): Out {
+    const node = topology.nodes.get(name) as TopologyNode;
+    switch (node.kind) {
+      case 'source':
+        return children(node, record);
+      case 'filter':
+        return user(node, () => node.fn(record)) ? children(node, record) : [];
+      case 'map': {
+        const kv = user(node, () => node.fn(record));
+        return children(node, { ...record, key: kv.key, value: kv.value });
+      }
+      case 'mapValues': {
+        const value = user(node, () => node.fn(record));
+        return children(node, { ...record, value });
+      }
+      case 'flatMap': {
+        const items = user(node, () => [...node.fn(record)]);
+        return join(items.map((kv) => children(node, { ...record, key: kv.key, value: kv.value })));
+      }
+      case 'peek':
+        user(node, () => node.fn(record));
+        return children(node, record);
+      case 'split': {
+        const branch = node.branches.find((b) => !b.fn || user(node, () => (b.fn as (r: StreamRecord) => boolean)(record)));
+        return branch ? visit(`${node.name}-${branch.name}`, record) : [];
+      }
+      case 'predict':
+        return predict(node, record);
+      case 'sink': {
+        let key: Buffer | null;
+        let value: Buffer | null;
+        try {
+          key = node.serdes.key ? node.serdes.key.serialize(record.key) : (record.key as Buffer | null);
+          value = node.serdes.value ? node.serdes.value.serialize(record.value) : (record.value as Buffer | null);
+        } catch (e) {
+          throw new StageError(Stage.SERIALIZE, node.name, e);
+        }
+        if ((key !== null && !Buffer.isBuffer(key)) || (value !== null && !Buffer.isBuffer(value))) {
+          throw new StageError(
+            Stage.SERIALIZE,
+            node.name,
+            new InflowError(
+              'INVALID_ARGUMENT',
+              `sink "${node.name}" got a ${typeof value} value without a serde; give to() a value serde (e.g. jsonSerde())`,
+            ),
+          );
+        }
+        return [{ topic: node.topic, key, value, headers: [...record.headers], timestamp: record.timestamp }];
+      }
+    }
+  }
+
+  async function predict(node: TopologyNode & { kind: 'predict' }, record: StreamRecord): Promise<ProducerRecord[]> {
+    const spec = node.spec;
+    let inputs;
+    try {
+      inputs = spec.toInputs(record);
+    } catch (e) {
+      throw new StageError(Stage.PREDICT, node.name, e, spec.model);
+    }
+    let result;
+    try {
+      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs);
+    } catch (e) {
+      throw new StageError(Stage.PREDICT, node.name, e, spec.model);
+    }
+    let value: unknown;
+    try {
+      value = spec.toValue(record, result.outputs, result.info);
+    } catch (e) {
+      throw new StageError(Stage.PREDICT, node.name, e, spec.model);
+    }
+    const headers = withHeader(
+      withHeader(record.headers, MODEL_HEADER, result.info.model),
+      MODEL_VERSION_HEADER,
+      String(result.info.version),
+    );
+    return children(node, { ...record, value, headers });
+  }
+
+  return {
+    /** The topology's outputs for `record`; throws (or rejects with) a {@link StageError}. */
+    process(record: ConsumedRecord): Out {
+      const source = sourceOf.get(record.topic);
+      if (!source)
+        throw new StageError(Stage.DESERIALIZE, '(none)', new InflowError('INTERNAL', `no source reads topic "${record.topic}"`));
+      let key: unknown;
+      let value: unknown;
+      try {
+        key = source.serdes.key ? source.serdes.key.deserialize(record.key) : record.key;
+        value = source.serdes.value ? source.serdes.value.deserialize(record.value) : record.value;
+      } catch (e) {
+        throw new StageError(Stage.DESERIALIZE, source.name, e);
+      }
+      return children(source, {
+        key,
+        value,
+        headers: record.headers,
+        timestamp: record.timestamp,
+        origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+      });
+    },
+  };
+}
+
+export type RecordProcessor = ReturnType<typeof createRecordProcessor>;

@@ -1,0 +1,142 @@
+/**
+ * Builds a {@link Topology} the Kafka Streams way: `builder.stream(topic)` gives a
+ * {@link KStream}; each operator adds a named node and returns the next stream; `build()`
+ * freezes the result. A stream used twice fans out (each record goes to both successors).
+ */
+import { InflowError } from '../errors.ts';
+import { normalizePredict, type PredictOptions } from './predict-spec.ts';
+import type { KeyValue, StreamRecord } from './stream-record.ts';
+import { freezeTopology, type Serdes, type Topology, type TopologyNode } from './topology.ts';
+
+type NodeInit = TopologyNode extends unknown
+  ? TopologyNode extends infer N
+    ? N extends TopologyNode
+      ? Omit<N, 'name' | 'children'>
+      : never
+    : never
+  : never;
+type MutableNode = NodeInit & { name: string; children: string[] };
+
+/** Options common to every operator. */
+export interface Named {
+  /** Node name (unique in the topology); default `<KIND>-<n>` like Kafka Streams' `KSTREAM-FILTER-0000000001`. */
+  readonly name?: string;
+}
+
+/** A stream of records with keys K and values V. */
+export interface KStream<K, V> {
+  filter(predicate: (record: StreamRecord<K, V>) => boolean, options?: Named): KStream<K, V>;
+  /** Replaces key and value. */
+  map<K2, V2>(fn: (record: StreamRecord<K, V>) => KeyValue<K2, V2>, options?: Named): KStream<K2, V2>;
+  mapValues<V2>(fn: (record: StreamRecord<K, V>) => V2, options?: Named): KStream<K, V2>;
+  /** Zero or more records per record. */
+  flatMap<K2, V2>(fn: (record: StreamRecord<K, V>) => Iterable<KeyValue<K2, V2>>, options?: Named): KStream<K2, V2>;
+  /** Sees each record (logging, metrics); passes it on unchanged. */
+  peek(fn: (record: StreamRecord<K, V>) => void, options?: Named): KStream<K, V>;
+  /**
+   * Routes each record to the first branch whose predicate holds (Kafka Streams' `split()`);
+   * with `defaultBranch`, records no predicate takes go there, else they are dropped.
+   */
+  split<B extends string>(
+    branches: Readonly<Record<B, (record: StreamRecord<K, V>) => boolean>>,
+    options?: Named & { readonly defaultBranch?: string },
+  ): Record<B, KStream<K, V>> & Record<string, KStream<K, V>>;
+  /** Model inference, micro-batched across records and partitions, output order kept per partition. */
+  predict<R>(options: PredictOptions<V, R>, named?: Named): KStream<K, R>;
+  /** Writes records to `topic`. */
+  to(topic: string, serdes?: Serdes<K, V>, options?: Named): void;
+}
+
+/** Builds one topology. */
+export interface StreamsBuilder {
+  stream<K = Buffer | null, V = Buffer | null>(topic: string | readonly string[], serdes?: Serdes<K, V>, options?: Named): KStream<K, V>;
+  /** Checks and freezes the topology; the builder cannot be used afterwards. */
+  build(): Topology;
+}
+
+const PREFIX: Record<TopologyNode['kind'], string> = {
+  source: 'SOURCE',
+  filter: 'FILTER',
+  map: 'MAP',
+  mapValues: 'MAPVALUES',
+  flatMap: 'FLATMAP',
+  peek: 'PEEK',
+  split: 'SPLIT',
+  predict: 'PREDICT',
+  sink: 'SINK',
+};
+
+/** Creates an empty {@link StreamsBuilder}. */
+export function createStreamsBuilder(): StreamsBuilder {
+  const nodes: MutableNode[] = [];
+  const byName = new Map<string, MutableNode>();
+  const topics = new Set<string>();
+  let built = false;
+
+  function add(node: NodeInit & { name?: string | undefined }, parent?: MutableNode): MutableNode {
+    if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
+    const name = node.name ?? `${PREFIX[node.kind]}-${String(nodes.length).padStart(4, '0')}`;
+    if (byName.has(name)) throw new InflowError('INVALID_CONFIG', `node name "${name}" is used twice; node names must be unique`);
+    const full = { ...node, name, children: [] as string[] };
+    nodes.push(full);
+    byName.set(name, full);
+    parent?.children.push(name);
+    return full;
+  }
+
+  function streamOf<K, V>(node: MutableNode): KStream<K, V> {
+    const next = <K2, V2>(n: NodeInit, options?: Named): KStream<K2, V2> => streamOf<K2, V2>(add({ ...n, name: options?.name }, node));
+    return {
+      filter: (fn, o) => next({ kind: 'filter', fn: fn as never }, o),
+      map: (fn, o) => next({ kind: 'map', fn: fn as never }, o),
+      mapValues: (fn, o) => next({ kind: 'mapValues', fn: fn as never }, o),
+      flatMap: (fn, o) => next({ kind: 'flatMap', fn: fn as never }, o),
+      peek: (fn, o) => next({ kind: 'peek', fn: fn as never }, o),
+      split(branches, o) {
+        const list: { name: string; fn?: (r: StreamRecord) => boolean }[] = Object.entries(branches).map(([name, fn]) => ({
+          name,
+          fn: fn as (r: StreamRecord) => boolean,
+        }));
+        if (o?.defaultBranch !== undefined) list.push({ name: o.defaultBranch });
+        if (list.length === 0) throw new InflowError('INVALID_CONFIG', 'split needs at least one branch');
+        const split = add({ kind: 'split', name: o?.name, branches: list }, node);
+        const out: Record<string, KStream<K, V>> = {};
+        for (const b of list) {
+          if (b.name in out) throw new InflowError('INVALID_CONFIG', `split branch "${b.name}" is named twice`);
+          // Each branch is a pass-through node named `<split>-<branch>`, so it can be described and followed.
+          out[b.name] = streamOf<K, V>(add({ kind: 'peek', name: `${split.name}-${b.name}`, fn: () => undefined }, split));
+        }
+        return out;
+      },
+      predict: (options, o) => next({ kind: 'predict', spec: normalizePredict(options as PredictOptions) }, o),
+      to(topic, serdes = {}, o) {
+        if (!topic) throw new InflowError('INVALID_CONFIG', 'to() needs a topic name');
+        add({ kind: 'sink', name: o?.name, topic, serdes: serdes }, node);
+      },
+    };
+  }
+
+  return {
+    stream<K, V>(topic: string | readonly string[], serdes: Serdes<K, V> = {}, options?: Named) {
+      const list = typeof topic === 'string' ? [topic] : [...topic];
+      if (list.length === 0 || list.some((t) => !t)) throw new InflowError('INVALID_CONFIG', 'stream() needs at least one topic name');
+      for (const t of list) {
+        if (topics.has(t))
+          throw new InflowError('INVALID_CONFIG', `topic "${t}" is already read by another stream(); read each topic once`);
+        topics.add(t);
+      }
+      return streamOf<K, V>(add({ kind: 'source', name: options?.name, topics: list, serdes: serdes }));
+    },
+    build() {
+      if (built) throw new InflowError('FAILED_PRECONDITION', 'build() was already called on this StreamsBuilder');
+      if (nodes.length === 0) throw new InflowError('INVALID_CONFIG', 'the topology is empty: add a stream() first');
+      for (const n of nodes) {
+        if (n.kind !== 'sink' && n.children.length === 0 && n.kind !== 'peek') {
+          throw new InflowError('INVALID_CONFIG', `node "${n.name}" (${n.kind}) leads nowhere: end it with to(topic)`);
+        }
+      }
+      built = true;
+      return freezeTopology(nodes);
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { jsonSerde, stringSerde } from '../kafka/serdes.ts';
+import { DeadLetterHeader } from './dead-letter.ts';
+import { createStreamsBuilder } from './streams-builder.ts';
+import { createTestInferencer } from './test-inferencer.fixture.ts';
+import { createTopologyTestDriver } from './topology-test-driver.ts';
+
+const json = jsonSerde<Record<string, unknown>>();
+const serdes = { key: stringSerde, value: json };
+
+function doublingTopology(inferencer = createTestInferencer(), predict: Record<string, unknown> = {}) {
+  const b = createStreamsBuilder();
+  b.stream('in', serdes)
+    .filter((r) => r.value !== null)
+    .predict(
+      { inferencer, model: 'double', inputs: { x: { field: 'x' } }, outputs: { y: { tensor: 'y' } }, ...predict },
+      { name: 'predict-double' },
+    )
+    .to('out', serdes);
+  return { topology: b.build(), inferencer };
+}
+
+describe('topology test driver', () => {
+  it('predicts every record and writes the model and version headers', async () => {
+    const { topology } = doublingTopology();
+    const driver = await createTopologyTestDriver(topology);
+    try {
+      for (let i = 0; i < 5; i++) await driver.pipe('in', `k${i}`, { id: i, x: [i, 1] }, { serdes });
+      await driver.flush();
+      const out = await driver.read('out', serdes);
+      assert.deepEqual(
+        out.map((r) => r.value),
+        [0, 1, 2, 3, 4].map((i) => ({ id: i, x: [i, 1], y: [2 * i, 2] })),
+      );
+      assert.equal(out[0]?.headers['inflow-model'], 'double');
+      assert.equal(out[0]?.headers['inflow-model-version'], '3');
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('sends undecodable, malformed and model-rejected records to the dead-letter topic while good ones flow', async () => {
+    const { topology } = doublingTopology();
+    const driver = await createTopologyTestDriver(topology);
+    try {
+      await driver.pipe('in', 'a', { x: [1] }, { serdes });
+      await driver.pipeRaw('in', Buffer.from('b'), Buffer.from('{not json'));
+      await driver.pipe('in', 'c', { nox: 1 }, { serdes });
+      await driver.pipe('in', 'd', { x: [-1] }, { serdes });
+      await driver.pipe('in', 'e', { x: [2] }, { serdes });
+      await driver.flush();
+      const out = await driver.read('out', serdes);
+      assert.deepEqual(
+        out.map((r) => r.key),
+        ['a', 'e'],
+      );
+      const dlq = await driver.deadLetters();
+      assert.deepEqual(
+        dlq.map((r) => r.key?.toString()),
+        ['b', 'c', 'd'],
+      );
+      assert.deepEqual(
+        dlq.map((r) => r.headers[DeadLetterHeader.STAGE]),
+        ['deserialize', 'predict', 'predict'],
+      );
+      assert.deepEqual(
+        dlq.map((r) => r.headers[DeadLetterHeader.CODE]),
+        ['SERIALIZATION', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT'],
+      );
+      assert.match(dlq[1]?.headers[DeadLetterHeader.MESSAGE] ?? '', /field "x" is missing/);
+      assert.equal(dlq[0]?.value?.toString(), '{not json');
+      assert.equal(dlq[2]?.headers[DeadLetterHeader.OFFSET], '3');
+      assert.equal(dlq[2]?.headers[DeadLetterHeader.TOPIC], 'in');
+    } finally {
+      await driver.close();
+    }
+  });
+});
