@@ -74,7 +74,7 @@ function inputTensor(name: string, spec: InputField, value: unknown): Tensor {
     if (typeof v !== 'number' || (!spec.allowNonFinite && !Number.isFinite(v))) {
       throw new InflowError(
         'INVALID_ARGUMENT',
-        `input "${name}": element ${i} of field "${spec.field}" is ${JSON.stringify(v) ?? String(v)}; expected a finite number`,
+        `input "${name}": element ${i} of field "${spec.field}" is ${typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v))}; expected a finite number`,
       );
     }
     (data as unknown as Array<number | bigint>)[i] = big ? BigInt(Math.trunc(v)) : v;

@@ -1,6 +1,6 @@
 /** inflow streams: builder → immutable topology → runner, the predict operator, dead letters, test driver. */
 export { createStreamsBuilder, type KStream, type Named, type StreamsBuilder } from './streams-builder.ts';
-export type { Serdes, Topology, TopologyNode } from './topology.ts';
+export type { Serdes, Serializer, SinkSerdes, Topology, TopologyNode } from './topology.ts';
 export type { KeyValue, RecordOrigin, StreamRecord } from './stream-record.ts';
 export { headerText, withHeader } from './stream-record.ts';
 export type { PredictionInfo, PredictOptions, PredictRetry } from './predict-spec.ts';

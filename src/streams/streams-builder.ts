@@ -6,7 +6,7 @@
 import { InflowError } from '../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
-import { freezeTopology, type Serdes, type Topology, type TopologyNode } from './topology.ts';
+import { freezeTopology, type Serdes, type SinkSerdes, type Topology, type TopologyNode } from './topology.ts';
 
 type NodeInit = TopologyNode extends unknown
   ? TopologyNode extends infer N
@@ -44,7 +44,7 @@ export interface KStream<K, V> {
   /** Model inference, micro-batched across records and partitions, output order kept per partition. */
   predict<R>(options: PredictOptions<V, R>, named?: Named): KStream<K, R>;
   /** Writes records to `topic`. */
-  to(topic: string, serdes?: Serdes<K, V>, options?: Named): void;
+  to(topic: string, serdes?: SinkSerdes<K, V>, options?: Named): void;
 }
 
 /** Builds one topology. */

@@ -95,6 +95,9 @@ export interface StreamsRunner {
   readonly metrics: StreamsMetrics;
 }
 
+/** Transactional ids of the runners of this process: two would fence each other. */
+const liveTransactionalIds = new Set<string>();
+
 /** Creates a runner; nothing happens until start(). */
 export function createStreamsRunner(topology: Topology, options: StreamsRunnerOptions): StreamsRunner {
   const guarantee = options.guarantee ?? 'at-least-once';
@@ -391,7 +394,9 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   }
 
   let closing: Promise<void> | undefined;
+  let releaseId = (): boolean => false;
   async function shutdown(): Promise<void> {
+    releaseId();
     if (commitTimer) clearInterval(commitTimer);
     if (lagTimer) clearInterval(lagTimer);
     for (const b of batchers.values()) b.close();
@@ -420,7 +425,20 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         );
       }
       const instanceId = options.instanceId ?? hostname();
-      producer = client.producer(eos ? { transactionalId: `${options.applicationId}-${instanceId}` } : { idempotent: true });
+      const transactionalId = `${options.applicationId}-${instanceId}`;
+      if (eos) {
+        if (liveTransactionalIds.has(transactionalId)) {
+          state = 'failed';
+          await admin.close();
+          throw new InflowError(
+            'FAILED_PRECONDITION',
+            `another exactly-once runner of this process uses transactional id "${transactionalId}"; give each runner its own instanceId`,
+          );
+        }
+        liveTransactionalIds.add(transactionalId);
+        releaseId = () => liveTransactionalIds.delete(transactionalId);
+      }
+      producer = client.producer(eos ? { transactionalId } : { idempotent: true });
       consumer = client.consumer({
         groupId: options.applicationId,
         autoOffsetReset: options.autoOffsetReset ?? 'earliest',

@@ -14,6 +14,17 @@ export interface Serdes<K = unknown, V = unknown> {
   readonly value?: Serde<V>;
 }
 
+/** What a sink needs of a serde. A method, so any serde of a wider type fits. */
+export interface Serializer<T> {
+  serialize(value: T): Buffer | null;
+}
+
+/** Serdes of a sink; missing ones mean the key/value already are bytes. */
+export interface SinkSerdes<K = unknown, V = unknown> {
+  readonly key?: Serializer<K>;
+  readonly value?: Serializer<V>;
+}
+
 type Fn<R> = (record: StreamRecord) => R;
 
 /** One node; `children` are node names. Functions are the user's, called synchronously. */
@@ -43,7 +54,13 @@ export type TopologyNode =
       readonly children: readonly string[];
     }
   | { readonly kind: 'predict'; readonly name: string; readonly spec: PredictSpec; readonly children: readonly string[] }
-  | { readonly kind: 'sink'; readonly name: string; readonly topic: string; readonly serdes: Serdes; readonly children: readonly string[] };
+  | {
+      readonly kind: 'sink';
+      readonly name: string;
+      readonly topic: string;
+      readonly serdes: SinkSerdes;
+      readonly children: readonly string[];
+    };
 
 export type NodeKind = TopologyNode['kind'];
 

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createManualClock } from '../serving/clock.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { createPredictBatcher } from './predict-batcher.ts';
+import { normalizePredict, type PredictOptions } from './predict-spec.ts';
+import { createTestInferencer } from './test-inferencer.fixture.ts';
+
+const row = (...v: number[]): Record<string, Tensor> => ({ x: { dtype: 'FP32', shape: [1, v.length], data: new Float32Array(v) } });
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+function setup(options: Partial<PredictOptions> = {}) {
+  const inferencer = createTestInferencer();
+  const clock = createManualClock();
+  const spec = normalizePredict({
+    inferencer,
+    model: 'double',
+    inputs: { x: { field: 'x' } },
+    outputs: { y: { tensor: 'y' } },
+    ...options,
+  });
+  const batcher = createPredictBatcher(spec, clock, {}, () => 1);
+  return { inferencer, clock, batcher };
+}
+
+describe('predict batcher', () => {
+  it('batches the rows queued in one tick, up to maxBatch per call', async () => {
+    const { inferencer, batcher } = setup({ maxBatch: 64 });
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => batcher.submit(row(i))));
+    assert.deepEqual(inferencer.calls, [64, 36]);
+    assert.deepEqual([...(results[99]?.outputs.y?.data as Float32Array)], [198]);
+    assert.deepEqual(results[0]?.info, { model: 'double', version: 3 });
+  });
+
+  it('holds a partial batch until maxDelayMs has passed on the clock, a full one not at all', async () => {
+    const { inferencer, clock, batcher } = setup({ maxBatch: 4, maxDelayMs: 5 });
+    const partial = [batcher.submit(row(1)), batcher.submit(row(2)), batcher.submit(row(3))];
+    await tick();
+    assert.deepEqual(inferencer.calls, []);
+    clock.advance(4_999);
+    await tick();
+    assert.deepEqual(inferencer.calls, []);
+    clock.advance(1);
+    await Promise.all(partial);
+    assert.deepEqual(inferencer.calls, [3]);
+    await Promise.all([1, 2, 3, 4].map((v) => batcher.submit(row(v))));
+    assert.deepEqual(inferencer.calls, [3, 4]);
+  });
+
+  it('isolates a poison row: its neighbours get predictions, it gets the model error', async () => {
+    const { inferencer, batcher } = setup();
+    const settled = await Promise.allSettled([batcher.submit(row(1)), batcher.submit(row(-1)), batcher.submit(row(2))]);
+    assert.deepEqual(inferencer.calls, [3, 1, 1, 1]);
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal(((settled[1] as PromiseRejectedResult).reason as { code: string }).code, 'INVALID_ARGUMENT');
+  });
+
+  it('retries retriable errors with exponential backoff on the clock, then gives up with the last error', async () => {
+    const { inferencer, clock, batcher } = setup({ retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 1000 } });
+    inferencer.failNext(2, 'UNAVAILABLE');
+    const ok = batcher.submit(row(1));
+    await tick();
+    assert.deepEqual(inferencer.calls, [1]);
+    clock.advance(10_000); // first backoff: 10 ms × random 1
+    await tick();
+    assert.deepEqual(inferencer.calls, [1, 1]);
+    clock.advance(20_000); // second: 20 ms
+    await ok;
+    assert.deepEqual(inferencer.calls, [1, 1, 1]);
+
+    inferencer.failNext(3, 'UNAVAILABLE');
+    const failing = batcher.submit(row(1));
+    await tick();
+    clock.advance(10_000);
+    await tick();
+    clock.advance(20_000);
+    await assert.rejects(failing, { code: 'UNAVAILABLE', message: /injected/ });
+  });
+
+  it('never retries a non-retriable error of a single row', async () => {
+    const { inferencer, batcher } = setup();
+    inferencer.failNext(1, 'NOT_FOUND');
+    await assert.rejects(batcher.submit(row(1)), { code: 'NOT_FOUND' });
+    assert.deepEqual(inferencer.calls, [1]);
+  });
+
+  it('keeps rows of different shapes in different calls', async () => {
+    const { inferencer, batcher } = setup();
+    await Promise.all([batcher.submit(row(1, 2)), batcher.submit(row(1)), batcher.submit(row(3, 4))]);
+    assert.deepEqual(inferencer.calls, [2, 1]);
+  });
+
+  it('rejects rows that are not a batch of one, and queued rows on close', async () => {
+    const { batcher, inferencer } = setup({ maxDelayMs: 50 });
+    await assert.rejects(batcher.submit({ x: { dtype: 'FP32', shape: [2, 1], data: new Float32Array(2) } }), {
+      code: 'INVALID_ARGUMENT',
+      message: 'input "x" of one record has shape [2, 1]; expected batch dimension 1',
+    });
+    const queued = batcher.submit(row(1));
+    batcher.close();
+    await assert.rejects(queued, { code: 'CANCELLED' });
+    assert.deepEqual(inferencer.calls, []);
+  });
+});

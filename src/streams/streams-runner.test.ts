@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { jsonSerde, stringSerde } from '../kafka/serdes.ts';
+import { loadServable } from '../runtime/index.ts';
+import { createLocalInference } from '../serving/local-inference.ts';
+import type { Inferencer } from '../serving/types.ts';
+import { createStreamsBuilder } from './streams-builder.ts';
+import { createTestInferencer } from './test-inferencer.fixture.ts';
+import { createTopologyTestDriver } from './topology-test-driver.ts';
+
+const json = jsonSerde<Record<string, unknown>>();
+const serdes = { key: stringSerde, value: json };
+
+/** Answers overlapping calls in reverse order, so later batches finish first. */
+function reordering(inner: Inferencer): Inferencer {
+  const waiting: (() => void)[] = [];
+  return {
+    ...inner,
+    async infer(request, options) {
+      const response = await inner.infer(request, options);
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        if (waiting.length >= 2) for (const r of waiting.splice(0).reverse()) r();
+        else setImmediate(() => waiting.includes(resolve) && waiting.splice(waiting.indexOf(resolve), 1) && resolve());
+      });
+      return response;
+    },
+  };
+}
+
+describe('streams runner (on the in-process log)', () => {
+  it('keeps per-key order when batches finish out of order across 4 partitions', async () => {
+    const b = createStreamsBuilder();
+    b.stream('in', serdes)
+      .predict({
+        inferencer: reordering(createTestInferencer()),
+        model: 'double',
+        inputs: { x: { field: 'x' } },
+        outputs: { y: { tensor: 'y' } },
+        maxBatch: 7,
+      })
+      .to('out', serdes);
+    const driver = await createTopologyTestDriver(b.build(), { partitions: 4 });
+    try {
+      for (let i = 0; i < 300; i++) await driver.pipe('in', `k${i % 11}`, { i, x: [i] }, { serdes });
+      await driver.flush();
+      const out = await driver.read('out', serdes);
+      assert.equal(out.length, 300);
+      const last = new Map<string, number>();
+      for (const r of out) {
+        const i = r.value?.i as number;
+        assert.equal(r.value?.y, 2 * i);
+        assert.ok((last.get(r.key as string) ?? -1) < i, `key ${String(r.key)}: ${i} came after ${last.get(r.key as string)}`);
+        last.set(r.key as string, i);
+      }
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('runs map, flatMap, split and fan-out with each input’s outputs kept together in order', async () => {
+    const b = createStreamsBuilder();
+    const s = b.stream('in', serdes).flatMap<string | null, Record<string, unknown>>((r) => [
+      { key: r.key, value: { ...r.value, part: 'a' } },
+      { key: r.key, value: { ...r.value, part: 'b' } },
+    ]);
+    const { even, odd } = s.split({ even: (r) => (r.value.n as number) % 2 === 0 }, { defaultBranch: 'odd' });
+    even?.map((r) => ({ key: `even-${r.key}`, value: r.value })).to('out', serdes);
+    odd?.mapValues((r) => ({ ...r.value, odd: true })).to('out', serdes);
+    s.peek(() => undefined).to('copy', serdes);
+    const driver = await createTopologyTestDriver(b.build());
+    try {
+      for (let n = 0; n < 3; n++) await driver.pipe('in', `k${n}`, { n }, { serdes });
+      await driver.flush();
+      const out = await driver.read('out', serdes);
+      assert.deepEqual(
+        out.map((r) => `${r.key}/${String(r.value?.part)}`),
+        ['even-k0/a', 'even-k0/b', 'k1/a', 'k1/b', 'even-k2/a', 'even-k2/b'],
+      );
+      assert.equal(out[2]?.value?.odd, true);
+      assert.equal((await driver.read('copy', serdes)).length, 6);
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('in exactly-once mode writes outputs and offsets in one transaction, visible only once committed', async () => {
+    const b = createStreamsBuilder();
+    b.stream('in', serdes)
+      .mapValues((r) => ({ ...r.value, seen: true }))
+      .to('out', serdes);
+    const driver = await createTopologyTestDriver(b.build(), { guarantee: 'exactly-once' });
+    try {
+      for (let i = 0; i < 10; i++) await driver.pipe('in', `k${i}`, { i }, { serdes });
+      await driver.flush();
+      const out = await driver.read('out', serdes);
+      assert.deepEqual(
+        out.map((r) => r.value?.i),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      );
+      assert.ok(driver.runner.stats().inFlight === 0);
+      const commits = await driver.runner.metrics.commits.get();
+      assert.ok((commits.values[0]?.value ?? 0) >= 1);
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('skips failed records under the skip policy and stops without committing them under the fail policy', async () => {
+    const build = () => {
+      const b = createStreamsBuilder();
+      b.stream('in', serdes)
+        .predict({ inferencer: createTestInferencer(), model: 'double', inputs: { x: { field: 'x' } }, outputs: { y: { tensor: 'y' } } })
+        .to('out', serdes);
+      return b.build();
+    };
+    const skip = await createTopologyTestDriver(build(), { onError: 'skip' });
+    try {
+      await skip.pipe('in', 'a', { x: [1] }, { serdes });
+      await skip.pipe('in', 'b', { x: 'oops' }, { serdes });
+      await skip.pipe('in', 'c', { x: [2] }, { serdes });
+      await skip.flush();
+      assert.deepEqual(
+        (await skip.read('out', serdes)).map((r) => r.key),
+        ['a', 'c'],
+      );
+      assert.deepEqual(await skip.deadLetters(), []);
+      const skipped = await skip.runner.metrics.skipped.get();
+      assert.equal(skipped.values[0]?.labels.code, 'INVALID_ARGUMENT');
+    } finally {
+      await skip.close();
+    }
+    const fail = await createTopologyTestDriver(build(), { onError: 'fail' });
+    await fail.pipe('in', 'a', { x: [1] }, { serdes });
+    await fail.pipe('in', 'b', { nox: 1 }, { serdes });
+    await fail.pipe('in', 'c', { x: [2] }, { serdes });
+    await fail.flush();
+    await assert.rejects(fail.runner.done, {
+      code: 'INVALID_ARGUMENT',
+      message: /record in\/0@1: predict failed at node "PREDICT-\d+": input "x": field "x" is missing/,
+    });
+    assert.equal(fail.runner.stats().state, 'failed');
+    await fail.close();
+  });
+
+  it('pauses partitions at the in-flight budget and resumes them when the model catches up', async () => {
+    const inferencer = createTestInferencer();
+    let open!: () => void;
+    inferencer.gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const b = createStreamsBuilder();
+    b.stream('in', serdes)
+      .predict({ inferencer, model: 'double', inputs: { x: { field: 'x' } }, outputs: { y: { tensor: 'y' } }, maxBatch: 8 })
+      .to('out', serdes);
+    const driver = await createTopologyTestDriver(b.build(), { partitions: 2, maxInFlight: 16 });
+    try {
+      for (let i = 0; i < 100; i++) await driver.pipe('in', `k${i}`, { i, x: [i] }, { serdes });
+      const deadline = Date.now() + 5000;
+      while (driver.runner.stats().paused === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      const stats = driver.runner.stats();
+      assert.equal(stats.paused, 2);
+      assert.ok(stats.inFlight <= 16, `in flight ${stats.inFlight} > budget 16`);
+      inferencer.gate = undefined;
+      open();
+      await driver.flush();
+      assert.equal((await driver.read('out', serdes)).length, 100);
+      assert.equal(driver.runner.stats().paused, 0);
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('scores the digits reference rows with the embedded onnx model like Python onnxruntime', async () => {
+    const models = join(import.meta.dirname, '..', '..', 'models');
+    const sample = JSON.parse(await readFile(join(models, 'samples', 'digits-mlp.json'), 'utf8')) as {
+      inputs: { input: { data: number[] } };
+      outputs: { label: { data: number[] }; probabilities: { data: number[] } };
+    };
+    const inference = await createLocalInference({
+      modelRepository: join(models, 'repository'),
+      load: loadServable,
+      watch: false,
+      settleMs: 0,
+    });
+    const b = createStreamsBuilder();
+    b.stream('digits', serdes)
+      .predict({
+        inferencer: inference,
+        model: 'digits-mlp',
+        inputs: { input: { field: 'pixels', shape: [64] } },
+        outputs: { label: { tensor: 'label' }, probabilities: { tensor: 'probabilities' } },
+      })
+      .to('scored', serdes);
+    const driver = await createTopologyTestDriver(b.build(), { partitions: 2 });
+    try {
+      for (let r = 0; r < 8; r++)
+        await driver.pipe('digits', `row${r}`, { r, pixels: sample.inputs.input.data.slice(r * 64, r * 64 + 64) }, { serdes });
+      await driver.flush();
+      const out = await driver.read('scored', serdes);
+      assert.equal(out.length, 8);
+      for (const rec of out) {
+        const r = rec.value?.r as number;
+        assert.equal(rec.value?.label, sample.outputs.label.data[r]);
+        const p = rec.value?.probabilities as number[];
+        p.forEach((v, j) => assert.ok(Math.abs(v - (sample.outputs.probabilities.data[r * 10 + j] as number)) < 1e-5));
+        assert.equal(rec.headers['inflow-model'], 'digits-mlp');
+      }
+    } finally {
+      await driver.close();
+      await inference.close();
+    }
+  });
+});
