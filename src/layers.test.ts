@@ -22,6 +22,7 @@ export const LAYERS = [
   'repository',
   'serving',
   'kafka',
+  'delivery',
   'client',
   'streams',
   'server',

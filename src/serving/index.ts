@@ -1,5 +1,5 @@
 /** The serving layer: the Inferencer interface, the local InferenceService, batcher and router. */
-export type { InferOptions, InferRequest, InferResponse, Inferencer, ModelMetadata } from './types.ts';
+export type { InferOptions, InferRequest, InferResponse, Inferencer, ModelMetadata, ResolvedRoute } from './types.ts';
 export { createInferenceService, type InferenceService, type InferenceServiceOptions } from './inference-service.ts';
 export { createLocalInference, type LocalInference, type LocalInferenceOptions } from './local-inference.ts';
 export { createDynamicBatcher, type BatcherOptions, type DynamicBatcher } from './dynamic-batcher.ts';

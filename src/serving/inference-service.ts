@@ -160,7 +160,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
           ...(request.label !== undefined ? { label: request.label } : {}),
           ...(inferOptions.key !== undefined ? { key: inferOptions.key } : {}),
         };
-        const route = router.resolve(request.model, target);
+        const route = inferOptions.route ?? router.resolve(request.model, target);
         version = route.version;
         const outputs = await runOn(request.model, route.version, request, inferOptions.signal);
         if (route.shadow !== undefined && route.shadow !== route.version) mirror(request, route.version, route.shadow, outputs);
@@ -173,6 +173,9 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         metrics.requestFailure.inc({ model: request.model, version: version === undefined ? '' : String(version), code: e.code });
         throw e;
       }
+    },
+    route(model, target) {
+      return router.resolve(model, target);
     },
     async metadata(model, version): Promise<ModelMetadata> {
       const config = repository.config(model);

@@ -30,6 +30,18 @@ export interface InferOptions {
   signal?: AbortSignal;
   /** Routing key: the same key always reaches the same version of a weighted split. */
   key?: string;
+  /**
+   * A route already chosen with this inferencer's {@link Inferencer.route} (the streams predict
+   * operator routes each record by its key, then batches records that share a route); the
+   * request then goes to `route.version` and is mirrored to `route.shadow` when set.
+   */
+  route?: ResolvedRoute;
+}
+
+/** Where one request goes: the version that answers, and the shadow version it is mirrored to. */
+export interface ResolvedRoute {
+  version: number;
+  shadow?: number;
 }
 
 export interface ModelMetadata {
@@ -48,4 +60,10 @@ export interface Inferencer {
   metadata(model: string, version?: number): Promise<ModelMetadata>;
   ready(model?: string): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * Inferencers that route locally (the InferenceService) say where a request would go, so a
+   * caller that batches many keys can keep weighted splits sticky per key. Remote ones route
+   * on their server and leave this out.
+   */
+  route?(model: string, target: { version?: number; label?: string; key?: string }): ResolvedRoute;
 }

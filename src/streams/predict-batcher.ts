@@ -8,7 +8,7 @@
  */
 import { InflowError } from '../errors.ts';
 import type { Clock } from '../serving/clock.ts';
-import type { InferResponse } from '../serving/types.ts';
+import type { InferResponse, ResolvedRoute } from '../serving/types.ts';
 import { batchKey, concatBatch, splitBatch } from '../tensor/batch.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { PredictionInfo, PredictSpec } from './predict-spec.ts';
@@ -26,8 +26,8 @@ export interface BatchObserver {
 }
 
 export interface PredictBatcher {
-  /** Queues one record's inputs (each tensor with batch dim 1). */
-  submit(inputs: Record<string, Tensor>): Promise<RowResult>;
+  /** Queues one record's inputs (each tensor with batch dim 1); `key` routes it in a weighted split. */
+  submit(inputs: Record<string, Tensor>, key?: string): Promise<RowResult>;
   /** Rows queued or in a call. */
   readonly pending: number;
   /** Fails queued rows with CANCELLED and stops retrying. */
@@ -36,6 +36,7 @@ export interface PredictBatcher {
 
 interface Row {
   readonly inputs: Record<string, Tensor>;
+  readonly key: string | undefined;
   readonly group: string;
   readonly since: number;
   resolve(result: RowResult): void;
@@ -121,7 +122,7 @@ export function createPredictBatcher(
     });
   }
 
-  async function call(rows: readonly Row[]): Promise<InferResponse> {
+  async function call(rows: readonly Row[], route?: ResolvedRoute): Promise<InferResponse> {
     const names = Object.keys((rows[0] as Row).inputs);
     const inputs: Record<string, Tensor> = {};
     for (const n of names) inputs[n] = concatBatch(rows.map((r) => r.inputs[n] as Tensor));
@@ -134,36 +135,74 @@ export function createPredictBatcher(
         inputs,
         ...(spec.requestOutputs ? { outputs: [...spec.requestOutputs] } : {}),
       },
-      { signal: AbortSignal.any([closed.signal, AbortSignal.timeout(spec.timeoutMs)]) },
+      { signal: AbortSignal.any([closed.signal, AbortSignal.timeout(spec.timeoutMs)]), ...(route ? { route } : {}) },
     );
     observer.onBatch?.(rows.length, (performance.now() - started) / 1000, { model: response.model, version: response.version });
     return response;
+  }
+
+  /** One row's outputs from a response to `rows.length` rows. */
+  function splitResponse(response: InferResponse, rows: readonly Row[]): RowResult[] {
+    const info: PredictionInfo = { model: response.model, version: response.version };
+    const split: Record<string, Tensor[]> = {};
+    for (const [name, t] of Object.entries(response.outputs)) {
+      if (t.shape[0] !== rows.length) {
+        throw new InflowError(
+          'INVALID_ARGUMENT',
+          `model "${spec.model}" output "${name}" has shape [${t.shape.join(', ')}]; expected a batch dimension of ${rows.length} (one row per record)`,
+        );
+      }
+      split[name] = splitBatch(
+        t,
+        rows.map(() => 1),
+      );
+    }
+    return rows.map((_, i) => {
+      const outputs: Record<string, Tensor> = {};
+      for (const [name, parts] of Object.entries(split)) outputs[name] = parts[i] as Tensor;
+      return { outputs, info };
+    });
+  }
+
+  /**
+   * One attempt. With a locally routing inferencer (a weighted split, a shadow), each row is
+   * routed by its key now — at call time, so a retry follows a label move — and rows that share
+   * a route share a call.
+   */
+  async function once(rows: readonly Row[]): Promise<RowResult[]> {
+    const inferencer = spec.inferencer;
+    if (!inferencer.route || spec.version !== undefined) return splitResponse(await call(rows), rows);
+    const target = spec.label !== undefined ? { label: spec.label } : {};
+    const groups = new Map<string, { route: ResolvedRoute; rows: Row[]; at: number[] }>();
+    rows.forEach((row, i) => {
+      const r = (inferencer.route as NonNullable<typeof inferencer.route>).call(
+        inferencer,
+        spec.model,
+        row.key === undefined ? target : { ...target, key: row.key },
+      );
+      const id = `${r.version}/${r.shadow ?? ''}`;
+      const g = groups.get(id) ?? { route: r, rows: [], at: [] };
+      g.rows.push(row);
+      g.at.push(i);
+      groups.set(id, g);
+    });
+    const results: RowResult[] = new Array<RowResult>(rows.length);
+    await Promise.all(
+      [...groups.values()].map(async (g) => {
+        const part = splitResponse(await call(g.rows, g.route), g.rows);
+        g.at.forEach((i, j) => {
+          results[i] = part[j] as RowResult;
+        });
+      }),
+    );
+    return results;
   }
 
   /** Calls with retries; resolves every row or rejects every row. */
   async function attempt(rows: readonly Row[]): Promise<RowResult[]> {
     for (let n = 1; ; n++) {
       try {
-        const response = await call(rows);
-        const info: PredictionInfo = { model: response.model, version: response.version };
-        const split: Record<string, Tensor[]> = {};
-        for (const [name, t] of Object.entries(response.outputs)) {
-          if (t.shape[0] !== rows.length) {
-            throw new InflowError(
-              'INVALID_ARGUMENT',
-              `model "${spec.model}" output "${name}" has shape [${t.shape.join(', ')}]; expected a batch dimension of ${rows.length} (one row per record)`,
-            );
-          }
-          split[name] = splitBatch(
-            t,
-            rows.map(() => 1),
-          );
-        }
-        return rows.map((_, i) => {
-          const outputs: Record<string, Tensor> = {};
-          for (const [name, parts] of Object.entries(split)) outputs[name] = parts[i] as Tensor;
-          return { outputs, info };
-        });
+        return await once(rows);
       } catch (e) {
         const error = closed.signal.aborted ? new InflowError('CANCELLED', 'the pipeline is shutting down') : InflowError.from(e);
         if (!error.retriable || n >= spec.retry.maxAttempts || closed.signal.aborted) throw error;
@@ -190,7 +229,7 @@ export function createPredictBatcher(
   }
 
   return {
-    submit(inputs) {
+    submit(inputs, key) {
       if (closed.signal.aborted) return Promise.reject(new InflowError('CANCELLED', 'the pipeline is shutting down'));
       for (const [name, t] of Object.entries(inputs)) {
         if (t.shape[0] !== 1) {
@@ -203,7 +242,7 @@ export function createPredictBatcher(
         }
       }
       return new Promise<RowResult>((resolve, reject) => {
-        queue.push({ inputs, group: groupOf(inputs), since: clock.now(), resolve, reject });
+        queue.push({ inputs, key, group: groupOf(inputs), since: clock.now(), resolve, reject });
         schedule();
       });
     },

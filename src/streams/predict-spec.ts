@@ -52,6 +52,11 @@ export interface PredictOptions<V = unknown, R = unknown> {
   /** Deadline of one inference call, ms; default 30 000. */
   readonly timeoutMs?: number;
   readonly retry?: PredictRetry;
+  /**
+   * The key a weighted split routes by (sticky: a key always reaches the same version); default
+   * the record key as text. Only inferencers that route locally use it (the embedded service).
+   */
+  readonly routeKey?: (record: StreamRecord<unknown, V>) => string | undefined;
   /** Name for describe() and metrics; default the inferencer's kind. */
   readonly inferencerName?: string;
 }
@@ -65,12 +70,23 @@ export interface PredictSpec {
   readonly label?: string;
   readonly toInputs: (record: StreamRecord) => Record<string, Tensor>;
   readonly toValue: (record: StreamRecord, outputs: Readonly<Record<string, Tensor>>, info: PredictionInfo) => unknown;
+  readonly routeKey: (record: StreamRecord) => string | undefined;
   readonly requestOutputs?: readonly string[];
   readonly maxBatch: number;
   readonly maxDelayMs: number;
   readonly maxConcurrentBatches: number;
   readonly timeoutMs: number;
   readonly retry: Required<PredictRetry>;
+}
+
+/** The record key as text: strings as they are, bytes as UTF-8, numbers in decimal; null has none. */
+function defaultRouteKey(record: StreamRecord): string | undefined {
+  const k = record.key;
+  if (k === null || k === undefined) return undefined;
+  if (typeof k === 'string') return k;
+  if (Buffer.isBuffer(k)) return k.toString('utf8');
+  if (typeof k === 'number' || typeof k === 'bigint') return String(k);
+  return JSON.stringify(k);
 }
 
 function positiveInt(value: number | undefined, fallback: number, what: string): number {
@@ -114,6 +130,7 @@ export function normalizePredict(options: PredictOptions): PredictSpec {
     ...(options.label !== undefined ? { label: options.label } : {}),
     toInputs,
     toValue,
+    routeKey: options.routeKey ?? defaultRouteKey,
     ...(requestOutputs ? { requestOutputs } : {}),
     maxBatch: positiveInt(options.maxBatch, 64, 'maxBatch'),
     maxDelayMs,

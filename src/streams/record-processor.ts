@@ -138,7 +138,7 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
     }
     let result;
     try {
-      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs);
+      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, spec.routeKey(record));
     } catch (e) {
       throw new StageError(Stage.PREDICT, node.name, e, spec.model);
     }
