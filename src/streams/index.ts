@@ -3,7 +3,7 @@ export { createStreamsBuilder, type KStream, type Named, type StreamsBuilder } f
 export type { Serdes, Serializer, SinkSerdes, Topology, TopologyNode } from './topology.ts';
 export type { KeyValue, RecordOrigin, StreamRecord } from './stream-record.ts';
 export { headerText, withHeader } from './stream-record.ts';
-export type { PredictionInfo, PredictOptions, PredictRetry } from './predict-spec.ts';
+export type { PredictionInfo, PredictOptions, PredictRetry, PredictTarget } from './predict-spec.ts';
 export type { InputField, OutputField } from './field-mapping.ts';
 export { MODEL_HEADER, MODEL_VERSION_HEADER, Stage, StageError } from './record-processor.ts';
 export { DeadLetterHeader, ErrorPolicy } from './dead-letter.ts';

@@ -7,6 +7,7 @@ import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import { createTestInferencer } from './test-inferencer.fixture.ts';
 
 const row = (...v: number[]): Record<string, Tensor> => ({ x: { dtype: 'FP32', shape: [1, v.length], data: new Float32Array(v) } });
+const T = { model: 'double' };
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 function setup(options: Partial<PredictOptions> = {}) {
@@ -26,7 +27,7 @@ function setup(options: Partial<PredictOptions> = {}) {
 describe('predict batcher', () => {
   it('batches the rows queued in one tick, up to maxBatch per call', async () => {
     const { inferencer, batcher } = setup({ maxBatch: 64 });
-    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => batcher.submit(row(i))));
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => batcher.submit(row(i), T)));
     assert.deepEqual(inferencer.calls, [64, 36]);
     assert.deepEqual([...(results[99]?.outputs.y?.data as Float32Array)], [198]);
     assert.deepEqual(results[0]?.info, { model: 'double', version: 3 });
@@ -34,7 +35,7 @@ describe('predict batcher', () => {
 
   it('holds a partial batch until maxDelayMs has passed on the clock, a full one not at all', async () => {
     const { inferencer, clock, batcher } = setup({ maxBatch: 4, maxDelayMs: 5 });
-    const partial = [batcher.submit(row(1)), batcher.submit(row(2)), batcher.submit(row(3))];
+    const partial = [batcher.submit(row(1), T), batcher.submit(row(2), T), batcher.submit(row(3), T)];
     await tick();
     assert.deepEqual(inferencer.calls, []);
     clock.advance(4_999);
@@ -43,13 +44,13 @@ describe('predict batcher', () => {
     clock.advance(1);
     await Promise.all(partial);
     assert.deepEqual(inferencer.calls, [3]);
-    await Promise.all([1, 2, 3, 4].map((v) => batcher.submit(row(v))));
+    await Promise.all([1, 2, 3, 4].map((v) => batcher.submit(row(v), T)));
     assert.deepEqual(inferencer.calls, [3, 4]);
   });
 
   it('isolates a poison row: its neighbours get predictions, it gets the model error', async () => {
     const { inferencer, batcher } = setup();
-    const settled = await Promise.allSettled([batcher.submit(row(1)), batcher.submit(row(-1)), batcher.submit(row(2))]);
+    const settled = await Promise.allSettled([batcher.submit(row(1), T), batcher.submit(row(-1), T), batcher.submit(row(2), T)]);
     assert.deepEqual(inferencer.calls, [3, 1, 1, 1]);
     assert.deepEqual(
       settled.map((s) => s.status),
@@ -61,7 +62,7 @@ describe('predict batcher', () => {
   it('retries retriable errors with exponential backoff on the clock, then gives up with the last error', async () => {
     const { inferencer, clock, batcher } = setup({ retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 1000 } });
     inferencer.failNext(2, 'UNAVAILABLE');
-    const ok = batcher.submit(row(1));
+    const ok = batcher.submit(row(1), T);
     await tick();
     assert.deepEqual(inferencer.calls, [1]);
     clock.advance(10_000); // first backoff: 10 ms × random 1
@@ -72,7 +73,7 @@ describe('predict batcher', () => {
     assert.deepEqual(inferencer.calls, [1, 1, 1]);
 
     inferencer.failNext(3, 'UNAVAILABLE');
-    const failing = batcher.submit(row(1));
+    const failing = batcher.submit(row(1), T);
     await tick();
     clock.advance(10_000);
     await tick();
@@ -83,23 +84,45 @@ describe('predict batcher', () => {
   it('never retries a non-retriable error of a single row', async () => {
     const { inferencer, batcher } = setup();
     inferencer.failNext(1, 'NOT_FOUND');
-    await assert.rejects(batcher.submit(row(1)), { code: 'NOT_FOUND' });
+    await assert.rejects(batcher.submit(row(1), T), { code: 'NOT_FOUND' });
     assert.deepEqual(inferencer.calls, [1]);
+  });
+
+  it('batches multi-row records by rows, splits their outputs back, and keeps model targets apart', async () => {
+    const { inferencer, batcher } = setup({ maxBatch: 4 });
+    const two = (a: number, b: number): Record<string, Tensor> => ({ x: { dtype: 'FP32', shape: [2, 1], data: new Float32Array([a, b]) } });
+    const results = await Promise.all([
+      batcher.submit(two(1, 2), T),
+      batcher.submit(two(3, 4), T),
+      batcher.submit(two(5, 6), T),
+      batcher.submit(two(7, 8), { model: 'double', version: 3 }),
+    ]);
+    assert.deepEqual(inferencer.calls, [4, 2, 2]);
+    assert.deepEqual(
+      results.map((r) => [...(r.outputs.y?.data as Float32Array)]),
+      [
+        [2, 4],
+        [6, 8],
+        [10, 12],
+        [14, 16],
+      ],
+    );
+    assert.deepEqual(results[1]?.outputs.y?.shape, [2, 1]);
   });
 
   it('keeps rows of different shapes in different calls', async () => {
     const { inferencer, batcher } = setup();
-    await Promise.all([batcher.submit(row(1, 2)), batcher.submit(row(1)), batcher.submit(row(3, 4))]);
+    await Promise.all([batcher.submit(row(1, 2), T), batcher.submit(row(1), T), batcher.submit(row(3, 4), T)]);
     assert.deepEqual(inferencer.calls, [2, 1]);
   });
 
-  it('rejects rows that are not a batch of one, and queued rows on close', async () => {
+  it('rejects records without rows, and queued records on close', async () => {
     const { batcher, inferencer } = setup({ maxDelayMs: 50 });
-    await assert.rejects(batcher.submit({ x: { dtype: 'FP32', shape: [2, 1], data: new Float32Array(2) } }), {
+    await assert.rejects(batcher.submit({ x: { dtype: 'FP32', shape: [0, 1], data: new Float32Array(0) } }, T), {
       code: 'INVALID_ARGUMENT',
-      message: 'input "x" of one record has shape [2, 1]; expected batch dimension 1',
+      message: 'input "x" has shape [0, 1]; expected a first (batch) dimension ≥ 1',
     });
-    const queued = batcher.submit(row(1));
+    const queued = batcher.submit(row(1), T);
     batcher.close();
     await assert.rejects(queued, { code: 'CANCELLED' });
     assert.deepEqual(inferencer.calls, []);

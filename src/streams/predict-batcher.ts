@@ -2,18 +2,22 @@
  * The `predict` operator's micro-batcher: records from any partition queue here; a batch of up
  * to `maxBatch` rows goes to the inferencer as one call when it is full, when `maxDelayMs` has
  * passed since its oldest record, or (delay 0) as soon as a call slot is free — so batches grow
- * by themselves while the model is busy. Retriable errors are retried with exponential backoff
- * and full jitter; a non-retriable error of a batch is isolated by retrying its rows one by one,
- * so one poison record does not fail its neighbours.
+ * by themselves while the model is busy. A record usually is one row; a record may carry
+ * several (the Kafka-native endpoint's requests). Records only share a call when they ask the
+ * same model target and their tensors can be concatenated.
+ *
+ * Retriable errors are retried with exponential backoff and full jitter; a non-retriable error
+ * of a batch is isolated by retrying its records one by one, so one poison record does not fail
+ * its neighbours.
  */
 import { InflowError } from '../errors.ts';
 import type { Clock } from '../serving/clock.ts';
 import type { InferResponse, ResolvedRoute } from '../serving/types.ts';
 import { batchKey, concatBatch, splitBatch } from '../tensor/batch.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import type { PredictionInfo, PredictSpec } from './predict-spec.ts';
+import type { PredictionInfo, PredictSpec, PredictTarget } from './predict-spec.ts';
 
-/** One row's outputs (batch dim 1) and the version that answered. */
+/** One record's outputs (its rows) and the version that answered. */
 export interface RowResult {
   readonly outputs: Record<string, Tensor>;
   readonly info: PredictionInfo;
@@ -26,22 +30,29 @@ export interface BatchObserver {
 }
 
 export interface PredictBatcher {
-  /** Queues one record's inputs (each tensor with batch dim 1); `key` routes it in a weighted split. */
-  submit(inputs: Record<string, Tensor>, key?: string): Promise<RowResult>;
+  /**
+   * Queues one record's inputs (all with the same first dimension, its row count) for `target`;
+   * `key` routes it in a weighted split.
+   */
+  submit(inputs: Record<string, Tensor>, target: PredictTarget, key?: string): Promise<RowResult>;
   /** Rows queued or in a call. */
   readonly pending: number;
-  /** Fails queued rows with CANCELLED and stops retrying. */
+  /** Fails queued records with CANCELLED and stops retrying. */
   close(): void;
 }
 
-interface Row {
+interface Item {
   readonly inputs: Record<string, Tensor>;
+  readonly rows: number;
+  readonly target: PredictTarget;
   readonly key: string | undefined;
   readonly group: string;
   readonly since: number;
   resolve(result: RowResult): void;
   reject(error: unknown): void;
 }
+
+const sumRows = (items: readonly Item[]): number => items.reduce((a, i) => a + i.rows, 0);
 
 /** Creates the batcher of one predict node. `clock` is in µs (src/serving/clock.ts). */
 export function createPredictBatcher(
@@ -50,23 +61,25 @@ export function createPredictBatcher(
   observer: BatchObserver = {},
   random: () => number = Math.random,
 ): PredictBatcher {
-  const queue: Row[] = [];
+  const queue: Item[] = [];
+  let queuedRows = 0;
   const closed = new AbortController();
   let calls = 0;
   let inCall = 0;
   let timer: ReturnType<Clock['setTimer']> | undefined;
   let immediate = false;
 
-  function groupOf(inputs: Record<string, Tensor>): string {
+  function groupOf(inputs: Record<string, Tensor>, target: PredictTarget): string {
     const names = Object.keys(inputs).sort();
-    return names.map((n) => `${n}:${batchKey(inputs[n] as Tensor)}`).join('|');
+    const shapes = names.map((n) => `${n}:${batchKey(inputs[n] as Tensor)}`).join('|');
+    return `${target.model}@${target.version ?? ''}:${target.label ?? ''}|${shapes}`;
   }
 
   function schedule(): void {
     if (calls >= spec.maxConcurrentBatches || queue.length === 0) return;
-    const oldest = queue[0] as Row;
+    const oldest = queue[0] as Item;
     const due = oldest.since + spec.maxDelayMs * 1000;
-    if (queue.length >= spec.maxBatch || spec.maxDelayMs === 0 || clock.now() >= due) {
+    if (queuedRows >= spec.maxBatch || spec.maxDelayMs === 0 || clock.now() >= due) {
       if (immediate) return;
       immediate = true;
       // A macrotask, so every record admitted by the current poll joins this batch.
@@ -86,21 +99,26 @@ export function createPredictBatcher(
       timer = undefined;
     }
     while (calls < spec.maxConcurrentBatches && queue.length > 0) {
-      const oldest = queue[0] as Row;
-      if (queue.length < spec.maxBatch && spec.maxDelayMs > 0 && clock.now() < oldest.since + spec.maxDelayMs * 1000) break;
-      const batch: Row[] = [];
-      for (let i = 0; i < queue.length && batch.length < spec.maxBatch; ) {
-        const row = queue[i] as Row;
-        if (row.group === oldest.group) {
-          batch.push(row);
+      const oldest = queue[0] as Item;
+      if (queuedRows < spec.maxBatch && spec.maxDelayMs > 0 && clock.now() < oldest.since + spec.maxDelayMs * 1000) break;
+      const batch: Item[] = [];
+      let rows = 0;
+      for (let i = 0; i < queue.length; ) {
+        const item = queue[i] as Item;
+        // The oldest always goes, even when it alone exceeds maxBatch.
+        if (item.group === oldest.group && (batch.length === 0 || rows + item.rows <= spec.maxBatch)) {
+          batch.push(item);
+          rows += item.rows;
           queue.splice(i, 1);
+          if (rows >= spec.maxBatch) break;
         } else i++;
       }
+      queuedRows -= rows;
       calls++;
-      inCall += batch.length;
+      inCall += rows;
       void run(batch).finally(() => {
         calls--;
-        inCall -= batch.length;
+        inCall -= rows;
         schedule();
       });
     }
@@ -122,74 +140,79 @@ export function createPredictBatcher(
     });
   }
 
-  async function call(rows: readonly Row[], route?: ResolvedRoute): Promise<InferResponse> {
-    const names = Object.keys((rows[0] as Row).inputs);
+  async function call(items: readonly Item[], route?: ResolvedRoute): Promise<InferResponse> {
+    const { target } = items[0] as Item;
     const inputs: Record<string, Tensor> = {};
-    for (const n of names) inputs[n] = concatBatch(rows.map((r) => r.inputs[n] as Tensor));
+    for (const n of Object.keys((items[0] as Item).inputs)) inputs[n] = concatBatch(items.map((r) => r.inputs[n] as Tensor));
     const started = performance.now();
     const response = await spec.inferencer.infer(
       {
-        model: spec.model,
-        ...(spec.version !== undefined ? { version: spec.version } : {}),
-        ...(spec.label !== undefined ? { label: spec.label } : {}),
+        model: target.model,
+        ...(target.version !== undefined ? { version: target.version } : {}),
+        ...(target.label !== undefined ? { label: target.label } : {}),
         inputs,
         ...(spec.requestOutputs ? { outputs: [...spec.requestOutputs] } : {}),
       },
       { signal: AbortSignal.any([closed.signal, AbortSignal.timeout(spec.timeoutMs)]), ...(route ? { route } : {}) },
     );
-    observer.onBatch?.(rows.length, (performance.now() - started) / 1000, { model: response.model, version: response.version });
+    observer.onBatch?.(sumRows(items), (performance.now() - started) / 1000, { model: response.model, version: response.version });
     return response;
   }
 
-  /** One row's outputs from a response to `rows.length` rows. */
-  function splitResponse(response: InferResponse, rows: readonly Row[]): RowResult[] {
+  /** Each item's share of a response to all of `items`. */
+  function splitResponse(response: InferResponse, items: readonly Item[]): RowResult[] {
     const info: PredictionInfo = { model: response.model, version: response.version };
-    const split: Record<string, Tensor[]> = {};
+    const total = sumRows(items);
+    const parts: Record<string, Tensor[]> = {};
     for (const [name, t] of Object.entries(response.outputs)) {
-      if (t.shape[0] !== rows.length) {
+      if (t.shape[0] !== total) {
         throw new InflowError(
           'INVALID_ARGUMENT',
-          `model "${spec.model}" output "${name}" has shape [${t.shape.join(', ')}]; expected a batch dimension of ${rows.length} (one row per record)`,
+          `model "${response.model}" output "${name}" has shape [${t.shape.join(', ')}]; expected a batch dimension of ${total} (one row per input row)`,
         );
       }
-      split[name] = splitBatch(
-        t,
-        rows.map(() => 1),
-      );
+      parts[name] =
+        items.length === 1
+          ? [t]
+          : splitBatch(
+              t,
+              items.map((i) => i.rows),
+            );
     }
-    return rows.map((_, i) => {
+    return items.map((_, i) => {
       const outputs: Record<string, Tensor> = {};
-      for (const [name, parts] of Object.entries(split)) outputs[name] = parts[i] as Tensor;
+      for (const [name, p] of Object.entries(parts)) outputs[name] = p[i] as Tensor;
       return { outputs, info };
     });
   }
 
   /**
-   * One attempt. With a locally routing inferencer (a weighted split, a shadow), each row is
-   * routed by its key now — at call time, so a retry follows a label move — and rows that share
-   * a route share a call.
+   * One attempt. With a locally routing inferencer (a weighted split, a shadow), each record is
+   * routed by its key now — at call time, so a retry follows a label move — and records that
+   * share a route share a call.
    */
-  async function once(rows: readonly Row[]): Promise<RowResult[]> {
+  async function once(items: readonly Item[]): Promise<RowResult[]> {
     const inferencer = spec.inferencer;
-    if (!inferencer.route || spec.version !== undefined) return splitResponse(await call(rows), rows);
-    const target = spec.label !== undefined ? { label: spec.label } : {};
-    const groups = new Map<string, { route: ResolvedRoute; rows: Row[]; at: number[] }>();
-    rows.forEach((row, i) => {
+    const { target } = items[0] as Item;
+    if (!inferencer.route || target.version !== undefined) return splitResponse(await call(items), items);
+    const base = { ...(target.label !== undefined ? { label: target.label } : {}) };
+    const groups = new Map<string, { route: ResolvedRoute; items: Item[]; at: number[] }>();
+    items.forEach((item, i) => {
       const r = (inferencer.route as NonNullable<typeof inferencer.route>).call(
         inferencer,
-        spec.model,
-        row.key === undefined ? target : { ...target, key: row.key },
+        target.model,
+        item.key === undefined ? base : { ...base, key: item.key },
       );
       const id = `${r.version}/${r.shadow ?? ''}`;
-      const g = groups.get(id) ?? { route: r, rows: [], at: [] };
-      g.rows.push(row);
+      const g = groups.get(id) ?? { route: r, items: [], at: [] };
+      g.items.push(item);
       g.at.push(i);
       groups.set(id, g);
     });
-    const results: RowResult[] = new Array<RowResult>(rows.length);
+    const results: RowResult[] = new Array<RowResult>(items.length);
     await Promise.all(
       [...groups.values()].map(async (g) => {
-        const part = splitResponse(await call(g.rows, g.route), g.rows);
+        const part = splitResponse(await call(g.items, g.route), g.items);
         g.at.forEach((i, j) => {
           results[i] = part[j] as RowResult;
         });
@@ -198,11 +221,11 @@ export function createPredictBatcher(
     return results;
   }
 
-  /** Calls with retries; resolves every row or rejects every row. */
-  async function attempt(rows: readonly Row[]): Promise<RowResult[]> {
+  /** Calls with retries; resolves every item or rejects every item. */
+  async function attempt(items: readonly Item[]): Promise<RowResult[]> {
     for (let n = 1; ; n++) {
       try {
-        return await once(rows);
+        return await once(items);
       } catch (e) {
         const error = closed.signal.aborted ? new InflowError('CANCELLED', 'the pipeline is shutting down') : InflowError.from(e);
         if (!error.retriable || n >= spec.retry.maxAttempts || closed.signal.aborted) throw error;
@@ -213,47 +236,54 @@ export function createPredictBatcher(
     }
   }
 
-  async function run(rows: readonly Row[]): Promise<void> {
+  async function run(items: readonly Item[]): Promise<void> {
     try {
-      const results = await attempt(rows);
-      rows.forEach((r, i) => r.resolve(results[i] as RowResult));
+      const results = await attempt(items);
+      items.forEach((r, i) => r.resolve(results[i] as RowResult));
     } catch (e) {
       const error = InflowError.from(e);
-      if (rows.length > 1 && !error.retriable && error.code !== 'CANCELLED') {
-        // Which row is bad? Ask one by one; the good rows still get their predictions.
-        for (const r of rows) await run([r]);
+      if (items.length > 1 && !error.retriable && error.code !== 'CANCELLED') {
+        // Which record is bad? Ask one by one; the good ones still get their predictions.
+        for (const r of items) await run([r]);
         return;
       }
-      for (const r of rows) r.reject(error);
+      for (const r of items) r.reject(error);
     }
   }
 
   return {
-    submit(inputs, key) {
+    submit(inputs, target, key) {
       if (closed.signal.aborted) return Promise.reject(new InflowError('CANCELLED', 'the pipeline is shutting down'));
+      let rows: number | undefined;
       for (const [name, t] of Object.entries(inputs)) {
-        if (t.shape[0] !== 1) {
+        const n = t.shape[0];
+        if (n === undefined || n < 1 || (rows !== undefined && n !== rows)) {
           return Promise.reject(
             new InflowError(
               'INVALID_ARGUMENT',
-              `input "${name}" of one record has shape [${t.shape.join(', ')}]; expected batch dimension 1`,
+              `input "${name}" has shape [${t.shape.join(', ')}]; expected a first (batch) dimension ≥ 1${rows === undefined ? '' : ` equal to the other inputs' ${rows}`}`,
             ),
           );
         }
+        rows = n;
       }
+      if (rows === undefined) return Promise.reject(new InflowError('INVALID_ARGUMENT', 'the record gave no model inputs'));
+      const count = rows;
       return new Promise<RowResult>((resolve, reject) => {
-        queue.push({ inputs, key, group: groupOf(inputs), since: clock.now(), resolve, reject });
+        queue.push({ inputs, rows: count, target, key, group: groupOf(inputs, target), since: clock.now(), resolve, reject });
+        queuedRows += count;
         schedule();
       });
     },
     get pending() {
-      return queue.length + inCall;
+      return queuedRows + inCall;
     },
     close() {
       closed.abort();
       if (timer !== undefined) clock.clearTimer(timer);
       const error = new InflowError('CANCELLED', 'the pipeline is shutting down');
       for (const r of queue.splice(0)) r.reject(error);
+      queuedRows = 0;
     },
   };
 }

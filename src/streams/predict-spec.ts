@@ -14,6 +14,13 @@ export interface PredictionInfo {
   readonly version: number;
 }
 
+/** The model (and version or label) a record goes to. */
+export interface PredictTarget {
+  readonly model: string;
+  readonly version?: number;
+  readonly label?: string;
+}
+
 /** Retries of retriable inference errors (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED). */
 export interface PredictRetry {
   /** Attempts in all, the first included; default 8. */
@@ -27,10 +34,14 @@ export interface PredictRetry {
 /** Options of {@link KStream.predict}. */
 export interface PredictOptions<V = unknown, R = unknown> {
   readonly inferencer: Inferencer;
-  readonly model: string;
+  /** The model; a function picks the target per record (model and version from headers, say). */
+  readonly model: string | ((record: StreamRecord<unknown, V>) => PredictTarget);
   readonly version?: number;
   readonly label?: string;
-  /** Model inputs of one record (each tensor with batch dim 1): a function or a field mapping. */
+  /**
+   * Model inputs of one record: a field mapping (one row), or a function returning tensors whose
+   * first dimension is the record's row count (usually 1).
+   */
   readonly inputs: ((record: StreamRecord<unknown, V>) => Record<string, Tensor>) | Readonly<Record<string, InputField>>;
   /**
    * The output value from the record and its outputs (batch dim 1): a function, or a field
@@ -65,9 +76,11 @@ export interface PredictOptions<V = unknown, R = unknown> {
 export interface PredictSpec {
   readonly inferencer: Inferencer;
   readonly inferencerName: string;
+  /** The model name for describe(); `(per record)` when `targetOf` decides. */
   readonly model: string;
   readonly version?: number;
   readonly label?: string;
+  readonly targetOf: (record: StreamRecord) => PredictTarget;
   readonly toInputs: (record: StreamRecord) => Record<string, Tensor>;
   readonly toValue: (record: StreamRecord, outputs: Readonly<Record<string, Tensor>>, info: PredictionInfo) => unknown;
   readonly routeKey: (record: StreamRecord) => string | undefined;
@@ -99,7 +112,28 @@ function positiveInt(value: number | undefined, fallback: number, what: string):
 export function normalizePredict(options: PredictOptions): PredictSpec {
   if (!options.model) throw new InflowError('INVALID_CONFIG', 'predict needs a model name');
   if (options.version !== undefined && options.label !== undefined) {
-    throw new InflowError('INVALID_CONFIG', `predict on "${options.model}": set a version or a label, not both`);
+    throw new InflowError(
+      'INVALID_CONFIG',
+      `predict on "${typeof options.model === 'string' ? options.model : '(per record)'}": set a version or a label, not both`,
+    );
+  }
+  const model = options.model;
+  let targetOf: PredictSpec['targetOf'];
+  if (typeof model === 'function') {
+    if (options.version !== undefined || options.label !== undefined) {
+      throw new InflowError(
+        'INVALID_CONFIG',
+        'predict: with a per-record model function, return version or label from it instead of setting them',
+      );
+    }
+    targetOf = model;
+  } else {
+    const fixed: PredictTarget = {
+      model,
+      ...(options.version !== undefined ? { version: options.version } : {}),
+      ...(options.label !== undefined ? { label: options.label } : {}),
+    };
+    targetOf = () => fixed;
   }
   const maxDelayMs = options.maxDelayMs ?? 0;
   if (!(maxDelayMs >= 0)) throw new InflowError('INVALID_CONFIG', `predict maxDelayMs must be ≥ 0, got ${maxDelayMs}`);
@@ -125,7 +159,8 @@ export function normalizePredict(options: PredictOptions): PredictSpec {
   return {
     inferencer: options.inferencer,
     inferencerName: options.inferencerName ?? 'inferencer',
-    model: options.model,
+    model: typeof model === 'string' ? model : '(per record)',
+    targetOf,
     ...(options.version !== undefined ? { version: options.version } : {}),
     ...(options.label !== undefined ? { label: options.label } : {}),
     toInputs,

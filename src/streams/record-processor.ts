@@ -131,22 +131,24 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
   async function predict(node: TopologyNode & { kind: 'predict' }, record: StreamRecord): Promise<ProducerRecord[]> {
     const spec = node.spec;
     let inputs;
+    let target;
     try {
+      target = spec.targetOf(record);
       inputs = spec.toInputs(record);
     } catch (e) {
-      throw new StageError(Stage.PREDICT, node.name, e, spec.model);
+      throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
     }
     let result;
     try {
-      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, spec.routeKey(record));
+      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, target, spec.routeKey(record));
     } catch (e) {
-      throw new StageError(Stage.PREDICT, node.name, e, spec.model);
+      throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
     }
     let value: unknown;
     try {
       value = spec.toValue(record, result.outputs, result.info);
     } catch (e) {
-      throw new StageError(Stage.PREDICT, node.name, e, spec.model);
+      throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
     }
     const headers = withHeader(
       withHeader(record.headers, MODEL_HEADER, result.info.model),
