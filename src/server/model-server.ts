@@ -8,6 +8,7 @@ import { silentLogger } from '../observability/logger.ts';
 import type { PlatformLoader } from '../repository/model-repository.ts';
 import { createLocalInference, type LocalInference } from '../serving/local-inference.ts';
 import { createGrpcServer, type GrpcServerOptions } from './grpc/index.ts';
+import { type KafkaEndpointOptions, startKafkaEndpoint } from './kafka/kafka-endpoint-runner.ts';
 import { type RestServerOptions, startRestServer } from './rest/index.ts';
 
 export interface ModelServerOptions {
@@ -17,6 +18,8 @@ export interface ModelServerOptions {
   rest?: RestServerOptions | false;
   /** gRPC transport; `false` disables it. */
   grpc?: GrpcServerOptions | false;
+  /** The Kafka-native endpoint (request → response topics); off by default. */
+  kafka?: KafkaEndpointOptions | false;
   /** Watch the repository for new versions (default true). */
   watch?: boolean;
   pollMs?: number;
@@ -67,6 +70,11 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
       const { port } = await grpc.start();
       closers.push((ms) => grpc.close(ms));
       grpcAddress = reachable(grpcOptions.host, port);
+    }
+    if (options.kafka) {
+      const runner = await startKafkaEndpoint(inference, { logger: log, ...options.kafka });
+      // The endpoint drains before the models are unloaded (inference.close() runs after every closer).
+      closers.unshift(() => runner.close());
     }
   } catch (error) {
     await Promise.all(closers.map((close) => close(0).catch(() => undefined)));

@@ -85,7 +85,7 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
         return user(node, () => node.fn(record)) ? children(node, record) : [];
       case 'map': {
         const kv = user(node, () => node.fn(record));
-        return children(node, { ...record, key: kv.key, value: kv.value });
+        return children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers });
       }
       case 'mapValues': {
         const value = user(node, () => node.fn(record));
@@ -93,7 +93,7 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
       }
       case 'flatMap': {
         const items = user(node, () => [...node.fn(record)]);
-        return join(items.map((kv) => children(node, { ...record, key: kv.key, value: kv.value })));
+        return join(items.map((kv) => children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers })));
       }
       case 'peek':
         user(node, () => node.fn(record));
@@ -113,15 +113,17 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
         } catch (e) {
           throw new StageError(Stage.SERIALIZE, node.name, e);
         }
-        if ((key !== null && !Buffer.isBuffer(key)) || (value !== null && !Buffer.isBuffer(value))) {
-          throw new StageError(
-            Stage.SERIALIZE,
-            node.name,
-            new InflowError(
-              'INVALID_ARGUMENT',
-              `sink "${node.name}" got a ${typeof value} value without a serde; give to() a value serde (e.g. jsonSerde())`,
-            ),
-          );
+        for (const [what, bytes] of [
+          ['key', key],
+          ['value', value],
+        ] as const) {
+          if (bytes !== null && !Buffer.isBuffer(bytes)) {
+            throw new StageError(
+              Stage.SERIALIZE,
+              node.name,
+              new InflowError('INVALID_ARGUMENT', `sink "${node.name}" got a ${typeof bytes} ${what} without a serde; give to() a ${what} serde (e.g. stringSerde, jsonSerde())`),
+            );
+          }
         }
         return [{ topic: node.topic, key, value, headers: [...record.headers], timestamp: record.timestamp }];
       }

@@ -21,10 +21,11 @@ export interface StreamRecord<K = unknown, V = unknown> {
   readonly origin: RecordOrigin;
 }
 
-/** A key and a value, what `map` and `flatMap` return. */
+/** A key and a value, what `map` and `flatMap` return; `headers`, when given, replace the record's. */
 export interface KeyValue<K, V> {
   readonly key: K;
   readonly value: V;
+  readonly headers?: readonly KafkaHeader[];
 }
 
 /** Sets (replaces) header `name` on a header list; returns a new list. */

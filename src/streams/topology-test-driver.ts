@@ -118,6 +118,14 @@ export async function createTopologyTestDriver(topology: Topology, options: Topo
     runner,
     clock,
     async pipe(topic, key, value, o = {}) {
+      for (const [what, v, serde] of [
+        ['key', key, o.serdes?.key],
+        ['value', value, o.serdes?.value],
+      ] as const) {
+        if (!serde && v !== null && !Buffer.isBuffer(v)) {
+          throw new InflowError('INVALID_ARGUMENT', `pipe(): the ${what} is a ${typeof v}, not bytes; pass a ${what} serde in options.serdes`);
+        }
+      }
       const headers = Object.entries(o.headers ?? {}).map(([k, v]) => [k, Buffer.from(v)] as const);
       await producer.send([
         {
