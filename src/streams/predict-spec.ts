@@ -68,6 +68,11 @@ export interface PredictOptions<V = unknown, R = unknown> {
    * the record key as text. Only inferencers that route locally use it (the embedded service).
    */
   readonly routeKey?: (record: StreamRecord<unknown, V>) => string | undefined;
+  /**
+   * Also write one JSON record per prediction to `topic` for monitoring (schema in
+   * src/streams/README.md); in exactly-once mode it is part of the same transaction.
+   */
+  readonly predictionLog?: { readonly topic: string; readonly includeInputs?: boolean };
   /** Name for describe() and metrics; default the inferencer's kind. */
   readonly inferencerName?: string;
 }
@@ -84,6 +89,7 @@ export interface PredictSpec {
   readonly toInputs: (record: StreamRecord) => Record<string, Tensor>;
   readonly toValue: (record: StreamRecord, outputs: Readonly<Record<string, Tensor>>, info: PredictionInfo) => unknown;
   readonly routeKey: (record: StreamRecord) => string | undefined;
+  readonly predictionLog?: { readonly topic: string; readonly includeInputs: boolean };
   readonly requestOutputs?: readonly string[];
   readonly maxBatch: number;
   readonly maxDelayMs: number;
@@ -166,6 +172,9 @@ export function normalizePredict(options: PredictOptions): PredictSpec {
     toInputs,
     toValue,
     routeKey: options.routeKey ?? defaultRouteKey,
+    ...(options.predictionLog
+      ? { predictionLog: { topic: options.predictionLog.topic, includeInputs: options.predictionLog.includeInputs ?? false } }
+      : {}),
     ...(requestOutputs ? { requestOutputs } : {}),
     maxBatch: positiveInt(options.maxBatch, 64, 'maxBatch'),
     maxDelayMs,

@@ -7,8 +7,10 @@
  */
 import { InflowError } from '../errors.ts';
 import type { ConsumedRecord, ProducerRecord } from '../kafka/types.ts';
-import type { PredictBatcher } from './predict-batcher.ts';
-import { type StreamRecord, withHeader } from './stream-record.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { rowToJson } from './field-mapping.ts';
+import type { PredictBatcher, RowResult } from './predict-batcher.ts';
+import { headerText, type StreamRecord, withHeader } from './stream-record.ts';
 import type { Topology, TopologyNode } from './topology.ts';
 
 /** Where in the pipeline a record failed (the DLQ header `inflow-error-stage`). */
@@ -121,7 +123,10 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
             throw new StageError(
               Stage.SERIALIZE,
               node.name,
-              new InflowError('INVALID_ARGUMENT', `sink "${node.name}" got a ${typeof bytes} ${what} without a serde; give to() a ${what} serde (e.g. stringSerde, jsonSerde())`),
+              new InflowError(
+                'INVALID_ARGUMENT',
+                `sink "${node.name}" got a ${typeof bytes} ${what} without a serde; give to() a ${what} serde (e.g. stringSerde, jsonSerde())`,
+              ),
             );
           }
         }
@@ -141,6 +146,7 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
       throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
     }
     let result;
+    const started = performance.now();
     try {
       result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, target, spec.routeKey(record));
     } catch (e) {
@@ -157,7 +163,11 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
       MODEL_VERSION_HEADER,
       String(result.info.version),
     );
-    return children(node, { ...record, value, headers });
+    const log = spec.predictionLog;
+    if (!log) return children(node, { ...record, value, headers });
+    const entry = predictionLogRecord(log, record, inputs, result, performance.now() - started);
+    const out = children(node, { ...record, value, headers });
+    return out instanceof Promise ? out.then((o) => [...o, entry]) : [...out, entry];
   }
 
   return {
@@ -186,3 +196,45 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
 }
 
 export type RecordProcessor = ReturnType<typeof createRecordProcessor>;
+
+/** Header a caller may set to correlate a record with its prediction log entry. */
+export const REQUEST_ID_HEADER = 'inflow-request-id';
+
+/** JSON of each tensor's rows: arrays nested by shape (a one-row tensor without its batch dimension). */
+function tensorsJson(tensors: Readonly<Record<string, Tensor>>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(tensors).map(([name, t]) => [name, rowToJson(t.shape[0] === 1 ? t : { ...t, shape: [1, ...t.shape] }, 'array')]),
+  );
+}
+
+/** One prediction-log record (schema: src/streams/README.md). */
+function predictionLogRecord(
+  log: { readonly topic: string; readonly includeInputs: boolean },
+  record: StreamRecord,
+  inputs: Readonly<Record<string, Tensor>>,
+  result: RowResult,
+  latencyMs: number,
+): ProducerRecord {
+  const { topic, partition, offset } = record.origin;
+  const k = record.key;
+  const key = k === null || k === undefined ? null : Buffer.isBuffer(k) ? k : Buffer.from(typeof k === 'string' ? k : JSON.stringify(k));
+  const value = {
+    requestId: headerText(record.headers, REQUEST_ID_HEADER) ?? `${topic}/${partition}@${offset}`,
+    key: key?.toString('utf8') ?? null,
+    model: result.info.model,
+    version: result.info.version,
+    outputs: tensorsJson(result.outputs),
+    ...(log.includeInputs ? { inputs: tensorsJson(inputs) } : {}),
+    latencyMs: Math.round(latencyMs * 1000) / 1000,
+    timestamp: record.timestamp,
+    loggedAt: Date.now(),
+    source: { topic, partition, offset: String(offset) },
+  };
+  return {
+    topic: log.topic,
+    key,
+    value: Buffer.from(JSON.stringify(value)),
+    headers: [[MODEL_HEADER, Buffer.from(result.info.model)]],
+    timestamp: record.timestamp,
+  };
+}

@@ -76,4 +76,37 @@ describe('topology test driver', () => {
       await driver.close();
     }
   });
+
+  it('writes a prediction log entry per prediction with model, version, outputs and latency', async () => {
+    const b = createStreamsBuilder();
+    b.stream('in', serdes)
+      .predict({
+        inferencer: createTestInferencer(),
+        model: 'double',
+        inputs: { x: { field: 'x' } },
+        outputs: { y: { tensor: 'y' } },
+        predictionLog: { topic: 'predictions', includeInputs: true },
+      })
+      .to('out', serdes);
+    const driver = await createTopologyTestDriver(b.build());
+    try {
+      await driver.pipe('in', 'a', { x: [1, 2] }, { serdes, headers: { 'inflow-request-id': 'req-1' } });
+      await driver.pipe('in', 'b', { x: [3, 4] }, { serdes });
+      await driver.flush();
+      const log = await driver.read('predictions', { value: json });
+      assert.equal(log.length, 2);
+      const [first, second] = log.map((r) => r.value as Record<string, unknown>);
+      assert.equal(first?.requestId, 'req-1');
+      assert.equal(second?.requestId, 'in/0@1');
+      assert.equal(first?.key, 'a');
+      assert.equal(first?.model, 'double');
+      assert.equal(first?.version, 3);
+      assert.deepEqual(first?.outputs, { y: [2, 4] });
+      assert.deepEqual(first?.inputs, { x: [1, 2] });
+      assert.equal(typeof first?.latencyMs, 'number');
+      assert.deepEqual(first?.source, { topic: 'in', partition: 0, offset: '0' });
+    } finally {
+      await driver.close();
+    }
+  });
 });

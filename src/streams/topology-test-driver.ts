@@ -123,7 +123,10 @@ export async function createTopologyTestDriver(topology: Topology, options: Topo
         ['value', value, o.serdes?.value],
       ] as const) {
         if (!serde && v !== null && !Buffer.isBuffer(v)) {
-          throw new InflowError('INVALID_ARGUMENT', `pipe(): the ${what} is a ${typeof v}, not bytes; pass a ${what} serde in options.serdes`);
+          throw new InflowError(
+            'INVALID_ARGUMENT',
+            `pipe(): the ${what} is a ${typeof v}, not bytes; pass a ${what} serde in options.serdes`,
+          );
         }
       }
       const headers = Object.entries(o.headers ?? {}).map(([k, v]) => [k, Buffer.from(v)] as const);

@@ -102,7 +102,13 @@ export function freezeTopology(nodes: readonly TopologyNode[]): Topology {
   for (const n of nodes) byName.set(n.name, Object.freeze({ ...n, children: Object.freeze([...n.children]) }));
   const sources = nodes.filter((n) => n.kind === 'source').map((n) => n.name);
   const inputTopics = nodes.flatMap((n) => (n.kind === 'source' ? n.topics : []));
-  const outputTopics = [...new Set(nodes.flatMap((n) => (n.kind === 'sink' ? [n.topic] : [])))];
+  const outputTopics = [
+    ...new Set(
+      nodes.flatMap((n) =>
+        n.kind === 'sink' ? [n.topic] : n.kind === 'predict' && n.spec.predictionLog ? [n.spec.predictionLog.topic] : [],
+      ),
+    ),
+  ];
   const topology: Topology = {
     nodes: byName,
     sources: Object.freeze(sources),

@@ -1,0 +1,223 @@
+/**
+ * `inflow stream <pipeline.yaml>`: runs a pipeline declared in YAML until SIGINT/SIGTERM, with
+ * a status line every few seconds; `--dry-run` (and `inflow validate`) only check the file.
+ */
+import { dirname } from 'node:path';
+import { type KafkaConfig, kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
+import { validateConfig } from '../config/load-config.ts';
+import { InflowError } from '../errors.ts';
+import { createKafkaClient, type KafkaClient } from '../kafka/index.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { createStreamsRunner, type StreamsMetrics, type StreamsRunner } from '../streams/index.ts';
+import {
+  type BuiltPipeline,
+  buildPipeline,
+  loadPipelineFile,
+  oneLineConfigError,
+  type PipelineConfig,
+  type PipelineDeps,
+} from '../streams/pipeline/index.ts';
+
+export const streamHelp = `inflow stream <pipeline.yaml> [--kafka host:port[,host:port]|memory] [--describe] [--dry-run]
+
+Runs a stream pipeline declared in YAML: source topic → filter / select / rename → predict
+(embedded model, or a remote model server with embedded fallback) → split → to topics.
+Prints a status line every 5 s; SIGINT/SIGTERM drain in-flight records, commit and exit 0.
+Topics are not created: create them first (inflow does not guess partition counts).
+
+Options:
+  --kafka <servers>   override kafka.bootstrapServers of the file ("memory": the in-process log,
+                      useful with --dry-run only: nothing else can write to it)
+  --describe          print the pipeline and its topology, then run
+  --dry-run           validate the file and print the topology; loads no model, connects nowhere
+Relative modelRepository paths resolve against the pipeline file's folder.
+
+Examples:
+  inflow stream examples/pipelines/digits-embedded.yaml --dry-run
+  inflow stream examples/pipelines/digits-remote.yaml --kafka 127.0.0.1:9092 --describe
+  inflow validate examples/pipelines/digits-remote.yaml`;
+
+export const validateHelp = `inflow validate <pipeline.yaml>
+
+Checks a pipeline file: the schema (unknown keys are errors), the cross-field rules (source
+first, to last, model source names, fallbacks), and that every embedded model has a folder in
+its repository. Loads no model and connects nowhere. Exit code 0 when valid, 2 otherwise.
+
+Examples:
+  inflow validate examples/pipelines/digits-embedded.yaml`;
+
+/** Flags of `inflow stream`. */
+export interface StreamFlags {
+  readonly file?: string | undefined;
+  readonly kafka?: string | undefined;
+  readonly describe?: boolean | undefined;
+  readonly dryRun?: boolean | undefined;
+}
+
+/** What tests inject instead of the process's signals, timers, broker and models. */
+export interface StreamHooks {
+  /** Used instead of a client made from the kafka section (and not closed by the command). */
+  readonly client?: KafkaClient;
+  /** Aborting it stops the pipeline like SIGINT (the process signals are not listened to then). */
+  readonly signal?: AbortSignal;
+  /** Between status lines, ms; default 5000. */
+  readonly statusIntervalMs?: number;
+  readonly deps?: PipelineDeps;
+  readonly logger?: Logger;
+}
+
+async function loadWithKafka(file: string, kafka: string | undefined): Promise<{ config: PipelineConfig; kafka: KafkaConfig }> {
+  const config = await loadPipelineFile(file);
+  if (kafka === undefined) return { config, kafka: config.kafka };
+  const bootstrapServers = kafka === 'memory' ? kafka : parseBootstrapServers(kafka);
+  try {
+    return { config, kafka: validateConfig(kafkaConfigSchema, { ...config.kafka, bootstrapServers }, '--kafka') };
+  } catch (error) {
+    throw oneLineConfigError(error);
+  }
+}
+
+interface MetricValues {
+  get(): Promise<{ values: { value: number; metricName?: string; labels: Partial<Record<string, string | number>> }[] }>;
+}
+
+/** The sum of a metric's values: of its `_sum` or `_count` series for a histogram, without one topic for a counter. */
+async function total(metric: MetricValues, o: { suffix?: string; exceptTopic?: string } = {}): Promise<number> {
+  const { values } = await metric.get();
+  return values
+    .filter(
+      (v) =>
+        (o.suffix === undefined || v.metricName?.endsWith(o.suffix)) && (o.exceptTopic === undefined || v.labels.topic !== o.exceptTopic),
+    )
+    .reduce((a, v) => a + v.value, 0);
+}
+
+/**
+ * One status line from the runner's metrics: totals since start (out: records written to the
+ * pipeline's topics, dlq: to the dead-letter topic), and the input rate since the last line.
+ */
+function createStatus(metrics: StreamsMetrics, dlqTopic: string) {
+  let last = { at: performance.now(), in: 0 };
+  return async (): Promise<string> => {
+    const [recordsIn, out, dlq, skipped, inFlight, lag, batchSum, batchCount] = await Promise.all([
+      total(metrics.recordsIn),
+      total(metrics.recordsOut, { exceptTopic: dlqTopic }),
+      total(metrics.deadLettered),
+      total(metrics.skipped),
+      total(metrics.inFlight),
+      total(metrics.consumerLag),
+      total(metrics.batchSize, { suffix: '_sum' }),
+      total(metrics.batchSize, { suffix: '_count' }),
+    ]);
+    const now = performance.now();
+    const rate = ((recordsIn - last.in) * 1000) / Math.max(1, now - last.at);
+    last = { at: now, in: recordsIn };
+    const batch = batchCount > 0 ? (batchSum / batchCount).toFixed(1) : '-';
+    return `in ${recordsIn} (${rate.toFixed(0)}/s)  out ${out}  dlq ${dlq}${skipped ? `  skipped ${skipped}` : ''}  in-flight ${inFlight}  lag ${lag}  batch mean ${batch}`;
+  };
+}
+
+/** Resolves on SIGINT/SIGTERM (or `signal`); a second process signal exits at once with 130. */
+function stopRequested(signal: AbortSignal | undefined, out: (line: string) => void): { stopped: Promise<string>; dispose(): void } {
+  if (signal) {
+    return {
+      stopped: new Promise((res) => (signal.aborted ? res('abort') : signal.addEventListener('abort', () => res('abort'), { once: true }))),
+      dispose: () => undefined,
+    };
+  }
+  let first = true;
+  let resolveStop!: (name: string) => void;
+  const stopped = new Promise<string>((res) => (resolveStop = res));
+  const onSignal = (name: string): void => {
+    if (!first) {
+      out(`${name} again: exiting without draining (uncommitted records are reprocessed on restart)`);
+      process.exit(130);
+    }
+    first = false;
+    resolveStop(name);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    stopped,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** `inflow stream`: validates, builds and runs the pipeline until stopped. */
+export async function streamCommand(flags: StreamFlags, out: (line: string) => void, hooks: StreamHooks = {}): Promise<void> {
+  const file = flags.file;
+  if (!file)
+    throw new InflowError('INVALID_ARGUMENT', 'a pipeline file is required: inflow stream <pipeline.yaml> (see inflow stream --help)');
+  const { config, kafka } = await loadWithKafka(file, flags.kafka);
+  const deps: PipelineDeps = { baseDir: dirname(file), source: file, ...hooks.deps };
+  if (flags.dryRun) {
+    const built = await buildPipeline(config, { ...deps, dryRun: true });
+    out(built.describe());
+    await built.close();
+    return;
+  }
+  if (kafka.bootstrapServers === 'memory' && !hooks.client) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      'the in-process log (memory) has no producers besides this process, so the pipeline would never see a record; use --dry-run to check the file, or a broker: --kafka host:port',
+    );
+  }
+  const logger = hooks.logger ?? createLogger({ name: 'inflow.stream' });
+  const built: BuiltPipeline = await buildPipeline(config, { logger, ...deps });
+  let client: KafkaClient | undefined;
+  let runner: StreamsRunner | undefined;
+  let started = false;
+  const stop = stopRequested(hooks.signal, out);
+  let timer: ReturnType<typeof setInterval> | undefined;
+  try {
+    if (flags.describe) out(built.describe());
+    // Without an injected client the servers are brokers: memory was refused above.
+    client = hooks.client ?? createKafkaClient(kafka);
+    runner = createStreamsRunner(built.topology, { ...built.runnerOptions, client });
+    await runner.start();
+    started = true;
+    const t = built.topology;
+    out(
+      `pipeline ${config.applicationId} running (${config.guarantee}): ${t.inputTopics.join(', ')} → ${t.outputTopics.join(', ')}; Ctrl-C stops`,
+    );
+    const dlqTopic = built.runnerOptions.deadLetterTopic ?? `${config.applicationId}-dlq`;
+    const status = createStatus(runner.metrics, dlqTopic);
+    timer = setInterval(() => void status().then(out, () => undefined), hooks.statusIntervalMs ?? 5000);
+    const outcome = await Promise.race([stop.stopped, runner.done.then(() => 'closed')]);
+    clearInterval(timer);
+    if (outcome !== 'closed') {
+      out(`stopping (${outcome}): draining in-flight records, committing…`);
+      await runner.close();
+    }
+    // done rejects with the fatal error when the runner failed (also while draining).
+    await runner.done;
+    out(`stopped. ${await status()}`);
+  } catch (error) {
+    if (runner && started) {
+      const line = await createStatus(runner.metrics, built.runnerOptions.deadLetterTopic ?? `${config.applicationId}-dlq`)().catch(
+        () => '',
+      );
+      if (line) out(`failed. ${line}`);
+    }
+    throw error;
+  } finally {
+    if (timer) clearInterval(timer);
+    stop.dispose();
+    if (runner) await runner.close().catch(() => undefined);
+    await built.close().catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'closing a model source failed'));
+    if (client && !hooks.client) await client.close().catch(() => undefined);
+  }
+}
+
+/** `inflow validate <pipeline.yaml>`: the checks of `stream --dry-run`, with one line of output. */
+export async function validateCommand(file: string | undefined, out: (line: string) => void): Promise<void> {
+  if (!file) throw new InflowError('INVALID_ARGUMENT', 'a file is required: inflow validate <pipeline.yaml>');
+  const config = await loadPipelineFile(file);
+  const built = await buildPipeline(config, { baseDir: dirname(file), source: file, dryRun: true });
+  await built.close();
+  out(`${file}: valid pipeline "${config.applicationId}" (${built.topology.nodes.size} nodes)`);
+}

@@ -1,0 +1,306 @@
+/**
+ * Schema of a pipeline file: the YAML form of a topology built with the StreamsBuilder, for the
+ * `inflow stream` command. YAML cannot carry functions, so the operators are declarative and
+ * few: `source`, `filter` (field predicates), `select` / `rename` (fields), `predict` (a field
+ * mapping), `split` (branches by field predicates, each its own pipeline) and `to`. Which
+ * Inferencer a predict uses is a name from `models:` (embedded or remote), so switching
+ * deployment modes is a configuration change only.
+ *
+ * Unknown keys are errors everywhere; every message names the file and the field path, and the
+ * cross-field rules (pipeline-checks.ts) report the same way.
+ */
+import { z } from 'zod';
+import { remoteClientConfigSchema } from '../../client/remote-config.ts';
+import { kafkaConfigSchema } from '../../config/kafka-config.ts';
+import { loadConfigFile, parseConfigText, validateConfig } from '../../config/load-config.ts';
+import { InflowError } from '../../errors.ts';
+import { DType } from '../../tensor/dtype.ts';
+import { checkPipeline } from './pipeline-checks.ts';
+
+/** Serde names of `source` and `to` (src/kafka/serdes.ts); a record's value kind is its serde's name. */
+export const SerdeName = { BYTES: 'bytes', STRING: 'string', JSON: 'json', TENSOR: 'tensor' } as const;
+export type SerdeName = (typeof SerdeName)[keyof typeof SerdeName];
+
+const serdeName = z.enum([SerdeName.BYTES, SerdeName.STRING, SerdeName.JSON, SerdeName.TENSOR]);
+
+/** Kafka's legal topic names (and a safe group id). */
+const kafkaName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected 1-249 characters of A-Z a-z 0-9 . _ - (a legal Kafka topic / group name)');
+
+/** A node name (describe(), metrics, dead-letter headers). */
+const nodeName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,100}$/, 'expected 1-100 characters of A-Z a-z 0-9 . _ -')
+  .optional();
+
+/** Names in `models:`. */
+export const MODEL_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,99}$/;
+
+const positiveInt = z.number().int().positive();
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()], { error: 'expected a string, number, boolean or null' });
+
+/** Conditions on one field of the record value; every condition given must hold. */
+const predicateShape = {
+  /** Dotted path into the value (`reading.celsius`); `.` is the value itself. */
+  field: z.string().min(1),
+  /** true: present and not null; false: missing or null. */
+  exists: z.boolean().optional(),
+  /** Strict equality with a string, number, boolean or null. */
+  equals: scalar.optional(),
+  /** Equal to one of these. */
+  in: z.array(scalar).min(1).optional(),
+  /** Numeric comparisons (a non-number never matches). */
+  gt: z.number().optional(),
+  gte: z.number().optional(),
+  lt: z.number().optional(),
+  lte: z.number().optional(),
+};
+const CONDITIONS = ['exists', 'equals', 'in', 'gt', 'gte', 'lt', 'lte'] as const;
+
+function needsCondition(value: Record<string, unknown>, context: z.core.$RefinementCtx): void {
+  if (CONDITIONS.every((c) => value[c] === undefined)) {
+    context.addIssue({ code: 'custom', path: [], message: `give at least one condition on the field: ${CONDITIONS.join(', ')}` });
+  }
+}
+
+const predicateSchema = z.strictObject(predicateShape).superRefine(needsCondition);
+
+const sourceSchema = z.strictObject({
+  name: nodeName,
+  /** One topic or several (read as one stream). */
+  topic: z.union([kafkaName, z.array(kafkaName).min(1)], { error: 'expected a topic name or a list of topic names' }),
+  /** Default bytes (keys pass through unchanged). */
+  key: serdeName.optional(),
+  /** Default json (the declarative operators work on JSON objects). */
+  value: serdeName.optional(),
+});
+
+const filterSchema = z.strictObject({ name: nodeName, ...predicateShape }).superRefine(needsCondition);
+
+const selectSchema = z.strictObject({
+  name: nodeName,
+  /** Fields to keep (dotted paths keep the nesting); the others are dropped, missing ones are left out. */
+  fields: z.array(z.string().min(1)).min(1),
+});
+
+const renameSchema = z.strictObject({
+  name: nodeName,
+  /** `from: to`, both dotted paths; the other fields are kept. */
+  fields: z.record(z.string().min(1), z.string().min(1)),
+});
+
+const inputFieldSchema = z.strictObject({
+  /** Dotted path into the value; `.` is the value itself (a string, or a whole tensor with the tensor serde). */
+  field: z.string().min(1),
+  /** Default FP32 (with the tensor serde: the record's own dtype, checked when given). */
+  dtype: z.enum(Object.values(DType) as [DType, ...DType[]]).optional(),
+  /** Row shape without the batch dimension (-1: any size, with the tensor serde only). */
+  shape: z.array(z.number().int().min(-1)).optional(),
+  allowNonFinite: z.boolean().optional(),
+});
+
+const outputFieldSchema = z.strictObject({
+  tensor: z.string().min(1),
+  as: z.enum(['auto', 'array', 'scalar', 'argmax']).optional(),
+});
+
+const predictSchema = z.strictObject({
+  name: nodeName,
+  model: z.string().min(1),
+  /** A name from `models:`. */
+  using: z.string().min(1),
+  version: positiveInt.optional(),
+  label: z.string().min(1).optional(),
+  /** Model input name → where it comes from. */
+  inputs: z.record(z.string().min(1), inputFieldSchema),
+  /** Output value field → model output (merged into the input value): for JSON outputs. */
+  outputs: z.record(z.string().min(1), outputFieldSchema).optional(),
+  /** The record value becomes this output tensor (batch dimension dropped): for the tensor serde. */
+  outputTensor: z.string().min(1).optional(),
+  /** With `outputs`: keep the input value's fields (default true for JSON object values). */
+  keepInput: z.boolean().optional(),
+  /** Records per inference call; default 64. */
+  maxBatch: positiveInt.optional(),
+  /** How long a partial batch waits, ms; default 0. */
+  maxDelayMs: z.number().min(0).optional(),
+  maxConcurrentBatches: positiveInt.optional(),
+  /** Deadline of one inference call, ms; default 30 000. */
+  timeoutMs: positiveInt.optional(),
+  retry: z
+    .strictObject({
+      maxAttempts: positiveInt.optional(),
+      initialBackoffMs: z.number().min(0).optional(),
+      maxBackoffMs: z.number().min(0).optional(),
+    })
+    .optional(),
+});
+
+const toSchema = z.strictObject({
+  name: nodeName,
+  topic: kafkaName,
+  /** Default: the source's key serde. */
+  key: serdeName.optional(),
+  /** Default: the serde of the values that reach it (json after a predict with `outputs`). */
+  value: serdeName.optional(),
+});
+
+/** The operators, one key each; a step holds exactly one. */
+export const OPERATORS = ['source', 'filter', 'select', 'rename', 'predict', 'split', 'to'] as const;
+export type Operator = (typeof OPERATORS)[number];
+
+function exactlyOneOperator(step: Record<string, unknown>, context: z.core.$RefinementCtx): void {
+  const ops = OPERATORS.filter((op) => step[op] !== undefined);
+  if (ops.length !== 1) {
+    context.addIssue({
+      code: 'custom',
+      path: [],
+      message: `a step holds exactly one operator (${OPERATORS.join(', ')}); got ${ops.length === 0 ? 'none' : ops.join(' and ')}`,
+    });
+  }
+}
+
+const stepSchema = z
+  .strictObject({
+    source: sourceSchema.optional(),
+    filter: filterSchema.optional(),
+    select: selectSchema.optional(),
+    rename: renameSchema.optional(),
+    predict: predictSchema.optional(),
+    get split() {
+      return splitSchema.optional();
+    },
+    to: toSchema.optional(),
+  })
+  .superRefine(exactlyOneOperator);
+
+const branchSchema = z.strictObject({
+  /** Starts with a letter (an integer-like name would reorder the branches of a JS object). */
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9._-]{0,99}$/, 'expected a letter, then up to 99 characters of A-Z a-z 0-9 . _ -'),
+  /** Omitted: the default branch (records no other branch takes); it must be last. */
+  when: predicateSchema.optional(),
+  /** The branch's own steps (no source), ending with `to` or another `split`. */
+  get pipeline() {
+    return z.array(stepSchema).min(1);
+  },
+});
+
+const splitSchema = z.strictObject({
+  name: nodeName,
+  /** In order: a record takes the first branch whose `when` holds; without a default branch, the rest are dropped. */
+  branches: z.array(branchSchema).min(1),
+});
+
+const embeddedSchema = z.strictObject({
+  /** The model repository folder; relative paths resolve against the pipeline file's folder. */
+  modelRepository: z.string().min(1),
+  /** Load new versions dropped into the repository without a restart (default true). */
+  watch: z.boolean().default(true),
+});
+
+const remoteSchema = remoteClientConfigSchema.safeExtend({
+  /** A name from `models:` of an embedded model source, used when the circuit is open or retries are exhausted. */
+  fallback: z.string().min(1).optional(),
+});
+
+const modelSourceSchema = z
+  .strictObject({ embedded: embeddedSchema.optional(), remote: remoteSchema.optional() })
+  .superRefine((value, context) => {
+    if ((value.embedded === undefined) === (value.remote === undefined)) {
+      context.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'a model source is either `embedded: {...}` or `remote: {...}`; give exactly one',
+      });
+    }
+  });
+
+/** The whole pipeline file. */
+export const pipelineConfigSchema = z
+  .strictObject({
+    /** Consumer group id, transactional id prefix, metrics label. */
+    applicationId: kafkaName,
+    /** Stable id of this instance (default: the host name); see StreamsRunnerOptions.instanceId. */
+    instanceId: z.string().min(1).optional(),
+    kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
+    guarantee: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
+    /** Where a consumer group without committed offsets starts. */
+    autoOffsetReset: z.enum(['earliest', 'latest']).default('earliest'),
+    errors: z
+      .strictObject({
+        policy: z.enum(['dlq', 'skip', 'fail']).default('dlq'),
+        /** Default `<applicationId>-dlq`. */
+        deadLetterTopic: kafkaName.optional(),
+      })
+      .default({ policy: 'dlq' }),
+    /** Times are milliseconds; defaults are the runner's. */
+    limits: z
+      .strictObject({
+        maxInFlight: positiveInt.optional(),
+        maxPollRecords: positiveInt.optional(),
+        commitIntervalMs: positiveInt.optional(),
+        drainTimeoutMs: positiveInt.optional(),
+        sessionTimeoutMs: positiveInt.optional(),
+        /** 0 = never read consumer lag. */
+        lagIntervalMs: z.number().int().min(0).optional(),
+      })
+      .default({}),
+    /** Named inferencers a predict step picks with `using`. */
+    models: z
+      .record(z.string().regex(MODEL_NAME, 'a model source name starts with a letter: A-Z a-z 0-9 . _ -'), modelSourceSchema)
+      .default({}),
+    pipeline: z.array(stepSchema).min(1, 'a pipeline needs at least a source and a to step'),
+  })
+  .superRefine(checkPipeline);
+
+/** A validated pipeline file. */
+export type PipelineConfig = z.output<typeof pipelineConfigSchema>;
+/** A pipeline file as written. */
+export type PipelineConfigInput = z.input<typeof pipelineConfigSchema>;
+export type PipelineStep = z.output<typeof stepSchema>;
+export type PredicateConfig = z.output<typeof predicateSchema>;
+export type PredictStepConfig = z.output<typeof predictSchema>;
+export type SplitStepConfig = z.output<typeof splitSchema>;
+export type ModelSourceConfig = z.output<typeof modelSourceSchema>;
+
+/**
+ * validateConfig's message on one line (a CLI error is one line), every problem still named with
+ * its field; other errors are returned as they are.
+ */
+export function oneLineConfigError(error: unknown): unknown {
+  if (error instanceof InflowError && error.code === 'INVALID_CONFIG' && error.message.includes('\n')) {
+    const [head = '', ...lines] = error.message.split('\n');
+    return new InflowError('INVALID_CONFIG', `${head} ${lines.map((l) => l.trim()).join('; ')}`, {
+      cause: error,
+      ...(error.details ? { details: error.details } : {}),
+    });
+  }
+  return error;
+}
+
+/**
+ * Validates a parsed pipeline file.
+ * @param source the file the value came from, named in every message.
+ * @throws InflowError INVALID_CONFIG naming the file and each field path, on one line.
+ */
+export function validatePipelineConfig(value: unknown, source: string): PipelineConfig {
+  try {
+    return validateConfig(pipelineConfigSchema, value, source);
+  } catch (error) {
+    throw oneLineConfigError(error);
+  }
+}
+
+/** Parses (YAML or JSON) and validates pipeline text. */
+export function parsePipelineConfig(text: string, source: string): PipelineConfig {
+  return validatePipelineConfig(parseConfigText(text, source), source);
+}
+
+/** Reads, parses and validates a pipeline file. */
+export async function loadPipelineFile(path: string): Promise<PipelineConfig> {
+  try {
+    return await loadConfigFile(pipelineConfigSchema, path);
+  } catch (error) {
+    throw oneLineConfigError(error);
+  }
+}

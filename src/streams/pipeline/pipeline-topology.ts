@@ -1,0 +1,135 @@
+/**
+ * The topology of a validated pipeline file, made with the StreamsBuilder a program would use:
+ * filter and split become predicates on fields, select and rename become mapValues, predict a
+ * predict with a field mapping (or the tensor form), to a sink with the serdes the values need.
+ */
+import { InflowError } from '../../errors.ts';
+import type { Inferencer } from '../../serving/types.ts';
+import type { OutputField } from '../field-mapping.ts';
+import type { PredictOptions } from '../predict-spec.ts';
+import { createStreamsBuilder, type KStream } from '../streams-builder.ts';
+import type { Topology } from '../topology.ts';
+import type { PipelineConfig, PipelineStep, PredictStepConfig } from './pipeline-config.ts';
+import { type Flow, operatorOf, predictOutputKind } from './pipeline-checks.ts';
+import { compilePredicate, compileRename, compileSelect, serdeOf, tensorInputs, tensorOutput } from './pipeline-ops.ts';
+
+function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer): PredictOptions {
+  const tensorIn = flow.value === 'tensor';
+  const [inputName, inputSpec] = Object.entries(p.inputs)[0] ?? ['', { field: '.' }];
+  const toTensor = tensorIn ? tensorInputs(inputName, inputSpec.dtype, inputSpec.shape) : undefined;
+  const toOutput = p.outputTensor !== undefined ? tensorOutput(p.outputTensor) : undefined;
+  return {
+    inferencer,
+    inferencerName: p.using,
+    model: p.model,
+    ...(p.version !== undefined ? { version: p.version } : {}),
+    ...(p.label !== undefined ? { label: p.label } : {}),
+    inputs: toTensor ? (r) => toTensor(r.value) : p.inputs,
+    outputs: toOutput ? (_r, outputs) => toOutput(outputs) : (p.outputs as Record<string, OutputField>),
+    keepInput: p.keepInput ?? flow.value === 'json',
+    ...(p.outputTensor !== undefined ? { requestOutputs: [p.outputTensor] } : {}),
+    ...(p.maxBatch !== undefined ? { maxBatch: p.maxBatch } : {}),
+    ...(p.maxDelayMs !== undefined ? { maxDelayMs: p.maxDelayMs } : {}),
+    ...(p.maxConcurrentBatches !== undefined ? { maxConcurrentBatches: p.maxConcurrentBatches } : {}),
+    ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
+    ...(p.retry !== undefined ? { retry: p.retry } : {}),
+  };
+}
+
+/** Counts the nodes added, as the builder does, so select and rename get names like the builder's own (`SELECT-0003`). */
+interface NodeCounter {
+  added: number;
+}
+
+function autoName(kind: string, index: number, name: string | undefined): string {
+  return name ?? `${kind}-${String(index).padStart(4, '0')}`;
+}
+
+/** Adds `steps` after `stream` (the source already added). */
+function addSteps(
+  stream: KStream<unknown, unknown>,
+  steps: readonly PipelineStep[],
+  flow: Flow,
+  inferencers: ReadonlyMap<string, Inferencer>,
+  counter: NodeCounter,
+): void {
+  let s = stream;
+  let f = flow;
+  for (const step of steps) {
+    const op = operatorOf(step);
+    // One node per operator; a split adds one more per branch (a pass-through the branch starts from).
+    const at = counter.added;
+    counter.added += op === 'split' ? 1 + (step.split?.branches.length ?? 0) : 1;
+    switch (op) {
+      case 'filter': {
+        const { name, ...predicate } = step.filter as NonNullable<PipelineStep['filter']>;
+        const test = compilePredicate(predicate);
+        s = s.filter((r) => test(r.value), { name });
+        break;
+      }
+      case 'select': {
+        const o = step.select as NonNullable<PipelineStep['select']>;
+        const fn = compileSelect(o.fields);
+        s = s.mapValues((r) => fn(r.value), { name: autoName('SELECT', at, o.name) });
+        break;
+      }
+      case 'rename': {
+        const o = step.rename as NonNullable<PipelineStep['rename']>;
+        const fn = compileRename(o.fields);
+        s = s.mapValues((r) => fn(r.value), { name: autoName('RENAME', at, o.name) });
+        break;
+      }
+      case 'predict': {
+        const p = step.predict as PredictStepConfig;
+        s = s.predict(predictOptions(p, f, inferencers.get(p.using) as Inferencer), { name: p.name });
+        f = { key: f.key, value: predictOutputKind(p) };
+        break;
+      }
+      case 'to': {
+        const o = step.to as NonNullable<PipelineStep['to']>;
+        s.to(o.topic, { key: serdeOf(o.key ?? f.key), value: serdeOf(o.value ?? f.value) }, { name: o.name });
+        return;
+      }
+      case 'split': {
+        const o = step.split as NonNullable<PipelineStep['split']>;
+        const predicates: Record<string, (r: { value: unknown }) => boolean> = {};
+        let defaultBranch: string | undefined;
+        for (const b of o.branches) {
+          if (b.when === undefined) defaultBranch = b.name;
+          else {
+            const test = compilePredicate(b.when);
+            predicates[b.name] = (r) => test(r.value);
+          }
+        }
+        const branches = s.split(predicates, { name: o.name, ...(defaultBranch !== undefined ? { defaultBranch } : {}) });
+        for (const b of o.branches) addSteps(branches[b.name] as KStream<unknown, unknown>, b.pipeline, f, inferencers, counter);
+        return;
+      }
+      case 'source':
+      case undefined:
+        // Ruled out by the schema (a source only first, exactly one operator per step).
+        throw new InflowError('INTERNAL', 'pipeline step without a single operator passed validation');
+    }
+  }
+}
+
+/**
+ * Builds the topology; `inferencers` holds an Inferencer for every `using` name.
+ * @throws InflowError INVALID_CONFIG from the builder, prefixed with `source`.
+ */
+export function buildTopology(config: PipelineConfig, inferencers: ReadonlyMap<string, Inferencer>, source: string): Topology {
+  const [first, ...rest] = config.pipeline;
+  const src = first?.source;
+  if (!src) throw new InflowError('INTERNAL', 'pipeline without a source step passed validation');
+  const flow: Flow = { key: src.key ?? 'bytes', value: src.value ?? 'json' };
+  try {
+    const builder = createStreamsBuilder();
+    const stream = builder.stream(src.topic, { key: serdeOf(flow.key), value: serdeOf(flow.value) }, { name: src.name });
+    addSteps(stream, rest, flow, inferencers, { added: 1 });
+    return builder.build();
+  } catch (error) {
+    const e = InflowError.from(error);
+    if (e.code !== 'INVALID_CONFIG') throw e;
+    throw new InflowError('INVALID_CONFIG', `${source}: ${e.message}`, { cause: e });
+  }
+}
