@@ -26,6 +26,8 @@ export interface KafkaEndpointOptions {
   readonly maxBatch?: number;
   readonly maxDelayMs?: number;
   readonly maxInFlight?: number;
+  /** Also log each prediction to this topic (schema: src/streams/README.md). */
+  readonly predictionLogTopic?: string;
   readonly logger?: Logger;
 }
 
@@ -38,6 +40,7 @@ export async function startKafkaEndpoint(inference: LocalInference, options: Kaf
     ...(options.defaultModel !== undefined ? { defaultModel: options.defaultModel } : {}),
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
     ...(options.maxDelayMs !== undefined ? { maxDelayMs: options.maxDelayMs } : {}),
+    ...(options.predictionLogTopic !== undefined ? { predictionLogTopic: options.predictionLogTopic } : {}),
   });
   const runner = createStreamsRunner(topology, {
     client: options.client,

@@ -55,6 +55,8 @@ export interface KafkaEndpointTopologyOptions {
   readonly maxBatch?: number;
   /** Default 0: batch what queued while the model was busy. */
   readonly maxDelayMs?: number;
+  /** Also log each prediction to this topic (schema: src/streams/README.md). */
+  readonly predictionLogTopic?: string;
 }
 
 interface Decoded {
@@ -196,6 +198,7 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
           encode(r.value, outputs, info.version, r.value.oip?.id ?? headerText(r.headers, KafkaEndpointHeader.REQUEST_ID)),
         maxBatch: options.maxBatch ?? 64,
         maxDelayMs: options.maxDelayMs ?? 0,
+        ...(options.predictionLogTopic ? { predictionLog: { topic: options.predictionLogTopic } } : {}),
       },
       { name: 'infer' },
     )
