@@ -1,8 +1,10 @@
 /** `inflow serve`: the model server (TF Serving + Open Inference Protocol, REST + gRPC). */
+import { availableParallelism } from 'node:os';
 import { InflowError } from '../errors.ts';
 import { createLogger } from '../observability/logger.ts';
 import { loadServable } from '../runtime/index.ts';
-import { startModelServer } from '../server/model-server.ts';
+import { type ModelServerOptions, startModelServer } from '../server/model-server.ts';
+import { startServerCluster } from '../server/server-cluster.ts';
 
 export const serveHelp = `inflow serve --model-repository <dir> [options]
 
@@ -16,20 +18,39 @@ Options:
   --rest-port <n>           REST port (default 8501; 0 = any free port)
   --grpc-port <n>           gRPC port (default 8500; 0 = any free port)
   --no-rest, --no-grpc      disable a transport
+  --workers <n|auto>        server processes sharing the ports (default 1; auto = one per core).
+                            Each loads its own copy of the models; connections are spread
+                            round-robin; a crashed worker is replaced. The admin API needs 1 worker:
+                            with more, INFLOW_ADMIN_TOKEN is refused at start.
 Environment:
   INFLOW_AUTH_TOKEN         bearer token required for inference calls
-  INFLOW_ADMIN_TOKEN        enables the admin API (reload, splits, shadow) with this token
+  INFLOW_ADMIN_TOKEN        enables the admin API (reload, splits, shadow) with this token (--workers 1 only)
 
 Examples:
   inflow serve --model-repository models/repository
   curl -s localhost:8501/v1/models/digits-mlp
-  inflow serve --model-repository /models --rest-port 8080 --no-grpc`;
+  inflow serve --model-repository /models --rest-port 8080 --no-grpc
+  inflow serve --model-repository /models --workers auto`;
 
 function port(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InflowError('INVALID_ARGUMENT', `${name} must be a port number 0-65535, got "${value}"`);
+  return n;
+}
+
+/** Most worker processes `--workers` accepts (far above any core count this runs on). */
+const MAX_WORKERS = 256;
+
+/** `--workers`: a count, or `auto` for os.availableParallelism(). */
+export function parseWorkers(value: string | undefined): number {
+  if (value === undefined) return 1;
+  if (value === 'auto') return availableParallelism();
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new InflowError('INVALID_ARGUMENT', `--workers must be "auto" or an integer 1-${MAX_WORKERS}, got "${value}"`);
+  }
   return n;
 }
 
@@ -40,28 +61,12 @@ export interface ServeFlags {
   grpcPort?: string | undefined;
   noRest?: boolean | undefined;
   noGrpc?: boolean | undefined;
+  workers?: string | undefined;
 }
 
-/** Runs until SIGINT/SIGTERM, then shuts down gracefully. */
-export async function serveCommand(flags: ServeFlags, out: (line: string) => void): Promise<void> {
-  if (!flags.modelRepository) throw new InflowError('INVALID_ARGUMENT', '--model-repository <dir> is required (e.g. models/repository)');
-  const host = flags.host ?? '0.0.0.0';
-  const auth = process.env.INFLOW_AUTH_TOKEN ? { token: process.env.INFLOW_AUTH_TOKEN } : undefined;
-  const admin = process.env.INFLOW_ADMIN_TOKEN ? { token: process.env.INFLOW_ADMIN_TOKEN } : undefined;
-  const logger = createLogger({ name: 'inflow.serve' });
-  const server = await startModelServer({
-    modelRepository: flags.modelRepository,
-    load: loadServable,
-    logger,
-    rest: flags.noRest
-      ? false
-      : { host, port: port(flags.restPort, '--rest-port', 8501), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
-    grpc: flags.noGrpc ? false : { host, port: port(flags.grpcPort, '--grpc-port', 8500), ...(auth ? { auth } : {}) },
-  });
-  out(`inflow serving ${server.inference.repository.models().join(', ') || '(no models yet)'}`);
-  if (server.restAddress) out(`  REST  http://${server.restAddress}  (TF Serving /v1, Open Inference Protocol /v2, /metrics)`);
-  if (server.grpcAddress) out(`  gRPC  ${server.grpcAddress}`);
-  await new Promise<void>((resolve) => {
+/** Resolves on the first SIGINT/SIGTERM. */
+function stopSignal(out: (line: string) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (): void => {
       out('shutting down (draining in-flight requests)…');
       process.off('SIGINT', stop);
@@ -71,5 +76,52 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await server.close();
+}
+
+/** Runs until SIGINT/SIGTERM, then shuts down gracefully. */
+export async function serveCommand(flags: ServeFlags, out: (line: string) => void): Promise<void> {
+  if (!flags.modelRepository) throw new InflowError('INVALID_ARGUMENT', '--model-repository <dir> is required (e.g. models/repository)');
+  const workers = parseWorkers(flags.workers);
+  const host = flags.host ?? '0.0.0.0';
+  const auth = process.env.INFLOW_AUTH_TOKEN ? { token: process.env.INFLOW_AUTH_TOKEN } : undefined;
+  const admin = process.env.INFLOW_ADMIN_TOKEN ? { token: process.env.INFLOW_ADMIN_TOKEN } : undefined;
+  if (workers > 1 && admin) {
+    throw new InflowError(
+      'FAILED_PRECONDITION',
+      `INFLOW_ADMIN_TOKEN is set, but the admin API cannot be used with --workers ${workers}: admin calls (label moves, splits, load/unload) would reach one worker only; unset INFLOW_ADMIN_TOKEN or run --workers 1`,
+    );
+  }
+  const logger = createLogger({ name: 'inflow.serve' });
+  const options: ModelServerOptions = {
+    modelRepository: flags.modelRepository,
+    load: loadServable,
+    logger,
+    rest: flags.noRest
+      ? false
+      : { host, port: port(flags.restPort, '--rest-port', 8501), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
+    grpc: flags.noGrpc ? false : { host, port: port(flags.grpcPort, '--grpc-port', 8500), ...(auth ? { auth } : {}) },
+  };
+  const banner = (models: readonly string[], rest: string | undefined, grpc: string | undefined, suffix: string): void => {
+    out(`inflow serving ${models.join(', ') || '(no models yet)'}${suffix}`);
+    if (rest) out(`  REST  http://${rest}  (TF Serving /v1, Open Inference Protocol /v2, /metrics)`);
+    if (grpc) out(`  gRPC  ${grpc}`);
+  };
+
+  if (workers === 1) {
+    const server = await startModelServer(options);
+    banner(server.inference.repository.models(), server.restAddress, server.grpcAddress, '');
+    await stopSignal(out);
+    await server.close();
+    return;
+  }
+
+  // The primary forks; each worker re-runs this command and lands here too, in the worker role.
+  const cluster = await startServerCluster({ workers, startWorker: () => startModelServer(options), logger });
+  if (cluster.role === 'primary') {
+    const { ready } = cluster;
+    banner(ready.models, ready.restAddress, ready.grpcAddress, ` with ${workers} workers (pids ${cluster.pids().join(', ')})`);
+    void cluster.done.then((code) => code === 0 && out('all workers stopped'));
+  }
+  const code = await cluster.done;
+  if (code !== 0) throw new InflowError('UNAVAILABLE', cluster.failure ?? `the server cluster stopped with exit code ${code}; see the log`);
 }

@@ -18,8 +18,23 @@ export interface CallContext {
   readonly metadata: grpc.Metadata;
 }
 
-/** A unary method as inflow writes it: request object in, response object out, InflowError on failure. */
-export type UnaryImpl = (request: unknown, context: CallContext) => Promise<object>;
+/**
+ * A unary method as inflow writes it: request object in (as the deserializer gives it, a generated
+ * `…__Output` type), response object out (a generated input type), InflowError on failure.
+ */
+export type UnaryImpl<Req = unknown, Res extends object = object> = (request: Req, context: CallContext) => Promise<Res>;
+
+/**
+ * The {@link UnaryImpl} of every unary method of a generated `…Handlers` interface (from
+ * src/protocol/generated), so a service's implementations are checked against its .proto:
+ * each takes the method's `…Request__Output` and resolves with its `…Response`.
+ */
+export type UnaryImpls<Handlers> = {
+  // The generated interfaces extend grpc.UntypedServiceImplementation, whose string index is dropped here.
+  [M in keyof Handlers as string extends M ? never : M]: Handlers[M] extends grpc.handleUnaryCall<infer Req, infer Res>
+    ? UnaryImpl<Req, Res & object>
+    : never;
+};
 
 export { grpcStatusName };
 
@@ -97,7 +112,11 @@ export interface UnaryWrapperOptions {
 
 /** Turns {@link UnaryImpl}s into grpc-js handlers that share one in-flight bound. */
 export interface UnaryWrapper {
-  wrap(method: string, impl: UnaryImpl, options?: { unlimited?: boolean }): grpc.handleUnaryCall<unknown, object>;
+  wrap<Req, Res extends object>(
+    method: string,
+    impl: UnaryImpl<Req, Res>,
+    options?: { unlimited?: boolean },
+  ): grpc.handleUnaryCall<Req | MalformedRequest, Res>;
   /** Calls in flight now. */
   readonly inFlight: number;
 }
@@ -132,7 +151,11 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
     get inFlight() {
       return inFlight;
     },
-    wrap(method, impl, wrapOptions = {}) {
+    wrap<Req, Res extends object>(
+      method: string,
+      impl: UnaryImpl<Req, Res>,
+      wrapOptions: { unlimited?: boolean } = {},
+    ): grpc.handleUnaryCall<Req | MalformedRequest, Res> {
       const limited = wrapOptions.unlimited !== true;
       return (call, callback) => {
         const started = performance.now();
@@ -176,7 +199,7 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
           if (timer) clearTimeout(timer);
           call.off('cancelled', onCancel);
         };
-        let promise: Promise<object>;
+        let promise: Promise<Res>;
         try {
           controller.signal.throwIfAborted();
           if (call.request instanceof MalformedRequest) {

@@ -1,8 +1,10 @@
 /**
  * The gRPC services inflow serves, loaded from the .proto files in src/protocol at start-up by
- * @grpc/proto-loader with {@link PROTO_LOAD_OPTIONS} (no generated code): the message objects are
- * exactly those the TensorProto codec reads and writes, and the same package definition feeds
- * server reflection. Clients in tests and benches load the same definition.
+ * @grpc/proto-loader with {@link PROTO_LOAD_OPTIONS}: the message objects are exactly those the
+ * TensorProto codec reads and writes, and the same package definition feeds server reflection.
+ * Clients in tests and benches load the same definition. Their TypeScript types are generated from
+ * the same .proto files with the same options (src/protocol/generated, by scripts/gen-proto.sh);
+ * the handlers take the generated `…__Output` request types and return the generated response types.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

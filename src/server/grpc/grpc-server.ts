@@ -91,9 +91,13 @@ function credentials(tls: GrpcTlsOptions | undefined): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(tls.ca === undefined ? null : Buffer.from(tls.ca), [pair], tls.ca !== undefined);
 }
 
-function implement(wrapper: UnaryWrapper, service: string, impls: Record<string, UnaryImpl>): grpc.UntypedServiceImplementation {
+/** grpc-js handlers for a service's unary implementations (typed per method by the generated code). */
+function implement(wrapper: UnaryWrapper, service: string, impls: object): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
-  for (const [method, impl] of Object.entries(impls)) out[method] = wrapper.wrap(`${service}/${method}`, impl);
+  // The per-method request/response types were checked where `impls` was built; here they are all alike.
+  for (const [method, impl] of Object.entries(impls) as [string, UnaryImpl<never>][]) {
+    out[method] = wrapper.wrap(`${service}/${method}`, impl);
+  }
   return out;
 }
 

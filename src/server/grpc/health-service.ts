@@ -6,16 +6,17 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../observability/logger.ts';
+import type { HealthCheckRequest__Output } from '../../protocol/generated/grpc/health/v1/HealthCheckRequest.ts';
+import {
+  _grpc_health_v1_HealthCheckResponse_ServingStatus as GeneratedServingStatus,
+  type HealthCheckResponse,
+} from '../../protocol/generated/grpc/health/v1/HealthCheckResponse.ts';
 import { boundedDetails } from './grpc-call.ts';
 import type { GrpcInference } from './grpc-inference.ts';
 import { MalformedRequest } from './grpc-protos.ts';
 
-export const ServingStatus = {
-  UNKNOWN: 'UNKNOWN',
-  SERVING: 'SERVING',
-  NOT_SERVING: 'NOT_SERVING',
-  SERVICE_UNKNOWN: 'SERVICE_UNKNOWN',
-} as const;
+/** grpc.health.v1.HealthCheckResponse.ServingStatus names (the generated `as const` object). */
+export const ServingStatus = GeneratedServingStatus;
 export type ServingStatus = (typeof ServingStatus)[keyof typeof ServingStatus];
 
 /** The health service and the switch shutdown flips. */
@@ -57,7 +58,7 @@ export function createHealthService(inference: GrpcInference, options: HealthSer
   // Readiness changes when versions load or unload; without a repository only shutdown changes it.
   const unsubscribe = inference.repository?.onChange(notify);
 
-  const check: grpc.handleUnaryCall<{ service?: string } | MalformedRequest, object> = (call, callback) => {
+  const check: grpc.handleUnaryCall<HealthCheckRequest__Output | MalformedRequest, HealthCheckResponse> = (call, callback) => {
     if (call.request instanceof MalformedRequest) {
       callback({ code: grpc.status.INVALID_ARGUMENT, details: malformed(call.request) });
       return;
@@ -74,7 +75,7 @@ export function createHealthService(inference: GrpcInference, options: HealthSer
     );
   };
 
-  const watch: grpc.handleServerStreamingCall<{ service?: string } | MalformedRequest, object> = (call) => {
+  const watch: grpc.handleServerStreamingCall<HealthCheckRequest__Output | MalformedRequest, HealthCheckResponse> = (call) => {
     if (call.request instanceof MalformedRequest) {
       // grpc-js ends a server stream with the status of an 'error' it emits.
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: malformed(call.request) });

@@ -4,24 +4,13 @@
  * FP16 (and BF16, which inflow does not know) have no typed field: they travel raw only.
  */
 import { InflowError } from '../../errors.ts';
+import type { InferTensorContents, InferTensorContents__Output } from '../../protocol/generated/inference/InferTensorContents.ts';
 import type { DType, NumericArray } from '../../tensor/dtype.ts';
 import { arrayTypeOf } from '../../tensor/dtype.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import type { Int64 } from './grpc-inference.ts';
 
-/** An inference.InferTensorContents message object. */
-export interface InferTensorContents {
-  bool_contents?: boolean[];
-  int_contents?: number[];
-  int64_contents?: Int64[];
-  uint_contents?: number[];
-  uint64_contents?: Int64[];
-  fp32_contents?: number[];
-  fp64_contents?: number[];
-  bytes_contents?: Uint8Array[];
-}
-
-type ContentsField = keyof InferTensorContents;
+/** A typed contents field (each is a repeated field of one element type). */
+type ContentsField = keyof InferTensorContents__Output;
 
 /** The typed field of each dtype (none for FP16). */
 export const contentsFieldOf: Record<DType, ContentsField | undefined> = {
@@ -52,10 +41,11 @@ const FIELDS: readonly ContentsField[] = [
 ];
 
 /** Values set in any typed field (0 when `contents` is unset). */
-export function contentsCount(contents: InferTensorContents | null | undefined): number {
+export function contentsCount(contents: InferTensorContents__Output | undefined): number {
   if (!contents) return 0;
   let n = 0;
-  for (const field of FIELDS) n += contents[field]?.length ?? 0;
+  // The deserializer fills every repeated field (`arrays`), empty when not sent.
+  for (const field of FIELDS) n += contents[field].length;
   return n;
 }
 
@@ -76,15 +66,15 @@ export function tensorFromContents(
   dtype: DType,
   shape: readonly number[],
   count: number,
-  contents: InferTensorContents | null | undefined,
+  contents: InferTensorContents__Output | undefined,
 ): Tensor {
   const field = contentsFieldOf[dtype];
   if (field === undefined) {
     throw new InflowError('INVALID_ARGUMENT', `input "${name}": ${dtype} has no typed contents field; send it in raw_input_contents`);
   }
-  const values = (contents?.[field] ?? []) as ArrayLike<unknown>;
+  const values: ArrayLike<unknown> = contents?.[field] ?? [];
   if (values.length !== contentsCount(contents)) {
-    const other = FIELDS.filter((f) => f !== field && (contents?.[f]?.length ?? 0) > 0);
+    const other = FIELDS.filter((f) => f !== field && (contents?.[f].length ?? 0) > 0);
     throw new InflowError(
       'INVALID_ARGUMENT',
       `input "${name}": ${dtype} values belong in contents.${field}, got values in ${other.join(', ')}`,
@@ -106,9 +96,9 @@ function fromValues(name: string, dtype: DType, values: ArrayLike<unknown>, coun
     case 'BOOL':
       return Uint8Array.from(values as ArrayLike<boolean>, (v) => (v ? 1 : 0));
     case 'INT64':
-      return BigInt64Array.from(values as ArrayLike<Int64>, (v) => BigInt(v));
+      return BigInt64Array.from(values as ArrayLike<string>, (v) => BigInt(v));
     case 'UINT64':
-      return BigUint64Array.from(values as ArrayLike<Int64>, (v) => BigInt(v));
+      return BigUint64Array.from(values as ArrayLike<string>, (v) => BigInt(v));
     default: {
       const list = values as ArrayLike<number>;
       const range = intRange[dtype];

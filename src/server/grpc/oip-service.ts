@@ -6,34 +6,20 @@
  * Triton's model repository extension is served only when the admin option is on.
  */
 import { InflowError } from '../../errors.ts';
+import type { GRPCInferenceServiceHandlers } from '../../protocol/generated/inference/GRPCInferenceService.ts';
+import type { _inference_ModelMetadataResponse_TensorMetadata as TensorMetadata } from '../../protocol/generated/inference/ModelMetadataResponse.ts';
+import type { ModelInferRequest__Output } from '../../protocol/generated/inference/ModelInferRequest.ts';
+import type { _inference_RepositoryIndexResponse_ModelIndex as ModelIndex } from '../../protocol/generated/inference/RepositoryIndexResponse.ts';
 import type { TensorSpec } from '../../runtime/servable.ts';
 import type { InferRequest } from '../../serving/types.ts';
 import { decodeRawTensor, encodeRawTensor, oipDatatype } from '../../tensor/codecs/index.ts';
 import { elementCount, type Tensor } from '../../tensor/tensor.ts';
-import type { CallContext, UnaryImpl } from './grpc-call.ts';
-import type { GrpcInference, Int64 } from './grpc-inference.ts';
-import { contentsCount, contentsFieldOf, type InferTensorContents, tensorFromContents, tensorToContents } from './oip-contents.ts';
+import type { UnaryImpl, UnaryImpls } from './grpc-call.ts';
+import type { GrpcInference } from './grpc-inference.ts';
+import { contentsCount, contentsFieldOf, tensorFromContents, tensorToContents } from './oip-contents.ts';
 
-/** An InferParameter message object (one of the fields set). */
-type InferParameter = Record<string, unknown>;
-
-interface InferInputTensor {
-  name?: string;
-  datatype?: string;
-  shape?: Int64[];
-  parameters?: Record<string, InferParameter> | null;
-  contents?: InferTensorContents | null;
-}
-
-interface ModelInferRequest {
-  model_name?: string;
-  model_version?: string;
-  id?: string;
-  parameters?: Record<string, InferParameter> | null;
-  inputs?: InferInputTensor[];
-  outputs?: { name?: string; parameters?: Record<string, InferParameter> | null }[];
-  raw_input_contents?: Uint8Array[];
-}
+/** The methods of GRPCInferenceService, typed by the generated code. */
+type OipImpls = UnaryImpls<GRPCInferenceServiceHandlers>;
 
 /** Routing key metadata (same name as the REST header): the same key reaches the same version of a split. */
 export const ROUTING_KEY_METADATA = 'x-routing-key';
@@ -61,8 +47,8 @@ function requireModel(name: string | undefined, field: string): string {
   return name;
 }
 
-function readShape(name: string, shape: readonly Int64[] | undefined): { shape: number[]; count: number } {
-  const dims = (shape ?? []).map(Number);
+function readShape(name: string, shape: readonly string[]): { shape: number[]; count: number } {
+  const dims = shape.map(Number);
   try {
     return { shape: dims, count: elementCount(dims) };
   } catch (error) {
@@ -71,9 +57,9 @@ function readShape(name: string, shape: readonly Int64[] | undefined): { shape: 
 }
 
 /** Decodes a ModelInferRequest's inputs; `raw` tells whether they came in raw_input_contents. */
-export function decodeInferInputs(request: ModelInferRequest, model: string): { inputs: Record<string, Tensor>; raw: boolean } {
-  const list = request.inputs ?? [];
-  const rawContents = request.raw_input_contents ?? [];
+export function decodeInferInputs(request: ModelInferRequest__Output, model: string): { inputs: Record<string, Tensor>; raw: boolean } {
+  const list = request.inputs;
+  const rawContents = request.raw_input_contents;
   const raw = rawContents.length > 0;
   if (raw && rawContents.length !== list.length) {
     throw invalid(`expected ${list.length} raw_input_contents (one per input, in order) for model '${model}', got ${rawContents.length}`);
@@ -90,7 +76,7 @@ export function decodeInferInputs(request: ModelInferRequest, model: string): { 
       if (contentsCount(input.contents) > 0) {
         throw invalid(`contents field must not be specified when using raw_input_contents for '${name}' for model '${model}'`);
       }
-      inputs[name] = decodeRawTensor(name, dtype, shape, rawContents[i] as Uint8Array);
+      inputs[name] = decodeRawTensor(name, dtype, shape, rawContents[i] as Buffer);
     } else {
       inputs[name] = tensorFromContents(name, dtype, shape, count, input.contents);
     }
@@ -101,8 +87,8 @@ export function decodeInferInputs(request: ModelInferRequest, model: string): { 
 const REJECTED_OUTPUT_PARAMETERS = ['classification', 'shared_memory_region'];
 
 /** Requested output names (undefined = all), rejecting extensions inflow does not implement. */
-function requestedOutputs(request: ModelInferRequest): string[] | undefined {
-  const outputs = request.outputs ?? [];
+function requestedOutputs(request: ModelInferRequest__Output): string[] | undefined {
+  const outputs = request.outputs;
   if (outputs.length === 0) return undefined;
   const names: string[] = [];
   for (const [i, output] of outputs.entries()) {
@@ -119,7 +105,7 @@ function requestedOutputs(request: ModelInferRequest): string[] | undefined {
   return names;
 }
 
-const tensorMetadata = (s: TensorSpec): object => ({ name: s.name, datatype: s.dtype, shape: s.shape });
+const tensorMetadata = (s: TensorSpec): TensorMetadata => ({ name: s.name, datatype: s.dtype, shape: [...s.shape] });
 
 /** Options of {@link createOipHandlers}. */
 export interface OipHandlerOptions {
@@ -132,11 +118,10 @@ export interface OipHandlerOptions {
 }
 
 /** The implementations of GRPCInferenceService, by method name. */
-export function createOipHandlers(inference: GrpcInference, options: OipHandlerOptions): Record<string, UnaryImpl> {
+export function createOipHandlers(inference: GrpcInference, options: OipHandlerOptions): OipImpls {
   const extensions = options.admin ? ['model_repository'] : [];
 
-  async function modelInfer(message: unknown, context: CallContext): Promise<object> {
-    const request = message as ModelInferRequest;
+  const modelInfer: OipImpls['ModelInfer'] = async (request, context) => {
     const model = requireModel(request.model_name, 'model_name');
     const version = parseVersion(request.model_version, model);
     const { inputs, raw } = decodeInferInputs(request, model);
@@ -160,7 +145,7 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
       outputs: tensors.map(({ name, tensor }) => ({
         name,
         datatype: tensor.dtype,
-        shape: tensor.shape,
+        shape: [...tensor.shape],
         ...(rawOut ? {} : { contents: tensorToContents(tensor) }),
       })),
       ...(rawOut
@@ -172,10 +157,9 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
           }
         : {}),
     };
-  }
+  };
 
-  async function modelReady(message: unknown): Promise<object> {
-    const request = message as { name?: string; version?: string };
+  const modelReady: OipImpls['ModelReady'] = async (request) => {
     const model = requireModel(request.name, 'name');
     const version = parseVersion(request.version, model);
     if (!options.accepting()) return { ready: false };
@@ -187,10 +171,9 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
       available = (await inference.metadata(model)).versions;
     }
     return { ready: version === undefined ? available.length > 0 : available.includes(version) };
-  }
+  };
 
-  async function modelMetadata(message: unknown): Promise<object> {
-    const request = message as { name?: string; version?: string };
+  const modelMetadata: OipImpls['ModelMetadata'] = async (request) => {
     const model = requireModel(request.name, 'name');
     const meta = await inference.metadata(model, parseVersion(request.version, model));
     return {
@@ -200,9 +183,9 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
       inputs: meta.inputs.map(tensorMetadata),
       outputs: meta.outputs.map(tensorMetadata),
     };
-  }
+  };
 
-  const repositoryDisabled: UnaryImpl = async () => {
+  const repositoryDisabled: UnaryImpl<unknown, never> = async () => {
     throw new InflowError('UNIMPLEMENTED', 'the model repository extension is disabled; start the server with the admin option on');
   };
 
@@ -213,10 +196,10 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
 
   const repositoryStates = { AVAILABLE: 'READY', LOADING: 'LOADING', UNLOADING: 'UNLOADING', END: 'UNAVAILABLE' } as const;
 
-  async function repositoryIndex(message: unknown): Promise<object> {
-    const readyOnly = (message as { ready?: boolean }).ready === true;
+  const repositoryIndex: OipImpls['RepositoryIndex'] = async (request) => {
+    const readyOnly = request.ready === true;
     const repo = repository();
-    const models: object[] = [];
+    const models: ModelIndex[] = [];
     for (const name of repo.models()) {
       const status = repo.status(name);
       if (!status) continue;
@@ -230,10 +213,9 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
       }
     }
     return { models };
-  }
+  };
 
-  async function repositoryModelLoad(message: unknown): Promise<object> {
-    const request = message as { model_name?: string; parameters?: Record<string, unknown> | null };
+  const repositoryModelLoad: OipImpls['RepositoryModelLoad'] = async (request) => {
     const model = requireModel(request.model_name, 'model_name');
     const overrides = Object.keys(request.parameters ?? {});
     if (overrides.length > 0) {
@@ -256,7 +238,7 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
       );
     }
     return {};
-  }
+  };
 
   return {
     ServerLive: async () => ({ live: true }),
@@ -268,8 +250,7 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
     RepositoryIndex: options.admin ? repositoryIndex : repositoryDisabled,
     RepositoryModelLoad: options.admin ? repositoryModelLoad : repositoryDisabled,
     RepositoryModelUnload: options.admin
-      ? async (message: unknown) => {
-          const request = message as { model_name?: string };
+      ? async (request) => {
           await repository().unload(requireModel(request.model_name, 'model_name'));
           return {};
         }

@@ -5,6 +5,13 @@
  * RegressionResult (../tf-example-results.ts). MultiInference runs all its tasks on one inference.
  */
 import { InflowError } from '../../errors.ts';
+import type { Example__Output } from '../../protocol/generated/tensorflow/Example.ts';
+import type { Feature__Output } from '../../protocol/generated/tensorflow/Feature.ts';
+import type { ClassificationResult } from '../../protocol/generated/tensorflow/serving/ClassificationResult.ts';
+import type { Input__Output } from '../../protocol/generated/tensorflow/serving/Input.ts';
+import type { ModelSpec, ModelSpec__Output } from '../../protocol/generated/tensorflow/serving/ModelSpec.ts';
+import type { PredictionServiceHandlers } from '../../protocol/generated/tensorflow/serving/PredictionService.ts';
+import type { RegressionResult } from '../../protocol/generated/tensorflow/serving/RegressionResult.ts';
 import type { Signature } from '../../runtime/servable.ts';
 import { DEFAULT_SIGNATURE_NAME } from '../../tensor/codecs/index.ts';
 import { checkExampleCount, parseInt64, type TfExample, type TfFeature, withContext } from '../tf-example.ts';
@@ -16,47 +23,31 @@ import {
   type TfExampleTask,
   TfMethodName,
 } from '../tf-example-results.ts';
-import type { CallContext, UnaryImpl } from './grpc-call.ts';
-import type { GrpcInference, Int64, ModelSpecMessage } from './grpc-inference.ts';
+import type { CallContext, UnaryImpls } from './grpc-call.ts';
+import type { GrpcInference } from './grpc-inference.ts';
 
-/** A tensorflow.Feature as @grpc/proto-loader gives it (oneof `kind` names the set field). */
-interface FeatureMessage {
-  kind?: string;
-  float_list?: { value?: number[] } | null;
-  int64_list?: { value?: Int64[] } | null;
-  bytes_list?: { value?: Uint8Array[] } | null;
-}
+/** The tf.Example methods of PredictionService, typed by the generated code. */
+type ExampleImpls = Pick<UnaryImpls<PredictionServiceHandlers>, 'Classify' | 'Regress' | 'MultiInference'>;
 
-interface ExampleMessage {
-  features?: { feature?: Record<string, FeatureMessage> | null } | null;
-}
-
-/** A tensorflow.serving.Input message object. */
-export interface InputMessage {
-  kind?: string;
-  example_list?: { examples?: ExampleMessage[] } | null;
-  example_list_with_context?: { examples?: ExampleMessage[]; context?: ExampleMessage | null } | null;
-}
-
-function featureOf(name: string, message: FeatureMessage, where: string): TfFeature {
-  if (message.float_list) return { kind: 'float', values: message.float_list.value ?? [] };
+function featureOf(name: string, message: Feature__Output, where: string): TfFeature {
+  if (message.float_list) return { kind: 'float', values: message.float_list.value };
   if (message.int64_list) {
-    return { kind: 'int64', values: (message.int64_list.value ?? []).map((v) => parseInt64(v, `${where}: feature "${name}"`)) };
+    return { kind: 'int64', values: message.int64_list.value.map((v) => parseInt64(v, `${where}: feature "${name}"`)) };
   }
-  if (message.bytes_list) return { kind: 'bytes', values: message.bytes_list.value ?? [] };
+  if (message.bytes_list) return { kind: 'bytes', values: message.bytes_list.value };
   // A Feature with no list set holds no values (TF reads it as an empty list).
   return { kind: 'float', values: [] };
 }
 
-function exampleOf(message: ExampleMessage | null | undefined, where: string): TfExample {
+function exampleOf(message: Example__Output, where: string): TfExample {
   const features = message?.features?.feature ?? {};
   return new Map(Object.entries(features).map(([name, f]) => [name, featureOf(name, f, where)]));
 }
 
 /** The Examples of an Input (context merged into each); INVALID_ARGUMENT when there are none. */
-export function examplesFromInput(input: InputMessage | null | undefined): TfExample[] {
+export function examplesFromInput(input: Input__Output | undefined): TfExample[] {
   if (input?.example_list_with_context) {
-    const { examples = [], context } = input.example_list_with_context;
+    const { examples, context } = input.example_list_with_context;
     checkExampleCount(examples.length);
     return withContext(
       examples.map((e, i) => exampleOf(e, `example ${i}`)),
@@ -64,7 +55,7 @@ export function examplesFromInput(input: InputMessage | null | undefined): TfExa
     );
   }
   if (input?.example_list) {
-    const examples = input.example_list.examples ?? [];
+    const examples = input.example_list.examples;
     checkExampleCount(examples.length);
     return examples.map((e, i) => exampleOf(e, `example ${i}`));
   }
@@ -77,22 +68,19 @@ export function examplesFromInput(input: InputMessage | null | undefined): TfExa
 /** What the handlers need from tfserving-service.ts (its ModelSpec rules, shared with Predict). */
 export interface TfExampleSpecs {
   /** Reads a ModelSpec (signature_name checked); INVALID_ARGUMENT / FAILED_PRECONDITION as Predict. */
-  readSpec(spec: ModelSpecMessage | null | undefined): ExampleTarget;
+  readSpec(spec: ModelSpec__Output | undefined): ExampleTarget;
   /** The version a label names (the target's version otherwise; undefined = latest). */
   resolveVersion(target: ExampleTarget): Promise<number | undefined>;
-  modelSpecOut(model: string, version: number, signature: string): ModelSpecMessage;
+  modelSpecOut(model: string, version: number, signature: string): ModelSpec;
 }
 
-const classificationResult = (classifications: TfClass[][]): object => ({
+const classificationResult = (classifications: TfClass[][]): ClassificationResult => ({
   classifications: classifications.map((classes) => ({ classes })),
 });
-const regressionResult = (values: number[]): object => ({ regressions: values.map((value) => ({ value })) });
+const regressionResult = (values: number[]): RegressionResult => ({ regressions: values.map((value) => ({ value })) });
 
 /** The Classify, Regress and MultiInference implementations of PredictionService. */
-export function createTfExampleHandlers(
-  inference: GrpcInference,
-  specs: TfExampleSpecs,
-): Record<'Classify' | 'Regress' | 'MultiInference', UnaryImpl> {
+export function createTfExampleHandlers(inference: GrpcInference, specs: TfExampleSpecs): ExampleImpls {
   /** The signature of the version that will answer (the latest when unversioned), with TF's not-found text. */
   async function signatureOf(target: ExampleTarget): Promise<{ target: ExampleTarget; signature: Signature }> {
     const version = await specs.resolveVersion(target);
@@ -108,8 +96,8 @@ export function createTfExampleHandlers(
   }
 
   async function run(
-    spec: ModelSpecMessage | null | undefined,
-    input: InputMessage | null | undefined,
+    spec: ModelSpec__Output | undefined,
+    input: Input__Output | undefined,
     tasks: ReadonlySet<TfExampleTask>,
     context: CallContext,
   ): Promise<ExampleTaskResults> {
@@ -118,28 +106,23 @@ export function createTfExampleHandlers(
     return runExampleTasks((r, o) => inference.infer(r, o), { ...resolved, examples, tasks }, { signal: context.signal });
   }
 
-  type Request = { model_spec?: ModelSpecMessage | null; input?: InputMessage | null };
-
   return {
-    async Classify(message, context) {
-      const request = message as Request;
+    async Classify(request, context) {
       const results = await run(request.model_spec, request.input, new Set(['classify']), context);
       return {
         model_spec: specs.modelSpecOut(results.model, results.version, DEFAULT_SIGNATURE_NAME),
         result: classificationResult(results.classifications ?? []),
       };
     },
-    async Regress(message, context) {
-      const request = message as Request;
+    async Regress(request, context) {
       const results = await run(request.model_spec, request.input, new Set(['regress']), context);
       return {
         model_spec: specs.modelSpecOut(results.model, results.version, DEFAULT_SIGNATURE_NAME),
         result: regressionResult(results.regressions ?? []),
       };
     },
-    async MultiInference(message, context) {
-      const request = message as { tasks?: { model_spec?: ModelSpecMessage | null; method_name?: string }[]; input?: InputMessage | null };
-      const tasks = request.tasks ?? [];
+    async MultiInference(request, context) {
+      const tasks = request.tasks;
       const first = tasks[0];
       if (!first) throw new InflowError('INVALID_ARGUMENT', 'MultiInferenceRequest has no tasks; expected at least one InferenceTask');
       const methods: TfExampleTask[] = [];

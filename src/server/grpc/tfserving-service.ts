@@ -6,15 +6,30 @@
  * Messages follow TF Serving's where it has canonical ones.
  */
 import { errorCodes, GrpcStatus, InflowError } from '../../errors.ts';
+import type { Code } from '../../protocol/generated/tensorflow/error/Code.ts';
+import type { DataType } from '../../protocol/generated/tensorflow/DataType.ts';
+import type { ModelServiceHandlers } from '../../protocol/generated/tensorflow/serving/ModelService.ts';
+import type { ModelSpec, ModelSpec__Output } from '../../protocol/generated/tensorflow/serving/ModelSpec.ts';
+import type { PredictionServiceHandlers } from '../../protocol/generated/tensorflow/serving/PredictionService.ts';
+import type { ReloadConfigRequest__Output } from '../../protocol/generated/tensorflow/serving/ReloadConfigRequest.ts';
+import type { ReloadConfigResponse } from '../../protocol/generated/tensorflow/serving/ReloadConfigResponse.ts';
+import type { SignatureDefMap } from '../../protocol/generated/tensorflow/serving/SignatureDefMap.ts';
+import type { TensorInfo } from '../../protocol/generated/tensorflow/TensorInfo.ts';
+import type { TensorProto } from '../../protocol/generated/tensorflow/TensorProto.ts';
+import type { VersionState } from '../../repository/model-repository.ts';
 import type { TensorSpec } from '../../runtime/servable.ts';
 import type { InferRequest } from '../../serving/types.ts';
 import { DEFAULT_SIGNATURE_NAME, type TensorProtoObject, tensorFromProto, tensorToProto, tfDataTypeOf } from '../../tensor/codecs/index.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import type { CallContext, UnaryImpl } from './grpc-call.ts';
+import type { UnaryImpl, UnaryImpls } from './grpc-call.ts';
 import { grpcStatusName } from './grpc-call.ts';
-import type { GrpcInference, ModelSpecMessage } from './grpc-inference.ts';
+import type { GrpcInference } from './grpc-inference.ts';
 import { loadGrpcProtos, SIGNATURE_DEF_MAP_TYPE_URL } from './grpc-protos.ts';
 import { createTfExampleHandlers } from './tfserving-examples.ts';
+
+/** The unary methods of PredictionService and ModelService, typed by the generated code. */
+type PredictionImpls = UnaryImpls<PredictionServiceHandlers>;
+type ModelImpls = UnaryImpls<ModelServiceHandlers>;
 
 /** Where a ModelSpec points. */
 interface Target {
@@ -28,7 +43,7 @@ function invalid(message: string): InflowError {
 }
 
 /** Reads a ModelSpec; `signature` checks signature_name against the one signature inflow models have. */
-function readSpec(spec: ModelSpecMessage | null | undefined, checkSignature: boolean): Target {
+function readSpec(spec: ModelSpec__Output | undefined, checkSignature: boolean): Target {
   if (!spec) throw invalid('Missing ModelSpec');
   const model = spec.name ?? '';
   if (model === '') throw invalid('ModelSpec.name is empty; expected the name of a model');
@@ -65,27 +80,33 @@ async function resolveVersion(inference: GrpcInference, target: Target): Promise
   return version;
 }
 
-function modelSpecOut(model: string, version: number, signature: string): ModelSpecMessage {
+function modelSpecOut(model: string, version: number, signature: string): ModelSpec {
   return { name: model, version: { value: String(version) }, signature_name: signature };
 }
 
-function tensorInfo(spec: TensorSpec): object {
+/** The TensorProto codec's DataType names are the generated enum's (the codec predates the generated types). */
+const dataTypeOf = (spec: TensorSpec): DataType => tfDataTypeOf[spec.dtype] as DataType;
+
+/**
+ * A codec-made TensorProto as a message to send. The codec writes DataType names, decimal-string
+ * int64s and Buffer bytes, all valid for the serializer; its own type is wider (it also reads
+ * numbers, bigints and Longs), hence the one cast.
+ */
+const toMessage = (proto: TensorProtoObject): TensorProto => proto as TensorProto;
+
+function tensorInfo(spec: TensorSpec): TensorInfo {
   return {
     name: spec.name,
-    dtype: tfDataTypeOf[spec.dtype],
+    dtype: dataTypeOf(spec),
     tensor_shape: { dim: spec.shape.map((d) => ({ size: String(d) })) },
   };
 }
 
 const unimplemented =
-  (method: string, hint: string): UnaryImpl =>
+  (method: string, hint: string): UnaryImpl<unknown, never> =>
   async () => {
     throw new InflowError('UNIMPLEMENTED', `${method} is not supported by inflow: ${hint}`);
   };
-
-interface ReloadConfigMessage {
-  config?: { model_config_list?: { config?: Array<{ name?: string; base_path?: string }> } | null; custom_model_config?: unknown } | null;
-}
 
 /**
  * TF Serving's HandleReloadConfigRequest over the model repository: the models the pushed
@@ -93,17 +114,17 @@ interface ReloadConfigMessage {
  * platform and version policy come from the folder and its config.yaml, not from the message),
  * and every other repository model is unloaded — TF's "the config is the whole truth" semantics.
  */
-async function reloadConfig(inference: GrpcInference, message: unknown): Promise<object> {
+async function reloadConfig(inference: GrpcInference, request: ReloadConfigRequest__Output): Promise<ReloadConfigResponse> {
   const repository = inference.repository;
   if (!repository) throw new InflowError('UNIMPLEMENTED', 'HandleReloadConfigRequest needs a local model repository');
-  const config = (message as ReloadConfigMessage).config;
+  const config = request.config;
   if (!config?.model_config_list) {
     throw new InflowError(
       'INVALID_ARGUMENT',
       'ReloadConfigRequest.config must hold a model_config_list (custom_model_config is not supported)',
     );
   }
-  const names = (config.model_config_list.config ?? []).map((c, i) => {
+  const names = config.model_config_list.config.map((c, i) => {
     if (!c.name) throw new InflowError('INVALID_ARGUMENT', `model_config_list.config[${i}].name is empty; expected a model folder name`);
     return c.name;
   });
@@ -125,47 +146,34 @@ export interface TfServingHandlerOptions {
   admin?: boolean;
 }
 
-interface PredictRequestMessage {
-  model_spec?: ModelSpecMessage | null;
-  inputs?: Record<string, TensorProtoObject> | null;
-  output_filter?: string[];
-}
-
-interface MetadataRequestMessage {
-  model_spec?: ModelSpecMessage | null;
-  metadata_field?: string[];
-}
-
 /** The implementations of PredictionService and ModelService, by method name. */
 export function createTfServingHandlers(
   inference: GrpcInference,
   options: TfServingHandlerOptions = {},
-): { prediction: Record<string, UnaryImpl>; model: Record<string, UnaryImpl> } {
+): { prediction: PredictionImpls; model: ModelImpls } {
   const content = options.tensorContent === true ? 'tensor_content' : 'typed';
   const { signatureDefMap } = loadGrpcProtos();
 
-  async function predict(message: unknown, context: CallContext): Promise<object> {
-    const request = message as PredictRequestMessage;
+  const predict: PredictionImpls['Predict'] = async (request, context) => {
     const target = readSpec(request.model_spec, true);
     const inputs: Record<string, Tensor> = {};
     for (const [alias, proto] of Object.entries(request.inputs ?? {})) inputs[alias] = tensorFromProto(proto, alias);
     const inferRequest: InferRequest = { ...target, inputs };
-    const filter = request.output_filter ?? [];
+    const filter = request.output_filter;
     if (filter.length > 0) {
       const unique = new Set(filter);
       if (unique.size !== filter.length) throw invalid(`output_filter names an output twice: ${filter.join(', ')}; expected unique names`);
       inferRequest.outputs = filter;
     }
     const result = await inference.infer(inferRequest, { signal: context.signal });
-    const outputs: Record<string, TensorProtoObject> = {};
-    for (const [name, tensor] of Object.entries(result.outputs)) outputs[name] = tensorToProto(tensor, { content });
+    const outputs: Record<string, TensorProto> = {};
+    for (const [name, tensor] of Object.entries(result.outputs)) outputs[name] = toMessage(tensorToProto(tensor, { content }));
     return { model_spec: modelSpecOut(result.model, result.version, DEFAULT_SIGNATURE_NAME), outputs };
-  }
+  };
 
-  async function getModelMetadata(message: unknown): Promise<object> {
-    const request = message as MetadataRequestMessage;
+  const getModelMetadata: PredictionImpls['GetModelMetadata'] = async (request) => {
     const target = readSpec(request.model_spec, false);
-    const fields = request.metadata_field ?? [];
+    const fields = request.metadata_field;
     if (fields.length === 0) throw invalid('GetModelMetadataRequest must specify at least one metadata_field; expected "signature_def"');
     for (const field of fields) {
       if (field !== 'signature_def') throw invalid(`Metadata field ${field} is not supported; expected "signature_def"`);
@@ -173,7 +181,7 @@ export function createTfServingHandlers(
     const version = await resolveVersion(inference, target);
     const metadata = await inference.metadata(target.model, version);
     const chosen = version ?? metadata.versions.at(-1) ?? 0;
-    const signatures = {
+    const signatures: SignatureDefMap = {
       signature_def: {
         [DEFAULT_SIGNATURE_NAME]: {
           inputs: Object.fromEntries(metadata.inputs.map((s) => [s.name, tensorInfo(s)])),
@@ -187,17 +195,17 @@ export function createTfServingHandlers(
       model_spec: modelSpecOut(target.model, chosen, ''),
       metadata: { signature_def: { type_url: SIGNATURE_DEF_MAP_TYPE_URL, value } },
     };
-  }
+  };
 
-  async function getModelStatus(message: unknown): Promise<object> {
-    const target = readSpec((message as { model_spec?: ModelSpecMessage | null }).model_spec, false);
+  const getModelStatus: ModelImpls['GetModelStatus'] = async (request) => {
+    const target = readSpec(request.model_spec, false);
     const version = await resolveVersion(inference, target).catch((error: unknown) => {
       // An unknown model's label lookup fails with NOT_FOUND from metadata(): say it as TF does.
       if (error instanceof InflowError && error.code === 'NOT_FOUND') return target.version;
       throw error;
     });
     const { model } = target;
-    let versions: { version: number; state: string; error?: { code: string; message: string } }[];
+    let versions: { version: number; state: VersionState; error?: { code: string; message: string } }[];
     if (inference.repository) {
       versions = inference.repository.status(model)?.versions ?? [];
     } else {
@@ -215,13 +223,14 @@ export function createTfServingHandlers(
         state: v.state,
         status: v.error
           ? {
-              error_code: grpcStatusName(InflowError.isCode(v.error.code) ? errorCodes[v.error.code].grpc : GrpcStatus.UNKNOWN),
+              // gRPC status names are tensorflow.error.Code names (same numbers, same names).
+              error_code: grpcStatusName(InflowError.isCode(v.error.code) ? errorCodes[v.error.code].grpc : GrpcStatus.UNKNOWN) as Code,
               error_message: v.error.message,
             }
           : { error_code: 'OK', error_message: '' },
       })),
     };
-  }
+  };
 
   return {
     prediction: {
@@ -236,7 +245,7 @@ export function createTfServingHandlers(
     model: {
       GetModelStatus: getModelStatus,
       HandleReloadConfigRequest: options.admin
-        ? (message) => reloadConfig(inference, message)
+        ? (request) => reloadConfig(inference, request)
         : unimplemented('HandleReloadConfigRequest', 'model management is off; start the server with the admin option to enable it'),
     },
   };
