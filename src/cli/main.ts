@@ -9,6 +9,8 @@ import { InflowError } from '../errors.ts';
 const demo = () => import('./demo-command.ts');
 const kafka = () => import('./kafka-command.ts');
 const serve = () => import('./serve-command.ts');
+const models = () => import('./models-command.ts');
+const stream = () => import('./stream-command.ts');
 
 const help = `inflow — machine-learning models in Apache Kafka applications
 
@@ -18,6 +20,9 @@ Commands:
   demo                 run the demo on the in-process log (no cluster needed)
   serve                the model server (TF Serving + Open Inference Protocol, REST + gRPC)
   kafka up|down|status the project's local single-node Kafka broker
+  models <action>      model delivery over Kafka: publish, label, split, list, delete
+  stream <file.yaml>   run a stream pipeline declared in YAML (Kafka → predict → Kafka)
+  validate <file.yaml> check a pipeline file without running it
 
 Options:
   --help, -h           help for a command
@@ -34,6 +39,8 @@ export function exitCodeFor(error: InflowError): number {
 }
 
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  // `models` has flags of its own (--model, --version, --topic, …): it parses its arguments itself.
+  if (argv[0] === 'models') return (await models()).modelsMain(argv.slice(1), out);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -50,6 +57,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       'grpc-port': { type: 'string' },
       'no-rest': { type: 'boolean' },
       'no-grpc': { type: 'boolean' },
+      describe: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      workers: { type: 'string' },
     },
   });
   const [command, action] = positionals;
@@ -84,9 +94,22 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
             grpcPort: values['grpc-port'],
             noRest: values['no-rest'],
             noGrpc: values['no-grpc'],
+            workers: values.workers,
           },
           out,
         );
+        return 0;
+      }
+      case 'stream': {
+        const { streamCommand, streamHelp } = await stream();
+        if (values.help) return (out(streamHelp), 0);
+        await streamCommand({ file: action, kafka: values.kafka, describe: values.describe, dryRun: values['dry-run'] }, out);
+        return 0;
+      }
+      case 'validate': {
+        const { validateCommand, validateHelp } = await stream();
+        if (values.help) return (out(validateHelp), 0);
+        await validateCommand(action, out);
         return 0;
       }
       default:

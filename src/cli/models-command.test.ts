@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { readModelsTopic } from '../delivery/index.ts';
+import { createMemoryClient } from '../kafka/memory/memory-client.ts';
+import { main } from './main.ts';
+import { modelsMain, parseLabelMoves, parseRouting } from './models-command.ts';
+
+const DIGITS_V1 = join(import.meta.dirname, '..', '..', 'models', 'repository', 'digits-mlp', '1');
+
+let client: ReturnType<typeof createMemoryClient>;
+beforeEach(() => {
+  client = createMemoryClient();
+});
+afterEach(() => client.close());
+
+async function models(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await modelsMain(args, (l) => out.push(l), { client, err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+describe('inflow models', () => {
+  it('publishes a version folder with its config.yaml, moves labels, sets a split and lists it all', async () => {
+    const pub = await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '1']);
+    assert.deepEqual([pub.code, pub.err], [0, []]);
+    assert.match(
+      pub.out[0] ?? '',
+      /^published digits-mlp version 1: 1 file, 20\.5 KiB in 1 chunk, config from .*digits-mlp\/config\.yaml; topic inflow-models partition 0 offset 1 \(\d+ ms\)$/,
+    );
+    assert.equal((await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '2', '--chunk-size', '8192'])).code, 0);
+
+    const label = await models(['label', 'digits-mlp', 'stable=1', 'canary=2']);
+    assert.deepEqual(label.out, ['digits-mlp: labels stable=1 canary=2 (topic inflow-models offset 6)']);
+    assert.deepEqual(label.err, [
+      'inflow: warning: model "digits-mlp": version 1 is not loaded under versionPolicy {"latest":1} (loaded: 2); publish with versionPolicy { all: true } or { specific: [...] } to serve it',
+    ]);
+    const split = await models(['split', 'digits-mlp', '1=90,2=10', '--shadow', '2:0.05']);
+    assert.equal(split.code, 0, split.err.join('\n'));
+
+    const list = await models(['list']);
+    assert.equal(list.code, 0);
+    const lines = (list.out[0] ?? '').split('\n');
+    assert.match(lines[0] ?? '', /^MODEL\s+VERSION\s+FILES\s+SIZE\s+PUBLISHED\s+BY\s+LABELS$/);
+    assert.match(lines[1] ?? '', /^digits-mlp\s+1\s+1\s+20\.5 KiB\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+\S+@\S+\s+stable$/);
+    assert.match(lines[2] ?? '', /^digits-mlp\s+2\s+1\s+20\.5 KiB\s+.*\s+canary$/);
+    assert.equal(
+      lines[3],
+      'digits-mlp routing: {"split":[{"version":1,"weight":90},{"version":2,"weight":10}],"shadow":{"version":2,"fraction":0.05}}',
+    );
+
+    const json = await models(['list', '--json']);
+    const parsed = JSON.parse(json.out[0] ?? '{}') as { manifests: Array<{ version: number; files: Array<{ chunks: number }> }> };
+    assert.deepEqual(
+      parsed.manifests.map((m) => [m.version, m.files[0]?.chunks]),
+      [
+        [1, 1],
+        [2, 3],
+      ],
+    );
+    const content = await readModelsTopic({ client, topic: 'inflow-models' });
+    assert.deepEqual(content.manifests[0]?.manifest.config, {
+      platform: 'onnx',
+      versionPolicy: { latest: 1 },
+      batching: { maxBatchSize: 64, maxDelayMicros: 500 },
+      runtime: { file: 'model.onnx' },
+    });
+  });
+
+  it('answers bad arguments with one line and exit code 2', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['publish', DIGITS_V1, '--version', '1'], /--model is required \(e\.g\. --model digits-mlp\)/],
+      [['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', 'two'], /--version: expected a non-negative integer, got "two"/],
+      [
+        ['publish', DIGITS_V1, '--model', 'd', '--version', '1', '--config', '/nonexistent.yaml'],
+        /--config \/nonexistent\.yaml: cannot read it \(ENOENT\)/,
+      ],
+      [['label', 'digits-mlp', 'stable:2'], /label move "stable:2": expected <label>=<version>/],
+      [['label', 'digits-mlp', 'stable=2'], /model "digits-mlp" has no published version in topic "inflow-models"/],
+      [['split', 'digits-mlp', '1=ninety'], /split "1=ninety": expected <version>=<weight>/],
+      [['frobnicate'], /unknown action "frobnicate" for inflow models/],
+      [['list', '--bogus'], /Unknown option '--bogus'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await models(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.equal(r.err.length, 1, args.join(' '));
+      assert.match(r.err[0] ?? '', message);
+      assert.match(r.err[0] ?? '', /^inflow: /);
+    }
+  });
+
+  it('needs a cluster unless one is injected', async () => {
+    const err: string[] = [];
+    const code = await modelsMain(['list'], () => undefined, { env: {}, err: (l) => err.push(l) });
+    assert.equal(code, 2);
+    assert.deepEqual(err, ['inflow: inflow models needs the cluster: --kafka host:port (or KAFKA_BOOTSTRAP_SERVERS)']);
+  });
+
+  it('is reachable from the inflow command with its help and examples', async () => {
+    const out: string[] = [];
+    assert.equal(await main(['models', '--help'], (l) => out.push(l)), 0);
+    assert.match(out.join('\n'), /Examples:\n {2}inflow models publish models\/repository\/digits-mlp\/1 --model digits-mlp --version 2/);
+    const top: string[] = [];
+    await main([], (l) => top.push(l));
+    assert.match(top.join('\n'), /models <action> {6}model delivery over Kafka/);
+  });
+
+  it('parses label moves and routing specs', () => {
+    assert.deepEqual(parseLabelMoves(['stable=2', 'canary=']), { stable: 2, canary: null });
+    assert.deepEqual(parseRouting('1=90,2=10.5', '2:0.25'), {
+      split: [
+        { version: 1, weight: 90 },
+        { version: 2, weight: 10.5 },
+      ],
+      shadow: { version: 2, fraction: 0.25 },
+    });
+    assert.deepEqual(parseRouting(undefined, '3:1'), { shadow: { version: 3, fraction: 1 } });
+    assert.equal(parseRouting('off', undefined), null);
+    assert.throws(() => parseRouting(undefined, '2:1.5'), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => parseRouting(undefined, undefined), { code: 'INVALID_ARGUMENT' });
+  });
+});

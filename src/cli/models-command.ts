@@ -1,0 +1,265 @@
+/**
+ * `inflow models publish|label|split|list|delete`: model delivery over a compacted Kafka topic
+ * (src/delivery). It parses its own flags (main.ts hands it the arguments after `models`).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseBootstrapServers } from '../config/kafka-config.ts';
+import { DEFAULT_MODELS_TOPIC, deleteModelVersion, publishControl, publishModel, readModelsTopic } from '../delivery/index.ts';
+import { InflowError } from '../errors.ts';
+import { createKafkaClient } from '../kafka/index.ts';
+import type { KafkaClient } from '../kafka/types.ts';
+import type { RoutingConfig } from '../repository/model-config.ts';
+import { exitCodeFor } from './main.ts';
+
+export const modelsHelp = `inflow models publish|label|split|list|delete
+
+Model delivery over Kafka: a version is published once to a compacted models topic, and every
+pipeline, server and edge agent that syncs the topic installs it into its local model repository
+(integrity-checked) and hot-swaps it. Label moves and splits are records on the same topic, so a
+rollout or a rollback is one command.
+
+Usage:
+  inflow models publish <version-dir> --model <name> --version <n> [--config <file>] [--chunk-size <bytes>]
+      every file under <version-dir>; the config is <version-dir>/../config.yaml unless --config names one
+  inflow models label <model> <label>=<version> …     move labels (label= removes one); other labels stay
+  inflow models split <model> <v>=<weight>,… [--shadow <v>:<fraction>]
+                                                      set the routing as a whole; "off" removes it
+  inflow models list                                  versions, sizes, publish times, labels, routing
+  inflow models delete <model> <version>              tombstones (refused while a label or split names it)
+
+Options:
+  --kafka <host:port,…>   the cluster (default $KAFKA_BOOTSTRAP_SERVERS)
+  --topic <name>          the models topic (default ${DEFAULT_MODELS_TOPIC}; created compacted when missing)
+  --json                  machine-readable output
+
+Examples:
+  inflow models publish models/repository/digits-mlp/1 --model digits-mlp --version 2 --kafka 127.0.0.1:9092
+  inflow models label digits-mlp stable=2 canary= --kafka 127.0.0.1:9092
+  inflow models split digits-mlp 1=90,2=10 --shadow 2:0.05 --kafka 127.0.0.1:9092
+  inflow models split digits-mlp off --kafka 127.0.0.1:9092
+  inflow models list --kafka 127.0.0.1:9092`;
+
+/** What a test may replace. */
+export interface ModelsCommandDeps {
+  /** Used instead of a client for --kafka (and not closed). */
+  client?: KafkaClient;
+  err?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+const bad = (message: string): InflowError => new InflowError('INVALID_ARGUMENT', message);
+
+function integer(text: string | undefined, what: string): number {
+  if (text === undefined || !/^\d{1,16}$/.test(text)) throw bad(`${what}: expected a non-negative integer, got "${text ?? ''}"`);
+  return Number(text);
+}
+
+/** `stable=2 canary=` → `{ stable: 2, canary: null }`. */
+export function parseLabelMoves(args: readonly string[]): Record<string, number | null> {
+  if (args.length === 0) throw bad('inflow models label: expected <label>=<version> after the model, e.g. stable=2');
+  const moves: Record<string, number | null> = {};
+  for (const arg of args) {
+    const m = /^([^=]+)=(\d*)$/.exec(arg);
+    if (!m) throw bad(`label move "${arg}": expected <label>=<version> (e.g. stable=2) or <label>= to remove it`);
+    moves[m[1] as string] = m[2] === '' ? null : integer(m[2], `label "${m[1]}"`);
+  }
+  return moves;
+}
+
+/** `1=90,2=10` and `2:0.05` → routing; `off` → null. */
+export function parseRouting(split: string | undefined, shadow: string | undefined): RoutingConfig | null {
+  if (split === 'off') {
+    if (shadow !== undefined) throw bad('"off" removes the routing; it takes no --shadow');
+    return null;
+  }
+  if (split === undefined && shadow === undefined)
+    throw bad('inflow models split: expected <version>=<weight>,… and/or --shadow <version>:<fraction>');
+  const routing: RoutingConfig = {};
+  if (split !== undefined) {
+    routing.split = split.split(',').map((part) => {
+      const m = /^(\d+)=(\d+(?:\.\d+)?)$/.exec(part.trim());
+      if (!m) throw bad(`split "${part}": expected <version>=<weight>, e.g. 1=90,2=10`);
+      return { version: integer(m[1], 'split version'), weight: Number(m[2]) };
+    });
+  }
+  if (shadow !== undefined) {
+    const m = /^(\d+):(\d*\.?\d+)$/.exec(shadow);
+    const fraction = Number(m?.[2]);
+    if (!m || !(fraction >= 0 && fraction <= 1)) throw bad(`--shadow "${shadow}": expected <version>:<fraction 0..1>, e.g. 2:0.05`);
+    routing.shadow = { version: integer(m[1], 'shadow version'), fraction };
+  }
+  return routing;
+}
+
+async function defaultConfig(dir: string): Promise<string | undefined> {
+  const candidate = join(dirname(resolve(dir)), 'config.yaml');
+  return stat(candidate).then(
+    (s) => (s.isFile() ? candidate : undefined),
+    () => undefined,
+  );
+}
+
+const humanBytes = (n: number): string =>
+  n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+async function run(argv: string[], out: (line: string) => void, deps: ModelsCommandDeps): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      kafka: { type: 'string' },
+      topic: { type: 'string' },
+      model: { type: 'string' },
+      version: { type: 'string' },
+      config: { type: 'string' },
+      'chunk-size': { type: 'string' },
+      shadow: { type: 'string' },
+    },
+  });
+  const [action, ...args] = positionals;
+  if (values.help || action === undefined) return out(modelsHelp);
+  if (!['publish', 'label', 'split', 'list', 'delete'].includes(action)) {
+    throw bad(`unknown action "${action}" for inflow models; expected publish, label, split, list or delete`);
+  }
+  const topic = values.topic ?? DEFAULT_MODELS_TOPIC;
+  const warn = (warnings: readonly string[]): void => {
+    for (const w of warnings) (deps.err ?? ((line: string) => process.stderr.write(`${line}\n`)))(`inflow: warning: ${w}`);
+  };
+  const print = (value: unknown, text: string): void =>
+    out(values.json ? JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : text);
+  const servers = values.kafka ?? (deps.env ?? process.env).KAFKA_BOOTSTRAP_SERVERS;
+  if (!deps.client && !servers) throw bad('inflow models needs the cluster: --kafka host:port (or KAFKA_BOOTSTRAP_SERVERS)');
+  const client = deps.client ?? createKafkaClient({ bootstrapServers: parseBootstrapServers(servers ?? ''), clientId: 'inflow-models' });
+  try {
+    switch (action) {
+      case 'publish': {
+        const [dir, ...extra] = args;
+        if (!dir || extra.length > 0) throw bad('inflow models publish: expected one <version-dir>, e.g. models/repository/digits-mlp/1');
+        if (!values.model) throw bad(`inflow models publish: --model is required (e.g. --model ${basename(dirname(resolve(dir)))})`);
+        const version = integer(values.version, '--version');
+        const configPath = values.config ?? (await defaultConfig(dir));
+        const config =
+          configPath === undefined
+            ? undefined
+            : await readFile(configPath, 'utf8').catch((error: unknown) => {
+                throw bad(`--config ${configPath}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+              });
+        const chunkSize = values['chunk-size'] === undefined ? undefined : integer(values['chunk-size'], '--chunk-size');
+        const started = performance.now();
+        const r = await publishModel({
+          client,
+          topic,
+          modelDir: dir,
+          model: values.model,
+          version,
+          ...(config === undefined ? {} : { config }),
+          ...(chunkSize ? { chunkSize } : {}),
+        });
+        const ms = Math.round(performance.now() - started);
+        const files = r.manifest.files.length;
+        return print(
+          { ...r.manifest, partition: r.partition, offset: r.offset, chunks: r.chunks, bytes: r.bytes, ms, configFile: configPath ?? null },
+          `published ${values.model} version ${version}: ${files} file${files === 1 ? '' : 's'}, ${humanBytes(r.bytes)} in ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}, ` +
+            `${configPath ? `config from ${configPath}` : 'no config.yaml (readers keep theirs)'}; topic ${topic} partition ${r.partition} offset ${r.offset} (${ms} ms)`,
+        );
+      }
+      case 'label': {
+        const [model, ...moves] = args;
+        if (!model) throw bad('inflow models label: expected <model> <label>=<version> …');
+        const r = await publishControl({ client, topic, model, labels: parseLabelMoves(moves) });
+        const labels = Object.entries(r.control.labels ?? {}).map(([l, v]) => `${l}=${v}`);
+        print(
+          { ...r.control, warnings: r.warnings },
+          `${model}: labels ${labels.length > 0 ? labels.join(' ') : '(none)'} (topic ${topic} offset ${r.offset})`,
+        );
+        return warn(r.warnings);
+      }
+      case 'split': {
+        const [model, spec, ...extra] = args;
+        if (!model || extra.length > 0)
+          throw bad('inflow models split: expected <model> <version>=<weight>,… [--shadow <version>:<fraction>]');
+        const routing = parseRouting(spec, values.shadow);
+        const r = await publishControl({ client, topic, model, routing });
+        print(
+          { ...r.control, warnings: r.warnings },
+          `${model}: routing ${routing === null ? 'removed' : JSON.stringify(routing)} (topic ${topic} offset ${r.offset})`,
+        );
+        return warn(r.warnings);
+      }
+      case 'delete': {
+        const [model, versionText, ...extra] = args;
+        if (!model || extra.length > 0) throw bad('inflow models delete: expected <model> <version>');
+        const version = integer(versionText, 'version');
+        const r = await deleteModelVersion({ client, topic, model, version });
+        return print({ model, version, ...r }, `${model} version ${version} deleted (${r.tombstones} tombstones in ${topic})`);
+      }
+      default: {
+        const content = await readModelsTopic({ client, topic });
+        const labelsOf = (model: string, version: number): string => {
+          const control = content.controls.get(model);
+          const latest = content.manifests
+            .filter((e) => e.manifest.model === model)
+            .sort((a, b) => (a.offset < b.offset ? -1 : 1))
+            .at(-1);
+          const labels = control?.labels ?? ((latest?.manifest.config?.labels ?? {}) as Record<string, number>);
+          return Object.entries(labels)
+            .filter(([, v]) => v === version)
+            .map(([l]) => l)
+            .join(',');
+        };
+        const rows = content.manifests.map(({ manifest: m }) => [
+          m.model,
+          String(m.version),
+          String(m.files.length),
+          humanBytes(m.files.reduce((s, f) => s + f.size, 0)),
+          m.publishedAt,
+          m.publisher,
+          labelsOf(m.model, m.version),
+        ]);
+        const routing = [...content.controls]
+          .filter(([, c]) => c.routing)
+          .map(([model, c]) => `${model} routing: ${JSON.stringify(c.routing)}`);
+        const lines =
+          rows.length === 0
+            ? [`no model versions in topic ${topic}`]
+            : [...table([['MODEL', 'VERSION', 'FILES', 'SIZE', 'PUBLISHED', 'BY', 'LABELS'], ...rows]), ...routing];
+        for (const i of content.invalid) lines.push(`unreadable record ${i.key}: ${i.reason}`);
+        return print(
+          { manifests: content.manifests.map((e) => e.manifest), controls: Object.fromEntries(content.controls), invalid: content.invalid },
+          lines.join('\n'),
+        );
+      }
+    }
+  } finally {
+    if (!deps.client) await client.close();
+  }
+}
+
+/** Runs `inflow models …` (the arguments after `models`); returns the exit code. */
+export async function modelsMain(argv: string[], out: (line: string) => void, deps: ModelsCommandDeps = {}): Promise<number> {
+  const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  try {
+    await run(argv, out, deps);
+    return 0;
+  } catch (error) {
+    const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
+    err(`inflow: ${e.message}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}`);
+    return exitCodeFor(e);
+  }
+}

@@ -1,0 +1,31 @@
+/** Model delivery over Kafka: publish versions and label moves to a compacted topic; sync them into local repositories. */
+export {
+  type Control,
+  chunkKey,
+  controlKey,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_MODELS_TOPIC,
+  Header,
+  type Manifest,
+  type ManifestFile,
+  manifestKey,
+  parseKey,
+} from './delivery-format.ts';
+export {
+  createModelSync,
+  defaultSyncGroupId,
+  type ModelSync,
+  type ModelSyncEvent,
+  type ModelSyncOptions,
+  type ModelSyncStats,
+  SyncState,
+} from './model-sync.ts';
+export { ensureModelsTopic, type ManifestEntry, type ModelsTopicContent, modelPartition, readModelsTopic } from './models-topic.ts';
+export {
+  type ControlResult,
+  type DeleteVersionOptions,
+  deleteModelVersion,
+  type PublishControlOptions,
+  publishControl,
+} from './publish-control.ts';
+export { type PublishFile, type PublishModelOptions, type PublishResult, publishModel } from './publish-model.ts';
