@@ -60,6 +60,13 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       describe: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       workers: { type: 'string' },
+      'request-topic': { type: 'string' },
+      'response-topic': { type: 'string' },
+      'error-topic': { type: 'string' },
+      'default-model': { type: 'string' },
+      'exactly-once': { type: 'boolean' },
+      'models-topic': { type: 'string' },
+      group: { type: 'string' },
     },
   });
   const [command, action] = positionals;
@@ -95,6 +102,14 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
             noRest: values['no-rest'],
             noGrpc: values['no-grpc'],
             workers: values.workers,
+            kafka: values.kafka,
+            requestTopic: values['request-topic'],
+            responseTopic: values['response-topic'],
+            errorTopic: values['error-topic'],
+            defaultModel: values['default-model'],
+            exactlyOnce: values['exactly-once'],
+            modelsTopic: values['models-topic'],
+            group: values.group,
           },
           out,
         );

@@ -1,6 +1,8 @@
 /** `inflow serve`: the model server (TF Serving + Open Inference Protocol, REST + gRPC). */
 import { availableParallelism } from 'node:os';
+import { parseBootstrapServers } from '../config/kafka-config.ts';
 import { InflowError } from '../errors.ts';
+import { createKafkaClient } from '../kafka/index.ts';
 import { createLogger } from '../observability/logger.ts';
 import { loadServable } from '../runtime/index.ts';
 import { type ModelServerOptions, startModelServer } from '../server/model-server.ts';
@@ -18,6 +20,14 @@ Options:
   --rest-port <n>           REST port (default 8501; 0 = any free port)
   --grpc-port <n>           gRPC port (default 8500; 0 = any free port)
   --no-rest, --no-grpc      disable a transport
+  --kafka <host:port,…>     also serve over Kafka (the Kafka-native endpoint): requests from
+                            --request-topic (default inflow-requests), responses to --response-topic
+                            (inflow-responses), failures with the reason to --error-topic (inflow-errors);
+                            model from the inflow-model header or --default-model; --exactly-once
+                            for transactions (the topics must exist)
+  --group <id>              with --kafka: the endpoint's consumer group (default inflow-kafka-endpoint)
+  --models-topic <topic>    with --kafka: install versions and label/split changes published with
+                            "inflow models publish|label|split" (default off)
   --workers <n|auto>        server processes sharing the ports (default 1; auto = one per core).
                             Each loads its own copy of the models; connections are spread
                             round-robin; a crashed worker is replaced. The admin API needs 1 worker:
@@ -30,7 +40,9 @@ Examples:
   inflow serve --model-repository models/repository
   curl -s localhost:8501/v1/models/digits-mlp
   inflow serve --model-repository /models --rest-port 8080 --no-grpc
-  inflow serve --model-repository /models --workers auto`;
+  inflow serve --model-repository /models --workers auto
+  inflow serve --model-repository /models --kafka 127.0.0.1:9092 --default-model digits-mlp
+  inflow serve --model-repository /models --kafka kafka:9092 --models-topic inflow-models --no-grpc`;
 
 function port(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -62,6 +74,14 @@ export interface ServeFlags {
   noRest?: boolean | undefined;
   noGrpc?: boolean | undefined;
   workers?: string | undefined;
+  kafka?: string | undefined;
+  requestTopic?: string | undefined;
+  responseTopic?: string | undefined;
+  errorTopic?: string | undefined;
+  defaultModel?: string | undefined;
+  exactlyOnce?: boolean | undefined;
+  modelsTopic?: string | undefined;
+  group?: string | undefined;
 }
 
 /** Resolves on the first SIGINT/SIGTERM. */
@@ -92,6 +112,17 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
     );
   }
   const logger = createLogger({ name: 'inflow.serve' });
+  if (flags.modelsTopic && !flags.kafka)
+    throw new InflowError('INVALID_ARGUMENT', '--models-topic needs --kafka <host:port> to read it from');
+  if (flags.kafka && workers > 1) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      '--kafka runs with --workers 1 (run more instances instead: they share the request topic as one consumer group)',
+    );
+  }
+  const kafkaClient = flags.kafka
+    ? createKafkaClient({ bootstrapServers: parseBootstrapServers(flags.kafka), clientId: 'inflow-serve' })
+    : undefined;
   const options: ModelServerOptions = {
     modelRepository: flags.modelRepository,
     load: loadServable,
@@ -100,6 +131,20 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       ? false
       : { host, port: port(flags.restPort, '--rest-port', 8501), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
     grpc: flags.noGrpc ? false : { host, port: port(flags.grpcPort, '--grpc-port', 8500), ...(auth ? { auth } : {}) },
+    ...(kafkaClient
+      ? {
+          kafka: {
+            client: kafkaClient,
+            ...(flags.requestTopic ? { requestTopic: flags.requestTopic } : {}),
+            ...(flags.responseTopic ? { responseTopic: flags.responseTopic } : {}),
+            ...(flags.errorTopic ? { errorTopic: flags.errorTopic } : {}),
+            ...(flags.defaultModel ? { defaultModel: flags.defaultModel } : {}),
+            ...(flags.group ? { applicationId: flags.group } : {}),
+            guarantee: flags.exactlyOnce ? 'exactly-once' : 'at-least-once',
+          },
+          ...(flags.modelsTopic ? { modelSync: { client: kafkaClient, topic: flags.modelsTopic } } : {}),
+        }
+      : {}),
   };
   const banner = (models: readonly string[], rest: string | undefined, grpc: string | undefined, suffix: string): void => {
     out(`inflow serving ${models.join(', ') || '(no models yet)'}${suffix}`);
@@ -108,10 +153,16 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
   };
 
   if (workers === 1) {
-    const server = await startModelServer(options);
-    banner(server.inference.repository.models(), server.restAddress, server.grpcAddress, '');
-    await stopSignal(out);
-    await server.close();
+    try {
+      const server = await startModelServer(options);
+      banner(server.inference.repository.models(), server.restAddress, server.grpcAddress, '');
+      if (flags.kafka)
+        out(`  Kafka ${flags.kafka}  (${flags.requestTopic ?? 'inflow-requests'} → ${flags.responseTopic ?? 'inflow-responses'})`);
+      await stopSignal(out);
+      await server.close();
+    } finally {
+      await kafkaClient?.close();
+    }
     return;
   }
 

@@ -28,4 +28,5 @@ export {
   type PublishControlOptions,
   publishControl,
 } from './publish-control.ts';
+export { type RepositorySync, type RepositorySyncOptions, startRepositorySync } from './repository-sync.ts';
 export { type PublishFile, type PublishModelOptions, type PublishResult, publishModel } from './publish-model.ts';

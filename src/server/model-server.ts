@@ -8,6 +8,7 @@ import { silentLogger } from '../observability/logger.ts';
 import type { PlatformLoader } from '../repository/model-repository.ts';
 import { createLocalInference, type LocalInference } from '../serving/local-inference.ts';
 import { createGrpcServer, type GrpcServerOptions } from './grpc/index.ts';
+import { type RepositorySync, type RepositorySyncOptions, startRepositorySync } from '../delivery/repository-sync.ts';
 import { type KafkaEndpointOptions, startKafkaEndpoint } from './kafka/kafka-endpoint-runner.ts';
 import { type RestServerOptions, startRestServer } from './rest/index.ts';
 
@@ -18,8 +19,12 @@ export interface ModelServerOptions {
   rest?: RestServerOptions | false;
   /** gRPC transport; `false` disables it. */
   grpc?: GrpcServerOptions | false;
+  /** Versions and label/split changes delivered over a Kafka models topic into the repository; off by default. */
+  modelSync?: Omit<RepositorySyncOptions, 'modelRepository' | 'logger'> | false;
   /** The Kafka-native endpoint (request → response topics); off by default. */
   kafka?: KafkaEndpointOptions | false;
+  /** How long the Kafka endpoint waits for every model to be ready before consuming; default 60 000 ms. */
+  kafkaReadyTimeoutMs?: number;
   /** Watch the repository for new versions (default true). */
   watch?: boolean;
   pollMs?: number;
@@ -46,13 +51,21 @@ export interface RunningModelServer {
 /** Loads the repository, then starts the transports. */
 export async function startModelServer(options: ModelServerOptions): Promise<RunningModelServer> {
   const log = options.logger ?? silentLogger;
+  // Sync first (bounded wait), so the repository loads what the topic holds, not an older disk state.
+  const sync: RepositorySync | undefined = options.modelSync
+    ? await startRepositorySync({ ...options.modelSync, modelRepository: options.modelRepository, logger: log })
+    : undefined;
   const inference = await createLocalInference({
     modelRepository: options.modelRepository,
     load: options.load,
     ...(options.watch === undefined ? {} : { watch: options.watch }),
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
     logger: log,
+  }).catch(async (error: unknown) => {
+    await sync?.close();
+    throw error;
   });
+  sync?.attach(inference.repository);
   const grace = options.shutdownGraceMs ?? 10_000;
   const closers: Array<(graceMs: number) => Promise<void>> = [];
   let restAddress: string | undefined;
@@ -72,6 +85,10 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
       grpcAddress = reachable(grpcOptions.host, port);
     }
     if (options.kafka) {
+      // Consume only once the models answer (first versions may still be settling or loading):
+      // requests read earlier would only wait in retries. Bounded: after it, retries take over.
+      const deadline = Date.now() + (options.kafkaReadyTimeoutMs ?? 60_000);
+      while (!(await inference.ready()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const runner = await startKafkaEndpoint(inference, { logger: log, ...options.kafka });
       // The endpoint drains before the models are unloaded (inference.close() runs after every closer).
       closers.unshift(() => runner.close());
@@ -79,6 +96,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   } catch (error) {
     await Promise.all(closers.map((close) => close(0).catch(() => undefined)));
     await inference.close();
+    await sync?.close();
     throw error;
   }
   log.info({ rest: restAddress, grpc: grpcAddress, models: inference.repository.models() }, 'model server started');
@@ -90,6 +108,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
     close() {
       closing ??= (async () => {
         await Promise.all(closers.map((close) => close(grace)));
+        await sync?.close();
         await inference.close();
         log.info('model server stopped');
       })();

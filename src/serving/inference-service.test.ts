@@ -105,6 +105,21 @@ describe('InferenceService', () => {
     await svc.close();
   });
 
+  it('answers UNAVAILABLE (retriable) while a configured model has no version ready yet, NOT_FOUND once unloaded on request', async () => {
+    const root = await repository({ 'm/config.yaml': 'platform: module\n', 'm/1/k.txt': '2' });
+    // The version's files are fresh: with a long settle time it is not loaded yet.
+    const svc = await createLocalInference({ modelRepository: root, load, watch: false, settleMs: 60_000 });
+    await assert.rejects(svc.infer({ model: 'm', inputs: x(1) }), {
+      code: 'UNAVAILABLE',
+      message: 'model m has no version ready yet (loading); retry shortly',
+    });
+    await assert.rejects(svc.infer({ model: 'm', version: 1, inputs: x(1) }), { code: 'NOT_FOUND' });
+    await assert.rejects(svc.infer({ model: 'nope', inputs: x(1) }), { code: 'NOT_FOUND' });
+    await svc.repository.unload('m');
+    await assert.rejects(svc.infer({ model: 'm', inputs: x(1) }), { code: 'NOT_FOUND' });
+    await svc.close();
+  });
+
   it('splits keyed traffic within ±2 % of the weights, sticky per key', async () => {
     const root = await repository({
       'm/config.yaml':

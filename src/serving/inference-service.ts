@@ -146,6 +146,19 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     shadows.add(task);
   }
 
+  /**
+   * A model that is in the repository but has no version ready yet (its first version is still
+   * loading or settling) is a passing state: UNAVAILABLE (retriable: clients and pipelines retry)
+   * instead of NOT_FOUND (which sends a stream record to the dead-letter topic). A model unloaded
+   * on request stays NOT_FOUND.
+   */
+  function stillLoading(request: InferRequest, e: InflowError): InflowError {
+    if (e.code !== 'NOT_FOUND' || request.version !== undefined) return e;
+    const model = request.model;
+    if (!repository.config(model) || repository.available(model).length > 0 || repository.unloaded().includes(model)) return e;
+    return new InflowError('UNAVAILABLE', `model ${model} has no version ready yet (loading); retry shortly`, { cause: e });
+  }
+
   return {
     metrics,
     router,
@@ -169,7 +182,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         metrics.requestDuration.observe(labels, (performance.now() - started) / 1000);
         return { model: request.model, version: route.version, ...(request.id !== undefined ? { id: request.id } : {}), outputs };
       } catch (error) {
-        const e = InflowError.from(error);
+        const e = stillLoading(request, InflowError.from(error));
         metrics.requestFailure.inc({ model: request.model, version: version === undefined ? '' : String(version), code: e.code });
         throw e;
       }
