@@ -7,6 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { COMPLETE_MARKER } from '../repository/repository-scan.ts';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Manifest, ManifestFile } from './delivery-format.ts';
 
@@ -70,7 +71,8 @@ async function listFiles(dir: string, out: string[] = [], root = dir, depth = 0)
 export async function compareWithDisk(dir: string, files: readonly ManifestFile[]): Promise<string | undefined> {
   let onDisk: string[];
   try {
-    onDisk = (await listFiles(dir)).sort();
+    // The completion marker is ours, not the model's.
+    onDisk = (await listFiles(dir)).filter((f) => f !== COMPLETE_MARKER).sort();
   } catch {
     return 'not on disk';
   }
@@ -162,6 +164,8 @@ export function createStagingArea(repository: string): StagingArea {
         if (f.size === 0) await writeFile(to, '');
         else await rename(fileOf(publishId, index), to);
       }
+      // Renamed in whole below: the repository may load it without waiting for its files to settle.
+      await writeFile(join(build, COMPLETE_MARKER), `${manifest.model} ${manifest.version} ${publishId}\n`);
       await mkdir(dirname(target), { recursive: true });
       const exists = await stat(target).then(
         () => true,

@@ -159,6 +159,14 @@ describe('model repository', () => {
     await r.close();
   });
 
+  it('loads a fresh version at once when it carries the completion marker of a whole-folder install', async () => {
+    const root = await repo({ 'm/config.yaml': CONFIG, 'm/1/weights.txt': '2', 'm/1/.inflow-complete': 'm 1 publish-1\n' });
+    const r = createModelRepository({ root, load: fakeLoader([]), settleMs: 60_000 });
+    await r.refresh();
+    assert.deepEqual(r.available('m'), [1]);
+    await r.close();
+  });
+
   it('unloads versions and models removed from disk, and ignores unsafe folder names', async () => {
     const log: string[] = [];
     const root = await repo({

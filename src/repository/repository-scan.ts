@@ -52,15 +52,24 @@ async function walkFiles(dir: string, depth = 0): Promise<Array<{ path: string; 
   return out;
 }
 
+/**
+ * A version folder holding this file was written completely elsewhere and renamed in whole
+ * (model delivery does that): it is settled at once, whatever its files' modification times.
+ */
+export const COMPLETE_MARKER = '.inflow-complete';
+
 async function scanVersion(dir: string, version: number): Promise<VersionOnDisk> {
   const files = (await walkFiles(dir)).sort((a, b) => (a.path < b.path ? -1 : 1));
   const hash = createHash('sha1');
   let newest = 0;
+  let complete = false;
   for (const f of files) {
-    hash.update(`${relative(dir, f.path)}\0${f.size}\0${f.mtimeMs}\n`);
+    const name = relative(dir, f.path);
+    hash.update(`${name}\0${f.size}\0${f.mtimeMs}\n`);
     newest = Math.max(newest, f.mtimeMs);
+    if (name === COMPLETE_MARKER) complete = true;
   }
-  return { version, dir, fingerprint: hash.digest('hex'), newestMtimeMs: newest };
+  return { version, dir, fingerprint: hash.digest('hex'), newestMtimeMs: complete ? 0 : newest };
 }
 
 /** Reads one model folder. A bad config is reported in `configError`, never thrown. */
