@@ -6,8 +6,10 @@ import { dirname } from 'node:path';
 import { type KafkaConfig, kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
 import { validateConfig } from '../config/load-config.ts';
 import { InflowError } from '../errors.ts';
+import { startRepositorySync } from '../delivery/index.ts';
 import { createKafkaClient, type KafkaClient } from '../kafka/index.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
+import type { LocalInference } from '../serving/local-inference.ts';
 import { createStreamsRunner, type StreamsMetrics, type StreamsRunner } from '../streams/index.ts';
 import {
   type BuiltPipeline,
@@ -167,16 +169,33 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
     );
   }
   const logger = hooks.logger ?? createLogger({ name: 'inflow.stream' });
-  const built: BuiltPipeline = await buildPipeline(config, { logger, ...deps });
-  let client: KafkaClient | undefined;
+  // Without an injected client the servers are brokers: memory was refused above.
+  const client: KafkaClient = hooks.client ?? createKafkaClient(kafka);
+  let built: BuiltPipeline;
+  try {
+    built = await buildPipeline(config, {
+      logger,
+      syncModels: async (root, topic) => {
+        const sync = await startRepositorySync({ client, topic, modelRepository: root, logger });
+        return {
+          attach: (inferencer) => {
+            if ('repository' in inferencer) sync.attach((inferencer as LocalInference).repository);
+          },
+          close: () => sync.close(),
+        };
+      },
+      ...deps,
+    });
+  } catch (error) {
+    if (!hooks.client) await client.close().catch(() => undefined);
+    throw error;
+  }
   let runner: StreamsRunner | undefined;
   let started = false;
   const stop = stopRequested(hooks.signal, out);
   let timer: ReturnType<typeof setInterval> | undefined;
   try {
     if (flags.describe) out(built.describe());
-    // Without an injected client the servers are brokers: memory was refused above.
-    client = hooks.client ?? createKafkaClient(kafka);
     runner = createStreamsRunner(built.topology, { ...built.runnerOptions, client });
     await runner.start();
     started = true;
@@ -209,7 +228,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
     stop.dispose();
     if (runner) await runner.close().catch(() => undefined);
     await built.close().catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'closing a model source failed'));
-    if (client && !hooks.client) await client.close().catch(() => undefined);
+    if (!hooks.client) await client.close().catch(() => undefined);
   }
 }
 

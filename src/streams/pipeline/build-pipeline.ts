@@ -35,6 +35,12 @@ export interface PipelineDeps {
   readonly createLocalInference?: (options: LocalInferenceOptions) => Promise<Inferencer>;
   /** Default: createRemoteInferencer (src/client). */
   readonly createRemoteInferencer?: (options: RemoteInferencerOptions) => Inferencer;
+  /**
+   * Starts delivery of `topic` into the repository folder `root` (before it loads) for embedded
+   * sources with `modelsTopic`; `attach` then gets the loaded inferencer. Without it (or in a
+   * dry run), `modelsTopic` is not followed.
+   */
+  readonly syncModels?: (root: string, topic: string) => Promise<{ attach(inferencer: Inferencer): void; close(): Promise<void> }>;
   readonly logger?: Logger;
 }
 
@@ -108,7 +114,9 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
   }
   const inferencers = new Map<string, Inferencer>();
   const repositories = new Map<string, { inferencer: Inferencer; watch: boolean; name: string }>();
+  const syncs: { close(): Promise<void> }[] = [];
   const closeAll = async (): Promise<void> => {
+    for (const sync of syncs.splice(0)) await sync.close().catch(() => undefined);
     const order = [...inferencers.entries()].sort(([a], [b]) => Number(!!config.models[b]?.remote) - Number(!!config.models[a]?.remote));
     const errors: unknown[] = [];
     for (const inferencer of new Set(order.map(([, i]) => i))) await inferencer.close().catch((e: unknown) => errors.push(e));
@@ -128,6 +136,9 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
         );
       }
       if (!same) {
+        const sync =
+          embedded.modelsTopic && !deps.dryRun && deps.syncModels ? await deps.syncModels(root, embedded.modelsTopic) : undefined;
+        if (sync) syncs.push(sync);
         const inferencer = deps.dryRun
           ? placeholder(name)
           : await (deps.createLocalInference ?? createLocalInference)({
@@ -136,6 +147,7 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
               watch: embedded.watch,
               ...(deps.logger ? { logger: deps.logger } : {}),
             });
+        sync?.attach(inferencer);
         repositories.set(root, { inferencer, watch: embedded.watch, name });
       }
       inferencers.set(name, (repositories.get(root) as { inferencer: Inferencer }).inferencer);

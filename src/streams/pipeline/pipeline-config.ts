@@ -127,6 +127,8 @@ const predictSchema = z.strictObject({
   maxConcurrentBatches: positiveInt.optional(),
   /** Deadline of one inference call, ms; default 30 000. */
   timeoutMs: positiveInt.optional(),
+  /** One JSON record per prediction to this topic (schema: src/streams/README.md). */
+  predictionLog: z.strictObject({ topic: z.string().min(1), includeInputs: z.boolean().optional() }).optional(),
   retry: z
     .strictObject({
       maxAttempts: positiveInt.optional(),
@@ -196,6 +198,11 @@ const embeddedSchema = z.strictObject({
   modelRepository: z.string().min(1),
   /** Load new versions dropped into the repository without a restart (default true). */
   watch: z.boolean().default(true),
+  /**
+   * Also install versions and label/split changes published to this Kafka topic (on the
+   * pipeline's cluster, with `inflow models publish|label|split`) into the repository.
+   */
+  modelsTopic: z.string().min(1).optional(),
 });
 
 const remoteSchema = remoteClientConfigSchema.safeExtend({

@@ -33,6 +33,7 @@ function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer
     ...(p.maxConcurrentBatches !== undefined ? { maxConcurrentBatches: p.maxConcurrentBatches } : {}),
     ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
     ...(p.retry !== undefined ? { retry: p.retry } : {}),
+    ...(p.predictionLog !== undefined ? { predictionLog: p.predictionLog } : {}),
   };
 }
 
