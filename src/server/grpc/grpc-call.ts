@@ -169,11 +169,15 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
         }
         if (limited) inFlight++;
         const controller = new AbortController();
+        const receivedAt = Date.now();
         const clientDeadline = deadlineMs(call.getDeadline());
         const onCancel = (): void => {
           if (controller.signal.aborted) return;
-          // grpc-js ends a call whose deadline passed as 'cancelled' too (a few ms of timer slack allowed).
-          const expired = Date.now() >= clientDeadline - 5;
+          // grpc-js ends a call whose deadline passed as 'cancelled' too. The client's clock starts
+          // before ours (the request's transit and our read of it), so a cancel that comes close to
+          // our deadline is the client's deadline: slack of 10 % of the budget, at least 25 ms.
+          const slack = Math.max(25, (clientDeadline - receivedAt) * 0.1);
+          const expired = Date.now() >= clientDeadline - slack;
           controller.abort(
             expired
               ? new InflowError('DEADLINE_EXCEEDED', `${method}: the call's deadline passed before the answer was ready`)
