@@ -177,7 +177,7 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
           // before ours (the request's transit and our read of it), so a cancel that comes close to
           // our deadline is the client's deadline: slack of 10 % of the budget, at least 25 ms.
           const slack = Math.max(25, (clientDeadline - receivedAt) * 0.1);
-          const expired = Date.now() >= clientDeadline - slack;
+          const expired = Number.isFinite(clientDeadline) && Date.now() >= clientDeadline - slack;
           controller.abort(
             expired
               ? new InflowError('DEADLINE_EXCEEDED', `${method}: the call's deadline passed before the answer was ready`)
