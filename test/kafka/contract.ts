@@ -393,6 +393,87 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       });
     });
 
+    it('lists a topic as soon as createTopics resolves', async () => {
+      const t = topic('listed');
+      const admin = client.admin();
+      await admin.createTopics([{ topic: t, partitions: 2 }]);
+      assert.ok((await admin.listTopics()).includes(t));
+    });
+
+    it('sends many large records in one call (more than the broker takes in one message) in order', async () => {
+      const t = topic('bulk');
+      await client.admin().createTopics([{ topic: t, partitions: 1 }]);
+      const records = Array.from({ length: 40 }, (_, i) => ({ topic: t, key: Buffer.from('k'), value: Buffer.alloc(100_000, i) }));
+      const meta = await client.producer().send(records);
+      assert.deepEqual(
+        meta.map((m) => m.offset),
+        records.map((_, i) => BigInt(i)),
+      );
+      const consumer = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'earliest' });
+      await consumer.subscribe([t]);
+      const got = await pollCount(consumer, 40);
+      assert.deepEqual(
+        got.map((r) => r.value?.[0]),
+        records.map((_, i) => i),
+      );
+      await consumer.close();
+    });
+
+    it("after a seek, starts a partition taken over in a rebalance at the group's committed offset", async () => {
+      const t = topic('seek-takeover');
+      await client.admin().createTopics([{ topic: t, partitions: 2 }]);
+      await client.producer().send(Array.from({ length: 20 }, (_, i) => ({ topic: t, partition: i % 2, value: Buffer.from(`${i}`) })));
+      const groupId = `g-${randomUUID()}`;
+      const a = client.consumer({ groupId, autoOffsetReset: 'earliest', sessionTimeoutMs: 6000 });
+      await a.subscribe([t]);
+      await pollUntilAssigned(a, (ps) => ps.length === 2);
+      const b = client.consumer({ groupId, autoOffsetReset: 'earliest', sessionTimeoutMs: 6000 });
+      await Promise.all([b.subscribe([t]), pollUntilAssigned(a, (ps) => ps.length === 1)]);
+      await pollUntilAssigned(b, (ps) => ps.length === 1);
+      const mine = (a.assignment()[0] as TopicPartition).partition;
+      const theirs = 1 - mine;
+      await b.commit([{ topic: t, partition: theirs, offset: 5n }]);
+      a.seek({ topic: t, partition: mine, offset: 0n });
+      await b.close();
+      const seen = await pollUntilAssigned(a, (ps) => ps.length === 2);
+      const rest = await eventually(async () => {
+        seen.push(...(await a.poll({ timeoutMs: 200 })));
+        assert.ok(
+          seen.some((r) => r.partition === theirs),
+          'the partition taken over was never delivered',
+        );
+      }, 20_000).then(() => seen.filter((r) => r.partition === theirs));
+      assert.equal(rest[0]?.offset, 5n, 'the taken-over partition starts at the committed offset');
+      await a.close();
+    });
+
+    it('re-delivers nothing a member already returned from a partition a rebalance left it', async () => {
+      const t = topic('keep');
+      await client.admin().createTopics([{ topic: t, partitions: 2 }]);
+      await client.producer().send(Array.from({ length: 20 }, (_, i) => ({ topic: t, partition: i % 2, value: Buffer.from(`${i}`) })));
+      const groupId = `g-${randomUUID()}`;
+      const revoked = new Set<number>();
+      const a = client.consumer({ groupId, autoOffsetReset: 'earliest', sessionTimeoutMs: 6000 });
+      await a.subscribe([t], { onRevoked: (ps) => ps.forEach((p) => revoked.add(p.partition)) });
+      const got = await pollCount(a, 20);
+      await a.commit([0, 1].map((partition) => ({ topic: t, partition, offset: 2n })));
+      const b = client.consumer({ groupId, autoOffsetReset: 'earliest', sessionTimeoutMs: 6000 });
+      await Promise.all([b.subscribe([t]), pollUntilAssigned(a, (ps) => ps.length === 1).then((r) => got.push(...r))]);
+      const kept = (a.assignment()[0] as TopicPartition).partition;
+      await b.close();
+      got.push(...(await pollUntilAssigned(a, (ps) => ps.length === 2)));
+      // Give a re-delivery the time to show up: a few more rounds.
+      for (let i = 0; i < 10; i++) got.push(...(await a.poll({ timeoutMs: 200 })));
+      assert.ok(!revoked.has(kept), 'the partition a kept was never revoked from it');
+      const keys = got.filter((r) => r.partition === kept).map((r) => r.offset);
+      assert.deepEqual(
+        keys,
+        Array.from({ length: 10 }, (_, i) => BigInt(i)),
+        `partition ${kept} (kept) was returned as ${keys.join(', ')}`,
+      );
+      await a.close();
+    });
+
     it('rejects an oversize record with the size and the limit', async () => {
       const t = topic('big');
       await client.admin().createTopics([{ topic: t, partitions: 1 }]);

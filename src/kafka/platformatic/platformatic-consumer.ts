@@ -51,6 +51,15 @@ export class PlatformaticConsumer implements KafkaConsumer {
   readonly #paused = new Set<string>();
   /** Next offset to hand out per partition (last delivered + 1). */
   readonly #positions = new Map<string, bigint>();
+  /**
+   * Next offset expected from the stream per partition (last buffered + 1). After a rebalance
+   * the library fetches every partition it still owns again from the committed offset; records
+   * below this mark are those re-deliveries and are dropped (the partition was never revoked).
+   */
+  readonly #fetched = new Map<string, bigint>();
+  /** The stream was opened at explicit offsets (after a seek): the library then fetches no partition assigned later. */
+  #manual = false;
+  #reopening: Promise<void> = Promise.resolve();
   #assigned = new Map<string, TopicPartition>();
   #error: Error | undefined;
   #wake: (() => void) | undefined;
@@ -172,9 +181,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
       throw new InflowError('FAILED_PRECONDITION', `cannot seek ${key}: the partition is not assigned to this consumer`);
     }
     this.#positions.set(key, position.offset);
-    void this.#reopenAt(key).catch((error: unknown) => {
-      this.#error = error as Error;
-    });
+    this.#reopen(key);
   }
 
   assignment(): TopicPartition[] {
@@ -188,6 +195,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
     const stream = this.#stream;
     this.#stream = undefined;
     if (stream) await stream.close().catch(() => undefined);
+    await this.#reopening;
     await this.raw.close(true).catch(() => undefined);
   }
 
@@ -199,6 +207,9 @@ export class PlatformaticConsumer implements KafkaConsumer {
       const key = partitionKey(message.topic, message.partition);
       // A fetch that was in flight during a rebalance may still deliver a partition we lost.
       if (!this.#assigned.has(key) && !this.#libraryAssigns(message.topic, message.partition)) return;
+      const expected = this.#fetched.get(key);
+      if (expected !== undefined && message.offset < expected) return;
+      this.#fetched.set(key, message.offset + 1n);
       const record = toRecord(message);
       if (this.#paused.has(key)) this.#hold(key, record);
       else this.#ready.push(record);
@@ -250,15 +261,46 @@ export class PlatformaticConsumer implements KafkaConsumer {
         this.#held.delete(k);
         this.#paused.delete(k);
         this.#positions.delete(k);
+        this.#fetched.delete(k);
       }
       await this.#listener.onRevoked?.(revoked);
     }
-    if (added.length > 0) await this.#listener.onAssigned?.(added);
+    if (added.length > 0) {
+      // A stream opened at explicit offsets does not fetch partitions assigned later: reopen it
+      // with the new ones at their committed offsets (the kept ones stay where they are).
+      if (this.#manual) {
+        this.#reopen('a rebalance');
+        await this.#reopening;
+      }
+      await this.#listener.onAssigned?.(added);
+    }
   }
 
-  /** Opens a stream at the current positions (the seeked one included), then drops the old one. */
-  async #reopenAt(seekKey: string): Promise<void> {
+  /**
+   * Queues a reopen (one at a time; a failure surfaces at the next poll()). At once, the current
+   * stream is detached and every buffered record dropped: nothing fetched before the seek or
+   * rebalance can reach poll() any more; the new stream refetches from the positions.
+   */
+  #reopen(why: string): void {
     const old = this.#stream;
+    this.#stream = undefined;
+    this.#streamPaused = false;
+    this.#ready.length = 0;
+    this.#held.clear();
+    this.#heldCount = 0;
+    this.#reopening = this.#reopening
+      .then(() => this.#reopenAt(why, old))
+      .catch((error: unknown) => {
+        this.#error = error as Error;
+      });
+  }
+
+  /** Opens a stream at the current positions (the seeked one included), then closes the old one. */
+  async #reopenAt(seekKey: string, old: RawStream | undefined): Promise<void> {
+    if (this.#closed) {
+      await old?.close().catch(() => undefined);
+      return;
+    }
     const committed = await this.committed([...this.#assigned.values()]);
     const offsets = committed.map((c) => {
       const key = partitionKey(c.topic, c.partition);
@@ -270,13 +312,16 @@ export class PlatformaticConsumer implements KafkaConsumer {
       const listed = await this.raw.listOffsets({ topics: [...new Set(unknown.map((o) => o.topic))], timestamp: at });
       for (const o of unknown) o.offset = listed.get(o.topic)?.[o.partition] ?? 0n;
     }
-    // Records buffered for any partition are dropped: the new stream refetches from the positions.
-    this.#ready.length = 0;
-    this.#held.clear();
-    this.#heldCount = 0;
+    this.#fetched.clear();
+    for (const o of offsets) this.#fetched.set(partitionKey(o.topic, o.partition), o.offset);
     const stream = await mapErrors(`seeking ${seekKey}`, () =>
       this.raw.consume({ topics: this.#topics, mode: 'manual', offsets, autocommit: false }),
     );
+    this.#manual = true;
+    if (this.#closed) {
+      await Promise.all([stream.close(), old?.close()]).catch(() => undefined);
+      return;
+    }
     this.#attach(stream);
     if (old) await old.close().catch(() => undefined);
   }

@@ -29,6 +29,16 @@ type Send = (options: { messages: Array<Record<string, unknown>> }) => Promise<P
 
 const ACKS = { all: -1, leader: 1, none: 0 } as const;
 
+/** Bytes of records per library call (below the broker's default 1 MiB message.max.bytes, with room for framing). */
+const MAX_CALL_BYTES = 768 * 1024;
+
+/** Payload bytes of a record (key, value, headers) plus the per-record framing, ~70 bytes at most. */
+function recordBytes(r: ProducerRecord): number {
+  let n = 70 + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  for (const [k, v] of r.headers ?? []) n += k.length + v.length + 10;
+  return n;
+}
+
 /** What the consumer adapter exposes to transactions (KIP-447 group metadata). */
 export interface GroupMetadataSource {
   readonly raw: Consumer;
@@ -95,6 +105,7 @@ export class PlatformaticProducer implements KafkaProducer {
       }
       return r.key ? partitionForKey(r.key, n) : this.#roundRobin(r.topic, n);
     });
+    const sizes = records.map(recordBytes);
     const messages = records.map((r, i) => ({
       topic: r.topic,
       partition: partitions[i],
@@ -103,17 +114,31 @@ export class PlatformaticProducer implements KafkaProducer {
       timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
       headers: r.headers ? new Map(r.headers.map(([name, value]) => [{ name }, value] as const)) : undefined,
     }));
-    const result = await mapErrors(label, () => send({ messages }));
-    // The broker reports one base offset per partition; records of a partition are consecutive.
-    const base = new Map((result.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, o.offset]));
-    const seen = new Map<string, bigint>();
-    return records.map((r, i) => {
-      const partition = partitions[i] as number;
-      const key = `${r.topic}:${partition}`;
-      const index = seen.get(key) ?? 0n;
-      seen.set(key, index + 1n);
-      return { topic: r.topic, partition, offset: (base.get(key) ?? -1n) + index };
-    });
+    const out: RecordMetadata[] = [];
+    // The library puts a call's records for one partition in one batch, with no size bound:
+    // many large records in one call exceed the broker's message.max.bytes (1 MiB by default)
+    // and fail RECORD_TOO_LARGE. Calls of at most MAX_CALL_BYTES, one after the other (order
+    // holds: each waits for the previous one's acknowledgement), keep every batch below it.
+    for (let start = 0; start < messages.length; ) {
+      let end = start;
+      let bytes = 0;
+      while (end < messages.length && (end === start || bytes + (sizes[end] as number) <= MAX_CALL_BYTES)) bytes += sizes[end++] as number;
+      const part = messages.slice(start, end);
+      const result = await mapErrors(label, () => send({ messages: part }));
+      // The broker reports one base offset per partition; records of a partition are consecutive.
+      const base = new Map((result.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, o.offset]));
+      const seen = new Map<string, bigint>();
+      for (let i = start; i < end; i++) {
+        const r = records[i] as ProducerRecord;
+        const partition = partitions[i] as number;
+        const key = `${r.topic}:${partition}`;
+        const index = seen.get(key) ?? 0n;
+        seen.set(key, index + 1n);
+        out.push({ topic: r.topic, partition, offset: (base.get(key) ?? -1n) + index });
+      }
+      start = end;
+    }
+    return out;
   }
 
   async beginTransaction(): Promise<KafkaTransaction> {
