@@ -1,0 +1,116 @@
+/**
+ * Crash recovery on the real broker: the embedded digits pipeline runs in a child process that
+ * is SIGKILLed at random points (whenever its output grew by a random amount) and restarted
+ * with the same instance id, five times, then allowed to finish. Exactly-once: a read_committed
+ * reader sees exactly one prediction per input. At-least-once: none is missing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createKafkaClient, type KafkaClient } from '../../src/kafka/index.ts';
+import type { Guarantee } from '../../src/streams/index.ts';
+import { brokerOrSkip } from '../setup/broker.ts';
+import type { ChildConfig } from './fixtures/pipeline-child.ts';
+import { type PipelineProcess, startPipelineProcess } from './fixtures/pipeline-process.ts';
+import {
+  assertMatchesReference,
+  assertPerKeyOrder,
+  completeness,
+  createTopics,
+  type DigitsReference,
+  digitsReference,
+  endOffsetSum,
+  groupLag,
+  produceDigits,
+  readToEnd,
+  uniqueName,
+  outputOf,
+  waitFor,
+  waitForLagZero,
+} from './fixtures/streams-fixtures.ts';
+
+const bootstrap = brokerOrSkip();
+const COUNT = 20_000;
+const KILLS = 5;
+
+describe('a pipeline process killed and restarted on Apache Kafka', { skip: bootstrap ? false : 'no Kafka broker' }, () => {
+  let client: KafkaClient;
+  let ref: DigitsReference;
+  let running: PipelineProcess | undefined;
+
+  before(async () => {
+    client = createKafkaClient({ bootstrapServers: bootstrap ?? [], clientId: 'streams-it-crash' });
+    ref = await digitsReference();
+  });
+  after(async () => {
+    await running?.kill();
+    await client?.close();
+  });
+
+  for (const guarantee of ['exactly-once', 'at-least-once'] as const satisfies readonly Guarantee[]) {
+    it(`loses no prediction over ${KILLS} SIGKILLs${guarantee === 'exactly-once' ? ' and doubles none' : ''} (${guarantee})`, async (t) => {
+      const started = Date.now();
+      const input = uniqueName('crash-in');
+      const output = uniqueName('crash-out');
+      const applicationId = uniqueName('crash-app');
+      await createTopics(client, [input, output, `${applicationId}-dlq`]);
+      await produceDigits(client, input, ref, COUNT);
+      const config: ChildConfig = {
+        bootstrap: bootstrap ?? [],
+        input,
+        output,
+        applicationId,
+        instanceId: 'crashy',
+        guarantee,
+        maxBatch: 64,
+        sessionTimeoutMs: 6000,
+      };
+      const admin = client.admin();
+      const kills: string[] = [];
+      try {
+        for (let k = 0; k < KILLS; k++) {
+          const spawned = Date.now();
+          const child = startPipelineProcess(config);
+          running = child;
+          await child.started;
+          const joined = Date.now();
+          // Kill once the output grew by a random 1 500–4 500 records (aborted and duplicate ones count too).
+          const from = await endOffsetSum(admin, output);
+          const threshold = from + BigInt(1500 + Math.floor(Math.random() * 3000));
+          let at = from;
+          await waitFor(
+            `the output of run ${k + 1} to pass ${threshold}`,
+            async () => {
+              at = await endOffsetSum(admin, output);
+              // A run that finished everything before the threshold is killed anyway.
+              return at >= threshold || (await groupLag(admin, applicationId, input)) === 0n ? true : undefined;
+            },
+            { timeoutMs: 30_000, everyMs: 20, describe: () => `at ${at}; child output:\n${child.output()}` },
+          );
+          await child.kill();
+          kills.push(`${at} (joined ${joined - spawned} ms, killed ${Date.now() - joined} ms later)`);
+        }
+        const last = startPipelineProcess(config);
+        running = last;
+        await last.started;
+        await waitForLagZero(client, applicationId, input, 60_000);
+        assert.equal(await last.stop(), 0, `the last run closes cleanly:\n${last.output()}`);
+        running = undefined;
+      } finally {
+        await admin.close();
+      }
+
+      const records = await readToEnd(client, output, { isolation: guarantee === 'exactly-once' ? 'read_committed' : 'read_uncommitted' });
+      const { missing, duplicates } = completeness(records, COUNT);
+      t.diagnostic(
+        `${guarantee}: killed at output end offsets ${kills.join(', ')}; ${records.length} outputs for ${COUNT} inputs, ${duplicates} duplicates; ${Date.now() - started} ms`,
+      );
+      assert.deepEqual(missing.slice(0, 20), [], `${missing.length} inputs have no prediction`);
+      if (guarantee === 'exactly-once') {
+        assert.equal(duplicates, 0, 'read_committed sees each prediction once');
+        assert.equal(records.length, COUNT);
+        assertPerKeyOrder(records);
+      }
+      for (const r of records) assertMatchesReference(outputOf(r), ref);
+    });
+  }
+});
