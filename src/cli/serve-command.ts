@@ -1,6 +1,7 @@
 /** `inflow serve`: the model server (TF Serving + Open Inference Protocol, REST + gRPC). */
 import { availableParallelism } from 'node:os';
-import { parseBootstrapServers } from '../config/kafka-config.ts';
+import { kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
+import { loadConfigFile, validateConfig } from '../config/load-config.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -26,6 +27,10 @@ Options:
                             model from the inflow-model header or --default-model; --exactly-once
                             for transactions (the topics must exist)
   --group <id>              with --kafka: the endpoint's consumer group (default inflow-kafka-endpoint)
+  --kafka-config <file>     the cluster's connection settings (YAML: bootstrapServers, clientId,
+                            sasl {mechanism, username, passwordFile}, ssl {caFile, certFile, keyFile});
+                            --kafka then only overrides bootstrapServers
+  --no-kafka-endpoint       with a cluster: do not serve the request topic (e.g. --models-topic only)
   --models-topic <topic>    with --kafka: install versions and label/split changes published with
                             "inflow models publish|label|split" (default off)
   --workers <n|auto>        server processes sharing the ports (default 1; auto = one per core).
@@ -82,6 +87,8 @@ export interface ServeFlags {
   exactlyOnce?: boolean | undefined;
   modelsTopic?: string | undefined;
   group?: string | undefined;
+  kafkaConfig?: string | undefined;
+  noKafkaEndpoint?: boolean | undefined;
 }
 
 /** Resolves on the first SIGINT/SIGTERM. */
@@ -112,17 +119,26 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
     );
   }
   const logger = createLogger({ name: 'inflow.serve' });
-  if (flags.modelsTopic && !flags.kafka)
-    throw new InflowError('INVALID_ARGUMENT', '--models-topic needs --kafka <host:port> to read it from');
-  if (flags.kafka && workers > 1) {
+  const kafkaSettings = flags.kafkaConfig ? await loadConfigFile(kafkaConfigSchema, flags.kafkaConfig) : undefined;
+  const bootstrap = flags.kafka ? parseBootstrapServers(flags.kafka) : kafkaSettings?.bootstrapServers;
+  const kafkaConfig =
+    bootstrap !== undefined && bootstrap !== 'memory'
+      ? validateConfig(kafkaConfigSchema, { clientId: 'inflow-serve', ...kafkaSettings, bootstrapServers: bootstrap }, '--kafka')
+      : undefined;
+  if (flags.modelsTopic && !kafkaConfig) {
     throw new InflowError(
       'INVALID_ARGUMENT',
-      '--kafka runs with --workers 1 (run more instances instead: they share the request topic as one consumer group)',
+      '--models-topic needs a cluster to read it from: --kafka <host:port> or --kafka-config <file>',
     );
   }
-  const kafkaClient = flags.kafka
-    ? createKafkaClient({ bootstrapServers: parseBootstrapServers(flags.kafka), clientId: 'inflow-serve' })
-    : undefined;
+  const endpoint = kafkaConfig !== undefined && flags.noKafkaEndpoint !== true;
+  if (endpoint && workers > 1) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      'the Kafka endpoint runs with --workers 1 (run more instances instead: they share the request topic as one consumer group)',
+    );
+  }
+  const kafkaClient = kafkaConfig ? createKafkaClient(kafkaConfig) : undefined;
   const options: ModelServerOptions = {
     modelRepository: flags.modelRepository,
     load: loadServable,
@@ -131,7 +147,7 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       ? false
       : { host, port: port(flags.restPort, '--rest-port', 8501), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
     grpc: flags.noGrpc ? false : { host, port: port(flags.grpcPort, '--grpc-port', 8500), ...(auth ? { auth } : {}) },
-    ...(kafkaClient
+    ...(kafkaClient && endpoint
       ? {
           kafka: {
             client: kafkaClient,
@@ -142,9 +158,9 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
             ...(flags.group ? { applicationId: flags.group } : {}),
             guarantee: flags.exactlyOnce ? 'exactly-once' : 'at-least-once',
           },
-          ...(flags.modelsTopic ? { modelSync: { client: kafkaClient, topic: flags.modelsTopic } } : {}),
         }
       : {}),
+    ...(kafkaClient && flags.modelsTopic ? { modelSync: { client: kafkaClient, topic: flags.modelsTopic } } : {}),
   };
   const banner = (models: readonly string[], rest: string | undefined, grpc: string | undefined, suffix: string): void => {
     out(`inflow serving ${models.join(', ') || '(no models yet)'}${suffix}`);
@@ -156,8 +172,9 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
     try {
       const server = await startModelServer(options);
       banner(server.inference.repository.models(), server.restAddress, server.grpcAddress, '');
-      if (flags.kafka)
-        out(`  Kafka ${flags.kafka}  (${flags.requestTopic ?? 'inflow-requests'} → ${flags.responseTopic ?? 'inflow-responses'})`);
+      if (endpoint)
+        out(`  Kafka ${String(bootstrap)}  (${flags.requestTopic ?? 'inflow-requests'} → ${flags.responseTopic ?? 'inflow-responses'})`);
+      if (flags.modelsTopic) out(`  models from the Kafka topic ${flags.modelsTopic}`);
       await stopSignal(out);
       await server.close();
     } finally {

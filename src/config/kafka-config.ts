@@ -6,23 +6,46 @@ import { z } from 'zod';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:9092"');
 
-/** SASL authentication (KIP-43 / KIP-84); passed through to the client. */
-export const saslConfigSchema = z.strictObject({
-  mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']),
-  username: z.string().min(1).optional(),
-  password: z.string().optional(),
-  /** OAUTHBEARER token. */
-  token: z.string().optional(),
-});
+/** Only one of `a` and `b` may be set. */
+function oneOf<T extends Record<string, unknown>>(a: keyof T & string, b: keyof T & string) {
+  return (value: T, ctx: z.RefinementCtx): void => {
+    if (value[a] !== undefined && value[b] !== undefined)
+      ctx.addIssue({ code: 'custom', path: [b], message: `set ${a} or ${b}, not both` });
+  };
+}
 
-/** TLS: PEM file contents (the CLI reads files; the library takes contents). */
-export const sslConfigSchema = z.strictObject({
-  ca: z.string().optional(),
-  cert: z.string().optional(),
-  key: z.string().optional(),
-  rejectUnauthorized: z.boolean().default(true),
-  servername: z.string().optional(),
-});
+/**
+ * SASL authentication (KIP-43 / KIP-84); passed through to the client. Secrets may be given as
+ * files (`passwordFile`, `tokenFile`: a mounted Kubernetes Secret), read when the client is made.
+ */
+export const saslConfigSchema = z
+  .strictObject({
+    mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    passwordFile: z.string().min(1).optional(),
+    /** OAUTHBEARER token. */
+    token: z.string().optional(),
+    tokenFile: z.string().min(1).optional(),
+  })
+  .superRefine(oneOf('password', 'passwordFile'))
+  .superRefine(oneOf('token', 'tokenFile'));
+
+/** TLS: PEM contents, or PEM files (`caFile`, `certFile`, `keyFile`) read when the client is made. */
+export const sslConfigSchema = z
+  .strictObject({
+    ca: z.string().optional(),
+    caFile: z.string().min(1).optional(),
+    cert: z.string().optional(),
+    certFile: z.string().min(1).optional(),
+    key: z.string().optional(),
+    keyFile: z.string().min(1).optional(),
+    rejectUnauthorized: z.boolean().default(true),
+    servername: z.string().optional(),
+  })
+  .superRefine(oneOf('ca', 'caFile'))
+  .superRefine(oneOf('cert', 'certFile'))
+  .superRefine(oneOf('key', 'keyFile'));
 
 /** The `kafka:` section. Times are milliseconds. */
 export const kafkaConfigSchema = z.strictObject({

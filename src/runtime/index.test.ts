@@ -55,4 +55,20 @@ describe('runtime registry', () => {
       await servable.close();
     }
   });
+
+  it('takes onnxruntime thread counts from the environment when the model config has none, and rejects a bad one', async () => {
+    const context = { dir: FIXTURES, model: 'linear', version: 3, options: { file: 'linear.onnx' } };
+    process.env.INFLOW_ONNX_INTRA_OP_THREADS = 'many';
+    try {
+      await assert.rejects(loadServable('onnx', context), {
+        code: 'INVALID_CONFIG',
+        message: 'INFLOW_ONNX_INTRA_OP_THREADS must be an integer 1-256, got "many"',
+      });
+      process.env.INFLOW_ONNX_INTRA_OP_THREADS = '1';
+      const servable = await loadServable('onnx', context);
+      await servable.close();
+    } finally {
+      delete process.env.INFLOW_ONNX_INTRA_OP_THREADS;
+    }
+  });
 });

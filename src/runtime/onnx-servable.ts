@@ -243,6 +243,19 @@ class OnnxServableImpl implements OnnxServable {
 }
 
 /**
+ * A thread count: the model's config wins, else the environment default (a container sets it
+ * from its CPU limit for every model at once), else onnxruntime's own default.
+ */
+function threads<K extends string>(key: K, configured: number | undefined, env: string): Partial<Record<K, number>> {
+  if (configured !== undefined) return { [key]: configured } as Partial<Record<K, number>>;
+  const text = process.env[env];
+  if (text === undefined || text === '') return {};
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InflowError('INVALID_CONFIG', `${env} must be an integer 1-256, got "${text}"`);
+  return { [key]: n } as Partial<Record<K, number>>;
+}
+
+/**
  * Loads an ONNX model into `options.workers` worker threads.
  * @param spawn how workers start (tests inject fakes).
  * @throws InflowError INVALID_CONFIG (file missing), FAILED_PRECONDITION (file not a loadable model,
@@ -263,8 +276,8 @@ export async function loadOnnxServable(context: ServableContext, spawn: SpawnSes
     path,
     executionProviders: options.executionProviders,
     graphOptimizationLevel: options.graphOptimizationLevel,
-    ...(options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads }),
-    ...(options.interOpThreads === undefined ? {} : { interOpThreads: options.interOpThreads }),
+    ...threads('intraOpThreads', options.intraOpThreads, 'INFLOW_ONNX_INTRA_OP_THREADS'),
+    ...threads('interOpThreads', options.interOpThreads, 'INFLOW_ONNX_INTER_OP_THREADS'),
   };
   const slots = Array.from({ length: options.workers }, () => new WorkerSlot<Call>(init, spawn));
   const aborted = Promise.withResolvers<never>();

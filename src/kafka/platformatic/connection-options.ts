@@ -1,5 +1,17 @@
 /** KafkaConfig → @platformatic/kafka base options (bootstrap, timeouts, SASL, TLS). */
+import { readFileSync } from 'node:fs';
 import type { KafkaConfig } from '../../config/kafka-config.ts';
+import { InflowError } from '../../errors.ts';
+
+/** Contents of a secret file (trailing newline of a mounted Secret dropped for passwords/tokens). */
+function secret(path: string, what: string, trim: boolean): string {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return trim ? text.replace(/\r?\n$/, '') : text;
+  } catch (error) {
+    throw new InflowError('INVALID_CONFIG', `kafka ${what}: cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
 
 /** The subset of @platformatic/kafka BaseOptions inflow sets. */
 export interface BaseClientOptions {
@@ -20,7 +32,22 @@ export function connectionOptions(config: KafkaConfig & { bootstrapServers: stri
     retries: config.retries,
     connectTimeout: Math.min(config.requestTimeoutMs, 10_000),
   };
-  if (config.sasl) options.sasl = { ...config.sasl };
-  if (config.ssl) options.tls = { ...config.ssl };
+  if (config.sasl) {
+    const { passwordFile, tokenFile, ...sasl } = config.sasl;
+    options.sasl = {
+      ...sasl,
+      ...(passwordFile ? { password: secret(passwordFile, 'sasl.passwordFile', true) } : {}),
+      ...(tokenFile ? { token: secret(tokenFile, 'sasl.tokenFile', true) } : {}),
+    };
+  }
+  if (config.ssl) {
+    const { caFile, certFile, keyFile, ...tls } = config.ssl;
+    options.tls = {
+      ...tls,
+      ...(caFile ? { ca: secret(caFile, 'ssl.caFile', false) } : {}),
+      ...(certFile ? { cert: secret(certFile, 'ssl.certFile', false) } : {}),
+      ...(keyFile ? { key: secret(keyFile, 'ssl.keyFile', false) } : {}),
+    };
+  }
   return options;
 }

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { kafkaConfigSchema } from '../../config/kafka-config.ts';
+import { validateConfig } from '../../config/load-config.ts';
+import { connectionOptions } from './connection-options.ts';
+
+describe('Kafka connection options', () => {
+  it("reads SASL and TLS secrets from files (a mounted Secret) and drops a password file's trailing newline", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inflow-secrets-'));
+    try {
+      await writeFile(join(dir, 'password'), 's3cret\n');
+      await writeFile(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+      const config = validateConfig(
+        kafkaConfigSchema,
+        {
+          bootstrapServers: ['kafka:9093'],
+          sasl: { mechanism: 'SCRAM-SHA-512', username: 'app', passwordFile: join(dir, 'password') },
+          ssl: { caFile: join(dir, 'ca.pem') },
+        },
+        'test',
+      );
+      const options = connectionOptions(config as typeof config & { bootstrapServers: string[] }, 'x');
+      assert.deepEqual(options.sasl, { mechanism: 'SCRAM-SHA-512', username: 'app', password: 's3cret' });
+      assert.equal(options.tls?.ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+      assert.equal(options.tls?.rejectUnauthorized, true);
+      const missing = validateConfig(kafkaConfigSchema, { bootstrapServers: ['k:1'], ssl: { caFile: join(dir, 'nope.pem') } }, 'test');
+      assert.throws(() => connectionOptions(missing as typeof missing & { bootstrapServers: string[] }, 'x'), {
+        code: 'INVALID_CONFIG',
+        message: /kafka ssl.caFile: cannot read .*nope\.pem/,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a secret given both inline and as a file', () => {
+    assert.throws(
+      () => validateConfig(kafkaConfigSchema, { sasl: { mechanism: 'PLAIN', password: 'a', passwordFile: '/p' } }, 'app.yaml'),
+      { code: 'INVALID_CONFIG', message: /sasl\.passwordFile.*set password or passwordFile, not both/ },
+    );
+  });
+});
