@@ -134,6 +134,43 @@ describe('inflow stream', () => {
     assert.equal(lines.length, 4);
   });
 
+  it('serves /metrics, /healthz and /readyz with --metrics-port while the pipeline runs', async () => {
+    const file = join(dir, 'probes.yaml');
+    await writeFile(file, PIPELINE('dlq'));
+    const client = createMemoryClient();
+    await client.admin().createTopics(['numbers', 'doubled', 'doubler-dlq'].map((topic) => ({ topic, partitions: 1 })));
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const command = streamCommand({ file, metricsPort: '0' }, (l) => lines.push(l), {
+      client,
+      signal: stop.signal,
+      statusIntervalMs: 3_600_000,
+      logger: silentLogger,
+      deps: { createLocalInference: async () => createTestInferencer() },
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!lines.some((l) => l.startsWith('pipeline doubler running')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+      const port = Number(/metrics and probes on :(\d+)/.exec(lines.join('\n'))?.[1]);
+      assert.ok(port > 0, lines.join('\n'));
+      const get = async (path: string) => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        return { status: res.status, text: await res.text() };
+      };
+      assert.deepEqual(await get('/healthz'), { status: 200, text: 'ok\n' });
+      assert.deepEqual(await get('/readyz'), { status: 200, text: 'ready\n' });
+      const metrics = await get('/metrics');
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.text, /^# HELP inflow_stream_records_in_total/m);
+      assert.equal((await get('/nope')).status, 404);
+    } finally {
+      stop.abort();
+      await command;
+      await client.close();
+    }
+  });
+
   it('stops on a fatal runner error with that error (policy fail), after printing the counts', async () => {
     const file = join(dir, 'fail.yaml');
     await writeFile(file, PIPELINE('fail'));

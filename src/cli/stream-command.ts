@@ -10,6 +10,7 @@ import { startRepositorySync } from '../delivery/index.ts';
 import { createKafkaClient, type KafkaClient } from '../kafka/index.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import type { LocalInference } from '../serving/local-inference.ts';
+import { type StreamProbes, startStreamProbes } from './stream-probes.ts';
 import { createStreamsRunner, type StreamsMetrics, type StreamsRunner } from '../streams/index.ts';
 import {
   type BuiltPipeline,
@@ -32,6 +33,7 @@ Options:
                       useful with --dry-run only: nothing else can write to it)
   --describe          print the pipeline and its topology, then run
   --dry-run           validate the file and print the topology; loads no model, connects nowhere
+  --metrics-port <n>  serve /metrics (Prometheus), /healthz and /readyz on this port (probes of a pod)
 Relative modelRepository paths resolve against the pipeline file's folder.
 
 Examples:
@@ -54,6 +56,7 @@ export interface StreamFlags {
   readonly kafka?: string | undefined;
   readonly describe?: boolean | undefined;
   readonly dryRun?: boolean | undefined;
+  readonly metricsPort?: string | undefined;
 }
 
 /** What tests inject instead of the process's signals, timers, broker and models. */
@@ -194,9 +197,28 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
   let started = false;
   const stop = stopRequested(hooks.signal, out);
   let timer: ReturnType<typeof setInterval> | undefined;
+  let probes: StreamProbes | undefined;
   try {
     if (flags.describe) out(built.describe());
-    runner = createStreamsRunner(built.topology, { ...built.runnerOptions, client });
+    const created = createStreamsRunner(built.topology, { ...built.runnerOptions, client });
+    runner = created;
+    if (flags.metricsPort !== undefined) {
+      const port = Number(flags.metricsPort);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new InflowError('INVALID_ARGUMENT', `--metrics-port must be a port number 0-65535, got "${flags.metricsPort}"`);
+      }
+      const registries = () => [
+        created.metrics.registry,
+        ...[...built.inferencers.values()].flatMap((i) => ('metrics' in i ? [(i as LocalInference).metrics.registry] : [])),
+      ];
+      probes = await startStreamProbes(
+        port,
+        '0.0.0.0',
+        () => [...new Set(registries())],
+        () => created.stats().state === 'running',
+      );
+      out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz)`);
+    }
     await runner.start();
     started = true;
     const t = built.topology;
@@ -225,6 +247,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
     throw error;
   } finally {
     if (timer) clearInterval(timer);
+    await probes?.close();
     stop.dispose();
     if (runner) await runner.close().catch(() => undefined);
     await built.close().catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'closing a model source failed'));
