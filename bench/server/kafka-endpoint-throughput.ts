@@ -15,7 +15,7 @@ import { jsonSerde, stringSerde } from '../../src/kafka/serdes.ts';
 import type { KafkaClient } from '../../src/kafka/types.ts';
 import { loadServable } from '../../src/runtime/index.ts';
 import { startKafkaEndpoint } from '../../src/server/kafka/kafka-endpoint-runner.ts';
-import { createLocalInference, type LocalInference } from '../../src/serving/local-inference.ts';
+import { createLocalInference } from '../../src/serving/local-inference.ts';
 import { createStreamsBuilder, createStreamsRunner, type StreamsRunner } from '../../src/streams/index.ts';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '20000' }, model: { type: 'string', default: 'digits-mlp' } } });
