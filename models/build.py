@@ -112,6 +112,26 @@ def digits_mlp() -> None:
     reference_sample("digits-mlp", sess, {"input": x_test[:SAMPLE_ROWS].astype(np.float32)})
 
 
+def digits_dataset() -> None:
+    """The held-out digits rows with their labels: the labelled events `inflow demo` replays."""
+    x, y = load_digits(return_X_y=True)
+    _, x_test, _, y_test = split(x, y)
+    dataset = {
+        "source": "scikit-learn load_digits, held-out split (test_size=0.25, stratify=y, random_state=0)",
+        "features": "pixels: 8x8 grey levels 0..16, row-major",
+        "rows": len(y_test),
+        "pixels": [[int(v) for v in row] for row in x_test],
+        "labels": [int(v) for v in y_test],
+    }
+    path = ROOT / "datasets" / "digits-test.json"
+    path.parent.mkdir(exist_ok=True)
+    # One row per line: small diffs, readable with head/grep.
+    rows = ",\n    ".join(json.dumps(r, separators=(",", ":")) for r in dataset["pixels"])
+    head = {k: v for k, v in dataset.items() if k not in ("pixels", "labels")}
+    text = json.dumps(head, indent=2)[:-2] + ',\n  "labels": ' + json.dumps(dataset["labels"], separators=(",", ":"))
+    path.write_text(text + ',\n  "pixels": [\n    ' + rows + "\n  ]\n}\n")
+
+
 def upsample_digits() -> tuple[np.ndarray, np.ndarray]:
     """load_digits as 28x28 images in [0, 1]: /16, then bilinear zoom by 3.5 (scipy order=1)."""
     x, y = load_digits(return_X_y=True)
@@ -220,7 +240,7 @@ def main() -> int:
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for step in (digits_mlp, mlp_784, breast_cancer_gbt, cnn):
+        for step in (digits_mlp, digits_dataset, mlp_784, breast_cancer_gbt, cnn):
             t0 = time.monotonic()
             step()
             print(f"{step.__name__}: {time.monotonic() - t0:.1f} s", file=sys.stderr)

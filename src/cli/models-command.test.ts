@@ -59,6 +59,31 @@ describe('inflow models', () => {
         [2, 3],
       ],
     );
+    const inspect = await models(['inspect', 'digits-mlp']);
+    assert.equal(inspect.code, 0, inspect.err.join('\n'));
+    const shown = (inspect.out[0] ?? '').split('\n');
+    assert.equal(shown[0], 'digits-mlp in inflow-models');
+    assert.equal(shown[1], '  labels:  stable=1 canary=2');
+    assert.equal(
+      shown[2],
+      '  routing: {"split":[{"version":1,"weight":90},{"version":2,"weight":10}],"shadow":{"version":2,"fraction":0.05}}',
+    );
+    assert.match(shown[3] ?? '', /^ {2}version 1: published \S+ by \S+ \(partition 0 offset 1\), config\.yaml shipped$/);
+    assert.match(shown[4] ?? '', /^ {4}model\.onnx {2}20\.5 KiB {2}sha256 [0-9a-f]{64}$/);
+    assert.match(shown[5] ?? '', /^ {2}version 2: /);
+    const inspected = JSON.parse((await models(['inspect', 'digits-mlp', '--json'])).out[0] ?? '{}') as {
+      versions: Array<{ version: number }>;
+    };
+    assert.deepEqual(
+      inspected.versions.map((v) => v.version),
+      [1, 2],
+    );
+    const unknown = await models(['inspect', 'no-such-model']);
+    assert.deepEqual(
+      [unknown.code, unknown.err],
+      [2, ['inflow: model no-such-model has nothing in topic inflow-models; see inflow models list']],
+    );
+
     const content = await readModelsTopic({ client, topic: 'inflow-models' });
     assert.deepEqual(content.manifests[0]?.manifest.config, {
       platform: 'onnx',

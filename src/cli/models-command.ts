@@ -13,7 +13,7 @@ import type { KafkaClient } from '../kafka/types.ts';
 import type { RoutingConfig } from '../repository/model-config.ts';
 import { exitCodeFor } from './main.ts';
 
-export const modelsHelp = `inflow models publish|label|split|list|delete
+export const modelsHelp = `inflow models publish|label|split|list|inspect|delete
 
 Model delivery over Kafka: a version is published once to a compacted models topic, and every
 pipeline, server and edge agent that syncs the topic installs it into its local model repository
@@ -27,6 +27,7 @@ Usage:
   inflow models split <model> <v>=<weight>,… [--shadow <v>:<fraction>]
                                                       set the routing as a whole; "off" removes it
   inflow models list                                  versions, sizes, publish times, labels, routing
+  inflow models inspect <model>                       one model: its versions' files (sha256), labels, routing
   inflow models delete <model> <version>              tombstones (refused while a label or split names it)
 
 Options:
@@ -39,7 +40,8 @@ Examples:
   inflow models label digits-mlp stable=2 canary= --kafka 127.0.0.1:9092
   inflow models split digits-mlp 1=90,2=10 --shadow 2:0.05 --kafka 127.0.0.1:9092
   inflow models split digits-mlp off --kafka 127.0.0.1:9092
-  inflow models list --kafka 127.0.0.1:9092`;
+  inflow models list --kafka 127.0.0.1:9092
+  inflow models inspect digits-mlp --kafka 127.0.0.1:9092 --json`;
 
 /** What a test may replace. */
 export interface ModelsCommandDeps {
@@ -134,8 +136,8 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
   });
   const [action, ...args] = positionals;
   if (values.help || action === undefined) return out(modelsHelp);
-  if (!['publish', 'label', 'split', 'list', 'delete'].includes(action)) {
-    throw bad(`unknown action "${action}" for inflow models; expected publish, label, split, list or delete`);
+  if (!['publish', 'label', 'split', 'list', 'inspect', 'delete'].includes(action)) {
+    throw bad(`unknown action "${action}" for inflow models; expected publish, label, split, list, inspect or delete`);
   }
   const topic = values.topic ?? DEFAULT_MODELS_TOPIC;
   const warn = (warnings: readonly string[]): void => {
@@ -208,6 +210,39 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
         const version = integer(versionText, 'version');
         const r = await deleteModelVersion({ client, topic, model, version });
         return print({ model, version, ...r }, `${model} version ${version} deleted (${r.tombstones} tombstones in ${topic})`);
+      }
+      case 'inspect': {
+        const [model, ...extra] = args;
+        if (!model || extra.length > 0) throw bad('inflow models inspect: expected one <model>');
+        const content = await readModelsTopic({ client, topic });
+        const versions = content.manifests
+          .filter((e) => e.manifest.model === model)
+          .sort((a, b) => a.manifest.version - b.manifest.version);
+        const control = content.controls.get(model);
+        if (versions.length === 0 && !control)
+          throw new InflowError('NOT_FOUND', `model ${model} has nothing in topic ${topic}; see inflow models list`);
+        const latest = versions.at(-1)?.manifest;
+        const labels = control?.labels ?? ((latest?.config?.labels ?? {}) as Record<string, number>);
+        const routing = control?.routing !== undefined ? control.routing : (latest?.config?.routing ?? null);
+        const lines = [
+          `${model} in ${topic}`,
+          `  labels:  ${
+            Object.entries(labels)
+              .map(([l, v]) => `${l}=${v}`)
+              .join(' ') || '(none)'
+          }`,
+          `  routing: ${routing ? JSON.stringify(routing) : '(none: the latest version answers)'}`,
+        ];
+        for (const { manifest: m, partition, offset } of versions) {
+          lines.push(
+            `  version ${m.version}: published ${m.publishedAt} by ${m.publisher} (partition ${partition} offset ${offset}), config.yaml ${m.config ? 'shipped' : 'not shipped'}`,
+          );
+          for (const f of m.files) lines.push(`    ${f.path}  ${humanBytes(f.size)}  sha256 ${f.sha256}`);
+        }
+        return print(
+          { model, labels, routing, versions: versions.map((e) => ({ ...e.manifest, partition: e.partition, offset: e.offset })) },
+          lines.join('\n'),
+        );
       }
       default: {
         const content = await readModelsTopic({ client, topic });

@@ -23,7 +23,8 @@ export interface Clock {
  */
 export const systemClock: Clock = {
   now: () => performance.now() * 1000,
-  setTimer: (fn, micros) => setTimeout(fn, micros / 1000),
+  // Negative delays (a due time already past) fire at once; Node warns on negative timeouts.
+  setTimer: (fn, micros) => setTimeout(fn, Math.max(0, micros / 1000)),
   clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 

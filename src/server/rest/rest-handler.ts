@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { InflowError } from '../../errors.ts';
 import type { LocalInference } from '../../serving/local-inference.ts';
 import { createAdminRoutes } from './admin-routes.ts';
+import { createDashboardRoutes } from './dashboard-routes.ts';
 import { createBearerCheck, Exchange, type ExchangeOwner } from './http-exchange.ts';
 import { createHttpMetrics, type HttpMetrics } from './http-metrics.ts';
 import { createOipRoutes } from './oip-routes.ts';
@@ -117,6 +118,7 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
   const tf = createTfServingRoutes(deps);
   const oip = createOipRoutes(deps);
   const admin = resolved.adminToken === undefined ? undefined : createAdminRoutes(deps);
+  const dashboard = options.dashboard === false ? undefined : createDashboardRoutes(deps, options.dashboard ?? {});
   const inferenceAuth = resolved.authToken === undefined ? undefined : createBearerCheck(resolved.authToken);
   const adminAuth = resolved.adminToken === undefined ? undefined : createBearerCheck(resolved.adminToken);
 
@@ -138,6 +140,9 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
       if (method === 'GET') return { route: 'metrics', access: 'open', run: metricsRoute, match: EMPTY_MATCH };
     } else if (admin && path.startsWith('/admin/')) {
       const m = admin.match(method, path);
+      if (m) return m;
+    } else if (dashboard && path.startsWith('/dashboard')) {
+      const m = dashboard.match(method, path);
       if (m) return m;
     }
     return { route: 'not_found', access: 'open', run: notFound, match: EMPTY_MATCH };

@@ -6,6 +6,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../observability/logger.ts';
 import { silentLogger } from '../../observability/logger.ts';
+import type { DashboardOptions } from '../dashboard/dashboard-options.ts';
 
 /** A bearer token that guards a group of routes. */
 export interface BearerAuth {
@@ -32,6 +33,8 @@ export interface RestHandlerOptions {
   accessLogSampleRate?: number;
   /** Where the HTTP metrics are registered and what `/metrics` exposes. Default: the inference service's registry. */
   registry?: Registry;
+  /** The live page at `/dashboard/` (on by default), with the in-process pipelines it shows; `false` turns it off. */
+  dashboard?: DashboardOptions | false;
   logger?: Logger;
 }
 

@@ -1,0 +1,25 @@
+/**
+ * What the dashboard shows besides the server's own models and metrics: stream pipelines that
+ * run in the same process (`inflow demo` passes its two runners). The REST server takes these as
+ * `dashboard` in its options; the dashboard reads them on every refresh, so pipelines may come
+ * and go.
+ */
+import type { Registry } from 'prom-client';
+
+/** A pipeline the dashboard charts: its runner's metrics registry, and optionally its state. */
+export interface DashboardPipeline {
+  /** Shown as the pipeline's name (e.g. the application id or "embedded"). */
+  readonly name: string;
+  /** The runner's metrics (`runner.metrics.registry`): records in/out, DLQ, lag, batch sizes, latency. */
+  readonly registry: Registry;
+  /** The runner's state (`runner.stats()`): running, closing, …; in-flight records. */
+  status?(): { readonly state: string; readonly inFlight?: number };
+}
+
+/** The `dashboard` option of the REST server. */
+export interface DashboardOptions {
+  /** Pipelines running in this process; called on every refresh. Default none. */
+  readonly pipelines?: () => readonly DashboardPipeline[];
+  /** Title of the page. Default "inflow". */
+  readonly title?: string;
+}
