@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
+import { cliError, oneLine } from './cli-errors.ts';
 
 // Commands load lazily: `inflow --help` should not pay for the Kafka client and its deps.
 const demo = () => import('./demo-command.ts');
@@ -11,18 +12,26 @@ const kafka = () => import('./kafka-command.ts');
 const serve = () => import('./serve-command.ts');
 const models = () => import('./models-command.ts');
 const stream = () => import('./stream-command.ts');
+const edge = () => import('./edge-command.ts');
+const predict = () => import('./predict-command.ts');
+const bench = () => import('./bench-command.ts');
 
 const help = `inflow — machine-learning models in Apache Kafka applications
 
 Usage: inflow <command> [options]
 
 Commands:
-  demo                 run the demo on the in-process log (no cluster needed)
-  serve                the model server (TF Serving + Open Inference Protocol, REST + gRPC)
+  demo                 embedded and remote inference side by side on live events, with a
+                       dashboard (the in-process log by default: no cluster, no Java)
+  serve                the model server (TF Serving + Open Inference Protocol, REST + gRPC,
+                       dashboard at /dashboard/)
+  predict <model>      one inference: embedded over --model-repository, or --server <url>
+  bench                load against a model server or a pipeline: progress and percentiles
   kafka up|down|status the project's local single-node Kafka broker
-  models <action>      model delivery over Kafka: publish, label, split, list, delete
+  models <action>      model delivery over Kafka: publish, label, split, list, inspect, delete
   stream <file.yaml>   run a stream pipeline declared in YAML (Kafka → predict → Kafka)
   validate <file.yaml> check a pipeline file without running it
+  edge <agent.yaml>    the edge agent: MQTT in, embedded model, outbox to Kafka
 
 Options:
   --help, -h           help for a command
@@ -39,36 +48,21 @@ export function exitCodeFor(error: InflowError): number {
 }
 
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  // grpc-js logs bind failures itself before they reach us as errors: the CLI prints them once, on one line.
+  if (argv[0] === 'demo' || argv[0] === 'predict' || argv[0] === 'bench' || argv[0] === 'serve') process.env.GRPC_VERBOSITY ??= 'NONE';
   // `models` has flags of its own (--model, --version, --topic, …): it parses its arguments itself.
   if (argv[0] === 'models') return (await models()).modelsMain(argv.slice(1), out);
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      json: { type: 'boolean' },
-      verbose: { type: 'boolean' },
-      records: { type: 'string' },
-      kafka: { type: 'string' },
-      'model-repository': { type: 'string' },
-      host: { type: 'string' },
-      'rest-port': { type: 'string' },
-      'grpc-port': { type: 'string' },
-      'no-rest': { type: 'boolean' },
-      'no-grpc': { type: 'boolean' },
-      describe: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      workers: { type: 'string' },
-      'request-topic': { type: 'string' },
-      'response-topic': { type: 'string' },
-      'error-topic': { type: 'string' },
-      'default-model': { type: 'string' },
-      'exactly-once': { type: 'boolean' },
-      'models-topic': { type: 'string' },
-      group: { type: 'string' },
-    },
-  });
+  // `predict` and `bench` too: their flags are their own.
+  if (argv[0] === 'predict') return (await predict()).predictMain(argv.slice(1), out);
+  if (argv[0] === 'bench') return (await bench()).benchMain(argv.slice(1), out);
+  const verbose = argv.includes('--verbose');
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(argv);
+  } catch (error) {
+    return fail(cliError(error), verbose);
+  }
+  const { values, positionals } = parsed;
   const [command, action] = positionals;
   try {
     switch (command) {
@@ -78,10 +72,20 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       case 'demo': {
         const { demoCommand, demoHelp } = await demo();
         if (values.help) return (out(demoHelp), 0);
-        const records = Number(values.records ?? 20_000);
-        if (!Number.isInteger(records) || records < 1)
-          throw new InflowError('INVALID_ARGUMENT', `--records must be a positive integer, got "${values.records}"`);
-        await demoCommand({ records, ...(values.kafka ? { kafka: values.kafka } : {}) }, out);
+        await demoCommand(
+          {
+            records: values.records,
+            rate: values.rate,
+            kafka: values.kafka,
+            remote: values.remote,
+            exactlyOnce: values['exactly-once'],
+            restPort: values['rest-port'],
+            grpcPort: values['grpc-port'],
+            stay: values.stay,
+            json: values.json,
+          },
+          out,
+        );
         return 0;
       }
       case 'kafka': {
@@ -110,6 +114,8 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
             exactlyOnce: values['exactly-once'],
             modelsTopic: values['models-topic'],
             group: values.group,
+            kafkaConfig: values['kafka-config'],
+            noKafkaEndpoint: values['no-kafka-endpoint'],
           },
           out,
         );
@@ -118,7 +124,10 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       case 'stream': {
         const { streamCommand, streamHelp } = await stream();
         if (values.help) return (out(streamHelp), 0);
-        await streamCommand({ file: action, kafka: values.kafka, describe: values.describe, dryRun: values['dry-run'] }, out);
+        await streamCommand(
+          { file: action, kafka: values.kafka, describe: values.describe, dryRun: values['dry-run'], metricsPort: values['metrics-port'] },
+          out,
+        );
         return 0;
       }
       case 'validate': {
@@ -127,12 +136,60 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         await validateCommand(action, out);
         return 0;
       }
+      case 'edge': {
+        const { edgeCommand, edgeHelp } = await edge();
+        if (values.help) return (out(edgeHelp), 0);
+        await edgeCommand({ file: action, kafka: values.kafka, dryRun: values['dry-run'] }, out);
+        return 0;
+      }
       default:
         throw new InflowError('INVALID_ARGUMENT', `unknown command "${command}"; run "inflow --help" for the list`);
     }
   } catch (error) {
-    const e = InflowError.from(error);
-    process.stderr.write(`inflow: ${e.message}${values.verbose && e.stack ? `\n${e.stack}` : ''}\n`);
-    return exitCodeFor(e);
+    return fail(cliError(error), verbose);
   }
+}
+
+/** Prints the error on one line (with the stack under --verbose) and answers its exit code. */
+function fail(e: InflowError, verbose: boolean): number {
+  process.stderr.write(`inflow: ${oneLine(e)}${verbose && e.stack ? `\n${e.stack}` : ''}\n`);
+  return exitCodeFor(e);
+}
+
+/** The flags of the commands main.ts parses itself (unknown ones are errors). */
+function parseOptions(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      records: { type: 'string' },
+      rate: { type: 'string' },
+      remote: { type: 'string' },
+      stay: { type: 'boolean' },
+      kafka: { type: 'string' },
+      'model-repository': { type: 'string' },
+      host: { type: 'string' },
+      'rest-port': { type: 'string' },
+      'grpc-port': { type: 'string' },
+      'no-rest': { type: 'boolean' },
+      'no-grpc': { type: 'boolean' },
+      describe: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      workers: { type: 'string' },
+      'request-topic': { type: 'string' },
+      'response-topic': { type: 'string' },
+      'error-topic': { type: 'string' },
+      'default-model': { type: 'string' },
+      'exactly-once': { type: 'boolean' },
+      'models-topic': { type: 'string' },
+      group: { type: 'string' },
+      'kafka-config': { type: 'string' },
+      'no-kafka-endpoint': { type: 'boolean' },
+      'metrics-port': { type: 'string' },
+    },
+  });
 }

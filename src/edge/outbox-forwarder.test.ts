@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { InflowError } from '../errors.ts';
+import { createMemoryClient } from '../kafka/memory/memory-client.ts';
+import type { KafkaProducer, ProducerRecord } from '../kafka/types.ts';
+import { createEdgeMetrics } from './edge-metrics.ts';
+import { type EdgeStore, openEdgeStore, type OutboxRecord } from './edge-store.ts';
+import { startOutboxForwarder } from './outbox-forwarder.ts';
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function store(): EdgeStore {
+  const dir = mkdtempSync(join(tmpdir(), 'inflow-edge-fwd-'));
+  const s = openEdgeStore({ dir, maxRecords: 10_000, maxBytes: 1 << 24, overflow: 'drop-oldest' });
+  cleanups.push(() => {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return s;
+}
+
+const rec = (i: number, size = 8): OutboxRecord => ({
+  topic: i % 2 ? 'predictions' : 'readings',
+  key: Buffer.from(`dev-${i % 3}`),
+  value: Buffer.alloc(size, i % 256),
+  headers: [['inflow-message-id', `m-${i}`]],
+});
+
+/** Resolves once `count` records were forwarded in total. */
+function forwardedCounter(): { onForwarded: (n: number) => void; reach(count: number): Promise<void> } {
+  let total = 0;
+  const waiters: { count: number; resolve: () => void }[] = [];
+  return {
+    onForwarded(n) {
+      total += n;
+      for (const w of [...waiters]) {
+        if (total < w.count) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    },
+    reach: (count) => (total >= count ? Promise.resolve() : new Promise((resolve) => waiters.push({ count, resolve }))),
+  };
+}
+
+/** A producer that fails while `down` is true, recording every attempt. */
+function switchableProducer(inner: KafkaProducer) {
+  const state = { down: false, attempts: 0, tooLarge: new Set<string>() };
+  const producer: KafkaProducer = {
+    async send(records: ProducerRecord[]) {
+      state.attempts++;
+      if (state.down) throw new InflowError('KAFKA_UNREACHABLE', 'producing to readings: connect ECONNREFUSED 127.0.0.1:9');
+      const big = records.find((r) => state.tooLarge.has(r.headers?.[0]?.[1].toString() ?? ''));
+      if (big) throw new InflowError('KAFKA_RECORD_TOO_LARGE', 'MESSAGE_TOO_LARGE');
+      return inner.send(records);
+    },
+    beginTransaction: () => inner.beginTransaction(),
+    close: () => inner.close(),
+  };
+  return { state, producer };
+}
+
+function memory() {
+  const client = createMemoryClient();
+  client.log.createTopic({ topic: 'readings', partitions: 2 }, true);
+  client.log.createTopic({ topic: 'predictions', partitions: 2 }, true);
+  cleanups.push(() => client.close());
+  const ids = (topic: string): string[] =>
+    [0, 1].flatMap((p) => client.log.read(topic, p, 0n, 10_000, false).records.map((r) => r.headers[0]?.[1].toString() ?? ''));
+  return { client, ids };
+}
+
+describe('outbox forwarder', () => {
+  it('forwards every record once, keyed, with its message id header, and empties the outbox', async () => {
+    const s = store();
+    const { client, ids } = memory();
+    for (let i = 0; i < 25; i++) s.complete([{ records: [rec(i)] }]);
+    const counter = forwardedCounter();
+    const metrics = createEdgeMetrics();
+    const fwd = startOutboxForwarder({
+      store: s,
+      producer: client.producer(),
+      batchRecords: 10,
+      retryMinMs: 1,
+      retryMaxMs: 2,
+      metrics,
+      ...counter,
+    });
+    cleanups.push(() => fwd.close());
+    await counter.reach(25);
+    s.complete([{ records: [rec(25)] }]);
+    fwd.wake();
+    await counter.reach(26);
+    assert.equal(s.stats().records, 0);
+    assert.equal(ids('readings').length + ids('predictions').length, 26);
+    assert.deepEqual(new Set([...ids('readings'), ...ids('predictions')]).size, 26);
+    assert.equal(fwd.connected, true);
+    assert.equal(
+      (await metrics.forwarded.get()).values.reduce((a, v) => a + v.value, 0),
+      26,
+    );
+  });
+
+  it('keeps records while Kafka is down, backs off, and drains them in order once it is back', async () => {
+    const s = store();
+    const { client, ids } = memory();
+    const { state, producer } = switchableProducer(client.producer());
+    state.down = true;
+    const counter = forwardedCounter();
+    const fwd = startOutboxForwarder({ store: s, producer, batchRecords: 4, retryMinMs: 1, retryMaxMs: 4, random: () => 1, ...counter });
+    cleanups.push(() => fwd.close());
+    for (let i = 0; i < 10; i++) {
+      s.complete([{ records: [{ ...rec(0), headers: [['inflow-message-id', `m-${i}`]] }] }]);
+      fwd.wake();
+    }
+    assert.equal(s.stats().records, 10);
+    assert.equal(fwd.connected, false);
+    state.down = false;
+    await counter.reach(10);
+    assert.ok(state.attempts > 1, 'it retried');
+    // All records share a key, so one partition: Kafka order equals outbox order.
+    assert.deepEqual(
+      ids('readings'),
+      Array.from({ length: 10 }, (_, i) => `m-${i}`),
+    );
+    assert.equal(s.stats().records, 0);
+    assert.equal(fwd.connected, true);
+  });
+
+  it('discards only the record Kafka refuses for good and forwards its neighbours', async () => {
+    const s = store();
+    const { client, ids } = memory();
+    const { state, producer } = switchableProducer(client.producer());
+    state.tooLarge.add('m-3');
+    const metrics = createEdgeMetrics();
+    const counter = forwardedCounter();
+    for (let i = 0; i < 6; i++) s.complete([{ records: [{ ...rec(0), headers: [['inflow-message-id', `m-${i}`]] }] }]);
+    const fwd = startOutboxForwarder({ store: s, producer, batchRecords: 10, retryMinMs: 1, retryMaxMs: 2, metrics, ...counter });
+    cleanups.push(() => fwd.close());
+    await counter.reach(6);
+    assert.deepEqual(ids('readings'), ['m-0', 'm-1', 'm-2', 'm-4', 'm-5']);
+    assert.equal((await metrics.forwardDiscarded.get()).values[0]?.value, 1);
+    assert.equal(s.stats().records, 0);
+  });
+
+  it('closes while Kafka is down without waiting for the backoff', async () => {
+    const s = store();
+    const { client } = memory();
+    const { state, producer } = switchableProducer(client.producer());
+    state.down = true;
+    s.complete([{ records: [rec(0)] }]);
+    const fwd = startOutboxForwarder({ store: s, producer, batchRecords: 10, retryMinMs: 60_000, retryMaxMs: 60_000 });
+    const started = performance.now();
+    await fwd.close();
+    assert.ok(performance.now() - started < 1000);
+    assert.equal(s.stats().records, 1, 'the record stays for the next start');
+  });
+});

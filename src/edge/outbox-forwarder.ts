@@ -1,0 +1,174 @@
+/**
+ * Drains the outbox to Kafka in order: the oldest records in one produce request (idempotent
+ * producer, acks=all), removed only once Kafka acknowledged them, then the next. While Kafka is
+ * unreachable, attempts back off exponentially (full jitter) and the outbox grows; nothing is
+ * dropped here. At-least-once: a produce that reached Kafka but whose acknowledgement was lost
+ * (or a crash before the removal) sends the records again, with the same `inflow-message-id`
+ * header, so consumers de-duplicate by it.
+ *
+ * A record Kafka refuses for good (KAFKA_RECORD_TOO_LARGE) would block every record behind it:
+ * the batch is retried record by record and only the refused one is discarded (counted, logged).
+ */
+import { InflowError } from '../errors.ts';
+import type { KafkaProducer, ProducerRecord } from '../kafka/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import { silentLogger } from '../observability/logger.ts';
+import type { EdgeMetrics } from './edge-metrics.ts';
+import type { EdgeStore, StoredRecord } from './edge-store.ts';
+
+export interface ForwarderOptions {
+  readonly store: EdgeStore;
+  readonly producer: KafkaProducer;
+  /** Records per produce request. */
+  readonly batchRecords: number;
+  /** Backoff between failed attempts: doubles from min to max (full jitter), ms. */
+  readonly retryMinMs: number;
+  readonly retryMaxMs: number;
+  /** How long close() waits for a produce in flight, ms (its records stay in the outbox either way). Default 5000. */
+  readonly closeTimeoutMs?: number;
+  readonly metrics?: EdgeMetrics;
+  readonly logger?: Logger;
+  /** After each acknowledged batch (the count) — tests and status lines. */
+  readonly onForwarded?: (count: number) => void;
+  readonly random?: () => number;
+}
+
+/** A running forwarder. */
+export interface OutboxForwarder {
+  /** New records were appended: try now (an idle forwarder waits for this). */
+  wake(): void;
+  /** Whether the last produce succeeded (false before the first one). */
+  readonly connected: boolean;
+  /** Stops; a produce in flight is waited for at most closeTimeoutMs. */
+  close(): Promise<void>;
+}
+
+const toProducerRecord = (r: StoredRecord): ProducerRecord => ({
+  topic: r.topic,
+  key: r.key,
+  value: r.value,
+  headers: r.headers.map(([k, v]) => [k, Buffer.from(v)] as const),
+});
+
+/** Starts draining `store` into `producer`. */
+export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder {
+  const { store, producer, metrics } = options;
+  const log = (options.logger ?? silentLogger).child({ component: 'edge-forwarder' });
+  const random = options.random ?? Math.random;
+  const stop = new AbortController();
+  let connected = false;
+  let kick: (() => void) | undefined;
+  let pendingKick = false;
+
+  /** Resolves on wake() (when `wakeable`), close(), or after `ms` (undefined: no timeout). */
+  const idle = (ms?: number, wakeable = true): Promise<void> =>
+    new Promise((resolve) => {
+      if ((wakeable && pendingKick) || stop.signal.aborted) {
+        pendingKick = false;
+        resolve();
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        stop.signal.removeEventListener('abort', done);
+        kick = undefined;
+        resolve();
+      };
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      // A backoff is not cut short by new records (at 1 k msg/s it would never back off).
+      if (wakeable) kick = done;
+      stop.signal.addEventListener('abort', done, { once: true });
+    });
+
+  const setConnected = (value: boolean, error?: InflowError): void => {
+    if (value !== connected) {
+      if (value) log.info('Kafka reachable: draining the outbox');
+      else
+        log.warn(
+          { code: error?.code, err: error?.message, waiting: store.stats().records },
+          'Kafka unreachable: records wait in the outbox',
+        );
+    }
+    connected = value;
+    metrics?.kafkaConnected.set(value ? 1 : 0);
+  };
+
+  const acknowledged = (batch: readonly StoredRecord[]): void => {
+    const last = batch.at(-1);
+    if (last === undefined) return;
+    store.acknowledge(last.seq);
+    if (metrics) {
+      const perTopic = new Map<string, number>();
+      for (const r of batch) perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
+      for (const [topic, n] of perTopic) metrics.forwarded.inc({ topic }, n);
+    }
+    options.onForwarded?.(batch.length);
+  };
+
+  /** Sends the batch one record at a time, discarding the ones Kafka refuses for good. */
+  const isolate = async (batch: readonly StoredRecord[]): Promise<void> => {
+    for (const r of batch) {
+      try {
+        await producer.send([toProducerRecord(r)]);
+      } catch (error) {
+        const e = InflowError.from(error);
+        if (e.code !== 'KAFKA_RECORD_TOO_LARGE') throw e;
+        metrics?.forwardDiscarded.inc({ code: e.code });
+        log.error({ topic: r.topic, seq: r.seq, err: e.message }, 'Kafka refused a record for good; it is discarded so the rest can go');
+      }
+      acknowledged([r]);
+    }
+  };
+
+  const run = async (): Promise<void> => {
+    let backoff = options.retryMinMs;
+    while (!stop.signal.aborted) {
+      const batch = store.peek(options.batchRecords);
+      metrics?.outboxRecords.set(store.stats().records);
+      metrics?.outboxBytes.set(store.stats().bytes);
+      if (batch.length === 0) {
+        await idle();
+        continue;
+      }
+      try {
+        try {
+          await producer.send(batch.map(toProducerRecord));
+          acknowledged(batch);
+        } catch (error) {
+          if (InflowError.from(error).code !== 'KAFKA_RECORD_TOO_LARGE') throw error;
+          await isolate(batch);
+        }
+        setConnected(true);
+        backoff = options.retryMinMs;
+      } catch (error) {
+        const e = InflowError.from(error);
+        metrics?.forwardFailures.inc({ code: e.code });
+        setConnected(false, e);
+        if (stop.signal.aborted) break;
+        // Full jitter: reconnecting agents of a site do not hammer the cluster in step.
+        await idle(Math.round(random() * backoff), false);
+        backoff = Math.min(backoff * 2, options.retryMaxMs);
+      }
+    }
+  };
+  const loop = run().catch((error: unknown) => {
+    // Only the store can fail here (closed under us, or a broken disk): say so; the agent goes on without forwarding.
+    if (!stop.signal.aborted) log.error({ err: (error as Error).message }, 'the outbox forwarder stopped');
+  });
+
+  return {
+    wake() {
+      if (kick) kick();
+      else pendingKick = true;
+    },
+    get connected() {
+      return connected;
+    },
+    async close() {
+      stop.abort();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, options.closeTimeoutMs ?? 5000)))]);
+      clearTimeout(timer);
+    },
+  };
+}
