@@ -18,13 +18,19 @@ import { startKafkaEndpoint } from '../../src/server/kafka/kafka-endpoint-runner
 import { createLocalInference } from '../../src/serving/local-inference.ts';
 import { createStreamsBuilder, createStreamsRunner, type StreamsRunner } from '../../src/streams/index.ts';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '20000' }, model: { type: 'string', default: 'digits-mlp' } } });
+const { values } = parseArgs({
+  options: { records: { type: 'string', default: '20000' }, model: { type: 'string', default: 'digits-mlp' } },
+});
 const N = Number(values.records);
 const model = values.model;
 const servers = process.env.KAFKA_BOOTSTRAP_SERVERS;
 if (!servers) throw new Error('set KAFKA_BOOTSTRAP_SERVERS (e.g. start one with: node bin/inflow.js kafka up)');
 const client = createKafkaClient({ bootstrapServers: parseBootstrapServers(servers), clientId: 'bench-endpoint' });
-const inference = await createLocalInference({ modelRepository: join(import.meta.dirname, '..', '..', 'models', 'repository'), load: loadServable, watch: false });
+const inference = await createLocalInference({
+  modelRepository: join(import.meta.dirname, '..', '..', 'models', 'repository'),
+  load: loadServable,
+  watch: false,
+});
 const width = (await inference.metadata(model)).inputs[0]?.shape[1] ?? 64;
 const row = Array.from({ length: width }, (_, i) => (i * 7) % 17);
 
@@ -35,7 +41,14 @@ async function topics(...names: string[]): Promise<void> {
 async function produce(topic: string, value: (i: number) => Buffer, headers: [string, Buffer][] = []): Promise<void> {
   const producer = client.producer();
   for (let i = 0; i < N; i += 2000) {
-    await producer.send(Array.from({ length: Math.min(2000, N - i) }, (_, j) => ({ topic, key: Buffer.from(`k${(i + j) % 97}`), value: value(i + j), headers })));
+    await producer.send(
+      Array.from({ length: Math.min(2000, N - i) }, (_, j) => ({
+        topic,
+        key: Buffer.from(`k${(i + j) % 97}`),
+        value: value(i + j),
+        headers,
+      })),
+    );
   }
   await producer.close();
 }
@@ -63,7 +76,13 @@ const serdes = { key: stringSerde, value: jsonSerde<Record<string, unknown>>() }
 const pipelineMs = await timeUntilDone(client, `bp-${run}`, pin, async () => {
   const b = createStreamsBuilder();
   b.stream(pin, serdes)
-    .predict({ inferencer: inference, model, inputs: { input: { field: 'x', shape: [width] } }, outputs: { label: { tensor: 'label' } }, keepInput: false })
+    .predict({
+      inferencer: inference,
+      model,
+      inputs: { input: { field: 'x', shape: [width] } },
+      outputs: { label: { tensor: 'label' } },
+      keepInput: false,
+    })
     .to(pout, serdes);
   const r = createStreamsRunner(b.build(), { client, applicationId: `bp-${run}`, lagIntervalMs: 0 });
   await r.start();
@@ -74,7 +93,11 @@ const req = `be-req-${run}`;
 const resp = `be-resp-${run}`;
 const err = `be-err-${run}`;
 await topics(req, resp, err);
-await produce(req, (i) => Buffer.from(JSON.stringify({ id: `q${i}`, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, width], data: row }] })), [['inflow-model', Buffer.from(model)]]);
+await produce(
+  req,
+  (i) => Buffer.from(JSON.stringify({ id: `q${i}`, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, width], data: row }] })),
+  [['inflow-model', Buffer.from(model)]],
+);
 const endpointMs = await timeUntilDone(client, `be-${run}`, req, () =>
   startKafkaEndpoint(inference, { client, requestTopic: req, responseTopic: resp, errorTopic: err, applicationId: `be-${run}` }),
 );
@@ -82,6 +105,9 @@ const rate = (ms: number): number => Math.round(N / (ms / 1000));
 console.log(`model ${model}, ${N} records, 8 partitions, at-least-once, batch ≤ 64`);
 console.log(`  embedded pipeline     ${rate(pipelineMs)} records/s`);
 console.log(`  Kafka-native endpoint ${rate(endpointMs)} requests/s  (${(rate(endpointMs) / rate(pipelineMs)).toFixed(2)}× the pipeline)`);
-await client.admin().deleteTopics([pin, pout, `bp-${run}-dlq`, req, resp, err]).catch(() => undefined);
+await client
+  .admin()
+  .deleteTopics([pin, pout, `bp-${run}-dlq`, req, resp, err])
+  .catch(() => undefined);
 await inference.close();
 await client.close();
