@@ -7,10 +7,11 @@
  * then `--reps` rounds alternating which side goes first; the table shows medians and every run.
  * Not part of `npm test`.
  *
- *   node bench/kafka/throughput.ts [--records 200000] [--batch 1000] [--inflight 4] [--reps 3]
+ *   node bench/kafka/throughput.ts [--records 200000] [--batch 1000] [--inflight 4] [--reps 3] [--json out.json]
  * Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts the project's local broker.
  */
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '1000' },
     inflight: { type: 'string', default: '4' },
     reps: { type: 'string', default: '3' },
+    json: { type: 'string', default: '' },
   },
 });
 const N = Number(values.records);
@@ -203,3 +205,25 @@ row('consume, consumer group (group join excluded)', results.kafkaConsume, resul
 console.log(
   `| exactly-once consume→produce, ${EOS_N} records, transactions of ≤${BATCH} | — | ${fmt(median(results.eos))} | — | — | ${runs(results.eos)} |`,
 );
+if (values.json) {
+  await writeFile(
+    values.json,
+    JSON.stringify(
+      {
+        kind: 'kafka',
+        bootstrap,
+        records: N,
+        recordBytes: SIZE,
+        partitions: 3,
+        batch: BATCH,
+        inflight: INFLIGHT,
+        reps: REPS,
+        eosRecords: EOS_N,
+        node: process.version,
+        results,
+      },
+      null,
+      1,
+    ),
+  );
+}
