@@ -138,6 +138,8 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   let producer: KafkaProducer | undefined;
   let admin: KafkaAdmin | undefined;
   let txn: KafkaTransaction | undefined;
+  /** Whether the open transaction holds anything (an empty one is neither committed nor aborted). */
+  let txnUsed = false;
   const partitions = new Map<string, PartitionState>();
   let inFlight = 0;
   let pausedByUs = false;
@@ -258,6 +260,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       if (records.length > 0) {
         if (eos) {
           txn ??= await producer.beginTransaction();
+          txnUsed = true;
           await txn.send(records);
         } else await producer.send(records);
       }
@@ -280,11 +283,13 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       .map((ps) => ({ ...ps.tp, offset: ps.produced as bigint }));
     if (!consumer || !producer) return;
     if (eos) {
-      if (offsets.length === 0 && !txn) return;
+      if (offsets.length === 0 && !txnUsed) return;
       txn ??= await producer.beginTransaction();
+      txnUsed = true;
       if (offsets.length > 0) await txn.sendOffsets(consumer, offsets);
       const t = txn;
       txn = undefined;
+      txnUsed = false;
       await t.commit();
     } else {
       if (offsets.length === 0) return;
@@ -301,9 +306,10 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   async function rewind(reason: string): Promise<void> {
     if (!consumer) return;
     metrics.rewinds.inc({ ...pipeline, reason });
-    if (txn) {
+    if (txn && txnUsed) {
       const t = txn;
       txn = undefined;
+      txnUsed = false;
       await t.abort().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'aborting the transaction failed'));
     }
     for (const ps of partitions.values()) {
@@ -439,6 +445,14 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         releaseId = () => liveTransactionalIds.delete(transactionalId);
       }
       producer = client.producer(eos ? { transactionalId } : { idempotent: true });
+      if (eos) {
+        // Fence our predecessor before reading any offset (Kafka Streams' initTransactions() first):
+        // registering the transactional id makes the coordinator finish a killed instance's
+        // transaction — commit if it was prepared, abort otherwise — so the committed offsets read
+        // next are stable (the client fetches them without require_stable, KIP-447).
+        // The transaction stays open, empty, and carries the first outputs (an empty one cannot be ended).
+        txn = await producer.beginTransaction();
+      }
       consumer = client.consumer({
         groupId: options.applicationId,
         autoOffsetReset: options.autoOffsetReset ?? 'earliest',
