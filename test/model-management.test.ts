@@ -17,6 +17,7 @@ import { loadServable } from '../src/runtime/index.ts';
 import { createLocalInference, type LocalInference } from '../src/serving/local-inference.ts';
 import { createStreamsBuilder, createStreamsRunner, type StreamsRunner } from '../src/streams/index.ts';
 import { brokerOrSkip } from './setup/broker.ts';
+import { waitFor } from './streams/fixtures/streams-fixtures.ts';
 
 const bootstrap = brokerOrSkip();
 const VERSION_DIR = join(import.meta.dirname, '..', 'models', 'repository', 'digits-mlp', '1');
@@ -24,16 +25,6 @@ const CONFIG = 'platform: onnx\nversionPolicy: { all: true }\nruntime: { file: m
 const KEYS = 200;
 
 const header = (r: ConsumedRecord, name: string): string | undefined => r.headers.find(([k]) => k === name)?.[1].toString();
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('model management through Kafka (real broker)', { skip: bootstrap ? false : 'no Kafka broker' }, () => {
   const run = randomUUID().slice(0, 8);
@@ -105,7 +96,7 @@ describe('model management through Kafka (real broker)', { skip: bootstrap ? fal
   }
 
   async function drain(tag: string): Promise<ConsumedRecord[]> {
-    return until(`the outputs of round ${tag}`, async () => {
+    return waitFor(`the outputs of round ${tag}`, async () => {
       outputs.push(...(await reader.poll({ maxRecords: 1000, timeoutMs: 200 })));
       const mine = outputs.filter((r) => (JSON.parse(r.value?.toString() ?? '{}') as { id: string }).id.startsWith(`${tag}-`));
       return mine.length >= KEYS ? mine : undefined;
@@ -143,7 +134,7 @@ describe('model management through Kafka (real broker)', { skip: bootstrap ? fal
         ],
       },
     });
-    await until('the canary split', () => inference.router.state('digits')?.split?.length === 2 || undefined);
+    await waitFor('the canary split', () => inference.router.state('digits')?.split?.length === 2 || undefined);
     await round('c1');
     await round('c2');
     const c1 = versionsOf(await drain('c1'));
@@ -154,7 +145,7 @@ describe('model management through Kafka (real broker)', { skip: bootstrap ? fal
 
     // The move: all traffic to version 2.
     await publishControl({ client, topic: t.models, model: 'digits', routing: { split: [{ version: 2, weight: 100 }] } });
-    await until('the move', () => inference.router.state('digits')?.split?.[0]?.version === 2 || undefined);
+    await waitFor('the move', () => inference.router.state('digits')?.split?.[0]?.version === 2 || undefined);
     await round('d');
     assert.ok([...versionsOf(await drain('d')).values()].every((v) => v === '2'));
 

@@ -38,8 +38,8 @@ export function readField(value: unknown, path: string): unknown {
   return cur;
 }
 
-function flatten(value: unknown, out: unknown[], path: string): void {
-  if (Array.isArray(value)) for (const v of value) flatten(v, out, path);
+function flatten(value: unknown, out: unknown[]): void {
+  if (Array.isArray(value)) for (const v of value) flatten(v, out);
   else out.push(value);
 }
 
@@ -75,7 +75,7 @@ function inputTensor(name: string, spec: InputField, value: unknown): Tensor {
   const fast = fastNumeric(raw, dtype, spec);
   if (fast) return { dtype, shape: [1, ...(spec.shape ?? [fast.length])], data: fast };
   const flat: unknown[] = [];
-  flatten(raw, flat, spec.field);
+  flatten(raw, flat);
   const rowShape = spec.shape ?? (Array.isArray(raw) ? [flat.length] : []);
   const n = elementCount(rowShape);
   if (flat.length !== n) {

@@ -15,8 +15,8 @@
  */
 import { InflowError } from '../../errors.ts';
 import type { KafkaHeader } from '../../kafka/types.ts';
-import type { Signature } from '../../runtime/servable.ts';
 import type { LocalInference } from '../../serving/local-inference.ts';
+import { servedSignature, singleInput } from '../served-signature.ts';
 import {
   DEFAULT_SIGNATURE_NAME,
   decodeOipBinaryRequest,
@@ -93,12 +93,6 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
   const { inference } = options;
   const repository = inference.repository;
 
-  function signatureOf(model: string, version: number): Signature {
-    const loaded = repository.get(model, version);
-    if (!loaded) throw new InflowError('NOT_FOUND', `Servable not found for request: Specific(${model}, ${version})`);
-    return loaded.servable.signature;
-  }
-
   function decode(record: StreamRecord<Buffer | null, Buffer | null>): Decoded {
     const body = record.value;
     if (body === null || body.length === 0)
@@ -123,7 +117,7 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
         ...(key !== undefined ? { key } : {}),
       });
       version = route.version;
-      const signature = signatureOf(model, version);
+      const signature = servedSignature(repository, model, version);
       const request = decodeTfPredict(parseJsonText(body), (name) => {
         if (name !== DEFAULT_SIGNATURE_NAME)
           throw new InflowError('FAILED_PRECONDITION', `Serving signature name: "${name}" not found in signature def`);
@@ -149,9 +143,7 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
     const headerLength = headerText(h, INFERENCE_HEADER_CONTENT_LENGTH);
     let oip: OipRequest;
     if (headerLength !== undefined) {
-      const chosen = version ?? repository.available(model).at(-1);
-      const inputs = chosen === undefined ? undefined : repository.get(model, chosen)?.servable.signature.inputs;
-      oip = decodeOipBinaryRequest(body, headerLength, inputs?.length === 1 ? inputs[0] : undefined);
+      oip = decodeOipBinaryRequest(body, headerLength, singleInput(repository, model, version));
     } else {
       oip = decodeOipRequest(parseJsonText(body));
     }

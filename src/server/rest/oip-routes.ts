@@ -14,9 +14,9 @@ import {
   type OipRequest,
   type OipResponse,
   parseJsonText,
-  type RawInputSpec,
   wantsBinaryOutput,
 } from '../../tensor/codecs/index.ts';
+import { singleInput } from '../served-signature.ts';
 import { readBody } from './http-exchange.ts';
 import { decodeSegment, type RouteDeps, type RouteMatch, type RouteRun, routingKey } from './rest-route.ts';
 
@@ -96,19 +96,12 @@ export function createOipRoutes(deps: RouteDeps): OipRoutes {
     );
   };
 
-  /** The single input of the version that would answer, for raw binary requests. */
-  function rawInput(model: string, version: number | undefined): RawInputSpec | undefined {
-    const chosen = version ?? repository.available(model).at(-1);
-    const inputs = chosen === undefined ? undefined : repository.get(model, chosen)?.servable.signature.inputs;
-    return inputs?.length === 1 ? inputs[0] : undefined;
-  }
-
   async function infer(x: Parameters<RouteRun>[0], model: string, version: number | undefined): Promise<void> {
     const body = await readBody(x.req, options.maxBodyBytes);
     const header = x.req.headers[INFERENCE_HEADER_CONTENT_LENGTH];
     let request: OipRequest;
     if (typeof header === 'string') {
-      request = decodeOipBinaryRequest(body, header, header.trim() === '0' ? rawInput(model, version) : undefined);
+      request = decodeOipBinaryRequest(body, header, header.trim() === '0' ? singleInput(repository, model, version) : undefined);
     } else {
       request = decodeOipRequest(parseJsonText(body));
     }

@@ -4,8 +4,8 @@
  * and `{"error": …}` bodies. `:classify` and `:regress` (tf.Example inputs) are in tf-example-routes.ts.
  */
 import { InflowError } from '../../errors.ts';
-import type { Signature } from '../../runtime/servable.ts';
 import { DEFAULT_SIGNATURE_NAME, decodeTfPredict, encodeTfPredict, parseJsonText } from '../../tensor/codecs/index.ts';
+import { servedSignature } from '../served-signature.ts';
 import { type Exchange, readBody } from './http-exchange.ts';
 import { decodeSegment, parseVersion, type RouteDeps, type RouteMatch, type RouteRun, routingKey } from './rest-route.ts';
 import { createTfExampleRoute } from './tf-example-routes.ts';
@@ -29,12 +29,6 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
   const repository = inference.repository;
   const examples = createTfExampleRoute(deps);
 
-  function signatureFor(model: string, version: number): Signature {
-    const loaded = repository.get(model, version);
-    if (!loaded) throw new InflowError('NOT_FOUND', `Servable not found for request: Specific(${model}, ${version})`);
-    return loaded.servable.signature;
-  }
-
   const predict: RouteRun = async (x, m) => {
     const model = decodeSegment(m[1] as string, 'model name');
     const version = parseVersion(m[2]);
@@ -55,7 +49,7 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
       ...(label !== undefined ? { label } : {}),
       ...(key !== undefined ? { key } : {}),
     });
-    const signature = signatureFor(model, route.version);
+    const signature = servedSignature(repository, model, route.version);
     const request = decodeTfPredict(body, (name) => {
       if (name !== DEFAULT_SIGNATURE_NAME) {
         throw new InflowError('FAILED_PRECONDITION', `Serving signature name: "${name}" not found in signature def`);
@@ -95,7 +89,7 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
   function metadata(x: Exchange, model: string, version: number | undefined): void {
     const chosen = version ?? repository.available(model).at(-1);
     if (chosen === undefined) throw new InflowError('NOT_FOUND', `Servable not found for request: Latest(${model})`);
-    x.sendJson(200, pretty(tfModelMetadata(model, chosen, signatureFor(model, chosen))));
+    x.sendJson(200, pretty(tfModelMetadata(model, chosen, servedSignature(repository, model, chosen))));
   }
 
   const malformed: RouteRun = async (x) => {
