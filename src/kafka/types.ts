@@ -123,6 +123,12 @@ export interface ProducerOptions {
   idempotent?: boolean;
   /** Enables transactions; must be stable across restarts of the same logical producer. */
   transactionalId?: string;
+  /**
+   * transaction.timeout.ms: the coordinator aborts a transaction left open longer, e.g. by an
+   * instance that died; read_committed readers and stable offset reads wait at most this long
+   * for it. Default: the client's requestTimeoutMs. Also bounds this producer's requests.
+   */
+  transactionTimeoutMs?: number;
   /** `all` (-1, default), `leader` (1) or `none` (0). */
   acks?: 'all' | 'leader' | 'none';
   compression?: Compression;

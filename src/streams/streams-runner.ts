@@ -57,6 +57,13 @@ export interface StreamsRunnerOptions {
   readonly maxInFlight?: number;
   /** Default 500 (Kafka's max.poll.records). */
   readonly maxPollRecords?: number;
+  /**
+   * Exactly-once: the coordinator aborts this instance's open transaction when it dies and is
+   * not restarted under the same instance id after this long; the members that take its
+   * partitions over wait for that before reading their offsets (KIP-447). Default 10 000,
+   * like Kafka Streams.
+   */
+  readonly transactionTimeoutMs?: number;
   /** Default 100 in exactly-once mode (like Kafka Streams), 1000 otherwise. */
   readonly commitIntervalMs?: number;
   /** Where a group without committed offsets starts; default `earliest`. */
@@ -444,7 +451,9 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         liveTransactionalIds.add(transactionalId);
         releaseId = () => liveTransactionalIds.delete(transactionalId);
       }
-      producer = client.producer(eos ? { transactionalId } : { idempotent: true });
+      producer = client.producer(
+        eos ? { transactionalId, transactionTimeoutMs: options.transactionTimeoutMs ?? 10_000 } : { idempotent: true },
+      );
       if (eos) {
         // Fence our predecessor before reading any offset (Kafka Streams' initTransactions() first):
         // registering the transactional id makes the coordinator finish a killed instance's

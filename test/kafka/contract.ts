@@ -187,6 +187,62 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await producer.close();
     });
 
+    it('hides every aborted transaction of a producer that commits between them, and the open one of a fenced instance', async () => {
+      const t = topic('aborts');
+      await client.admin().createTopics([{ topic: t, partitions: 1 }]);
+      const transactionalId = `tx-${randomUUID()}`;
+      const first = client.producer({ transactionalId });
+      for (const [value, commit] of [
+        ['c1', true],
+        ['a1', false],
+        ['c2', true],
+        ['a2', false],
+        ['c3', true],
+      ] as const) {
+        const txn = await first.beginTransaction();
+        await txn.send([{ topic: t, value: Buffer.from(value) }]);
+        await (commit ? txn.commit() : txn.abort());
+      }
+      // A killed instance: its transaction stays open until the next instance takes the id.
+      const zombie = await first.beginTransaction();
+      await zombie.send([{ topic: t, value: Buffer.from('a3') }]);
+      const next = client.producer({ transactionalId });
+      const txn = await next.beginTransaction();
+      await txn.send([{ topic: t, value: Buffer.from('c4') }]);
+      await txn.commit();
+
+      const reader = client.consumer({ groupId: `g-${randomUUID()}`, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
+      await reader.subscribe([t]);
+      assert.deepEqual(
+        (await pollCount(reader, 4)).map((r) => text(r.value)),
+        ['c1', 'c2', 'c3', 'c4'],
+      );
+      assert.deepEqual(await reader.poll({ timeoutMs: 300 }), [], 'nothing else is visible');
+      await Promise.all([reader.close(), next.close(), first.close().catch(() => undefined)]);
+    });
+
+    it('reads committed offsets stable: a read_committed member waits while a transaction holds offsets of the partition', async () => {
+      const input = topic('stable-in');
+      await client.admin().createTopics([{ topic: input, partitions: 1 }]);
+      await client.producer().send([1, 2, 3].map((i) => ({ topic: input, value: Buffer.from(`${i}`) })));
+      const groupId = `g-${randomUUID()}`;
+      const consumer = client.consumer({ groupId, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
+      await consumer.subscribe([input]);
+      await pollCount(consumer, 3);
+      const producer = client.producer({ transactionalId: `tx-${randomUUID()}` });
+      const txn = await producer.beginTransaction();
+      await txn.sendOffsets(consumer, [{ topic: input, partition: 0, offset: 3n }]);
+
+      const read = consumer.committed([{ topic: input, partition: 0 }]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const first = await Promise.race([read, new Promise((resolve) => (timer = setTimeout(resolve, 500, 'still waiting')))]);
+      clearTimeout(timer);
+      assert.equal(first, 'still waiting', 'committed() does not answer with the offsets from before the open transaction');
+      await txn.commit();
+      assert.deepEqual(await read, [{ topic: input, partition: 0, offset: 3n }]);
+      await Promise.all([consumer.close(), producer.close()]);
+    });
+
     it('hides an open transaction from read_committed readers until it commits', async () => {
       const t = topic('open');
       await client.admin().createTopics([{ topic: t, partitions: 1 }]);

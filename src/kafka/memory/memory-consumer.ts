@@ -64,6 +64,10 @@ export class MemoryConsumer implements KafkaConsumer {
   }
 
   async committed(partitions: TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    // KIP-447 require_stable: a read_committed member waits for open transactions holding offsets.
+    while (this.#options.isolationLevel === 'read_committed' && this.#group.isPending(partitions) && !this.#closed) {
+      await this.#log.waitForChange(1000);
+    }
     return partitions.map((p) => ({ ...p, offset: this.#group.committed(p.topic, p.partition) }));
   }
 

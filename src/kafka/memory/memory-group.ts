@@ -30,6 +30,8 @@ export class MemoryGroup {
   readonly #assignment = new Map<string, TopicPartition[]>();
   readonly #owners = new Map<string, string>();
   readonly #committed = new Map<string, TopicPartitionOffset>();
+  /** Partitions whose offsets an open transaction holds (sendOffsets before commit or abort). */
+  readonly #pending = new Map<object, Set<string>>();
 
   constructor(groupId: string, log: GroupLog) {
     this.groupId = groupId;
@@ -98,6 +100,23 @@ export class MemoryGroup {
         );
       }
     }
+  }
+
+  /** Records that open transaction `txn` holds offsets of these partitions until releasePending(txn). */
+  holdPending(txn: object, partitions: readonly TopicPartition[]): void {
+    const held = this.#pending.get(txn) ?? new Set<string>();
+    for (const p of partitions) held.add(partitionKey(p.topic, p.partition));
+    this.#pending.set(txn, held);
+  }
+
+  releasePending(txn: object): void {
+    if (this.#pending.delete(txn)) this.#log.notify();
+  }
+
+  /** Whether an open transaction holds offsets of one of `partitions` (OffsetFetch would say UNSTABLE_OFFSET_COMMIT). */
+  isPending(partitions: readonly TopicPartition[]): boolean {
+    for (const held of this.#pending.values()) for (const p of partitions) if (held.has(partitionKey(p.topic, p.partition))) return true;
+    return false;
   }
 
   committed(topic: string, partition: number): bigint {

@@ -5,9 +5,11 @@
  * - a transaction's records take offsets when sent, are visible to read_uncommitted readers
  *   at once and to read_committed readers only once committed (never, if aborted); a commit
  *   or abort appends a control marker to each partition it touched, like the broker;
- * - a new producer with the same transactional id fences the old one (KIP-98 epochs);
+ * - a new producer with the same transactional id fences the old one (KIP-98 epochs) and
+ *   aborts its open transaction;
  * - committed group offsets only move on commit, or on a transaction's commit for offsets
- *   sent to it (sendOffsetsToTransaction).
+ *   sent to it (sendOffsetsToTransaction); read_committed members read them stable (KIP-447:
+ *   committed() waits while an open transaction holds offsets of the partition).
  * It is the embedded default (no cluster) and the base of the streams test driver.
  */
 import { InflowError } from '../../errors.ts';
@@ -69,6 +71,8 @@ export class MemoryLog {
   readonly #topics = new Map<string, Topic>();
   readonly #groups = new Map<string, MemoryGroup>();
   readonly #txnEpochs = new Map<string, number>();
+  /** The open transaction of each transactional id. */
+  readonly #openTxns = new Map<string, TxnState>();
   readonly #waiters = new Set<() => void>();
   readonly #roundRobin = createRoundRobin();
   readonly maxRecordBytes: number;
@@ -176,7 +180,9 @@ export class MemoryLog {
 
   /** Ends a transaction: marks its records and writes a control marker where it wrote. */
   endTransaction(txn: TxnState, commit: boolean): void {
+    if (txn.state !== 'open') return;
     txn.state = commit ? 'committed' : 'aborted';
+    for (const group of this.#groups.values()) group.releasePending(txn);
     for (const topic of this.#topics.values()) {
       for (const log of topic.partitions) {
         if (!log.openTxns.delete(txn)) continue;
@@ -217,7 +223,15 @@ export class MemoryLog {
   initTransactionalId(transactionalId: string): number {
     const epoch = (this.#txnEpochs.get(transactionalId) ?? -1) + 1;
     this.#txnEpochs.set(transactionalId, epoch);
+    // Like InitProducerId: the fenced instance's open transaction is aborted at once.
+    const open = this.#openTxns.get(transactionalId);
+    if (open) this.endTransaction(open, false);
     return epoch;
+  }
+
+  /** Registers the open transaction of `transactionalId` (aborted when a newer producer takes the id). */
+  beginTransaction(transactionalId: string, txn: TxnState): void {
+    this.#openTxns.set(transactionalId, txn);
   }
 
   assertNotFenced(transactionalId: string, epoch: number): void {

@@ -43,6 +43,7 @@ export class MemoryProducer implements KafkaProducer {
       throw new InflowError('FAILED_PRECONDITION', 'a transaction is already open on this producer: commit or abort it first');
     }
     this.#current = new MemoryTransaction(this.#log, () => this.#log.assertNotFenced(this.#transactionalId ?? '', this.#epoch));
+    this.#current.register(this.#transactionalId);
     return this.#current;
   }
 
@@ -72,6 +73,10 @@ class MemoryTransaction implements KafkaTransaction {
     return this.#state.state === 'open';
   }
 
+  register(transactionalId: string): void {
+    this.#log.beginTransaction(transactionalId, this.#state);
+  }
+
   async send(records: ProducerRecord[]): Promise<RecordMetadata[]> {
     this.#assertUsable();
     return this.#log.append(records, this.#state);
@@ -82,7 +87,9 @@ class MemoryTransaction implements KafkaTransaction {
     if (!(consumer instanceof MemoryConsumer)) {
       throw new InflowError('INVALID_ARGUMENT', 'sendOffsets() needs a consumer of the same in-process log');
     }
-    this.#log.group(consumer.groupId).assertOwner(offsets, consumer.memberId);
+    const group = this.#log.group(consumer.groupId);
+    group.assertOwner(offsets, consumer.memberId);
+    group.holdPending(this.#state, offsets);
     this.#offsets.push({ consumer, offsets: offsets.map((o) => ({ ...o })) });
   }
 
@@ -106,12 +113,13 @@ class MemoryTransaction implements KafkaTransaction {
   }
 
   #assertUsable(): void {
-    if (!this.open) throw new InflowError('FAILED_PRECONDITION', `transaction is already ${this.#state.state}`);
+    // Fencing first: a newer instance aborted this transaction when it took the id.
     try {
       this.#assertNotFenced();
     } catch (error) {
       this.#log.endTransaction(this.#state, false);
       throw error;
     }
+    if (!this.open) throw new InflowError('FAILED_PRECONDITION', `transaction is already ${this.#state.state}`);
   }
 }

@@ -6,7 +6,7 @@
  * wanted positions before closing the old one (topics stay tracked, so no group rejoin).
  * Offsets are committed explicitly only (autocommit off).
  */
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import type { Consumer, Message, MessagesStream } from '@platformatic/kafka';
 import { InflowError } from '../../errors.ts';
 import type {
   ConsumedRecord,
@@ -20,6 +20,7 @@ import type {
 import { partitionKey } from '../types.ts';
 import type { BaseClientOptions } from './connection-options.ts';
 import { mapErrors } from './kafka-errors.ts';
+import { ReadCommittedConsumer } from './read-committed-consumer.ts';
 
 type RawStream = MessagesStream<Buffer, Buffer, Buffer, Buffer>;
 
@@ -69,7 +70,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
     this.groupId = options.groupId;
     this.#options = options;
     this.#maxBuffered = options.maxBufferedRecords ?? 1024;
-    this.raw = new Consumer({
+    this.raw = new ReadCommittedConsumer(base, {
       ...base,
       groupId: options.groupId,
       autocommit: false,

@@ -57,6 +57,8 @@ export class PlatformaticProducer implements KafkaProducer {
     this.#transactional = options.transactionalId !== undefined;
     this.#producer = new Producer({
       ...base,
+      // The library sends its request timeout as the transaction timeout in InitProducerId.
+      ...(options.transactionTimeoutMs === undefined ? {} : { timeout: options.transactionTimeoutMs }),
       // The library turns retries <= 1 into unbounded retries for idempotent producers (an
       // unreachable broker then hangs every call forever); 2 is the least that stays bounded.
       retries: Math.max(2, base.retries),

@@ -248,6 +248,8 @@ export const pipelineConfigSchema = z
         commitIntervalMs: positiveInt.optional(),
         drainTimeoutMs: positiveInt.optional(),
         sessionTimeoutMs: positiveInt.optional(),
+        /** Exactly-once: how long a dead instance's open transaction blocks its partitions' new owners. */
+        transactionTimeoutMs: positiveInt.optional(),
         /** 0 = never read consumer lag. */
         lagIntervalMs: z.number().int().min(0).optional(),
       })
