@@ -47,16 +47,7 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
   });
 
   for (const guarantee of ['exactly-once', 'at-least-once'] as const satisfies readonly Guarantee[]) {
-    // KNOWN BUG (exactly-once across SIGKILLs, open in the streams issue): on a loaded machine the read_committed output
-    // after 5 kills held duplicates (1 216) in one run and missed 2 496 predictions in another, with the group's offsets
-    // at the end. Suspected part: @platformatic/kafka fetches committed offsets without require_stable (KIP-447), so a
-    // restarted instance can read offsets older than a zombie transaction that is still completing; the loss is not
-    // explained yet. Remove the todo once fixed.
-    const todo =
-      guarantee === 'exactly-once' ? 'exactly-once across SIGKILLs: duplicates or lost predictions seen under load (open bug)' : false;
-    it(`loses no prediction over ${KILLS} SIGKILLs${guarantee === 'exactly-once' ? ' and doubles none' : ''} (${guarantee})`, {
-      todo,
-    }, async (t) => {
+    it(`loses no prediction over ${KILLS} SIGKILLs${guarantee === 'exactly-once' ? ' and doubles none' : ''} (${guarantee})`, async (t) => {
       const started = Date.now();
       const input = uniqueName('crash-in');
       const output = uniqueName('crash-out');

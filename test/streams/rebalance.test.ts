@@ -57,11 +57,7 @@ describe('two pipeline instances sharing partitions on Apache Kafka', { skip: bo
   }
 
   for (const guarantee of ['at-least-once', 'exactly-once'] as const satisfies readonly Guarantee[]) {
-    // KNOWN BUG (see crash.test.ts): exactly-once after a SIGKILL stalled once under load (lag never reached 0 in 60 s).
-    const todo = guarantee === 'exactly-once' ? 'exactly-once takeover after a SIGKILL stalled once under load (open bug)' : false;
-    it(`the survivor takes over a SIGKILLed instance's partitions and nothing is lost${guarantee === 'exactly-once' ? ' or doubled' : ''} (${guarantee})`, {
-      todo,
-    }, async (t) => {
+    it(`the survivor takes over a SIGKILLed instance's partitions and nothing is lost${guarantee === 'exactly-once' ? ' or doubled' : ''} (${guarantee})`, async (t) => {
       const started = Date.now();
       const input = uniqueName('rb-in');
       const output = uniqueName('rb-out');
