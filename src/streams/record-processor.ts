@@ -48,7 +48,15 @@ export const MODEL_HEADER = 'inflow-model';
 export const MODEL_VERSION_HEADER = 'inflow-model-version';
 
 /** Processes consumed records with `topology`; `batchers` holds one batcher per predict node. */
-export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<string, PredictBatcher>) {
+/** Default largest output record, bytes of key + value + headers: under the broker's 1 MiB default message.max.bytes with room for the batch framing. */
+export const DEFAULT_MAX_RECORD_BYTES = 1_000_000;
+
+export function createRecordProcessor(
+  topology: Topology,
+  batchers: ReadonlyMap<string, PredictBatcher>,
+  options: { readonly maxRecordBytes?: number } = {},
+) {
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const sourceOf = new Map<string, TopologyNode & { kind: 'source' }>();
   for (const name of topology.sources) {
     const node = topology.nodes.get(name);
@@ -129,6 +137,19 @@ export function createRecordProcessor(topology: Topology, batchers: ReadonlyMap<
               ),
             );
           }
+        }
+        // An output the broker would refuse fails this record alone (error policy), not the pipeline's next produce.
+        let bytes = (key?.length ?? 0) + (value?.length ?? 0);
+        for (const [k, v] of record.headers) bytes += Buffer.byteLength(k) + v.length;
+        if (bytes > maxRecordBytes) {
+          throw new StageError(
+            Stage.SERIALIZE,
+            node.name,
+            new InflowError(
+              'KAFKA_RECORD_TOO_LARGE',
+              `output for topic "${node.topic}" is ${bytes} bytes (key + value + headers), over the limit of ${maxRecordBytes}; raise the pipeline's maxRecordBytes together with the topic's max.message.bytes, or make the output smaller`,
+            ),
+          );
         }
         return [{ topic: node.topic, key, value, headers: [...record.headers], timestamp: record.timestamp }];
       }

@@ -55,6 +55,11 @@ export interface StreamsRunnerOptions {
   readonly deadLetterTopic?: string;
   /** Records between poll() and acknowledgement, at most; default 2048. */
   readonly maxInFlight?: number;
+  /**
+   * Largest output record (key + value + headers), bytes; a bigger one fails its input record
+   * under the error policy. Default 1 000 000 (the broker's message.max.bytes is 1 MiB by default).
+   */
+  readonly maxRecordBytes?: number;
   /** Default 500 (Kafka's max.poll.records). */
   readonly maxPollRecords?: number;
   /**
@@ -138,7 +143,11 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       }),
     );
   }
-  const processor = createRecordProcessor(topology, batchers);
+  const processor = createRecordProcessor(
+    topology,
+    batchers,
+    options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
+  );
 
   let state: RunnerStats['state'] = 'created';
   let consumer: KafkaConsumer | undefined;

@@ -77,6 +77,32 @@ describe('topology test driver', () => {
     }
   });
 
+  it('dead-letters a record whose output is larger than the broker takes, and keeps going', async () => {
+    const b = createStreamsBuilder();
+    b.stream('in', serdes)
+      .mapValues((r) => ({ ...(r.value as Record<string, unknown>), pad: 'x'.repeat((r.value as { pad: number }).pad) }))
+      .to('out', serdes);
+    const driver = await createTopologyTestDriver(b.build());
+    try {
+      await driver.pipe('in', 'small', { pad: 10 }, { serdes });
+      await driver.pipe('in', 'huge', { pad: 2_000_000 }, { serdes });
+      await driver.pipe('in', 'after', { pad: 10 }, { serdes });
+      await driver.flush();
+      assert.deepEqual(
+        (await driver.read('out', serdes)).map((r) => r.key),
+        ['small', 'after'],
+      );
+      const [dead, ...more] = await driver.deadLetters();
+      assert.equal(more.length, 0);
+      assert.equal(dead?.key?.toString(), 'huge');
+      assert.equal(dead?.headers[DeadLetterHeader.CODE], 'KAFKA_RECORD_TOO_LARGE');
+      assert.equal(dead?.headers[DeadLetterHeader.STAGE], 'serialize');
+      assert.match(dead?.headers[DeadLetterHeader.MESSAGE] ?? '', /output for topic "out" is 2000\d+ bytes .* over the limit of 1000000/);
+    } finally {
+      await driver.close();
+    }
+  });
+
   it('writes a prediction log entry per prediction with model, version, outputs and latency', async () => {
     const b = createStreamsBuilder();
     b.stream('in', serdes)

@@ -245,6 +245,8 @@ export const pipelineConfigSchema = z
       .strictObject({
         maxInFlight: positiveInt.optional(),
         maxPollRecords: positiveInt.optional(),
+        /** Largest output record (key + value + headers), bytes; a bigger one is handled by the error policy. */
+        maxRecordBytes: positiveInt.optional(),
         commitIntervalMs: positiveInt.optional(),
         drainTimeoutMs: positiveInt.optional(),
         sessionTimeoutMs: positiveInt.optional(),
