@@ -23,6 +23,7 @@ export class PartitionState {
   committed: bigint | undefined;
   readonly #queue: InFlightRecord[] = [];
   #head = 0;
+  #last: bigint | undefined;
 
   constructor(tp: TopicPartition) {
     this.tp = tp;
@@ -33,7 +34,13 @@ export class PartitionState {
     return this.#queue.length - this.#head;
   }
 
-  add(record: ConsumedRecord): InFlightRecord {
+  /**
+   * Queues a record; returns undefined for one at or below the last queued offset (delivered
+   * twice), which must not produce its outputs twice nor move the committed offset back.
+   */
+  add(record: ConsumedRecord): InFlightRecord | undefined {
+    if (this.#last !== undefined && record.offset <= this.#last) return undefined;
+    this.#last = record.offset;
     const entry: InFlightRecord = { record, out: undefined };
     this.#queue.push(entry);
     return entry;

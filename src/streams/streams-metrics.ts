@@ -24,6 +24,7 @@ export interface StreamsMetrics {
   readonly consumerLag: Gauge<'pipeline' | 'topic' | 'partition'>;
   readonly commits: Counter<'pipeline'>;
   readonly rewinds: Counter<'pipeline' | 'reason'>;
+  readonly redelivered: Counter<'pipeline'>;
 }
 
 /** Creates the metrics in `registry` (a new one by default). */
@@ -106,6 +107,12 @@ export function createStreamsMetrics(registry: Registry = new Registry()): Strea
       name: 'inflow_stream_rewinds_total',
       help: 'Times in-flight work was dropped and partitions rewound to their committed offsets',
       labelNames: ['pipeline', 'reason'],
+      registers,
+    }),
+    redelivered: new Counter({
+      name: 'inflow_stream_redelivered_records_total',
+      help: 'Records the consumer delivered again at or below an offset already in flight; dropped (their outputs are on their way)',
+      labelNames: p,
       registers,
     }),
   };

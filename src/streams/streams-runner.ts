@@ -236,6 +236,10 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       partitions.set(key, ps);
     }
     const entry = ps.add(record);
+    if (!entry) {
+      metrics.redelivered.inc(pipeline);
+      return;
+    }
     setInFlight(1);
     metrics.recordsIn.inc(pipeline);
     const owner = ps;
@@ -321,6 +325,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   /** Drops every in-flight record and rewinds each assigned partition to its committed offset. */
   async function rewind(reason: string): Promise<void> {
     if (!consumer) return;
+    const c = consumer;
     metrics.rewinds.inc({ ...pipeline, reason });
     if (txn && txnUsed) {
       const t = txn;
@@ -328,18 +333,25 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       txnUsed = false;
       await t.abort().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'aborting the transaction failed'));
     }
+    const assigned = c.assignment();
+    const committed = assigned.length > 0 ? await c.committed(assigned) : [];
+    // From here to the seeks, synchronously: drop the partition states and move the consumer.
+    // Records polled while the awaits above ran went into the old states and are dropped with
+    // them; had the states been dropped before the awaits, those records — fetched from the old
+    // positions, past the committed offset — would have started fresh states, their offsets
+    // could be committed before the rewound records were produced again, and a crash then lost
+    // the records in between (seen: 1 271 inputs without a prediction after 5 SIGKILLs).
     for (const ps of partitions.values()) {
       ps.live = false;
       setInFlight(-ps.size);
     }
     partitions.clear();
-    const assigned = consumer.assignment();
-    if (assigned.length === 0) return;
-    const committed = await consumer.committed(assigned);
-    for (const c of committed) {
+    const still = new Set(c.assignment().map((p) => partitionKey(p.topic, p.partition)));
+    for (const position of committed) {
+      if (!still.has(partitionKey(position.topic, position.partition))) continue;
       // No committed offset yet: the consumer's reset policy applies again (seek to the start).
-      if (c.offset >= 0n) consumer.seek(c);
-      else if ((options.autoOffsetReset ?? 'earliest') === 'earliest') consumer.seek({ ...c, offset: 0n });
+      if (position.offset >= 0n) c.seek(position);
+      else if ((options.autoOffsetReset ?? 'earliest') === 'earliest') c.seek({ ...position, offset: 0n });
     }
     maybeResume();
     log.warn({ reason, partitions: assigned.length }, 'in-flight work dropped; partitions rewound to their committed offsets');

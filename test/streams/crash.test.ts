@@ -87,7 +87,10 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
             { timeoutMs: 30_000, everyMs: 20, describe: () => `at ${at}; child output:\n${child.output()}` },
           );
           await child.kill();
-          kills.push(`${at} (joined ${joined - spawned} ms, killed ${Date.now() - joined} ms later)`);
+          const rewound = child.output().split('partitions rewound').length - 1;
+          kills.push(
+            `${at} (joined ${joined - spawned} ms, killed ${Date.now() - joined} ms later${rewound > 0 ? `, ${rewound} rewinds` : ''})`,
+          );
         }
         const last = startPipelineProcess(config);
         running = last;

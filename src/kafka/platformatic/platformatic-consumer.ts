@@ -61,6 +61,8 @@ export class PlatformaticConsumer implements KafkaConsumer {
   /** The stream was opened at explicit offsets (after a seek): the library then fetches no partition assigned later. */
   #manual = false;
   #reopening: Promise<void> = Promise.resolve();
+  /** Reopens asked for so far; a queued reopen that is not the latest does nothing. */
+  #reopens = 0;
   #assigned = new Map<string, TopicPartition>();
   #error: Error | undefined;
   #wake: (() => void) | undefined;
@@ -289,16 +291,22 @@ export class PlatformaticConsumer implements KafkaConsumer {
     this.#ready.length = 0;
     this.#held.clear();
     this.#heldCount = 0;
+    const generation = ++this.#reopens;
     this.#reopening = this.#reopening
-      .then(() => this.#reopenAt(why, old))
+      .then(() => this.#reopenAt(why, old, generation))
       .catch((error: unknown) => {
         this.#error = error as Error;
       });
   }
 
-  /** Opens a stream at the current positions (the seeked one included), then closes the old one. */
-  async #reopenAt(seekKey: string, old: RawStream | undefined): Promise<void> {
-    if (this.#closed) {
+  /**
+   * Opens a stream at the current positions (the seeked one included), then closes the old one.
+   * Only the latest queued reopen opens one: seeking 8 partitions queues 8, and an earlier one
+   * attached would deliver records that move the positions before the next one reads them,
+   * which then fetched the still-buffered records a second time.
+   */
+  async #reopenAt(seekKey: string, old: RawStream | undefined, generation: number): Promise<void> {
+    if (this.#closed || generation !== this.#reopens) {
       await old?.close().catch(() => undefined);
       return;
     }
@@ -319,7 +327,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
       this.raw.consume({ topics: this.#topics, mode: 'manual', offsets, autocommit: false }),
     );
     this.#manual = true;
-    if (this.#closed) {
+    if (this.#closed || generation !== this.#reopens) {
       await Promise.all([stream.close(), old?.close()]).catch(() => undefined);
       return;
     }
