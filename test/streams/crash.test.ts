@@ -22,6 +22,7 @@ import {
   groupLag,
   produceDigits,
   readToEnd,
+  inputOf,
   uniqueName,
   outputOf,
   waitFor,
@@ -66,6 +67,7 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
       };
       const admin = client.admin();
       const kills: string[] = [];
+      const logs: string[] = [];
       try {
         for (let k = 0; k < KILLS; k++) {
           const spawned = Date.now();
@@ -87,6 +89,7 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
             { timeoutMs: 30_000, everyMs: 20, describe: () => `at ${at}; child output:\n${child.output()}` },
           );
           await child.kill();
+          logs.push(child.output());
           const rewound = child.output().split('partitions rewound').length - 1;
           kills.push(
             `${at} (joined ${joined - spawned} ms, killed ${Date.now() - joined} ms later${rewound > 0 ? `, ${rewound} rewinds` : ''})`,
@@ -107,6 +110,18 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
       t.diagnostic(
         `${guarantee}: killed at output end offsets ${kills.join(', ')}; ${records.length} outputs for ${COUNT} inputs, ${duplicates} duplicates; ${Date.now() - started} ms`,
       );
+      if (missing.length > 0) {
+        // Where the lost inputs sit, and what each run logged: enough to tell a consumer gap from an offset-commit bug.
+        const inputs = await readToEnd(client, input);
+        const lost = new Set(missing);
+        const ranges = new Map<number, bigint[]>();
+        for (const r of inputs) {
+          if (!lost.has(inputOf(r).id)) continue;
+          ranges.set(r.partition, [...(ranges.get(r.partition) ?? []), r.offset]);
+        }
+        const where = [...ranges].map(([p, offsets]) => `p${p}: ${offsets.length} between offsets ${offsets[0]} and ${offsets.at(-1)}`);
+        t.diagnostic(`lost inputs by partition: ${where.join('; ')}\nrun logs:\n${logs.join('\n---\n')}`);
+      }
       assert.deepEqual(missing.slice(0, 20), [], `${missing.length} inputs have no prediction`);
       if (guarantee === 'exactly-once') {
         assert.equal(duplicates, 0, 'read_committed sees each prediction once');
