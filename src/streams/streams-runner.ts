@@ -161,6 +161,8 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   let pausedByUs = false;
   let lastCommit = 0;
   let forceCommit = false;
+  /** An at-least-once offset commit running beside produces. */
+  let background: Promise<void> | undefined;
   let chain: Promise<void> = Promise.resolve();
   let pumpQueued = false;
   const stopPolling = new AbortController();
@@ -292,7 +294,19 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       maybeResume();
     }
     const due = forceCommit || Date.now() - lastCommit >= commitIntervalMs;
-    if (due) await commit();
+    if (!due) return;
+    if (eos || forceCommit) {
+      await background;
+      await commit();
+      return;
+    }
+    // At-least-once: the offset commit (a round trip to the group coordinator) runs beside the
+    // next produces rather than ahead of them; it only names outputs already acknowledged.
+    background ??= commit()
+      .catch((e: unknown) => onKafkaError(e))
+      .finally(() => {
+        background = undefined;
+      });
   }
 
   async function commit(): Promise<void> {
@@ -435,6 +449,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     if (lagTimer) clearInterval(lagTimer);
     for (const b of batchers.values()) b.close();
     await chain;
+    await background;
     await consumer?.close().catch(() => undefined);
     await producer?.close().catch(() => undefined);
     await admin?.close().catch(() => undefined);
