@@ -335,8 +335,11 @@ describe('inflow commands', () => {
       }
     });
 
-    it('models publish, then inspect shows the version with its files', async () => {
+    it('models publish, then inspect (with the cluster from a --kafka-config file) shows the version with its files', async () => {
       const topic = `inflow-cli-models-${Date.now()}`;
+      const dir = await mkdtemp(join(tmpdir(), 'inflow-cli-models-'));
+      const kafkaConfig = join(dir, 'kafka.yaml');
+      await writeFile(kafkaConfig, `bootstrapServers: ${JSON.stringify(servers.split(','))}\nclientId: cli-models-test\n`);
       const publish = await inflow([
         'models',
         'publish',
@@ -351,7 +354,8 @@ describe('inflow commands', () => {
         topic,
       ]);
       assert.equal(publish.code, 0, publish.stderr);
-      const inspect = await inflow(['models', 'inspect', 'digits-mlp', '--kafka', servers, '--topic', topic]);
+      const inspect = await inflow(['models', 'inspect', 'digits-mlp', '--kafka-config', kafkaConfig, '--topic', topic]);
+      await rm(dir, { recursive: true });
       assert.equal(inspect.code, 0, inspect.stderr);
       assert.ok(
         inspect.stdout.startsWith(

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { readModelsTopic } from '../delivery/index.ts';
@@ -120,7 +122,18 @@ describe('inflow models', () => {
     const err: string[] = [];
     const code = await modelsMain(['list'], () => undefined, { env: {}, err: (l) => err.push(l) });
     assert.equal(code, 2);
-    assert.deepEqual(err, ['inflow: inflow models needs the cluster: --kafka host:port (or KAFKA_BOOTSTRAP_SERVERS)']);
+    assert.deepEqual(err, ['inflow: inflow models needs the cluster: --kafka host:port, --kafka-config <file> or KAFKA_BOOTSTRAP_SERVERS']);
+  });
+
+  it('names the key of a bad --kafka-config file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inflow-models-'));
+    const file = join(dir, 'kafka.yaml');
+    await writeFile(file, 'bootstrapServers: [127.0.0.1:9092]\nsasl: { mechanism: PLAIN, username: u, pasword: x }\n');
+    const err: string[] = [];
+    const code = await modelsMain(['list', '--kafka-config', file], () => undefined, { env: {}, err: (l) => err.push(l) });
+    await rm(dir, { recursive: true });
+    assert.equal(code, 2);
+    assert.match(err[0] ?? '', /sasl.*pasword/);
   });
 
   it('is reachable from the inflow command with its help and examples', async () => {

@@ -5,7 +5,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseBootstrapServers } from '../config/kafka-config.ts';
+import { kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
+import { loadConfigFile } from '../config/load-config.ts';
 import { DEFAULT_MODELS_TOPIC, deleteModelVersion, publishControl, publishModel, readModelsTopic } from '../delivery/index.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
@@ -32,6 +33,9 @@ Usage:
 
 Options:
   --kafka <host:port,…>   the cluster (default $KAFKA_BOOTSTRAP_SERVERS)
+  --kafka-config <file>   the cluster's connection settings (YAML: bootstrapServers, clientId,
+                          sasl {mechanism, username, passwordFile}, ssl {caFile, certFile, keyFile});
+                          --kafka overrides its bootstrapServers
   --topic <name>          the models topic (default ${DEFAULT_MODELS_TOPIC}; created compacted when missing)
   --json                  machine-readable output
 
@@ -126,6 +130,7 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
       json: { type: 'boolean' },
       verbose: { type: 'boolean' },
       kafka: { type: 'string' },
+      'kafka-config': { type: 'string' },
       topic: { type: 'string' },
       model: { type: 'string' },
       version: { type: 'string' },
@@ -145,9 +150,13 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
   };
   const print = (value: unknown, text: string): void =>
     out(values.json ? JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : text);
-  const servers = values.kafka ?? (deps.env ?? process.env).KAFKA_BOOTSTRAP_SERVERS;
-  if (!deps.client && !servers) throw bad('inflow models needs the cluster: --kafka host:port (or KAFKA_BOOTSTRAP_SERVERS)');
-  const client = deps.client ?? createKafkaClient({ bootstrapServers: parseBootstrapServers(servers ?? ''), clientId: 'inflow-models' });
+  const settings = values['kafka-config'] ? await loadConfigFile(kafkaConfigSchema, values['kafka-config']) : undefined;
+  const servers = values.kafka ?? (settings ? undefined : (deps.env ?? process.env).KAFKA_BOOTSTRAP_SERVERS);
+  const bootstrap = servers !== undefined ? parseBootstrapServers(servers) : settings?.bootstrapServers;
+  if (!deps.client && (bootstrap === undefined || bootstrap === 'memory')) {
+    throw bad('inflow models needs the cluster: --kafka host:port, --kafka-config <file> or KAFKA_BOOTSTRAP_SERVERS');
+  }
+  const client = deps.client ?? createKafkaClient({ clientId: 'inflow-models', ...settings, bootstrapServers: bootstrap });
   try {
     switch (action) {
       case 'publish': {
