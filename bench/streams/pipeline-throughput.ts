@@ -11,10 +11,12 @@
  *      output on arrival, and end-to-end = arrival − the input record's timestamp (the sink keeps
  *      it). The first second is warm-up and left out.
  *
- * Setups: embedded at-least-once and exactly-once, batching on (predict maxBatch 64, model
- * batcher 64) and off (1 and 1), and — with `--remote` (default on) — the remote oip-grpc client
- * against inflow's model server in this same process. Everything shares this machine's cores
- * with the broker, so read the numbers as relative. Not part of `npm test`.
+ * Setups: embedded and — with `--remote` (default on) — the remote oip-grpc client against
+ * inflow's model server in this same process, each at-least-once and exactly-once, batching on
+ * (predict maxBatch 64, model batcher 64) and off (1 and 1); and a pass-through runner (bytes in →
+ * bytes out, no parse, no model) per guarantee: the Kafka consume + produce ceiling the pipelines
+ * are a fraction of. Everything shares this machine's cores with the broker, so read the numbers
+ * as relative. Not part of `npm test`.
  *
  *   ORT_DISABLE_TELEMETRY=1 node bench/streams/pipeline-throughput.ts [--records 50000] [--seconds 10] [--load 0.5] [--remote true] [--only <setup name part>]
  * Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts the project's local broker.
@@ -84,8 +86,13 @@ async function repository(maxBatchSize: number): Promise<string> {
   return root;
 }
 
-function topology(inferencer: Inferencer, input: string, output: string, maxBatch: number) {
+function topology(inferencer: Inferencer | undefined, input: string, output: string, maxBatch: number) {
   const b = createStreamsBuilder();
+  // The ceiling of the Kafka side: the same runner and guarantee, bytes in → bytes out, no parse, no model.
+  if (!inferencer) {
+    b.stream(input).to(output);
+    return b.build();
+  }
   b.stream(input, serdes)
     .predict({
       inferencer,
@@ -129,6 +136,8 @@ interface Setup {
   readonly guarantee: Guarantee;
   readonly maxBatch: number;
   readonly remote: boolean;
+  /** No model: consume → produce only (the Kafka ceiling the pipeline is measured against). */
+  readonly passthrough?: boolean;
 }
 
 interface Result {
@@ -185,7 +194,7 @@ async function inferencerFor(setup: Setup): Promise<{ inferencer: Inferencer; cl
 }
 
 async function measure(setup: Setup): Promise<Result> {
-  const serving = await inferencerFor(setup);
+  const serving = setup.passthrough ? { inferencer: undefined, close: async () => undefined } : await inferencerFor(setup);
   const inferencer = serving.inferencer;
   try {
     // 1. max rate over the pre-produced input.
@@ -296,8 +305,15 @@ const setups: Setup[] = [
   { name: 'embedded, exactly-once, batch 64', guarantee: 'exactly-once', maxBatch: 64, remote: false },
   { name: 'embedded, exactly-once, batch 1', guarantee: 'exactly-once', maxBatch: 1, remote: false },
   ...(values.remote === 'true'
-    ? [{ name: 'remote oip-grpc, at-least-once, batch 64', guarantee: 'at-least-once', maxBatch: 64, remote: true } as const]
+    ? ([
+        { name: 'remote oip-grpc, at-least-once, batch 64', guarantee: 'at-least-once', maxBatch: 64, remote: true },
+        { name: 'remote oip-grpc, at-least-once, batch 1', guarantee: 'at-least-once', maxBatch: 1, remote: true },
+        { name: 'remote oip-grpc, exactly-once, batch 64', guarantee: 'exactly-once', maxBatch: 64, remote: true },
+        { name: 'remote oip-grpc, exactly-once, batch 1', guarantee: 'exactly-once', maxBatch: 1, remote: true },
+      ] as const)
     : []),
+  { name: 'pass-through (no model), at-least-once', guarantee: 'at-least-once', maxBatch: 1, remote: false, passthrough: true },
+  { name: 'pass-through (no model), exactly-once', guarantee: 'exactly-once', maxBatch: 1, remote: false, passthrough: true },
 ];
 const results: Result[] = [];
 for (const setup of setups.filter((s) => s.name.includes(values.only))) {
