@@ -10,6 +10,8 @@ export interface InFlightRecord {
   readonly record: ConsumedRecord;
   /** Set once processing finished: the records to produce (outputs, or one dead-letter record). */
   out: ProducerRecord[] | undefined;
+  /** When the runner took it, ms since the epoch. */
+  readonly at: number;
 }
 
 /** The in-flight records of one assigned partition. */
@@ -38,12 +40,17 @@ export class PartitionState {
    * Queues a record; returns undefined for one at or below the last queued offset (delivered
    * twice), which must not produce its outputs twice nor move the committed offset back.
    */
-  add(record: ConsumedRecord): InFlightRecord | undefined {
+  add(record: ConsumedRecord, now: number = Date.now()): InFlightRecord | undefined {
     if (this.#last !== undefined && record.offset <= this.#last) return undefined;
     this.#last = record.offset;
-    const entry: InFlightRecord = { record, out: undefined };
+    const entry: InFlightRecord = { record, out: undefined, at: now };
     this.#queue.push(entry);
     return entry;
+  }
+
+  /** The oldest record not yet handed to the producer. */
+  head(): InFlightRecord | undefined {
+    return this.#queue[this.#head];
   }
 
   /** Whether the oldest record is done (its outputs can go). */

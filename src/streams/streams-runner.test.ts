@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { InflowError } from '../errors.ts';
+import { createMemoryClient } from '../kafka/memory/memory-client.ts';
 import { jsonSerde, stringSerde } from '../kafka/serdes.ts';
+import type { KafkaClient } from '../kafka/types.ts';
 import { loadServable } from '../runtime/index.ts';
 import { createLocalInference } from '../serving/local-inference.ts';
 import type { Inferencer } from '../serving/types.ts';
 import { createStreamsBuilder } from './streams-builder.ts';
+import { createStreamsRunner } from './streams-runner.ts';
 import { createTestInferencer } from './test-inferencer.fixture.ts';
 import { createTopologyTestDriver } from './topology-test-driver.ts';
 
@@ -213,4 +217,78 @@ describe('streams runner (on the in-process log)', () => {
       await inference.close();
     }
   });
+});
+
+describe('streams runner when producing fails', () => {
+  for (const guarantee of ['at-least-once', 'exactly-once'] as const) {
+    it(`re-consumes the records of a failed send and frees their in-flight budget (${guarantee})`, async () => {
+      const memory = createMemoryClient();
+      let failures = 1;
+      /** The memory client, with the pipeline's first send failing like an unreachable broker. */
+      const client: KafkaClient = {
+        ...memory,
+        producer(options) {
+          const inner = memory.producer(options);
+          const fail = (): void => {
+            if (failures-- > 0) throw new InflowError('KAFKA_UNREACHABLE', 'broker went away (injected)');
+          };
+          return {
+            async send(records) {
+              fail();
+              return inner.send(records);
+            },
+            async beginTransaction() {
+              const txn = await inner.beginTransaction();
+              return {
+                ...txn,
+                send: async (records) => {
+                  fail();
+                  return txn.send(records);
+                },
+                sendOffsets: (consumer, offsets) => txn.sendOffsets(consumer, offsets),
+                commit: () => txn.commit(),
+                abort: () => txn.abort(),
+              };
+            },
+            close: () => inner.close(),
+          };
+        },
+      };
+      const admin = memory.admin();
+      await admin.createTopics([
+        { topic: 'in', partitions: 2 },
+        { topic: 'out', partitions: 2 },
+        { topic: 'app-dlq', partitions: 1 },
+      ]);
+      await admin.close();
+      const input = memory.producer();
+      await input.send(
+        Array.from({ length: 40 }, (_, i) => ({
+          topic: 'in',
+          key: Buffer.from(`k${i}`),
+          value: Buffer.from(json.serialize({ x: [i] }) as Buffer),
+        })),
+      );
+      const b = createStreamsBuilder();
+      b.stream('in', serdes)
+        .predict({ inferencer: createTestInferencer(), model: 'double', inputs: { x: { field: 'x' } }, outputs: { y: { tensor: 'y' } } })
+        .to('out', serdes);
+      const runner = createStreamsRunner(b.build(), { client, applicationId: 'app', guarantee, commitIntervalMs: 10, lagIntervalMs: 0 });
+      await runner.start();
+      const reader = memory.consumer({ groupId: 'reader', autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
+      await reader.subscribe(['out']);
+      const seen = new Set<string>();
+      const deadline = Date.now() + 10_000;
+      while (seen.size < 40 && Date.now() < deadline) for (const r of await reader.poll({ timeoutMs: 100 })) seen.add(String(r.key));
+      await runner.commitNow();
+      const stats = runner.stats();
+      const rewinds = (await runner.metrics.rewinds.get()).values.reduce((a, v) => a + v.value, 0);
+      await Promise.all([runner.close(), reader.close()]);
+      await memory.close();
+      assert.equal(failures, -1, 'the injected failure happened');
+      assert.equal(seen.size, 40, 'every input has an output');
+      assert.equal(rewinds, 1);
+      assert.equal(stats.inFlight, 0, 'nothing is counted in flight once everything is produced');
+    });
+  }
 });

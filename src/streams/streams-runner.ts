@@ -65,8 +65,10 @@ export interface StreamsRunnerOptions {
   /**
    * Exactly-once: the coordinator aborts this instance's open transaction when it dies and is
    * not restarted under the same instance id after this long; the members that take its
-   * partitions over wait for that before reading their offsets (KIP-447). Default 10 000,
-   * like Kafka Streams.
+   * partitions over wait for that before reading their offsets (KIP-447). Default: the Kafka
+   * client's requestTimeoutMs (30 000), because the client sends one value for both: a shorter
+   * transaction timeout also shortens every request of this producer (Kafka Streams uses
+   * 10 000 for the transaction alone).
    */
   readonly transactionTimeoutMs?: number;
   /** Default 100 in exactly-once mode (like Kafka Streams), 1000 otherwise. */
@@ -92,6 +94,8 @@ export interface RunnerStats {
   readonly paused: number;
   /** Rows queued in predict batchers. */
   readonly predictPending: number;
+  /** How long the oldest record not yet produced has been in the runner, ms (0 when none). */
+  readonly oldestInFlightMs: number;
 }
 
 export interface StreamsRunner {
@@ -106,6 +110,9 @@ export interface StreamsRunner {
   stats(): RunnerStats;
   readonly metrics: StreamsMetrics;
 }
+
+/** A record in the runner longer than this is logged once, ms. */
+const STALL_WARN_MS = 60_000;
 
 /** Transactional ids of the runners of this process: two would fence each other. */
 const liveTransactionalIds = new Set<string>();
@@ -279,12 +286,20 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     }
     if (ready.length > 0) {
       const records = ready.flatMap((e) => e.out as ProducerRecord[]);
-      if (records.length > 0) {
-        if (eos) {
-          txn ??= await producer.beginTransaction();
-          txnUsed = true;
-          await txn.send(records);
-        } else await producer.send(records);
+      try {
+        if (records.length > 0) {
+          if (eos) {
+            txn ??= await producer.beginTransaction();
+            txnUsed = true;
+            await txn.send(records);
+          } else await producer.send(records);
+        }
+      } catch (error) {
+        // These records left their partition states; the rewind that follows consumes them
+        // again. Counted as in flight still, they would hold the budget (and, after enough
+        // failed sends, keep every partition paused) for ever.
+        setInFlight(-ready.length);
+        throw error;
       }
       const now = Date.now();
       for (const e of ready) metrics.endToEnd.observe(pipeline, Math.max(0, now - e.record.timestamp) / 1000);
@@ -379,6 +394,40 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     }
     log.warn({ code: e.code, err: e.message }, 'producing or committing failed; rewinding');
     void exclusive(() => rewind(e.code)).catch((r: unknown) => fail(r));
+  }
+
+  /** The partition whose head record has waited longest, and for how long (ms). */
+  function oldestInFlight(): { ps: PartitionState; entry: InFlightRecord; age: number } | undefined {
+    const now = Date.now();
+    let oldest: { ps: PartitionState; entry: InFlightRecord; age: number } | undefined;
+    for (const ps of partitions.values()) {
+      const entry = ps.head();
+      if (entry && (!oldest || now - entry.at > oldest.age)) oldest = { ps, entry, age: now - entry.at };
+    }
+    return oldest;
+  }
+
+  /** Logs a record stuck in the runner (once per record): where it waits tells a slow model from a stalled producer. */
+  let reportedStall: InFlightRecord | undefined;
+  function checkStall(): void {
+    const oldest = oldestInFlight();
+    if (!oldest || oldest.age < STALL_WARN_MS || oldest.entry === reportedStall) return;
+    reportedStall = oldest.entry;
+    const r = oldest.entry.record;
+    log.warn(
+      {
+        topic: r.topic,
+        partition: r.partition,
+        offset: String(r.offset),
+        ageMs: oldest.age,
+        processed: oldest.entry.out !== undefined,
+        inFlight,
+        predictPending: [...batchers.values()].reduce((a, b) => a + b.pending, 0),
+      },
+      oldest.entry.out === undefined
+        ? 'a record has waited for its prediction for over a minute'
+        : 'a processed record has waited to be produced for over a minute',
+    );
   }
 
   function applyBackpressure(): void {
@@ -488,7 +537,12 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         releaseId = () => liveTransactionalIds.delete(transactionalId);
       }
       producer = client.producer(
-        eos ? { transactionalId, transactionTimeoutMs: options.transactionTimeoutMs ?? 10_000 } : { idempotent: true },
+        eos
+          ? {
+              transactionalId,
+              ...(options.transactionTimeoutMs === undefined ? {} : { transactionTimeoutMs: options.transactionTimeoutMs }),
+            }
+          : { idempotent: true },
       );
       if (eos) {
         // Fence our predecessor before reading any offset (Kafka Streams' initTransactions() first):
@@ -507,7 +561,10 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       });
       await consumer.subscribe(topics, { onRevoked });
       lastCommit = Date.now();
-      commitTimer = setInterval(kick, commitIntervalMs);
+      commitTimer = setInterval(() => {
+        kick();
+        checkStall();
+      }, commitIntervalMs);
       commitTimer.unref();
       if ((options.lagIntervalMs ?? 5000) > 0) {
         lagTimer = setInterval(() => void updateLag().catch(() => undefined), options.lagIntervalMs ?? 5000);
@@ -555,6 +612,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         assigned: consumer?.assignment() ?? [],
         paused: consumer?.paused().length ?? 0,
         predictPending: [...batchers.values()].reduce((a, b) => a + b.pending, 0),
+        oldestInFlightMs: oldestInFlight()?.age ?? 0,
       };
     },
   };
