@@ -30,6 +30,7 @@ import { createRemoteInferencer } from '../../src/client/index.ts';
 import { startLocalBroker } from '../../src/kafka/broker/local-broker.ts';
 import { createKafkaClient, type KafkaClient, type ProducerRecord } from '../../src/kafka/index.ts';
 import { jsonSerde, stringSerde } from '../../src/kafka/serdes.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import { loadServable } from '../../src/runtime/index.ts';
 import { startModelServer } from '../../src/server/model-server.ts';
 import { createLocalInference } from '../../src/serving/local-inference.ts';
@@ -206,6 +207,8 @@ async function measure(setup: Setup): Promise<Result> {
       guarantee: setup.guarantee,
       onError: 'fail',
       lagIntervalMs: 0,
+      // Rewinds, retries and stalls show up in the run's output.
+      logger: createLogger({ level: 'warn', name: 'bench-pipeline' }),
     });
     const t0 = performance.now();
     await runner1.start();
@@ -226,6 +229,8 @@ async function measure(setup: Setup): Promise<Result> {
       guarantee: setup.guarantee,
       onError: 'fail',
       lagIntervalMs: 0,
+      // Rewinds, retries and stalls show up in the run's output.
+      logger: createLogger({ level: 'warn', name: 'bench-pipeline' }),
     });
     await runner2.start();
     const reader = client.consumer({
@@ -259,7 +264,7 @@ async function measure(setup: Setup): Promise<Result> {
     const progress = setInterval(() => {
       const st = runner2.stats();
       console.error(
-        `  ${((Date.now() - phaseStart) / 1000).toFixed(0)} s: sent ${sent}, received ${received}, in flight ${st.inFlight}, predict pending ${st.predictPending}, paused ${st.paused}`,
+        `  ${((Date.now() - phaseStart) / 1000).toFixed(0)} s: sent ${sent}, received ${received}, in flight ${st.inFlight} (oldest ${st.oldestInFlightMs} ms), predict pending ${st.predictPending}, paused ${st.paused}`,
       );
     }, 2000);
     while (sent < total) {
