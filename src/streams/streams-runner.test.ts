@@ -221,28 +221,38 @@ describe('streams runner (on the in-process log)', () => {
 
 describe('streams runner when producing fails', () => {
   for (const guarantee of ['at-least-once', 'exactly-once'] as const) {
-    it(`re-consumes the records of a failed send and frees their in-flight budget (${guarantee})`, async () => {
+    it(`re-consumes the records of a failed send, produces nothing past them before that, and frees their budget (${guarantee})`, async () => {
       const memory = createMemoryClient();
       let failures = 1;
-      /** The memory client, with the pipeline's first send failing like an unreachable broker. */
+      let sendStarted!: () => void;
+      const started = new Promise<void>((r) => {
+        sendStarted = r;
+      });
+      let release!: () => void;
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      /** The memory client; the pipeline's first send hangs until released, then fails like an unreachable broker. */
       const client: KafkaClient = {
         ...memory,
         producer(options) {
           const inner = memory.producer(options);
-          const fail = (): void => {
-            if (failures-- > 0) throw new InflowError('KAFKA_UNREACHABLE', 'broker went away (injected)');
+          const maybeFail = async (): Promise<void> => {
+            if (failures-- <= 0) return;
+            sendStarted();
+            await released;
+            throw new InflowError('KAFKA_UNREACHABLE', 'broker went away (injected)');
           };
           return {
             async send(records) {
-              fail();
+              await maybeFail();
               return inner.send(records);
             },
             async beginTransaction() {
               const txn = await inner.beginTransaction();
               return {
-                ...txn,
                 send: async (records) => {
-                  fail();
+                  await maybeFail();
                   return txn.send(records);
                 },
                 sendOffsets: (consumer, offsets) => txn.sendOffsets(consumer, offsets),
@@ -262,30 +272,40 @@ describe('streams runner when producing fails', () => {
       ]);
       await admin.close();
       const input = memory.producer();
-      await input.send(
-        Array.from({ length: 40 }, (_, i) => ({
-          topic: 'in',
-          key: Buffer.from(`k${i}`),
-          value: Buffer.from(json.serialize({ x: [i] }) as Buffer),
-        })),
-      );
+      const wave = (from: number) =>
+        input.send(
+          Array.from({ length: 20 }, (_, i) => ({
+            topic: 'in',
+            key: Buffer.from(`k${from + i}`),
+            value: Buffer.from(json.serialize({ x: [from + i] }) as Buffer),
+          })),
+        );
       const b = createStreamsBuilder();
       b.stream('in', serdes)
         .predict({ inferencer: createTestInferencer(), model: 'double', inputs: { x: { field: 'x' } }, outputs: { y: { tensor: 'y' } } })
         .to('out', serdes);
       const runner = createStreamsRunner(b.build(), { client, applicationId: 'app', guarantee, commitIntervalMs: 10, lagIntervalMs: 0 });
       await runner.start();
+      // The first wave's send hangs; the second wave is processed meanwhile, so a produce and a
+      // commit are due behind the failing send.
+      await wave(0);
+      await started;
+      await wave(20);
+      const deadline = Date.now() + 10_000;
+      while ((runner.stats().inFlight < 40 || runner.stats().predictPending > 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      release();
       const reader = memory.consumer({ groupId: 'reader', autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
       await reader.subscribe(['out']);
       const seen = new Set<string>();
-      const deadline = Date.now() + 10_000;
       while (seen.size < 40 && Date.now() < deadline) for (const r of await reader.poll({ timeoutMs: 100 })) seen.add(String(r.key));
       await runner.commitNow();
       const stats = runner.stats();
       const rewinds = (await runner.metrics.rewinds.get()).values.reduce((a, v) => a + v.value, 0);
       await Promise.all([runner.close(), reader.close()]);
       await memory.close();
-      assert.equal(failures, -1, 'the injected failure happened');
+      assert.ok(failures < 0, 'the injected failure happened');
       assert.equal(seen.size, 40, 'every input has an output');
       assert.equal(rewinds, 1);
       assert.equal(stats.inFlight, 0, 'nothing is counted in flight once everything is produced');

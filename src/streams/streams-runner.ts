@@ -20,6 +20,7 @@ import type {
   KafkaConsumer,
   KafkaProducer,
   KafkaTransaction,
+  ProducerOptions,
   ProducerRecord,
   TopicPartition,
 } from '../kafka/types.ts';
@@ -159,6 +160,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   let state: RunnerStats['state'] = 'created';
   let consumer: KafkaConsumer | undefined;
   let producer: KafkaProducer | undefined;
+  let producerOptions: ProducerOptions = {};
   let admin: KafkaAdmin | undefined;
   let txn: KafkaTransaction | undefined;
   /** Whether the open transaction holds anything (an empty one is neither committed nor aborted). */
@@ -170,6 +172,16 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   let forceCommit = false;
   /** An at-least-once offset commit running beside produces. */
   let background: Promise<void> | undefined;
+  /**
+   * Set the moment a produce or commit fails, cleared when the rewind it calls for has moved
+   * the consumer: until then nothing is produced or committed. A pump that ran after a failed
+   * send took the records behind the failed ones, moved the partitions' produced offsets past
+   * them and committed those (seen: 22 inputs without a prediction after "addPartitionsToTransaction
+   * failed" under load, and 1 271 after 5 SIGKILLs).
+   */
+  let rewindReason: string | undefined;
+  /** Aborts the poll in progress, so the loop runs a requested rewind at once. */
+  let wakePoll: AbortController | undefined;
   let chain: Promise<void> = Promise.resolve();
   let pumpQueued = false;
   const stopPolling = new AbortController();
@@ -278,7 +290,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   }
 
   async function pump(): Promise<void> {
-    if (fatal || !producer) return;
+    if (fatal || !producer || rewindReason !== undefined) return;
     const ready: InFlightRecord[] = [];
     const advanced: [PartitionState, bigint][] = [];
     for (const ps of partitions.values()) {
@@ -299,6 +311,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         // again. Counted as in flight still, they would hold the budget (and, after enough
         // failed sends, keep every partition paused) for ever.
         setInFlight(-ready.length);
+        rewindReason ??= 'produce failed';
         throw error;
       }
       const now = Date.now();
@@ -327,6 +340,16 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   async function commit(): Promise<void> {
     forceCommit = false;
     lastCommit = Date.now();
+    if (rewindReason !== undefined) return;
+    try {
+      await commitNow();
+    } catch (error) {
+      rewindReason ??= 'commit failed';
+      throw error;
+    }
+  }
+
+  async function commitNow(): Promise<void> {
     const offsets = [...partitions.values()]
       .filter((ps) => ps.live && ps.produced !== undefined && ps.produced !== ps.committed)
       .map((ps) => ({ ...ps.tp, offset: ps.produced as bigint }));
@@ -339,7 +362,14 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       const t = txn;
       txn = undefined;
       txnUsed = false;
-      await t.commit();
+      try {
+        await t.commit();
+      } catch (error) {
+        // Outcome unknown: the rewind aborts it, or starts a new producer to end it.
+        txn = t;
+        txnUsed = true;
+        throw error;
+      }
     } else {
       if (offsets.length === 0) return;
       await consumer.commit(offsets);
@@ -360,7 +390,18 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       const t = txn;
       txn = undefined;
       txnUsed = false;
-      await t.abort().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'aborting the transaction failed'));
+      try {
+        await t.abort();
+      } catch (error) {
+        // A transaction that can be neither committed nor aborted (e.g. EndTxn failed midway) is
+        // ended by the coordinator when a new producer registers the transactional id
+        // (InitProducerId: commit if it was prepared, abort otherwise), which also fences this one.
+        log.warn({ err: (error as Error).message }, 'aborting the transaction failed; starting a new producer to end it');
+        const old = producer;
+        producer = client.producer(producerOptions);
+        txn = await producer.beginTransaction();
+        await old?.close().catch(() => undefined);
+      }
     }
     const assigned = c.assignment();
     const committed = assigned.length > 0 ? await c.committed(assigned) : [];
@@ -375,6 +416,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       setInFlight(-ps.size);
     }
     partitions.clear();
+    rewindReason = undefined;
     const still = new Set(c.assignment().map((p) => partitionKey(p.topic, p.partition)));
     for (const position of committed) {
       if (!still.has(partitionKey(position.topic, position.partition))) continue;
@@ -393,7 +435,10 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       return;
     }
     log.warn({ code: e.code, err: e.message }, 'producing or committing failed; rewinding');
-    void exclusive(() => rewind(e.code)).catch((r: unknown) => fail(r));
+    rewindReason = e.code;
+    // The poll loop runs the rewind between two polls, so no poll overlaps the seek.
+    wakePoll?.abort();
+    if (!loop || state !== 'running') void exclusive(() => rewind(e.code)).catch((r: unknown) => fail(r));
   }
 
   /** The partition whose head record has waited longest, and for how long (ms). */
@@ -465,11 +510,21 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   async function runLoop(): Promise<void> {
     const c = consumer as KafkaConsumer;
     while (!stopPolling.signal.aborted) {
+      if (rewindReason !== undefined) {
+        const reason = rewindReason;
+        await exclusive(() => rewind(reason)).catch((r: unknown) => fail(r));
+        continue;
+      }
       applyBackpressure();
       const room = maxInFlight - inFlight;
       let records: ConsumedRecord[];
+      wakePoll = new AbortController();
       try {
-        records = await c.poll({ maxRecords: Math.max(1, Math.min(maxPoll, room)), timeoutMs: 200, signal: stopPolling.signal });
+        records = await c.poll({
+          maxRecords: Math.max(1, Math.min(maxPoll, room)),
+          timeoutMs: 200,
+          signal: AbortSignal.any([stopPolling.signal, wakePoll.signal]),
+        });
       } catch (e) {
         const err = InflowError.from(e, 'KAFKA_ERROR');
         if (stopPolling.signal.aborted) return;
@@ -536,14 +591,13 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         liveTransactionalIds.add(transactionalId);
         releaseId = () => liveTransactionalIds.delete(transactionalId);
       }
-      producer = client.producer(
-        eos
-          ? {
-              transactionalId,
-              ...(options.transactionTimeoutMs === undefined ? {} : { transactionTimeoutMs: options.transactionTimeoutMs }),
-            }
-          : { idempotent: true },
-      );
+      producerOptions = eos
+        ? {
+            transactionalId,
+            ...(options.transactionTimeoutMs === undefined ? {} : { transactionTimeoutMs: options.transactionTimeoutMs }),
+          }
+        : { idempotent: true };
+      producer = client.producer(producerOptions);
       if (eos) {
         // Fence our predecessor before reading any offset (Kafka Streams' initTransactions() first):
         // registering the transactional id makes the coordinator finish a killed instance's
