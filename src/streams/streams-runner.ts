@@ -641,7 +641,8 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         stopPolling.abort();
         await loop;
         const deadline = Date.now() + (options.drainTimeoutMs ?? 10_000);
-        while (inFlight > 0 && Date.now() < deadline && !fatal) {
+        // After a failed produce or commit nothing drains: the records stay uncommitted and are redone later.
+        while (inFlight > 0 && Date.now() < deadline && !fatal && rewindReason === undefined) {
           await new Promise((r) => setTimeout(r, 5));
           await exclusive(pump).catch((e: unknown) => onKafkaError(e));
         }
