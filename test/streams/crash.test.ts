@@ -70,6 +70,9 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
       const logs: string[] = [];
       try {
         for (let k = 0; k < KILLS; k++) {
+          // The group's committed offsets each run starts from (printed on a loss).
+          const committed = (await admin.groupLag(applicationId, [input])).map((l) => `p${l.partition}@${l.committed}`).join(' ');
+          logs.push(`run ${k + 1} starts from committed ${committed}`);
           const spawned = Date.now();
           const child = startPipelineProcess(config);
           running = child;
@@ -95,11 +98,14 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
             `${at} (joined ${joined - spawned} ms, killed ${Date.now() - joined} ms later${rewound > 0 ? `, ${rewound} rewinds` : ''})`,
           );
         }
+        const committed = (await admin.groupLag(applicationId, [input])).map((l) => `p${l.partition}@${l.committed}`).join(' ');
+        logs.push(`last run starts from committed ${committed}`);
         const last = startPipelineProcess(config);
         running = last;
         await last.started;
         await waitForLagZero(client, applicationId, input, 60_000);
         assert.equal(await last.stop(), 0, `the last run closes cleanly:\n${last.output()}`);
+        logs.push(last.output());
         running = undefined;
       } finally {
         await admin.close();
@@ -119,7 +125,21 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
           if (!lost.has(inputOf(r).id)) continue;
           ranges.set(r.partition, [...(ranges.get(r.partition) ?? []), r.offset]);
         }
-        const where = [...ranges].map(([p, offsets]) => `p${p}: ${offsets.length} between offsets ${offsets[0]} and ${offsets.at(-1)}`);
+        const spans = (offsets: bigint[]): string => {
+          const out: string[] = [];
+          let from = offsets[0] as bigint;
+          let to = from;
+          for (const o of [...offsets.slice(1), -1n]) {
+            if (o === to + 1n) to = o;
+            else {
+              out.push(from === to ? `${from}` : `${from}–${to}`);
+              from = o;
+              to = o;
+            }
+          }
+          return out.join(', ');
+        };
+        const where = [...ranges].map(([p, offsets]) => `p${p}: ${offsets.length} at ${spans(offsets)}`);
         t.diagnostic(`lost inputs by partition: ${where.join('; ')}\nrun logs:\n${logs.join('\n---\n')}`);
       }
       assert.deepEqual(missing.slice(0, 20), [], `${missing.length} inputs have no prediction`);

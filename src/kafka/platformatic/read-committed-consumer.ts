@@ -20,10 +20,74 @@ import {
   type ListCommitsOptions,
   type Offsets,
 } from '@platformatic/kafka';
+import { InflowError } from '../../errors.ts';
 import { dropAbortedRecords } from './aborted-transactions.ts';
 import type { BaseClientOptions } from './connection-options.ts';
 
 type FetchResponse = fetchV17.FetchResponse;
+
+/** Where a fetch response's aborted-transaction list waits while the library's own filter runs. */
+const HIDDEN = Symbol('inflow.abortedTransactions');
+
+type FetchPartition = FetchResponse['responses'][number]['partitions'][number] & { [HIDDEN]?: FetchPartition['abortedTransactions'] };
+
+/** The library method that hands out protocol API functions (not exported, found by its description). */
+function librarySymbol(description: string): symbol {
+  for (let p: object | null = Consumer.prototype; p; p = Object.getPrototypeOf(p) as object | null) {
+    for (const s of Object.getOwnPropertySymbols(p)) if (s.description === description) return s;
+  }
+  throw new InflowError('INTERNAL', `@platformatic/kafka changed: no ${description} method (read_committed filtering hooks into it)`);
+}
+const kGetApi = librarySymbol('plt.kafka.base.getApi');
+
+type ApiCallback = (error: Error | null, api?: (...args: unknown[]) => void) => void;
+
+/**
+ * The library drops aborted records itself before fetch() answers, and its filter also drops
+ * committed ones: with an abort marker that has no aborted-transaction entry (a transaction
+ * that added the partition but wrote nothing there), everything of the producer from its
+ * previous aborted transaction up to that marker went, committed data included (1 664
+ * predictions lost in a crash test). Its filter only runs when a partition lists aborted
+ * transactions, so the Fetch API we hand it moves that list aside; fetch() puts it back and
+ * filters with {@link dropAbortedRecords}.
+ */
+function hideAbortedTransactionsFromLibrary(consumer: Consumer): void {
+  const target = consumer as unknown as Record<symbol, (name: string, callback: ApiCallback) => void>;
+  const original = target[kGetApi] as (name: string, callback: ApiCallback) => void;
+  target[kGetApi] = function getApi(this: unknown, name: string, callback: ApiCallback): void {
+    original.call(this, name, (error, api) => {
+      if (error || name !== 'Fetch' || !api) {
+        callback(error, api);
+        return;
+      }
+      const wrapped = (...args: unknown[]): void => {
+        const done = args[args.length - 1] as (error: Error | null, response?: FetchResponse) => void;
+        args[args.length - 1] = (e: Error | null, response?: FetchResponse) => {
+          for (const topic of response?.responses ?? []) {
+            for (const partition of topic.partitions as FetchPartition[]) {
+              if (!partition.abortedTransactions?.length) continue;
+              partition[HIDDEN] = partition.abortedTransactions;
+              partition.abortedTransactions = [];
+            }
+          }
+          done(e, response);
+        };
+        api(...args);
+      };
+      callback(null, Object.assign(wrapped, api));
+    });
+  };
+}
+
+function restoreAbortedTransactions(response: FetchResponse): FetchResponse {
+  for (const topic of response.responses) {
+    for (const partition of topic.partitions as FetchPartition[]) {
+      const hidden = partition[HIDDEN];
+      if (hidden) partition.abortedTransactions = hidden;
+    }
+  }
+  return response;
+}
 
 /** FetchIsolationLevels.READ_COMMITTED. */
 const READ_COMMITTED = 1;
@@ -40,6 +104,7 @@ export class ReadCommittedConsumer extends Consumer {
     super(options);
     this.#base = base;
     this.#readCommitted = options.isolationLevel === READ_COMMITTED;
+    if (this.#readCommitted) hideAbortedTransactionsFromLibrary(this);
   }
 
   override fetch(options: FetchOptions<Buffer, Buffer, Buffer, Buffer>, callback: CallbackWithPromise<FetchResponse>): void;
@@ -52,12 +117,12 @@ export class ReadCommittedConsumer extends Consumer {
     if (!filter) return callback ? super.fetch(options, callback) : super.fetch(options);
     if (!callback) {
       return super.fetch(options).then((response) => {
-        dropAbortedRecords(response);
+        dropAbortedRecords(restoreAbortedTransactions(response));
         return response;
       });
     }
     super.fetch(options, ((error: Error | null, response: FetchResponse) => {
-      if (!error && response) dropAbortedRecords(response);
+      if (!error && response) dropAbortedRecords(restoreAbortedTransactions(response));
       callback(error, response);
     }) as CallbackWithPromise<FetchResponse>);
   }
