@@ -381,26 +381,36 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     metrics.commits.inc(pipeline);
   }
 
+  /** Replaces the producer; in exactly-once mode the new one registers the transactional id at once. */
+  async function restartProducer(): Promise<void> {
+    const old = producer;
+    txn = undefined;
+    txnUsed = false;
+    producer = client.producer(producerOptions);
+    if (eos) txn = await producer.beginTransaction();
+    await old?.close().catch(() => undefined);
+  }
+
   /** Drops every in-flight record and rewinds each assigned partition to its committed offset. */
   async function rewind(reason: string): Promise<void> {
     if (!consumer) return;
     const c = consumer;
     metrics.rewinds.inc({ ...pipeline, reason });
-    if (txn && txnUsed) {
+    if (rewindReason !== undefined) {
+      // After a failed produce or commit the producer's state (idempotent sequence numbers, the
+      // transaction's) is not to be trusted: the same producer could not produce again after
+      // the broker refused a record (measured). A new one starts clean, and in exactly-once mode
+      // its InitProducerId ends the open transaction (commit if it was prepared, abort otherwise).
+      await restartProducer();
+    } else if (txn && txnUsed) {
       const t = txn;
       txn = undefined;
       txnUsed = false;
       try {
         await t.abort();
       } catch (error) {
-        // A transaction that can be neither committed nor aborted (e.g. EndTxn failed midway) is
-        // ended by the coordinator when a new producer registers the transactional id
-        // (InitProducerId: commit if it was prepared, abort otherwise), which also fences this one.
         log.warn({ err: (error as Error).message }, 'aborting the transaction failed; starting a new producer to end it');
-        const old = producer;
-        producer = client.producer(producerOptions);
-        txn = await producer.beginTransaction();
-        await old?.close().catch(() => undefined);
+        await restartProducer();
       }
     }
     const assigned = c.assignment();
