@@ -5,13 +5,13 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
-import { loadConfigFile } from '../config/load-config.ts';
+import type { KafkaConfig } from '../config/kafka-config.ts';
 import { DEFAULT_MODELS_TOPIC, deleteModelVersion, publishControl, publishModel, readModelsTopic } from '../delivery/index.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import type { KafkaClient } from '../kafka/types.ts';
 import type { RoutingConfig } from '../repository/model-config.ts';
+import { kafkaFromFlags } from './kafka-flags.ts';
 import { exitCodeFor } from './main.ts';
 
 export const modelsHelp = `inflow models publish|label|split|list|inspect|delete
@@ -150,13 +150,15 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
   };
   const print = (value: unknown, text: string): void =>
     out(values.json ? JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : text);
-  const settings = values['kafka-config'] ? await loadConfigFile(kafkaConfigSchema, values['kafka-config']) : undefined;
-  const servers = values.kafka ?? (settings ? undefined : (deps.env ?? process.env).KAFKA_BOOTSTRAP_SERVERS);
-  const bootstrap = servers !== undefined ? parseBootstrapServers(servers) : settings?.bootstrapServers;
-  if (!deps.client && (bootstrap === undefined || bootstrap === 'memory')) {
+  const kafka = await kafkaFromFlags(
+    { kafka: values.kafka, kafkaConfig: values['kafka-config'] },
+    'inflow-models',
+    (deps.env ?? process.env).KAFKA_BOOTSTRAP_SERVERS,
+  );
+  if (!deps.client && !kafka) {
     throw bad('inflow models needs the cluster: --kafka host:port, --kafka-config <file> or KAFKA_BOOTSTRAP_SERVERS');
   }
-  const client = deps.client ?? createKafkaClient({ clientId: 'inflow-models', ...settings, bootstrapServers: bootstrap });
+  const client = deps.client ?? createKafkaClient(kafka as KafkaConfig);
   try {
     switch (action) {
       case 'publish': {

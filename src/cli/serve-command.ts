@@ -1,13 +1,12 @@
 /** `inflow serve`: the model server (TF Serving + Open Inference Protocol, REST + gRPC). */
 import { availableParallelism } from 'node:os';
-import { kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
-import { loadConfigFile, validateConfig } from '../config/load-config.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import { createLogger } from '../observability/logger.ts';
 import { loadServable } from '../runtime/index.ts';
 import { type ModelServerOptions, startModelServer } from '../server/model-server.ts';
 import { startServerCluster } from '../server/server-cluster.ts';
+import { kafkaFromFlags } from './kafka-flags.ts';
 
 export const serveHelp = `inflow serve --model-repository <dir> [options]
 
@@ -119,12 +118,7 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
     );
   }
   const logger = createLogger({ name: 'inflow.serve' });
-  const kafkaSettings = flags.kafkaConfig ? await loadConfigFile(kafkaConfigSchema, flags.kafkaConfig) : undefined;
-  const bootstrap = flags.kafka ? parseBootstrapServers(flags.kafka) : kafkaSettings?.bootstrapServers;
-  const kafkaConfig =
-    bootstrap !== undefined && bootstrap !== 'memory'
-      ? validateConfig(kafkaConfigSchema, { clientId: 'inflow-serve', ...kafkaSettings, bootstrapServers: bootstrap }, '--kafka')
-      : undefined;
+  const kafkaConfig = await kafkaFromFlags(flags, 'inflow-serve');
   if (flags.modelsTopic && !kafkaConfig) {
     throw new InflowError(
       'INVALID_ARGUMENT',
@@ -173,7 +167,9 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       const server = await startModelServer(options);
       banner(server.inference.repository.models(), server.restAddress, server.grpcAddress, '');
       if (endpoint)
-        out(`  Kafka ${String(bootstrap)}  (${flags.requestTopic ?? 'inflow-requests'} → ${flags.responseTopic ?? 'inflow-responses'})`);
+        out(
+          `  Kafka ${String(kafkaConfig?.bootstrapServers)}  (${flags.requestTopic ?? 'inflow-requests'} → ${flags.responseTopic ?? 'inflow-responses'})`,
+        );
       if (flags.modelsTopic) out(`  models from the Kafka topic ${flags.modelsTopic}`);
       await stopSignal(out);
       await server.close();
