@@ -177,7 +177,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
    * the consumer: until then nothing is produced or committed. A pump that ran after a failed
    * send took the records behind the failed ones, moved the partitions' produced offsets past
    * them and committed those (seen: 22 inputs without a prediction after "addPartitionsToTransaction
-   * failed" under load, and 1 271 after 5 SIGKILLs).
+   * failed" under load).
    */
   let rewindReason: string | undefined;
   /** Aborts the poll in progress, so the loop runs a requested rewind at once. */
@@ -420,7 +420,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     // them; had the states been dropped before the awaits, those records — fetched from the old
     // positions, past the committed offset — would have started fresh states, their offsets
     // could be committed before the rewound records were produced again, and a crash then lost
-    // the records in between (seen: 1 271 inputs without a prediction after 5 SIGKILLs).
+    // the records in between.
     for (const ps of partitions.values()) {
       ps.live = false;
       setInFlight(-ps.size);
@@ -451,13 +451,20 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     if (!loop || state !== 'running') void exclusive(() => rewind(e.code)).catch((r: unknown) => fail(r));
   }
 
-  /** The partition whose head record has waited longest, and for how long (ms). */
-  function oldestInFlight(): { ps: PartitionState; entry: InFlightRecord; age: number } | undefined {
+  /** Rows queued in or sent by the predict batchers. */
+  function predictPending(): number {
+    let n = 0;
+    for (const b of batchers.values()) n += b.pending;
+    return n;
+  }
+
+  /** The head record that has waited longest, and for how long (ms). */
+  function oldestInFlight(): { entry: InFlightRecord; age: number } | undefined {
     const now = Date.now();
-    let oldest: { ps: PartitionState; entry: InFlightRecord; age: number } | undefined;
+    let oldest: { entry: InFlightRecord; age: number } | undefined;
     for (const ps of partitions.values()) {
       const entry = ps.head();
-      if (entry && (!oldest || now - entry.at > oldest.age)) oldest = { ps, entry, age: now - entry.at };
+      if (entry && (!oldest || now - entry.at > oldest.age)) oldest = { entry, age: now - entry.at };
     }
     return oldest;
   }
@@ -477,7 +484,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         ageMs: oldest.age,
         processed: oldest.entry.out !== undefined,
         inFlight,
-        predictPending: [...batchers.values()].reduce((a, b) => a + b.pending, 0),
+        predictPending: predictPending(),
       },
       oldest.entry.out === undefined
         ? 'a record has waited for its prediction for over a minute'
@@ -676,7 +683,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         inFlight,
         assigned: consumer?.assignment() ?? [],
         paused: consumer?.paused().length ?? 0,
-        predictPending: [...batchers.values()].reduce((a, b) => a + b.pending, 0),
+        predictPending: predictPending(),
         oldestInFlightMs: oldestInFlight()?.age ?? 0,
       };
     },
