@@ -165,6 +165,24 @@ describe('InferenceService', () => {
     await svc.close();
   });
 
+  it('counts requests for unknown models under one label value, so caller-chosen names do not grow the metrics', async () => {
+    const root = await repository({ 'm/config.yaml': 'platform: module\n', 'm/1/k.txt': '1' });
+    const svc = await createLocalInference({ modelRepository: root, load, watch: false, settleMs: 0 });
+    const before = (await svc.metrics.registry.metrics()).length;
+    for (let i = 0; i < 200; i++) {
+      const model = `nope-${i}-${'x'.repeat(2000)}`;
+      await assert.rejects(svc.infer({ model, inputs: x(1) }), { code: 'NOT_FOUND' });
+    }
+    await assert.rejects(svc.infer({ model: 'm', version: 7, inputs: x(1) }), { code: 'NOT_FOUND' });
+    const text = await svc.metrics.registry.metrics();
+    assert.doesNotMatch(text, /nope-/);
+    assert.match(text, /inflow_inference_request_failure_total\{model="\(unknown\)",version="",code="NOT_FOUND"\} 200/);
+    // A known model keeps its own label, also when the request fails.
+    assert.match(text, /inflow_inference_request_failure_total\{model="m",version="",code="NOT_FOUND"\} 1/);
+    assert.ok(text.length - before < 1000, `metrics grew by ${text.length - before} bytes`);
+    await svc.close();
+  });
+
   it('hands a new version traffic under continuous load with zero failed requests', async () => {
     const root = await repository({ 'm/config.yaml': 'platform: module\n', 'm/1/k.txt': '1' });
     const svc = await createLocalInference({ modelRepository: root, load, watch: false, settleMs: 0 });

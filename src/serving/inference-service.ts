@@ -5,7 +5,7 @@
  */
 import { InflowError } from '../errors.ts';
 import type { InferenceMetrics } from '../observability/metrics.ts';
-import { createInferenceMetrics } from '../observability/metrics.ts';
+import { createInferenceMetrics, UNKNOWN_MODEL_LABEL } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { RoutingConfig } from '../repository/model-config.ts';
@@ -183,7 +183,9 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         return { model: request.model, version: route.version, ...(request.id !== undefined ? { id: request.id } : {}), outputs };
       } catch (error) {
         const e = stillLoading(request, InflowError.from(error));
-        metrics.requestFailure.inc({ model: request.model, version: version === undefined ? '' : String(version), code: e.code });
+        // Only models the repository knows become label values (caller-chosen names would grow /metrics without bound).
+        const model = repository.config(request.model) ? request.model : UNKNOWN_MODEL_LABEL;
+        metrics.requestFailure.inc({ model, version: version === undefined ? '' : String(version), code: e.code });
         throw e;
       }
     },
