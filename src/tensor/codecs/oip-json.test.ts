@@ -86,6 +86,31 @@ describe('Open Inference Protocol JSON codec', () => {
     }
   });
 
+  it('treats null in optional fields as absent, as KServe writes them (model_version, id, parameters, outputs)', () => {
+    const request = decodeOipRequest({
+      id: null,
+      parameters: null,
+      inputs: [{ ...input({}).inputs[0], parameters: null }],
+      outputs: null,
+    });
+    assert.deepEqual(Object.keys(request), ['inputs']);
+    assertTensorEqual(request.inputs.x, createTensor('FP32', [2], Float32Array.of(1, 2)));
+    const withNullOutputParameters = decodeOipRequest({ inputs: [], outputs: [{ name: 'y', parameters: null }] });
+    assert.deepEqual(withNullOutputParameters.outputs, [{ name: 'y' }]);
+    // KServe 0.21's answer to a v2 infer call, as it writes it.
+    const response = decodeOipResponse({
+      model_name: 'm',
+      model_version: null,
+      id: 'a1',
+      parameters: null,
+      outputs: [{ name: 'y', shape: [1], datatype: 'INT64', parameters: null, data: [7] }],
+    });
+    assert.equal(response.modelVersion, undefined);
+    assert.equal(response.parameters, undefined);
+    assert.equal(response.outputParameters, undefined);
+    assertTensorEqual(response.outputs.y, createTensor('INT64', [1], BigInt64Array.of(7n)));
+  });
+
   it('round-trips random tensors through requests and responses', () => {
     fc.assert(
       fc.property(fc.array(tensorArbitrary({ safeInt64: true }), { minLength: 1, maxLength: 3 }), (tensors) => {

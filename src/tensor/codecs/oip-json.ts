@@ -65,14 +65,18 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The protocol's optional fields may be absent or `null` (KServe writes `"model_version": null,
+ * "parameters": null`): both mean "not given".
+ */
 function optionalParameters(value: unknown, where: string): OipParameters | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) throw invalid(`${where}: 'parameters' must be a JSON object, got ${jsonSnippet(value)}`);
   return value;
 }
 
 function optionalString(value: unknown, where: string): string | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw invalid(`${where} must be a string, got ${jsonSnippet(value)}`);
   return value;
 }
@@ -200,7 +204,7 @@ export function decodeOipRequest(body: unknown, binary?: BinaryCursor): OipReque
   const inputs = decodeTensorList(body.inputs, 'inputs', binary);
   request.inputs = inputs.tensors;
   if (inputs.parameters) request.inputParameters = inputs.parameters;
-  if (body.outputs !== undefined) {
+  if (body.outputs !== undefined && body.outputs !== null) {
     if (!Array.isArray(body.outputs)) throw invalid(`'outputs' must be a JSON list, got ${jsonSnippet(body.outputs)}`);
     const seen: Record<string, true> = {};
     request.outputs = body.outputs.map((entry: unknown, i) => {
