@@ -38,12 +38,15 @@ export function cliError(error: unknown): InflowError {
   return InflowError.from(error);
 }
 
-/** The message on one line (multi-line messages joined with "; "), bounded in length. */
+/**
+ * The message on one line (multi-line messages joined with "; ", but a line that introduces a
+ * list with ":" is followed by a space: "…options: url …; timeoutMs …"), bounded in length.
+ */
 export function oneLine(error: InflowError): string {
-  const text = error.message
+  const lines = error.message
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .join('; ');
+    .filter((l) => l.length > 0);
+  const text = lines.reduce((joined, line, i) => (i === 0 ? line : `${joined}${joined.endsWith(':') ? ' ' : '; '}${line}`), '');
   return text.length <= MAX_LINE ? text : `${text.slice(0, MAX_LINE)}… (--verbose prints all of it)`;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createRemoteInferencer } from '../client/remote-inferencer.ts';
 import { cliError, oneLine } from './cli-errors.ts';
 import { InflowError } from '../errors.ts';
 import { createLatencyRecorder, formatMs, nearestRank } from './latency-recorder.ts';
@@ -92,8 +93,18 @@ describe('CLI output helpers', () => {
     assert.equal(cliError(new InflowError('NOT_FOUND', 'x')).code, 'NOT_FOUND');
     assert.equal(
       oneLine(new InflowError('INVALID_CONFIG', 'invalid configuration in f:\n  a: bad\n  b: worse')),
-      'invalid configuration in f:; a: bad; b: worse',
+      'invalid configuration in f: a: bad; b: worse',
     );
+    // The remote client's own error, as `inflow predict --url` prints it (was "…options:; url…").
+    const remote = ((): InflowError => {
+      try {
+        createRemoteInferencer({ protocol: 'oip-rest', url: '127.0.0.1:8501' });
+      } catch (error) {
+        return cliError(error);
+      }
+      throw new Error('expected an INVALID_CONFIG error');
+    })();
+    assert.match(oneLine(remote), /^invalid configuration in remote client options: url: "127\.0\.0\.1:8501" is not a REST URL/);
     assert.match(oneLine(new InflowError('INTERNAL', 'x'.repeat(700))), /… \(--verbose prints all of it\)$/);
   });
 });
