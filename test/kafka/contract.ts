@@ -474,7 +474,9 @@ export function kafkaContract(name: string, makeClient: () => KafkaClient | Prom
       await consumer.close();
 
       await admin.deleteTopics([t]);
-      assert.ok(!(await admin.listTopics()).includes(t));
+      // Deletion is asynchronous in Kafka (the controller removes the topic, then each broker's
+      // metadata follows): an immediate listTopics may still list it. Wait on the condition.
+      await eventually(async () => assert.ok(!(await admin.listTopics()).includes(t), `${t} still listed after deleteTopics`));
     });
 
     it('rejects a record for a missing topic with a clear, typed error', async () => {

@@ -1,0 +1,68 @@
+/**
+ * What inflow's wrapper relies on inside @platformatic/kafka beyond its documented API: a
+ * private method it patches (read_committed filtering, ./read-committed-consumer.ts) and
+ * getters and transaction methods the exactly-once path reads (./platformatic-producer.ts).
+ * The dependency is pinned to one exact version (package.json); the Kafka contract suite
+ * runs {@link libraryInternalsProblems} so an upgrade that moves any of these fails with a
+ * line naming what moved, instead of losing or duplicating records silently.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Consumer, findErrorBy, Producer } from '@platformatic/kafka';
+
+/** The version whose internals were checked (docs/decisions/0001-kafka-client.md, B1–B12). */
+export const CHECKED_LIBRARY_VERSION = '2.12.1';
+
+/** The installed version, read from the package's own package.json. */
+export function installedLibraryVersion(): string {
+  const entry = createRequire(import.meta.url).resolve('@platformatic/kafka');
+  // entry is <package>/dist/index.js
+  const manifest = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version?: string };
+  return manifest.version ?? 'unknown';
+}
+
+/** A symbol-keyed method on a class's prototype chain, found by its description. */
+function hasSymbolMethod(proto: object, description: string): boolean {
+  for (let p: object | null = proto; p; p = Object.getPrototypeOf(p) as object | null) {
+    for (const s of Object.getOwnPropertySymbols(p)) {
+      if (s.description === description) return typeof (p as Record<symbol, unknown>)[s] === 'function';
+    }
+  }
+  return false;
+}
+
+/** Whether a getter or method exists on the prototype chain. */
+function hasMember(proto: object, name: string): boolean {
+  for (let p: object | null = proto; p; p = Object.getPrototypeOf(p) as object | null) {
+    if (Object.getOwnPropertyDescriptor(p, name)) return true;
+  }
+  return false;
+}
+
+/** Every way the installed library differs from what the wrapper was written against; empty when none. */
+export function libraryInternalsProblems(): string[] {
+  const problems: string[] = [];
+  const version = installedLibraryVersion();
+  if (version !== CHECKED_LIBRARY_VERSION) {
+    problems.push(
+      `@platformatic/kafka ${version} is installed but the wrapper's patches were checked against ${CHECKED_LIBRARY_VERSION}: re-check B1–B12 in docs/decisions/0001-kafka-client.md, then update CHECKED_LIBRARY_VERSION`,
+    );
+  }
+  if (!hasSymbolMethod(Consumer.prototype, 'plt.kafka.base.getApi')) {
+    problems.push(
+      'Consumer has no plt.kafka.base.getApi method: read_committed filtering (read-committed-consumer.ts) cannot hook the Fetch API',
+    );
+  }
+  // Instance fields, not prototype members: a consumer that never connects shows them.
+  const probe = new Consumer({ clientId: 'inflow-internals-check', bootstrapBrokers: ['127.0.0.1:1'], groupId: 'inflow-internals-check' });
+  for (const name of ['memberId', 'generationId', 'coordinatorId', 'assignments', 'groupId']) {
+    if (!(name in probe)) problems.push(`Consumer has no "${name}": transactions send group metadata from it (KIP-447)`);
+  }
+  void probe.close().catch(() => undefined);
+  for (const name of ['beginTransaction', 'transaction']) {
+    if (!hasMember(Producer.prototype, name)) problems.push(`Producer has no "${name}": the exactly-once path uses it`);
+  }
+  if (typeof findErrorBy !== 'function') problems.push('findErrorBy is no longer exported: retry delays classify errors with it');
+  return problems;
+}
