@@ -23,12 +23,13 @@ export const DeadLetterHeader = {
 export const ErrorPolicy = { DLQ: 'dlq', SKIP: 'skip', FAIL: 'fail' } as const;
 export type ErrorPolicy = (typeof ErrorPolicy)[keyof typeof ErrorPolicy];
 
-/** Longest error message kept in a header, characters. */
+/** Longest error message kept in a header, characters, the ellipsis of a cut one included. */
 const MAX_MESSAGE = 4096;
 
 /** The dead-letter record for `input` that failed with `failure`; `now` is ms since the epoch. */
 export function deadLetterRecord(topic: string, input: ConsumedRecord, failure: StageError, now: number): ProducerRecord {
-  const message = failure.error.message.length > MAX_MESSAGE ? `${failure.error.message.slice(0, MAX_MESSAGE)}…` : failure.error.message;
+  const message =
+    failure.error.message.length > MAX_MESSAGE ? `${failure.error.message.slice(0, MAX_MESSAGE - 1)}…` : failure.error.message;
   const h = (k: string, v: string): [string, Buffer] => [k, Buffer.from(v)];
   return {
     topic,
