@@ -1,6 +1,6 @@
 /**
  * Copies the files the compiled code reads at run time from src/ into dist/ at the same paths
- * (tsc emits only JavaScript): the .proto files, the dashboard page, the broker's Maven and log4j
+ * (tsc emits only JavaScript): the .proto files, the dashboard page, the broker's and the Schema Registry's Maven files, the broker's log4j
  * files. Part of `npm run build`, which `npm pack` runs (prepack).
  *
  *   node scripts/copy-build-assets.ts [--out dist]
@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'dist') } } });
 
 /** Patterns under src/ (fixtures, docs and generator inputs stay behind). */
-const ASSETS = ['protocol/**/*.proto', 'server/dashboard/dashboard.html', 'kafka/broker/pom.xml', 'kafka/broker/log4j2.properties'];
+const ASSETS = ['protocol/**/*.proto', 'server/dashboard/dashboard.html', 'kafka/broker/pom.xml', 'kafka/broker/log4j2.properties', 'kafka/schema-registry/pom.xml'];
 
 let copied = 0;
 for (const file of globSync(ASSETS, { cwd: join(ROOT, 'src') })) {

@@ -1,15 +1,18 @@
 /**
- * Global setup of `npm test` (node --test-global-setup): one real Kafka broker for the whole
- * run, unless KAFKA_BOOTSTRAP_SERVERS names an existing cluster; always stopped at the end.
- * Without Java the integration suites are skipped with a loud message on a laptop, and the
- * run fails under CI=true.
+ * Global setup of `npm test` (node --test-global-setup): one real Kafka broker and one real
+ * Schema Registry (Apicurio, Confluent-compatible API) for the whole run, started side by
+ * side, unless KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL name existing ones; always
+ * stopped at the end. Without Java the integration suites are skipped with a loud message on a
+ * laptop, and the run fails under CI=true.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalBroker, type LocalBroker } from '../../src/kafka/broker/local-broker.ts';
+import { type LocalRegistry, startLocalRegistry } from '../../src/kafka/schema-registry/local-registry.ts';
 
 let broker: LocalBroker | undefined;
+let registry: LocalRegistry | undefined;
 let runTmp: string | undefined;
 
 export async function globalSetup(): Promise<void> {
@@ -17,6 +20,46 @@ export async function globalSetup(): Promise<void> {
   // end: every test file inherits TMPDIR, so os.tmpdir() points inside it.
   runTmp = mkdtempSync(join(tmpdir(), 'inflow-test-run-'));
   process.env.TMPDIR = runTmp;
+  // Two JVMs starting at once share the cores, but the run waits for the slower one only.
+  const results = await Promise.allSettled([setUpBroker(), setUpRegistry()]);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
+    await globalTeardown(); // the one that did start must not outlive the failed run
+    throw failed.reason;
+  }
+}
+
+function skipOrFail(what: string, error: unknown): void {
+  const message = (error as Error).message;
+  if (process.env.CI === 'true') {
+    throw new Error(`inflow tests: ${what} is required under CI=true and could not be started: ${message}`, { cause: error });
+  }
+  process.stderr.write(
+    `\n${'!'.repeat(78)}\ninflow tests: NO ${what.toUpperCase()} — the suites that need it are SKIPPED.\n${message}\n${'!'.repeat(78)}\n\n`,
+  );
+}
+
+async function setUpRegistry(): Promise<void> {
+  if (process.env.SCHEMA_REGISTRY_URL) {
+    process.stderr.write(`inflow tests: using the Schema Registry at ${process.env.SCHEMA_REGISTRY_URL}\n`);
+    return;
+  }
+  const started = Date.now();
+  try {
+    registry = await startLocalRegistry({
+      onFetch: (dir) => process.stderr.write(`inflow tests: fetching Apicurio Registry into ${dir} (once)\n`),
+    });
+  } catch (error) {
+    skipOrFail('a Schema Registry', error);
+    return;
+  }
+  process.env.SCHEMA_REGISTRY_URL = registry.url;
+  process.stderr.write(
+    `inflow tests: Schema Registry at ${registry.url} (pid ${registry.pid}) ready in ${Date.now() - started} ms (JVM start ${registry.startMs} ms)\n`,
+  );
+}
+
+async function setUpBroker(): Promise<void> {
   if (process.env.KAFKA_BOOTSTRAP_SERVERS) {
     process.stderr.write(`inflow tests: using the Kafka cluster at ${process.env.KAFKA_BOOTSTRAP_SERVERS}\n`);
     return;
@@ -27,13 +70,7 @@ export async function globalSetup(): Promise<void> {
       onFetch: (lib) => process.stderr.write(`inflow tests: fetching Kafka broker jars into ${lib} (once)\n`),
     });
   } catch (error) {
-    const message = (error as Error).message;
-    if (process.env.CI === 'true') {
-      throw new Error(`inflow tests: a Kafka broker is required under CI=true and could not be started: ${message}`, { cause: error });
-    }
-    process.stderr.write(
-      `\n${'!'.repeat(78)}\ninflow tests: NO KAFKA BROKER — integration suites against Apache Kafka are SKIPPED.\n${message}\n${'!'.repeat(78)}\n\n`,
-    );
+    skipOrFail('a Kafka broker', error);
     return;
   }
   process.env.KAFKA_BOOTSTRAP_SERVERS = broker.bootstrapServers;
@@ -43,6 +80,11 @@ export async function globalSetup(): Promise<void> {
 }
 
 export async function globalTeardown(): Promise<void> {
+  if (registry) {
+    const started = Date.now();
+    await registry.stop();
+    process.stderr.write(`inflow tests: Schema Registry stopped in ${Date.now() - started} ms\n`);
+  }
   if (broker) {
     const started = Date.now();
     await broker.stop();
