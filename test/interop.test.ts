@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { loadServable } from '../src/runtime/index.ts';
 import { startModelServer, type RunningModelServer } from '../src/server/model-server.ts';
+import { interopPython } from './interop/interop-support.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
@@ -42,17 +43,6 @@ type Classes = Array<[string, number]>;
 /** The label of the highest-scoring class. */
 const topClass = (classes: Classes): string | undefined => classes.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
 
-async function python(): Promise<string | undefined> {
-  try {
-    const { stdout } = await run('bash', [join(HERE, 'setup-venv.sh')], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
-    return stdout.trim().split('\n').at(-1);
-  } catch (error) {
-    if (process.env.CI === 'true') throw error;
-    process.stderr.write(`\n!!! interop suite SKIPPED: cannot build the official-client virtualenv: ${(error as Error).message}\n\n`);
-    return undefined;
-  }
-}
-
 describe('official clients against inflow', () => {
   let server: RunningModelServer;
   let py: string | undefined;
@@ -60,7 +50,7 @@ describe('official clients against inflow', () => {
   const reference = JSON.parse(readFileSync(sample, 'utf8')) as Reference;
 
   before(async () => {
-    py = await python();
+    py = await interopPython();
     server = await startModelServer({
       modelRepository: join(ROOT, 'models', 'repository'),
       load: loadServable,

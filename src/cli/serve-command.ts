@@ -38,7 +38,9 @@ Options:
                             with more, INFLOW_ADMIN_TOKEN is refused at start.
 Environment:
   INFLOW_AUTH_TOKEN         bearer token required for inference calls
-  INFLOW_ADMIN_TOKEN        enables the admin API (reload, splits, shadow) with this token (--workers 1 only)
+  INFLOW_ADMIN_TOKEN        enables model management with this token (--workers 1 only): REST /admin/ (reload,
+                            splits, shadow) and Triton's repository extension (REST /v2/repository/…, gRPC
+                            RepositoryIndex/ModelLoad/ModelUnload), TF Serving's HandleReloadConfigRequest
 
 Examples:
   inflow serve --model-repository models/repository
@@ -140,7 +142,11 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
     rest: flags.noRest
       ? false
       : { host, port: port(flags.restPort, '--rest-port', 8501), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
-    grpc: flags.noGrpc ? false : { host, port: port(flags.grpcPort, '--grpc-port', 8500), ...(auth ? { auth } : {}) },
+    // The admin token guards model management on both transports (REST /admin/ and /v2/repository/,
+    // gRPC's repository extension and TF Serving's HandleReloadConfigRequest).
+    grpc: flags.noGrpc
+      ? false
+      : { host, port: port(flags.grpcPort, '--grpc-port', 8500), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
     ...(kafkaClient && endpoint
       ? {
           kafka: {

@@ -9,11 +9,11 @@ import { InflowError } from '../../errors.ts';
 import type { GRPCInferenceServiceHandlers } from '../../protocol/generated/inference/GRPCInferenceService.ts';
 import type { _inference_ModelMetadataResponse_TensorMetadata as TensorMetadata } from '../../protocol/generated/inference/ModelMetadataResponse.ts';
 import type { ModelInferRequest__Output } from '../../protocol/generated/inference/ModelInferRequest.ts';
-import type { _inference_RepositoryIndexResponse_ModelIndex as ModelIndex } from '../../protocol/generated/inference/RepositoryIndexResponse.ts';
 import type { TensorSpec } from '../../runtime/servable.ts';
 import type { InferRequest } from '../../serving/types.ts';
 import { decodeRawTensor, encodeRawTensor, oipDatatype } from '../../tensor/codecs/index.ts';
 import { elementCount, type Tensor } from '../../tensor/tensor.ts';
+import { repositoryIndex, repositoryLoad, repositoryUnload } from '../repository-extension.ts';
 import type { UnaryImpl, UnaryImpls } from './grpc-call.ts';
 import type { GrpcInference } from './grpc-inference.ts';
 import { contentsCount, contentsFieldOf, tensorFromContents, tensorToContents } from './oip-contents.ts';
@@ -194,49 +194,13 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
     return inference.repository;
   }
 
-  const repositoryStates = { AVAILABLE: 'READY', LOADING: 'LOADING', UNLOADING: 'UNLOADING', END: 'UNAVAILABLE' } as const;
-
-  const repositoryIndex: OipImpls['RepositoryIndex'] = async (request) => {
-    const readyOnly = request.ready === true;
-    const repo = repository();
-    const models: ModelIndex[] = [];
-    for (const name of repo.models()) {
-      const status = repo.status(name);
-      if (!status) continue;
-      if (status.versions.length === 0 && !readyOnly) {
-        models.push({ name, version: '', state: 'UNAVAILABLE', reason: status.configError?.message ?? 'no version loaded' });
-      }
-      for (const v of status.versions) {
-        const state = repositoryStates[v.state];
-        if (readyOnly && state !== 'READY') continue;
-        models.push({ name, version: String(v.version), state, reason: v.error?.message ?? '' });
-      }
-    }
-    return { models };
-  };
+  const repositoryIndexMethod: OipImpls['RepositoryIndex'] = async (request) => ({
+    models: repositoryIndex(repository(), request.ready === true),
+  });
 
   const repositoryModelLoad: OipImpls['RepositoryModelLoad'] = async (request) => {
     const model = requireModel(request.model_name, 'model_name');
-    const overrides = Object.keys(request.parameters ?? {});
-    if (overrides.length > 0) {
-      throw new InflowError(
-        'UNIMPLEMENTED',
-        `load parameters (${overrides.join(', ')}) are not supported: inflow loads models from the repository folder as they are`,
-      );
-    }
-    const repo = repository();
-    // The repository folder is the source of truth: a load lifts an explicit unload and rescans.
-    await repo.load(model);
-    if (repo.available(model).length === 0) {
-      const status = repo.status(model);
-      const reason = status?.configError?.message ?? status?.versions.find((v) => v.error)?.error?.message;
-      throw new InflowError(
-        status ? 'FAILED_PRECONDITION' : 'NOT_FOUND',
-        status
-          ? `failed to load '${model}'${reason ? `: ${reason}` : ', no version is available'}`
-          : `failed to load '${model}': no such model in the repository`,
-      );
-    }
+    await repositoryLoad(repository(), model, Object.keys(request.parameters ?? {}));
     return {};
   };
 
@@ -247,11 +211,11 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
     ServerMetadata: async () => ({ name: options.serverName, version: options.serverVersion, extensions }),
     ModelMetadata: modelMetadata,
     ModelInfer: modelInfer,
-    RepositoryIndex: options.admin ? repositoryIndex : repositoryDisabled,
+    RepositoryIndex: options.admin ? repositoryIndexMethod : repositoryDisabled,
     RepositoryModelLoad: options.admin ? repositoryModelLoad : repositoryDisabled,
     RepositoryModelUnload: options.admin
       ? async (request) => {
-          await repository().unload(requireModel(request.model_name, 'model_name'));
+          await repositoryUnload(repository(), requireModel(request.model_name, 'model_name'));
           return {};
         }
       : repositoryDisabled,

@@ -24,7 +24,7 @@ const SERVER = /^\/v2\/?$/;
 const HEALTH = /^\/v2\/health\/(live|ready)$/;
 const MODEL = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|infer))?$/;
 
-/** Extensions `GET /v2` announces: only what is implemented. */
+/** Extensions `GET /v2` announces: only what is implemented (plus `model_repository` with the admin token). */
 export const OIP_EXTENSIONS = ['binary_tensor_data'] as const;
 
 /** OIP platform names (Triton's) for inflow platforms; the others are inflow's own. */
@@ -63,7 +63,8 @@ export interface OipRoutes {
 export function createOipRoutes(deps: RouteDeps): OipRoutes {
   const { inference, options } = deps;
   const repository = inference.repository;
-  const serverBody = JSON.stringify({ name: options.serverName, version: options.serverVersion, extensions: OIP_EXTENSIONS });
+  const extensions = options.adminToken === undefined ? OIP_EXTENSIONS : [...OIP_EXTENSIONS, 'model_repository'];
+  const serverBody = JSON.stringify({ name: options.serverName, version: options.serverVersion, extensions });
 
   const server: RouteRun = async (x) => x.sendJson(200, serverBody);
 

@@ -16,6 +16,7 @@ import { createBearerCheck, Exchange, type ExchangeOwner } from './http-exchange
 import { createHttpMetrics, type HttpMetrics } from './http-metrics.ts';
 import { createOipRoutes } from './oip-routes.ts';
 import { type RestHandlerOptions, resolveHandlerOptions } from './rest-options.ts';
+import { createRepositoryRoutes } from './repository-routes.ts';
 import type { RouteDeps, RouteMatch, RouteRun } from './rest-route.ts';
 import { createTfServingRoutes } from './tf-serving-routes.ts';
 
@@ -118,6 +119,8 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
   const tf = createTfServingRoutes(deps);
   const oip = createOipRoutes(deps);
   const admin = resolved.adminToken === undefined ? undefined : createAdminRoutes(deps);
+  // Triton's repository extension is model management: only with the admin token, like /admin/.
+  const repository = resolved.adminToken === undefined ? undefined : createRepositoryRoutes(deps);
   const dashboard = options.dashboard === false ? undefined : createDashboardRoutes(deps, options.dashboard ?? {});
   const inferenceAuth = resolved.authToken === undefined ? undefined : createBearerCheck(resolved.authToken);
   const adminAuth = resolved.adminToken === undefined ? undefined : createBearerCheck(resolved.adminToken);
@@ -134,7 +137,7 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
   function route(method: string, path: string): RouteMatch {
     if (startsWithV1(path)) return tf.match(method, path);
     if (path.startsWith('/v2')) {
-      const m = oip.match(method, path);
+      const m = repository && path.startsWith('/v2/repository/') ? repository.match(method, path) : oip.match(method, path);
       if (m) return m;
     } else if (path === '/metrics' || path === '/monitoring/prometheus/metrics') {
       if (method === 'GET') return { route: 'metrics', access: 'open', run: metricsRoute, match: EMPTY_MATCH };
