@@ -30,6 +30,23 @@ export const LAYERS = [
   'cli',
 ] as const;
 
+/**
+ * The folders of src/streams are layers too, lowest first: the API users build topologies with,
+ * the runtime that executes them, the test driver over the runtime, and YAML pipelines over all.
+ * Files directly in src/streams (the package entry) may import any of them; tests anywhere may
+ * import the test driver.
+ */
+export const STREAMS_LAYERS = ['api', 'runtime', 'testing', 'pipeline'] as const;
+
+/** Streams sub-layer rank of a file, or undefined outside src/streams' folders. */
+function streamsRank(file: string): number | undefined {
+  const parts = relative(SRC, file).split(/[\\/]/);
+  if (parts[0] !== 'streams' || parts.length < 3) return undefined;
+  const i = STREAMS_LAYERS.indexOf(parts[1] as (typeof STREAMS_LAYERS)[number]);
+  if (i < 0) throw new Error(`src/streams/${parts[1]} is not a streams layer; add it to STREAMS_LAYERS on purpose`);
+  return i;
+}
+
 const KAFKA_LIBRARIES = ['@platformatic/kafka', '@confluentinc/kafka-javascript', 'kafkajs'];
 
 function files(dir: string): string[] {
@@ -75,6 +92,15 @@ describe('layering', () => {
         if (from !== undefined && to !== undefined && to > from) {
           violations.push(`${relative(SRC, file)} (${LAYERS[from]}) imports ${relative(SRC, target)} (${LAYERS[to]}), a higher layer`);
         }
+        const sFrom = streamsRank(file);
+        const sTo = streamsRank(target);
+        // Tests beside the code may use the test driver and its fixtures.
+        const testUsesDriver = file.endsWith('.test.ts') && STREAMS_LAYERS[sTo ?? 0] === 'testing';
+        if (sFrom !== undefined && sTo !== undefined && sTo > sFrom && !testUsesDriver) {
+          violations.push(
+            `${relative(SRC, file)} (streams/${STREAMS_LAYERS[sFrom]}) imports ${relative(SRC, target)} (streams/${STREAMS_LAYERS[sTo]}), a higher streams layer`,
+          );
+        }
       }
     }
     assert.deepEqual(violations, []);
@@ -96,5 +122,7 @@ describe('layering', () => {
     const found = [...sample.matchAll(importPattern)].map((m) => m[1] ?? m[2]);
     assert.deepEqual(found, ['../cli/main.ts', './z.ts', '../server/a.ts']);
     assert.ok((rank(join(SRC, 'cli', 'main.ts')) ?? -1) > (rank(join(SRC, 'kafka', 'types.ts')) ?? 99));
+    assert.ok((streamsRank(join(SRC, 'streams', 'testing', 'a.ts')) ?? -1) > (streamsRank(join(SRC, 'streams', 'runtime', 'b.ts')) ?? 99));
+    assert.equal(streamsRank(join(SRC, 'streams', 'index.ts')), undefined);
   });
 });

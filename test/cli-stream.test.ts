@@ -14,7 +14,7 @@ import { createMemoryClient } from '../src/kafka/index.ts';
 import { jsonSerde } from '../src/kafka/serdes.ts';
 import type { ConsumedRecord } from '../src/kafka/types.ts';
 import { silentLogger } from '../src/observability/logger.ts';
-import { createTestInferencer } from '../src/streams/test-inferencer.fixture.ts';
+import { createTestInferencer } from '../src/streams/testing/test-inferencer.fixture.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');

@@ -6,7 +6,7 @@
  * `message-id`, `inputs`) and whose message says what was wrong and what was expected.
  */
 import { InflowError } from '../errors.ts';
-import { compileInputMapping, compileOutputMapping, type InputField, type OutputField, readField } from '../streams/field-mapping.ts';
+import { compileInputMapping, compileOutputMapping, type InputField, type OutputField, readField } from '../streams/api/field-mapping.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 /** Why a device message could not be scored (a metrics label). */

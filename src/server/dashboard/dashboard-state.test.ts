@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Histogram, Registry } from 'prom-client';
 import { createInferenceMetrics } from '../../observability/metrics.ts';
 import type { LocalInference } from '../../serving/local-inference.ts';
-import { createStreamsMetrics } from '../../streams/streams-metrics.ts';
+import { createStreamsMetrics } from '../../streams/runtime/streams-metrics.ts';
 import { dashboardSnapshot, histogram } from './dashboard-state.ts';
 
 describe('dashboard snapshot', () => {

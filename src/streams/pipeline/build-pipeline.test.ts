@@ -8,11 +8,11 @@ import { InflowError } from '../../errors.ts';
 import { jsonSerde, stringSerde, tensorSerde } from '../../kafka/serdes.ts';
 import type { LocalInferenceOptions } from '../../serving/local-inference.ts';
 import type { Inferencer, ModelMetadata } from '../../serving/types.ts';
-import { DeadLetterHeader } from '../dead-letter.ts';
-import { createStreamsBuilder } from '../streams-builder.ts';
-import { createTestInferencer } from '../test-inferencer.fixture.ts';
-import { createTopologyTestDriver, type TestRecord } from '../topology-test-driver.ts';
-import type { Topology } from '../topology.ts';
+import { DeadLetterHeader } from '../runtime/dead-letter.ts';
+import { createStreamsBuilder } from '../api/streams-builder.ts';
+import { createTestInferencer } from '../testing/test-inferencer.fixture.ts';
+import { createTopologyTestDriver, type TestRecord } from '../testing/topology-test-driver.ts';
+import type { Topology } from '../api/topology.ts';
 import { buildPipeline, type PipelineDeps } from './build-pipeline.ts';
 import { parsePipelineConfig } from './pipeline-config.ts';
 

@@ -13,8 +13,8 @@ import { silentLogger } from '../../observability/logger.ts';
 import { setRuntimeLogger } from '../../runtime/index.ts';
 import { createLocalInference } from '../../serving/local-inference.ts';
 import type { Inferencer } from '../../serving/types.ts';
-import { createTestInferencer } from '../test-inferencer.fixture.ts';
-import { createTopologyTestDriver } from '../topology-test-driver.ts';
+import { createTestInferencer } from '../testing/test-inferencer.fixture.ts';
+import { createTopologyTestDriver } from '../testing/topology-test-driver.ts';
 import { buildPipeline } from './build-pipeline.ts';
 import { loadPipelineFile } from './pipeline-config.ts';
 

@@ -7,7 +7,7 @@ import { InflowError } from '../../errors.ts';
 import { bytesSerde, jsonSerde, type Serde, stringSerde, tensorSerde } from '../../kafka/serdes.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import { readField } from '../field-mapping.ts';
+import { readField } from '../api/field-mapping.ts';
 import type { PredicateConfig, SerdeName } from './pipeline-config.ts';
 
 /** The serde a name stands for. */

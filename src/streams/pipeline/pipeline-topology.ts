@@ -5,10 +5,10 @@
  */
 import { InflowError } from '../../errors.ts';
 import type { Inferencer } from '../../serving/types.ts';
-import type { OutputField } from '../field-mapping.ts';
-import type { PredictOptions } from '../predict-spec.ts';
-import { createStreamsBuilder, type KStream } from '../streams-builder.ts';
-import type { Topology } from '../topology.ts';
+import type { OutputField } from '../api/field-mapping.ts';
+import type { PredictOptions } from '../api/predict-spec.ts';
+import { createStreamsBuilder, type KStream } from '../api/streams-builder.ts';
+import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig } from './pipeline-config.ts';
 import { type Flow, operatorOf, predictOutputKind } from './pipeline-checks.ts';
 import { compilePredicate, compileRename, compileSelect, serdeOf, tensorInputs, tensorOutput } from './pipeline-ops.ts';

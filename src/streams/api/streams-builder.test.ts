@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { jsonSerde, stringSerde } from '../kafka/serdes.ts';
+import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
 import { createStreamsBuilder } from './streams-builder.ts';
-import { createTestInferencer } from './test-inferencer.fixture.ts';
+import { createTestInferencer } from '../testing/test-inferencer.fixture.ts';
 
 describe('streams builder', () => {
   it('builds a frozen topology that describe() prints node by node', () => {

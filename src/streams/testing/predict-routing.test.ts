@@ -3,14 +3,14 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { jsonSerde, stringSerde } from '../kafka/serdes.ts';
-import { loadServable } from '../runtime/index.ts';
-import { createLocalInference } from '../serving/local-inference.ts';
-import { createStreamsBuilder } from './streams-builder.ts';
+import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
+import { loadServable } from '../../runtime/index.ts';
+import { createLocalInference } from '../../serving/local-inference.ts';
+import { createStreamsBuilder } from '../api/streams-builder.ts';
 import { createTopologyTestDriver } from './topology-test-driver.ts';
 
 const serdes = { key: stringSerde, value: jsonSerde<Record<string, unknown>>() };
-const MODEL = join(import.meta.dirname, '..', '..', 'models', 'repository', 'digits-mlp', '1', 'model.onnx');
+const MODEL = join(import.meta.dirname, '..', '..', '..', 'models', 'repository', 'digits-mlp', '1', 'model.onnx');
 
 describe('predict with the embedded model router', () => {
   it('routes a weighted canary sticky by record key, batches per version and mirrors a shadow', async () => {

@@ -3,9 +3,9 @@
  * operator and pipeline YAML: which field feeds which model input (dtype, row shape), and which
  * output lands in which field of the output value. One record is one batch row.
  */
-import { InflowError } from '../errors.ts';
-import { arrayTypeOf, type DType, type NumericArray } from '../tensor/dtype.ts';
-import { elementCount, type Tensor } from '../tensor/tensor.ts';
+import { InflowError } from '../../errors.ts';
+import { arrayTypeOf, type DType, type NumericArray } from '../../tensor/dtype.ts';
+import { elementCount, type Tensor } from '../../tensor/tensor.ts';
 
 /** Where a model input comes from. */
 export interface InputField {

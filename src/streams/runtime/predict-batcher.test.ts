@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createManualClock } from '../serving/clock.ts';
-import type { Tensor } from '../tensor/tensor.ts';
+import { createManualClock } from '../../serving/clock.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
 import { createPredictBatcher } from './predict-batcher.ts';
-import { normalizePredict, type PredictOptions } from './predict-spec.ts';
-import { createTestInferencer } from './test-inferencer.fixture.ts';
+import { normalizePredict, type PredictOptions } from '../api/predict-spec.ts';
+import { createTestInferencer } from '../testing/test-inferencer.fixture.ts';
 
 const row = (...v: number[]): Record<string, Tensor> => ({ x: { dtype: 'FP32', shape: [1, v.length], data: new Float32Array(v) } });
 const T = { model: 'double' };

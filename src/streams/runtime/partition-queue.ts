@@ -3,7 +3,7 @@
  * processed concurrently, but their outputs leave — and their offsets are committed — strictly
  * in offset order, so per-partition (and per-key) order holds with batching and concurrency.
  */
-import type { ConsumedRecord, ProducerRecord, TopicPartition } from '../kafka/types.ts';
+import type { ConsumedRecord, ProducerRecord, TopicPartition } from '../../kafka/types.ts';
 
 /** One consumed record on its way through the pipeline. */
 export interface InFlightRecord {
@@ -14,8 +14,8 @@ export interface InFlightRecord {
   readonly at: number;
 }
 
-/** The in-flight records of one assigned partition. */
-export class PartitionState {
+/** The in-flight records of one assigned input partition (a {@link StreamTask} holds one per input topic). */
+export class PartitionQueue {
   readonly tp: TopicPartition;
   /** False once the partition was revoked or rewound: late results are ignored. */
   live = true;

@@ -4,7 +4,7 @@
  * Runners and the test driver execute it; `describe()` prints it like Kafka Streams'
  * `TopologyDescription`.
  */
-import type { Serde } from '../kafka/serdes.ts';
+import type { Serde } from '../../kafka/serdes.ts';
 import type { PredictSpec } from './predict-spec.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 

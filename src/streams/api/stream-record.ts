@@ -2,7 +2,7 @@
  * The record shape operators see: a deserialized key and value with Kafka's headers and
  * timestamp, and where it came from (for the dead-letter headers and end-to-end latency).
  */
-import type { KafkaHeader } from '../kafka/types.ts';
+import type { KafkaHeader } from '../../kafka/types.ts';
 
 /** Where a record was consumed. */
 export interface RecordOrigin {

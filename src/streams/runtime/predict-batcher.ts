@@ -10,12 +10,15 @@
  * of a batch is isolated by retrying its records one by one, so one poison record does not fail
  * its neighbours.
  */
-import { InflowError } from '../errors.ts';
-import type { Clock } from '../serving/clock.ts';
-import type { InferResponse, ResolvedRoute } from '../serving/types.ts';
-import { batchKey, concatBatch, splitBatch } from '../tensor/batch.ts';
-import type { Tensor } from '../tensor/tensor.ts';
-import type { PredictionInfo, PredictSpec, PredictTarget } from './predict-spec.ts';
+import { InflowError } from '../../errors.ts';
+import type { Clock } from '../../serving/clock.ts';
+import type { InferResponse, ResolvedRoute } from '../../serving/types.ts';
+import { batchKey, concatBatch, splitBatch } from '../../tensor/batch.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Topology } from '../api/topology.ts';
+import type { StreamsMetrics } from './streams-metrics.ts';
+import type { PredictionInfo, PredictSpec, PredictTarget } from '../api/predict-spec.ts';
 
 /** One record's outputs (its rows) and the version that answered. */
 export interface RowResult {
@@ -286,4 +289,33 @@ export function createPredictBatcher(
       queuedRows = 0;
     },
   };
+}
+
+/** One batcher per predict node, reporting to the metrics. */
+export function createPredictBatchers(
+  topology: Topology,
+  clock: Clock,
+  metrics: StreamsMetrics,
+  log: Logger,
+  pipeline: string,
+): Map<string, PredictBatcher> {
+  const batchers = new Map<string, PredictBatcher>();
+  for (const node of topology.nodes.values()) {
+    if (node.kind !== 'predict') continue;
+    const labels = { pipeline, node: node.name };
+    batchers.set(
+      node.name,
+      createPredictBatcher(node.spec, clock, {
+        onBatch(rows, seconds) {
+          metrics.batchSize.observe(labels, rows);
+          metrics.inferenceDuration.observe(labels, seconds);
+        },
+        onRetry(error) {
+          metrics.inferenceRetries.inc({ ...labels, code: error.code });
+          log.warn({ node: node.name, code: error.code, err: error.message }, 'inference failed; retrying');
+        },
+      }),
+    );
+  }
+  return batchers;
 }

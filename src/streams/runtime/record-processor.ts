@@ -5,13 +5,13 @@
  * Any failure fails the whole input record with a {@link StageError} (the runner applies the
  * error policy: dead-letter, skip or fail); partial outputs of a failed record are dropped.
  */
-import { InflowError } from '../errors.ts';
-import type { ConsumedRecord, ProducerRecord } from '../kafka/types.ts';
-import type { Tensor } from '../tensor/tensor.ts';
-import { rowToJson } from './field-mapping.ts';
+import { InflowError } from '../../errors.ts';
+import type { ConsumedRecord, ProducerRecord } from '../../kafka/types.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+import { rowToJson } from '../api/field-mapping.ts';
 import type { PredictBatcher, RowResult } from './predict-batcher.ts';
-import { headerText, type StreamRecord, withHeader } from './stream-record.ts';
-import type { Topology, TopologyNode } from './topology.ts';
+import { headerText, type StreamRecord, withHeader } from '../api/stream-record.ts';
+import type { Topology, TopologyNode } from '../api/topology.ts';
 
 /** Where in the pipeline a record failed (the DLQ header `inflow-error-stage`). */
 export const Stage = {

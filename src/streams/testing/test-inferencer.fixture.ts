@@ -3,8 +3,8 @@
  * for an FP32 input `x` of any row shape, records each call's batch size, and can be told to
  * fail (`failNext`) or to reject rows whose first element is negative (a "poison" row).
  */
-import { InflowError } from '../errors.ts';
-import type { InferRequest, InferResponse, Inferencer, ModelMetadata } from '../serving/types.ts';
+import { InflowError } from '../../errors.ts';
+import type { InferRequest, InferResponse, Inferencer, ModelMetadata } from '../../serving/types.ts';
 
 export interface TestInferencer extends Inferencer {
   /** Batch size of each call, in call order. */

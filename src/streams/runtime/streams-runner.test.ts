@@ -2,17 +2,17 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { InflowError } from '../errors.ts';
-import { createMemoryClient } from '../kafka/memory/memory-client.ts';
-import { jsonSerde, stringSerde } from '../kafka/serdes.ts';
-import type { KafkaClient } from '../kafka/types.ts';
-import { loadServable } from '../runtime/index.ts';
-import { createLocalInference } from '../serving/local-inference.ts';
-import type { Inferencer } from '../serving/types.ts';
-import { createStreamsBuilder } from './streams-builder.ts';
+import { InflowError } from '../../errors.ts';
+import { createMemoryClient } from '../../kafka/memory/memory-client.ts';
+import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
+import type { KafkaClient } from '../../kafka/types.ts';
+import { loadServable } from '../../runtime/index.ts';
+import { createLocalInference } from '../../serving/local-inference.ts';
+import type { Inferencer } from '../../serving/types.ts';
+import { createStreamsBuilder } from '../api/streams-builder.ts';
 import { createStreamsRunner } from './streams-runner.ts';
-import { createTestInferencer } from './test-inferencer.fixture.ts';
-import { createTopologyTestDriver } from './topology-test-driver.ts';
+import { createTestInferencer } from '../testing/test-inferencer.fixture.ts';
+import { createTopologyTestDriver } from '../testing/topology-test-driver.ts';
 
 const json = jsonSerde<Record<string, unknown>>();
 const serdes = { key: stringSerde, value: json };
@@ -178,7 +178,7 @@ describe('streams runner (on the in-process log)', () => {
   });
 
   it('scores the digits reference rows with the embedded onnx model like Python onnxruntime', async () => {
-    const models = join(import.meta.dirname, '..', '..', 'models');
+    const models = join(import.meta.dirname, '..', '..', '..', 'models');
     const sample = JSON.parse(await readFile(join(models, 'samples', 'digits-mlp.json'), 'utf8')) as {
       inputs: { input: { data: number[] } };
       outputs: { label: { data: number[] }; probabilities: { data: number[] } };

@@ -4,14 +4,14 @@
  * production. Pipe records in, `await flush()`, read outputs and dead letters; time (predict
  * delays, retry backoff) moves only when the test says so.
  */
-import { InflowError } from '../errors.ts';
-import type { Serde } from '../kafka/serdes.ts';
-import { createMemoryClient } from '../kafka/memory/memory-client.ts';
-import type { ConsumedRecord, KafkaHeader } from '../kafka/types.ts';
-import { createManualClock, type ManualClock } from '../serving/clock.ts';
-import type { ErrorPolicy } from './dead-letter.ts';
-import { createStreamsRunner, type Guarantee, type StreamsRunner } from './streams-runner.ts';
-import type { Topology } from './topology.ts';
+import { InflowError } from '../../errors.ts';
+import type { Serde } from '../../kafka/serdes.ts';
+import { createMemoryClient } from '../../kafka/memory/memory-client.ts';
+import type { ConsumedRecord, KafkaHeader } from '../../kafka/types.ts';
+import { createManualClock, type ManualClock } from '../../serving/clock.ts';
+import type { ErrorPolicy } from '../runtime/dead-letter.ts';
+import { createStreamsRunner, type Guarantee, type StreamsRunner } from '../runtime/streams-runner.ts';
+import type { Topology } from '../api/topology.ts';
 
 export interface TopologyTestDriverOptions {
   readonly guarantee?: Guarantee;

@@ -3,7 +3,7 @@
  * {@link KStream}; each operator adds a named node and returns the next stream; `build()`
  * freezes the result. A stream used twice fans out (each record goes to both successors).
  */
-import { InflowError } from '../errors.ts';
+import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 import { freezeTopology, type Serdes, type SinkSerdes, type Topology, type TopologyNode } from './topology.ts';

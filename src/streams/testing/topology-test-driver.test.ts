@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { jsonSerde, stringSerde } from '../kafka/serdes.ts';
-import { DeadLetterHeader } from './dead-letter.ts';
-import { createStreamsBuilder } from './streams-builder.ts';
+import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
+import { DeadLetterHeader } from '../runtime/dead-letter.ts';
+import { createStreamsBuilder } from '../api/streams-builder.ts';
 import { createTestInferencer } from './test-inferencer.fixture.ts';
 import { createTopologyTestDriver } from './topology-test-driver.ts';
 

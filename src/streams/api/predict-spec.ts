@@ -2,9 +2,9 @@
  * Options of the `predict` operator and their normalized form. The operator takes any
  * {@link Inferencer} (embedded InferenceService, remote client, …): which one is configuration.
  */
-import { InflowError } from '../errors.ts';
-import type { Inferencer } from '../serving/types.ts';
-import type { Tensor } from '../tensor/tensor.ts';
+import { InflowError } from '../../errors.ts';
+import type { Inferencer } from '../../serving/types.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
 import { compileInputMapping, compileOutputMapping, type InputField, type OutputField } from './field-mapping.ts';
 import type { StreamRecord } from './stream-record.ts';
 

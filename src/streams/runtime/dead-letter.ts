@@ -2,7 +2,7 @@
  * Dead-letter records: the failed input's original key, value and headers, plus headers that
  * say what went wrong and where (in the spirit of Kafka Streams' KIP-1034 `__streams.errors.*`).
  */
-import type { ConsumedRecord, ProducerRecord } from '../kafka/types.ts';
+import type { ConsumedRecord, ProducerRecord } from '../../kafka/types.ts';
 import type { StageError } from './record-processor.ts';
 
 /** Header names of dead-letter records. */

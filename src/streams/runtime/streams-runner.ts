@@ -1,0 +1,390 @@
+/**
+ * Runs a {@link Topology} on Kafka: one consumer-group member, concurrent micro-batched
+ * inference, outputs in input order per partition, offsets committed only after the outputs
+ * (or dead-letter records) are acknowledged — in Kafka transactions in exactly-once mode.
+ *
+ * The runner wires the runtime together and owns its life cycle (start, close, failure):
+ * a {@link StreamThread} polls and applies backpressure through a {@link PauseController}; a
+ * {@link TaskManager} admits records into tasks (one per input partition of a sub-topology),
+ * releases them in offset order through a record collector and the {@link StreamsProducer}
+ * (transactions), commits and rewinds.
+ *
+ * Failures: a revoked partition's in-flight records are abandoned uncommitted (the new owner
+ * reprocesses them). In exactly-once mode a revocation or any transaction error aborts the open
+ * transaction, drops all in-flight work and rewinds every partition to its committed offset.
+ */
+import { hostname } from 'node:os';
+import { InflowError } from '../../errors.ts';
+import type { KafkaAdmin, KafkaClient, KafkaConsumer, TopicPartition } from '../../kafka/types.ts';
+import { partitionKey } from '../../kafka/types.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { silentLogger } from '../../observability/logger.ts';
+import { type Clock, systemClock } from '../../serving/clock.ts';
+import type { Topology } from '../api/topology.ts';
+import type { ErrorPolicy } from './dead-letter.ts';
+import { createPauseController } from './pause-controller.ts';
+import type { InFlightRecord } from './partition-queue.ts';
+import { createPredictBatchers } from './predict-batcher.ts';
+import { createRecordCollector } from './record-collector.ts';
+import { createRecordProcessor } from './record-processor.ts';
+import { StreamThread } from './stream-thread.ts';
+import { createStreamsMetrics, type StreamsMetrics } from './streams-metrics.ts';
+import { StreamsProducer } from './streams-producer.ts';
+import { TaskManager } from './task-manager.ts';
+
+export const Guarantee = { AT_LEAST_ONCE: 'at-least-once', EXACTLY_ONCE: 'exactly-once' } as const;
+export type Guarantee = (typeof Guarantee)[keyof typeof Guarantee];
+
+/** Options of {@link createStreamsRunner}. Times are milliseconds. */
+export interface StreamsRunnerOptions {
+  readonly client: KafkaClient;
+  /** The consumer group id, and the prefix of the transactional id. */
+  readonly applicationId: string;
+  /**
+   * Stable id of this instance (default: the host name). In exactly-once mode the transactional
+   * id is `<applicationId>-<instanceId>`: a restarted instance with the same id aborts its
+   * predecessor's open transaction at once instead of waiting for the transaction timeout.
+   */
+  readonly instanceId?: string;
+  readonly guarantee?: Guarantee;
+  /** What happens to a record that fails: dead-letter it (default), skip it, or stop the pipeline. */
+  readonly onError?: ErrorPolicy;
+  /** Default `<applicationId>-dlq`. */
+  readonly deadLetterTopic?: string;
+  /** Records between poll() and acknowledgement, at most; default 2048. */
+  readonly maxInFlight?: number;
+  /**
+   * Largest output record (key + value + headers), bytes; a bigger one fails its input record
+   * under the error policy. Default 1 000 000 (the broker's message.max.bytes is 1 MiB by default).
+   */
+  readonly maxRecordBytes?: number;
+  /** Default 500 (Kafka's max.poll.records). */
+  readonly maxPollRecords?: number;
+  /**
+   * Exactly-once: the coordinator aborts this instance's open transaction when it dies and is
+   * not restarted under the same instance id after this long; the members that take its
+   * partitions over wait for that before reading their offsets (KIP-447). Default: the Kafka
+   * client's requestTimeoutMs (30 000), because the client sends one value for both: a shorter
+   * transaction timeout also shortens every request of this producer (Kafka Streams uses
+   * 10 000 for the transaction alone).
+   */
+  readonly transactionTimeoutMs?: number;
+  /** Default 100 in exactly-once mode (like Kafka Streams), 1000 otherwise. */
+  readonly commitIntervalMs?: number;
+  /** Where a group without committed offsets starts; default `earliest`. */
+  readonly autoOffsetReset?: 'earliest' | 'latest';
+  /** How long close() waits for in-flight records; default 10 000. */
+  readonly drainTimeoutMs?: number;
+  /** How often consumer lag is read for the metrics; default 5000; 0 = never. */
+  readonly lagIntervalMs?: number;
+  readonly sessionTimeoutMs?: number;
+  /** Time of predict delays and retry backoff, µs (tests inject a manual clock). */
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: StreamsMetrics;
+}
+
+/** A snapshot of the runner. */
+export interface RunnerStats {
+  readonly state: 'created' | 'running' | 'closing' | 'closed' | 'failed';
+  readonly inFlight: number;
+  readonly assigned: readonly TopicPartition[];
+  readonly paused: number;
+  /** Rows queued in predict batchers. */
+  readonly predictPending: number;
+  /** How long the oldest record not yet produced has been in the runner, ms (0 when none). */
+  readonly oldestInFlightMs: number;
+}
+
+export interface StreamsRunner {
+  /** Subscribes and starts processing; resolves once the group assigned partitions. */
+  start(): Promise<void>;
+  /** Settles when the runner stops: resolves after close(), rejects on a fatal error. */
+  readonly done: Promise<void>;
+  /** Stops polling, drains in-flight records (bounded), commits and closes. */
+  close(): Promise<void>;
+  /** Produces what is ready and commits now (tests, shutdown). */
+  commitNow(): Promise<void>;
+  stats(): RunnerStats;
+  readonly metrics: StreamsMetrics;
+}
+
+/** A record in the runner longer than this is logged once, ms. */
+const STALL_WARN_MS = 60_000;
+
+/** Transactional ids of the runners of this process: two would fence each other. */
+const liveTransactionalIds = new Set<string>();
+
+/** Creates a runner; nothing happens until start(). */
+export function createStreamsRunner(topology: Topology, options: StreamsRunnerOptions): StreamsRunner {
+  const guarantee = options.guarantee ?? 'at-least-once';
+  const eos = guarantee === 'exactly-once';
+  const policy: ErrorPolicy = options.onError ?? 'dlq';
+  const dlqTopic = options.deadLetterTopic ?? `${options.applicationId}-dlq`;
+  const maxInFlight = options.maxInFlight ?? 2048;
+  const maxPoll = options.maxPollRecords ?? 500;
+  const commitIntervalMs = options.commitIntervalMs ?? (eos ? 100 : 1000);
+  const clock = options.clock ?? systemClock;
+  const log = (options.logger ?? silentLogger).child({ pipeline: options.applicationId });
+  const metrics = options.metrics ?? createStreamsMetrics();
+  const labels = { pipeline: options.applicationId };
+  const client = options.client;
+
+  const batchers = createPredictBatchers(topology, clock, metrics, log, options.applicationId);
+  const processor = createRecordProcessor(
+    topology,
+    batchers,
+    options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
+  );
+
+  let state: RunnerStats['state'] = 'created';
+  let consumer: KafkaConsumer | undefined;
+  let producer: StreamsProducer | undefined;
+  let admin: KafkaAdmin | undefined;
+  let tasks: TaskManager | undefined;
+  let thread: StreamThread | undefined;
+  let commitTimer: ReturnType<typeof setInterval> | undefined;
+  let lagTimer: ReturnType<typeof setInterval> | undefined;
+  let fatal: InflowError | undefined;
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  // A runner that is never awaited must not crash the process with an unhandled rejection.
+  done.catch(() => undefined);
+
+  function fail(error: unknown): void {
+    if (fatal || state === 'closed') return;
+    fatal = InflowError.from(error);
+    log.error({ code: fatal.code, err: fatal.message }, 'pipeline stopped on a fatal error');
+    state = 'failed';
+    void thread?.stop();
+    void shutdown().finally(() => rejectDone(fatal));
+  }
+
+  function onKafkaError(error: unknown): void {
+    const e = InflowError.from(error, 'KAFKA_ERROR');
+    if (e.code === 'KAFKA_FENCED' || !e.retriable) {
+      fail(e);
+      return;
+    }
+    log.warn({ code: e.code, err: e.message }, 'producing or committing failed; rewinding');
+    const t = tasks as TaskManager;
+    t.requestRewind(e.code);
+    // The poll loop runs the rewind between two polls, so no poll overlaps the seek.
+    thread?.wake();
+    if (!thread?.started || state !== 'running') void t.exclusive(() => t.rewind(e.code)).catch((r: unknown) => fail(r));
+  }
+
+  /** Rows queued in or sent by the predict batchers. */
+  function predictPending(): number {
+    let n = 0;
+    for (const b of batchers.values()) n += b.pending;
+    return n;
+  }
+
+  /** Logs a record stuck in the runner (once per record): where it waits tells a slow model from a stalled producer. */
+  let reportedStall: InFlightRecord | undefined;
+  function checkStall(): void {
+    const oldest = tasks?.oldestInFlight();
+    if (!oldest || oldest.age < STALL_WARN_MS || oldest.entry === reportedStall) return;
+    reportedStall = oldest.entry;
+    const r = oldest.entry.record;
+    log.warn(
+      {
+        topic: r.topic,
+        partition: r.partition,
+        offset: String(r.offset),
+        ageMs: oldest.age,
+        processed: oldest.entry.out !== undefined,
+        inFlight: tasks?.inFlight ?? 0,
+        predictPending: predictPending(),
+      },
+      oldest.entry.out === undefined
+        ? 'a record has waited for its prediction for over a minute'
+        : 'a processed record has waited to be produced for over a minute',
+    );
+  }
+
+  async function onRevoked(revoked: TopicPartition[]): Promise<void> {
+    log.info({ partitions: revoked.map((p) => partitionKey(p.topic, p.partition)) }, 'partitions revoked');
+    const t = tasks as TaskManager;
+    if (eos) {
+      // The open transaction may hold outputs of revoked partitions whose offsets can no longer be committed.
+      await t.exclusive(() => t.rewind('rebalance'));
+      return;
+    }
+    t.revoke(revoked);
+  }
+
+  async function updateLag(): Promise<void> {
+    if (!admin) return;
+    const lag = await admin.groupLag(options.applicationId, [...topology.inputTopics]);
+    for (const l of lag) metrics.consumerLag.set({ ...labels, topic: l.topic, partition: String(l.partition) }, Number(l.lag));
+  }
+
+  let closing: Promise<void> | undefined;
+  let releaseId = (): boolean => false;
+  async function shutdown(): Promise<void> {
+    releaseId();
+    if (commitTimer) clearInterval(commitTimer);
+    if (lagTimer) clearInterval(lagTimer);
+    for (const b of batchers.values()) b.close();
+    await tasks?.idle();
+    await consumer?.close().catch(() => undefined);
+    await producer?.close();
+    await admin?.close().catch(() => undefined);
+  }
+
+  /** One pump through the exclusive chain; Kafka errors rewind (or stop) the runner. */
+  function pumpNow(): Promise<void> {
+    const t = tasks as TaskManager;
+    return t.exclusive(() => t.pump());
+  }
+
+  async function start(): Promise<void> {
+    if (state !== 'created') throw new InflowError('FAILED_PRECONDITION', `runner is ${state}; create a new one`);
+    state = 'running';
+    const topics = [...topology.inputTopics];
+    admin = client.admin();
+    const existing = new Set(await admin.listTopics());
+    const missing = [...topics, ...topology.outputTopics, ...(policy === 'dlq' ? [dlqTopic] : [])].filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      state = 'failed';
+      await admin.close();
+      throw new InflowError(
+        'KAFKA_TOPIC_NOT_FOUND',
+        `topics missing: ${missing.join(', ')}; create them first (the pipeline does not create topics)`,
+      );
+    }
+    const instanceId = options.instanceId ?? hostname();
+    const transactionalId = `${options.applicationId}-${instanceId}`;
+    if (eos) {
+      if (liveTransactionalIds.has(transactionalId)) {
+        state = 'failed';
+        await admin.close();
+        throw new InflowError(
+          'FAILED_PRECONDITION',
+          `another exactly-once runner of this process uses transactional id "${transactionalId}"; give each runner its own instanceId`,
+        );
+      }
+      liveTransactionalIds.add(transactionalId);
+      releaseId = () => liveTransactionalIds.delete(transactionalId);
+    }
+    const p = new StreamsProducer({
+      client,
+      log,
+      ...(eos ? { transactionalId } : {}),
+      ...(options.transactionTimeoutMs === undefined ? {} : { transactionTimeoutMs: options.transactionTimeoutMs }),
+    });
+    producer = p;
+    const t = new TaskManager({
+      topology,
+      processor,
+      producer: p,
+      collector: createRecordCollector(p, metrics, labels),
+      policy,
+      dlqTopic,
+      commitIntervalMs,
+      autoOffsetReset: options.autoOffsetReset ?? 'earliest',
+      metrics,
+      labels,
+      log,
+      isFailed: () => fatal !== undefined,
+      onFatal: fail,
+      onKafkaError,
+      onReleased: () => thread?.maybeResume(),
+    });
+    tasks = t;
+    await p.start();
+    const c = client.consumer({
+      groupId: options.applicationId,
+      autoOffsetReset: options.autoOffsetReset ?? 'earliest',
+      isolationLevel: eos ? 'read_committed' : 'read_uncommitted',
+      maxBufferedRecords: Math.max(maxPoll * 2, 1024),
+      ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+    });
+    consumer = c;
+    t.attach(c);
+    thread = new StreamThread({
+      consumer: c,
+      tasks: t,
+      pauses: createPauseController(c),
+      maxInFlight,
+      maxPollRecords: maxPoll,
+      metrics,
+      labels,
+      log,
+      onFatal: fail,
+    });
+    await c.subscribe(topics, { onRevoked });
+    t.restartCommitInterval();
+    commitTimer = setInterval(() => {
+      t.kick();
+      checkStall();
+    }, commitIntervalMs);
+    commitTimer.unref();
+    if ((options.lagIntervalMs ?? 5000) > 0) {
+      lagTimer = setInterval(() => void updateLag().catch(() => undefined), options.lagIntervalMs ?? 5000);
+      lagTimer.unref();
+    }
+    log.info({ guarantee, topics, instanceId }, 'pipeline started');
+    // A fatal error during start-up (a rewind in onRevoked) has stopped the runner already.
+    if (!fatal) thread.start();
+  }
+
+  async function close(): Promise<void> {
+    if (state !== 'running') {
+      if (state === 'created') state = 'closed';
+      return;
+    }
+    state = 'closing';
+    await thread?.stop();
+    const t = tasks as TaskManager;
+    const deadline = Date.now() + (options.drainTimeoutMs ?? 10_000);
+    // After a failed produce or commit nothing drains: the records stay uncommitted and are redone later.
+    while (t.inFlight > 0 && Date.now() < deadline && !fatal && t.rewindReason === undefined) {
+      await new Promise((r) => setTimeout(r, 5));
+      await pumpNow().catch((e: unknown) => onKafkaError(e));
+    }
+    if (!fatal) {
+      t.requestCommit();
+      await pumpNow().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'final commit failed'));
+      await producer?.abandonTransaction();
+    }
+    if (t.inFlight > 0)
+      log.warn({ inFlight: t.inFlight }, 'closed with records in flight; they were not committed and will be reprocessed');
+    await shutdown();
+    if (!fatal) {
+      state = 'closed';
+      resolveDone();
+    }
+  }
+
+  return {
+    metrics,
+    done,
+    start,
+    commitNow() {
+      if (!tasks) return Promise.resolve();
+      tasks.requestCommit();
+      return pumpNow();
+    },
+    close() {
+      closing ??= close();
+      return closing;
+    },
+    stats() {
+      return {
+        state,
+        inFlight: tasks?.inFlight ?? 0,
+        assigned: consumer?.assignment() ?? [],
+        paused: consumer?.paused().length ?? 0,
+        predictPending: predictPending(),
+        oldestInFlightMs: tasks?.oldestInFlight()?.age ?? 0,
+      };
+    },
+  };
+}

@@ -1,0 +1,324 @@
+/**
+ * The tasks of one runner (Kafka Streams' `TaskManager`): creates a task when records of a new
+ * input partition arrive, drops tasks on revocation, releases finished records through the
+ * record collector in offset order per partition, commits their offsets (in the transaction in
+ * exactly-once mode), and aborts everything on a rewind — back to the committed offsets.
+ *
+ * Concurrency: every write to Kafka (a pump's send and commit, a rewind) runs through
+ * {@link TaskManager.exclusive}, one at a time; processing runs concurrently beside them. Once a
+ * produce or commit failed, nothing is produced or committed until the rewind it calls for has
+ * moved the consumer: a pump that ran after a failed send took the records behind the failed
+ * ones, moved the partitions' produced offsets past them and committed those (seen: 22 inputs
+ * without a prediction after "addPartitionsToTransaction failed" under load).
+ */
+import { InflowError } from '../../errors.ts';
+import type { ConsumedRecord, KafkaConsumer, ProducerRecord, TopicPartition } from '../../kafka/types.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Topology } from '../api/topology.ts';
+import { deadLetterRecord, type ErrorPolicy } from './dead-letter.ts';
+import type { InFlightRecord, PartitionQueue } from './partition-queue.ts';
+import type { RecordCollector } from './record-collector.ts';
+import { type RecordProcessor, StageError } from './record-processor.ts';
+import { type PartitionOffset, StreamTask, taskIdText } from './stream-task.ts';
+import type { StreamsMetrics } from './streams-metrics.ts';
+import type { StreamsProducer } from './streams-producer.ts';
+
+export interface TaskManagerOptions {
+  readonly topology: Topology;
+  readonly processor: RecordProcessor;
+  readonly producer: StreamsProducer;
+  readonly collector: RecordCollector;
+  readonly policy: ErrorPolicy;
+  readonly dlqTopic: string;
+  readonly commitIntervalMs: number;
+  readonly autoOffsetReset: 'earliest' | 'latest';
+  readonly metrics: StreamsMetrics;
+  readonly labels: { readonly pipeline: string };
+  readonly log: Logger;
+  /** Whether the runner stopped on a fatal error (then nothing more is produced). */
+  isFailed(): boolean;
+  /** A fatal error (the `fail` error policy). */
+  onFatal(error: unknown): void;
+  /** A produce or commit failed: rewind (retriable) or stop. */
+  onKafkaError(error: unknown): void;
+  /** Records left the runner (produced or dropped): backpressure may lift. */
+  onReleased(): void;
+}
+
+export class TaskManager {
+  readonly #o: TaskManagerOptions;
+  readonly #tasks = new Map<string, StreamTask>();
+  /** Sub-topology index of each input topic (the index of the source that reads it). */
+  readonly #subtopologyOf = new Map<string, number>();
+  #consumer: KafkaConsumer | undefined;
+  #inFlight = 0;
+  #lastCommit = 0;
+  #forceCommit = false;
+  /** An at-least-once offset commit running beside produces. */
+  #background: Promise<void> | undefined;
+  /** Set the moment a produce or commit fails, cleared when the rewind it calls for has moved the consumer. */
+  #rewindReason: string | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #pumpQueued = false;
+
+  constructor(options: TaskManagerOptions) {
+    this.#o = options;
+    options.topology.sources.forEach((name, i) => {
+      const node = options.topology.nodes.get(name);
+      if (node?.kind === 'source') for (const t of node.topics) this.#subtopologyOf.set(t, i);
+    });
+  }
+
+  /** The consumer whose offsets this manager commits and rewinds. */
+  attach(consumer: KafkaConsumer): void {
+    this.#consumer = consumer;
+  }
+
+  /** The commit interval counts from now (start-up). */
+  restartCommitInterval(): void {
+    this.#lastCommit = Date.now();
+  }
+
+  /** Records between admission and their acknowledgement. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Why a rewind is due, if one is. */
+  get rewindReason(): string | undefined {
+    return this.#rewindReason;
+  }
+
+  /** Stops producing and committing until a rewind ran. */
+  requestRewind(reason: string): void {
+    this.#rewindReason = reason;
+  }
+
+  tasks(): IterableIterator<StreamTask> {
+    return this.#tasks.values();
+  }
+
+  /** Runs `fn` after every earlier exclusive step (pumps, rewinds): one writer to Kafka at a time. */
+  exclusive(fn: () => Promise<void>): Promise<void> {
+    const next = this.#chain.then(fn);
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Settles when every exclusive step and the background commit settled. */
+  async idle(): Promise<void> {
+    await this.#chain;
+    await this.#background;
+  }
+
+  #setInFlight(delta: number): void {
+    this.#inFlight += delta;
+    this.#o.metrics.inFlight.set(this.#o.labels, this.#inFlight);
+  }
+
+  #taskFor(tp: TopicPartition, create: boolean): StreamTask | undefined {
+    // A topic no source reads cannot arrive (the consumer subscribes to the sources' topics);
+    // should one, it gets a sub-topology of its own and fails at deserialization.
+    const id = { subtopology: this.#subtopologyOf.get(tp.topic) ?? this.#o.topology.sources.length, partition: tp.partition };
+    const key = taskIdText(id);
+    let task = this.#tasks.get(key);
+    if (!task && create) {
+      task = new StreamTask(id);
+      this.#tasks.set(key, task);
+    }
+    return task;
+  }
+
+  /** Admits a polled record into its task and starts processing it. */
+  admit(record: ConsumedRecord): void {
+    const task = this.#taskFor(record, true) as StreamTask;
+    const admitted = task.admit(record);
+    if (!admitted) {
+      this.#o.metrics.redelivered.inc(this.#o.labels);
+      return;
+    }
+    this.#setInFlight(1);
+    this.#o.metrics.recordsIn.inc(this.#o.labels);
+    const { queue, entry } = admitted;
+    let result;
+    try {
+      result = this.#o.processor.process(record);
+    } catch (e) {
+      this.#complete(queue, entry, e instanceof StageError ? e : new StageError('process', '(runner)', e));
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (out) => this.#complete(queue, entry, out),
+        (e: unknown) => this.#complete(queue, entry, e instanceof StageError ? e : new StageError('process', '(runner)', e)),
+      );
+    } else this.#complete(queue, entry, result);
+  }
+
+  /** Records a record's outputs, or applies the error policy to its failure. */
+  #complete(queue: PartitionQueue, entry: InFlightRecord, result: ProducerRecord[] | StageError): void {
+    const o = this.#o;
+    if (!queue.live || o.isFailed()) return;
+    if (result instanceof StageError) {
+      const labels = { ...o.labels, stage: result.stage, code: result.error.code };
+      const where = { topic: entry.record.topic, partition: entry.record.partition, offset: String(entry.record.offset) };
+      if (o.policy === 'fail') {
+        o.onFatal(
+          new InflowError(result.error.code, `record ${where.topic}/${where.partition}@${where.offset}: ${result.message}`, {
+            cause: result,
+          }),
+        );
+        return;
+      }
+      o.log.warn(
+        { ...where, stage: result.stage, node: result.node, code: result.error.code, err: result.error.message },
+        `record ${o.policy === 'dlq' ? 'dead-lettered' : 'skipped'}`,
+      );
+      if (o.policy === 'dlq') {
+        o.metrics.deadLettered.inc(labels);
+        entry.out = [deadLetterRecord(o.dlqTopic, entry.record, result, Date.now())];
+      } else {
+        o.metrics.skipped.inc(labels);
+        entry.out = [];
+      }
+    } else {
+      entry.out = result;
+    }
+    if (queue.headReady()) this.kick();
+  }
+
+  /** Schedules one pump (coalesced): produce what is ready, commit when due. */
+  kick(): void {
+    if (this.#pumpQueued || this.#o.isFailed()) return;
+    this.#pumpQueued = true;
+    void this.exclusive(async () => {
+      this.#pumpQueued = false;
+      await this.pump();
+    }).catch((e: unknown) => this.#o.onKafkaError(e));
+  }
+
+  /** Makes the next pump commit, whatever the commit interval (tests, shutdown). */
+  requestCommit(): void {
+    this.#forceCommit = true;
+  }
+
+  /** Releases what is ready through the collector, then commits when due. Run it through {@link exclusive}. */
+  async pump(): Promise<void> {
+    const o = this.#o;
+    if (o.isFailed() || !o.producer.started || this.#rewindReason !== undefined) return;
+    const ready: InFlightRecord[] = [];
+    const advanced: [PartitionQueue, bigint][] = [];
+    for (const task of this.#tasks.values()) advanced.push(...task.release(ready));
+    if (ready.length > 0) {
+      try {
+        await o.collector.send(ready);
+      } catch (error) {
+        // These records left their queues; the rewind that follows consumes them again.
+        // Counted as in flight still, they would hold the budget (and, after enough failed
+        // sends, keep every partition paused) for ever.
+        this.#setInFlight(-ready.length);
+        this.#rewindReason ??= 'produce failed';
+        throw error;
+      }
+      for (const [q, offset] of advanced) if (q.live) q.produced = offset;
+      this.#setInFlight(-ready.length);
+      o.onReleased();
+    }
+    const due = this.#forceCommit || Date.now() - this.#lastCommit >= o.commitIntervalMs;
+    if (!due) return;
+    if (o.producer.eos || this.#forceCommit) {
+      await this.#background;
+      await this.#commit();
+      return;
+    }
+    // At-least-once: the offset commit (a round trip to the group coordinator) runs beside the
+    // next produces rather than ahead of them; it only names outputs already acknowledged.
+    this.#background ??= this.#commit()
+      .catch((e: unknown) => o.onKafkaError(e))
+      .finally(() => {
+        this.#background = undefined;
+      });
+  }
+
+  async #commit(): Promise<void> {
+    this.#forceCommit = false;
+    this.#lastCommit = Date.now();
+    if (this.#rewindReason !== undefined) return;
+    try {
+      await this.#commitOffsets();
+    } catch (error) {
+      this.#rewindReason ??= 'commit failed';
+      throw error;
+    }
+  }
+
+  async #commitOffsets(): Promise<void> {
+    const offsets: PartitionOffset[] = [];
+    for (const task of this.#tasks.values()) task.offsetsToCommit(offsets);
+    const consumer = this.#consumer;
+    const producer = this.#o.producer;
+    if (!consumer || !producer.started) return;
+    if (producer.eos) {
+      if (!(await producer.commitTransaction(consumer, offsets))) return;
+    } else {
+      if (offsets.length === 0) return;
+      await consumer.commit(offsets);
+    }
+    for (const o of offsets) {
+      const q = this.#taskFor(o, false)?.existingQueue(o.topic);
+      if (q) q.committed = o.offset;
+    }
+    this.#o.metrics.commits.inc(this.#o.labels);
+  }
+
+  /** Drops every in-flight record and rewinds each assigned partition to its committed offset. Run it through {@link exclusive}. */
+  async rewind(reason: string): Promise<void> {
+    const c = this.#consumer;
+    if (!c) return;
+    const o = this.#o;
+    o.metrics.rewinds.inc({ ...o.labels, reason });
+    if (this.#rewindReason !== undefined) await o.producer.restart();
+    else await o.producer.abortTransaction();
+    const assigned = c.assignment();
+    const committed = assigned.length > 0 ? await c.committed(assigned) : [];
+    // From here to the seeks, synchronously: abort the tasks and move the consumer. Records
+    // polled while the awaits above ran went into the old tasks and are dropped with them; had
+    // the tasks been dropped before the awaits, those records — fetched from the old positions,
+    // past the committed offset — would have started fresh tasks, their offsets could be
+    // committed before the rewound records were produced again, and a crash then lost the
+    // records in between.
+    for (const task of this.#tasks.values()) this.#setInFlight(-task.abort());
+    this.#tasks.clear();
+    this.#rewindReason = undefined;
+    const still = new Set(c.assignment().map((p) => `${p.topic}:${p.partition}`));
+    for (const position of committed) {
+      if (!still.has(`${position.topic}:${position.partition}`)) continue;
+      // No committed offset yet: the consumer's reset policy applies again (seek to the start).
+      if (position.offset >= 0n) c.seek(position);
+      else if (o.autoOffsetReset === 'earliest') c.seek({ ...position, offset: 0n });
+    }
+    o.onReleased();
+    o.log.warn({ reason, partitions: assigned.length }, 'in-flight work dropped; partitions rewound to their committed offsets');
+  }
+
+  /** At-least-once revocation: drops the revoked partitions' in-flight records, uncommitted (the new owner redoes them). */
+  revoke(revoked: readonly TopicPartition[]): void {
+    for (const tp of revoked) {
+      const task = this.#taskFor(tp, false);
+      if (!task) continue;
+      this.#setInFlight(-task.closePartition(tp.topic));
+      if (task.empty) this.#tasks.delete(taskIdText(task.id));
+    }
+  }
+
+  /** The record not yet released that has waited longest, and for how long (ms). */
+  oldestInFlight(): { entry: InFlightRecord; age: number } | undefined {
+    const now = Date.now();
+    let oldest: InFlightRecord | undefined;
+    for (const task of this.#tasks.values()) {
+      const entry = task.oldest();
+      if (entry && (!oldest || entry.at < oldest.at)) oldest = entry;
+    }
+    return oldest && { entry: oldest, age: now - oldest.at };
+  }
+}
