@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InflowError } from '../errors.ts';
-import type { ConsumedRecord } from '../kafka/types.ts';
+import { InflowError } from '../../errors.ts';
+import type { ConsumedRecord } from '../../kafka/types.ts';
 import { deadLetterRecord } from './dead-letter.ts';
 import { StageError } from './record-processor.ts';
 
