@@ -54,6 +54,8 @@ export const errorCodes = {
   ALREADY_EXISTS: { http: 409, grpc: GrpcStatus.ALREADY_EXISTS, retriable: false },
   FAILED_PRECONDITION: { http: 400, grpc: GrpcStatus.FAILED_PRECONDITION, retriable: false },
   PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retriable: false },
+  /** A body in an encoding the server does not read (HTTP `Content-Encoding` other than gzip/deflate). */
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, retriable: false },
   UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, retriable: false },
   PERMISSION_DENIED: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED, retriable: false },
   UNIMPLEMENTED: { http: 501, grpc: GrpcStatus.UNIMPLEMENTED, retriable: false },

@@ -98,10 +98,11 @@ describe('official clients against inflow', () => {
     assert.equal(got.regress_classifier, 'FAILED_PRECONDITION');
   });
 
-  it('Triton clients: health, metadata, infer over HTTP (JSON and binary) and gRPC', async (t) => {
+  it('Triton clients: health, metadata, infer over HTTP (JSON and binary, plain and gzip/deflate-compressed) and gRPC', async (t) => {
     if (!py) return t.skip('no client virtualenv');
     const { stdout } = await run(py, [join(HERE, 'triton_client.py'), job()], { timeout: 120_000 });
-    const got = JSON.parse(stdout) as Record<string, unknown> & Record<'http_json' | 'http_binary' | 'grpc_infer', Record<string, Got>>;
+    const got = JSON.parse(stdout) as Record<string, unknown> &
+      Record<'http_json' | 'http_binary' | 'http_gzip' | 'http_deflate_binary' | 'grpc_infer', Record<string, Got>>;
     assert.deepEqual(
       [got.http_live, got.http_ready, got.http_model_ready, got.grpc_live, got.grpc_ready, got.grpc_model_ready],
       [true, true, true, true, true, true],
@@ -109,7 +110,7 @@ describe('official clients against inflow', () => {
     const meta = { name: 'digits-mlp', inputs: ['input'], outputs: ['label', 'probabilities'] };
     assert.deepEqual(got.http_metadata, meta);
     assert.deepEqual(got.grpc_metadata, meta);
-    for (const transport of ['http_json', 'http_binary', 'grpc_infer'] as const) {
+    for (const transport of ['http_json', 'http_binary', 'http_gzip', 'http_deflate_binary', 'grpc_infer'] as const) {
       assertMatches(got[transport].probabilities, reference.outputs.probabilities, `${transport} probabilities`);
       assertMatches(got[transport].label, reference.outputs.label, `${transport} label`);
     }

@@ -20,7 +20,7 @@ def array_json(array):
     return {"dtype": str(array.dtype), "shape": list(array.shape), "data": data}
 
 
-def run(module, client, job, sample, binary):
+def run(module, client, job, sample, binary, compression=None):
     inputs = []
     for name, t in sample["inputs"].items():
         array = np.array(t["data"], dtype=NP[t["datatype"]]).reshape(t["shape"])
@@ -35,7 +35,8 @@ def run(module, client, job, sample, binary):
         outputs = [module.InferRequestedOutput(n, binary_data=binary) for n in names]
     else:
         outputs = [module.InferRequestedOutput(n) for n in names]
-    result = client.infer(job["model"], inputs, outputs=outputs, request_id="interop-1")
+    extra = {"request_compression_algorithm": compression} if compression else {}
+    result = client.infer(job["model"], inputs, outputs=outputs, request_id="interop-1", **extra)
     return {n: array_json(result.as_numpy(n)) for n in names}
 
 
@@ -51,6 +52,9 @@ def main():
     out["http_metadata"] = {"name": meta["name"], "inputs": [i["name"] for i in meta["inputs"]], "outputs": [o["name"] for o in meta["outputs"]]}
     out["http_json"] = run(httpclient, http, job, sample, binary=False)
     out["http_binary"] = run(httpclient, http, job, sample, binary=True)
+    # Compressed request bodies (Content-Encoding: gzip / deflate), JSON and binary.
+    out["http_gzip"] = run(httpclient, http, job, sample, binary=False, compression="gzip")
+    out["http_deflate_binary"] = run(httpclient, http, job, sample, binary=True, compression="deflate")
     try:
         http.get_model_metadata("no-such-model")
         out["http_unknown_model"] = "OK"

@@ -6,6 +6,8 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCallback, inflate as inflateCallback, inflateRaw as inflateRawCallback } from 'node:zlib';
 import { InflowError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 
@@ -17,6 +19,9 @@ export interface ExchangeOwner {
 }
 
 const JSON_TYPE = 'application/json';
+const gunzip = promisify(gunzipCallback);
+const inflate = promisify(inflateCallback);
+const inflateRaw = promisify(inflateRawCallback);
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 function onDeadline(exchange: Exchange): void {
@@ -136,8 +141,58 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-/** Reads a request body, at most `limit` bytes (413 PAYLOAD_TOO_LARGE beyond it; reading stops early). */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads a request body, at most `limit` bytes (413 PAYLOAD_TOO_LARGE beyond it; reading stops
+ * early). A body sent with `Content-Encoding: gzip` or `deflate` (RFC 9110 §8.4; what Triton
+ * accepts and tritonclient.http's `request_compression_algorithm` sends) is decompressed, and the
+ * limit holds for both the compressed and the decompressed size, so a decompression bomb stops at
+ * `limit` bytes of output. Other encodings answer 415.
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const encoding = contentEncoding(req.headers['content-encoding']);
+  const body = await readRawBody(req, limit);
+  return encoding === undefined ? body : decompress(body, encoding, limit);
+}
+
+/** The body's coding: undefined for none (absent or `identity`); 415 for what is not read. */
+function contentEncoding(header: string | undefined): 'gzip' | 'deflate' | undefined {
+  if (header === undefined) return undefined;
+  const coding = header.trim().toLowerCase();
+  if (coding === '' || coding === 'identity') return undefined;
+  if (coding === 'gzip' || coding === 'x-gzip') return 'gzip';
+  if (coding === 'deflate') return 'deflate';
+  throw new InflowError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `Content-Encoding "${header}" is not supported; expected gzip, deflate or none (one coding, not a list)`,
+  );
+}
+
+async function decompress(body: Buffer, encoding: 'gzip' | 'deflate', limit: number): Promise<Buffer> {
+  const options = { maxOutputLength: limit };
+  try {
+    if (encoding === 'gzip') return await gunzip(body, options);
+    // HTTP's "deflate" is the zlib format (RFC 9110 §8.4.1.2); some clients send raw deflate.
+    try {
+      return await inflate(body, options);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw error;
+      return await inflateRaw(body, options);
+    }
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw tooLarge(`request body decompresses to more than ${limit} bytes (maxBodyBytes); send a smaller batch`);
+    }
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      `request body is not valid ${encoding} data (Content-Encoding: ${encoding}): ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     return Promise.reject(tooLarge(`request body is ${declared} bytes (Content-Length); expected at most ${limit} bytes (maxBodyBytes)`));
