@@ -24,3 +24,20 @@ export { partitionForKey } from './partitioner.ts';
 export { createMemoryClient } from './memory/memory-client.ts';
 export { MemoryLog, type MemoryLogOptions } from './memory/memory-log.ts';
 export { createKafkaClient } from './platformatic/platformatic-client.ts';
+export {
+  createSchemaRegistryClient,
+  type RegistryHealth,
+  type Schema,
+  type SchemaReference,
+  type SchemaRegistryClient,
+  type SchemaRegistryConfig,
+  SchemaType,
+} from './schema-registry/registry-client.ts';
+export {
+  createRegistrySerde,
+  type RegistrySerdeOptions,
+  SchemaFormat,
+  SubjectNameStrategy,
+  subjectName,
+  type WriteSchema,
+} from './schema-registry/registry-serde.ts';

@@ -1,6 +1,7 @@
 /**
  * Serdes: turn record keys and values into bytes and back. Bytes, UTF-8 strings, JSON, and
- * inflow's compact binary tensor format. Schema Registry formats come later.
+ * inflow's compact binary tensor format. Avro, Protobuf and JSON Schema in the Confluent wire
+ * format, with a Schema Registry, are in ./schema-registry/ (asynchronous serdes).
  *
  * Binary tensor format (little-endian, version 1):
  *   0  "IT"        magic (2 bytes)
@@ -21,6 +22,18 @@ export interface Serde<T> {
   serialize(value: T): Buffer | null;
   /** @throws InflowError SERIALIZATION when the bytes are not a valid T. */
   deserialize(data: Buffer | null): T;
+}
+
+/**
+ * A serde whose work may wait on I/O: a Schema Registry serde fetches a schema the first time
+ * it meets its id, so the result is then a promise (later calls are synchronous). Every
+ * {@link Serde} is one.
+ */
+export interface AsyncSerde<T> {
+  readonly name: string;
+  serialize(value: T): Buffer | null | Promise<Buffer | null>;
+  /** @throws (or rejects with) InflowError SERIALIZATION when the bytes are not a valid T. */
+  deserialize(data: Buffer | null): T | Promise<T>;
 }
 
 /** Bytes as they are. */
