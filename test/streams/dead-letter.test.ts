@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { createKafkaClient, type KafkaClient, type ProducerRecord, type RecordMetadata } from '../../src/kafka/index.ts';
 import type { LocalInference } from '../../src/serving/local-inference.ts';
 import { createStreamsRunner, DeadLetterHeader, type Guarantee } from '../../src/streams/index.ts';
+import { recordBytes } from '../../src/streams/dead-letter.ts';
 import { brokerOrSkip } from '../setup/broker.ts';
 import {
   assertMatchesReference,
@@ -169,6 +170,66 @@ describe('bad records in a pipeline on Apache Kafka', { skip: bootstrap ? false 
       }
       const counted = (await runner.metrics.deadLettered.get()).values.reduce((a, v) => a + v.value, 0);
       assert.equal(counted, poison.size, 'the dead-letter counter counts each poison record once');
+    });
+  }
+
+  for (const guarantee of ['at-least-once', 'exactly-once'] as const satisfies readonly Guarantee[]) {
+    it(`dead-letters a ~1 MB failing record cut to maxRecordBytes and keeps going (${guarantee})`, async () => {
+      const input = uniqueName('big-in');
+      const output = uniqueName('big-out');
+      const dlq = uniqueName('big-dead');
+      const applicationId = uniqueName('big-app');
+      await createTopics(client, [input, output, dlq], 1);
+      const good = (from: number, n: number): ProducerRecord[] =>
+        Array.from({ length: n }, (_, i) => ({
+          topic: input,
+          partition: 0,
+          key: Buffer.from(keyOf(from + i)),
+          value: Buffer.from(JSON.stringify({ id: from + i, pixels: ref.rows[(from + i) % ref.rows.length] })),
+        }));
+      // 1 048 400 bytes: the broker takes it (max.message.bytes 1 048 588 with the batch framing), the model refuses
+      // it (524 189 pixels, not 64); its dead letter with the error headers (~380 bytes) is over the broker's limit.
+      const big = Buffer.from(`{"id":-1,"pixels":[${'1,'.repeat(524_189)}1]}`);
+      assert.equal(big.length, 1_048_400);
+      await produceRaw(client, [
+        ...good(0, 30),
+        { topic: input, partition: 0, key: Buffer.from('big'), value: big, headers: [['trace-id', Buffer.from('t-big')]] },
+        ...good(30, 30),
+      ]);
+
+      const runner = createStreamsRunner(digitsTopology(inferencer, input, output), {
+        client,
+        applicationId,
+        instanceId: 'only',
+        guarantee,
+        deadLetterTopic: dlq,
+        lagIntervalMs: 0,
+      });
+      await runner.start();
+      try {
+        // A pipeline that stops on the dead letter fails this at once instead of waiting out the lag.
+        await Promise.race([waitForLagZero(client, applicationId, input), runner.done.then(() => assert.fail('the pipeline stopped'))]);
+        assert.equal(runner.stats().state, 'running');
+      } finally {
+        await runner.close();
+      }
+      const isolation = guarantee === 'exactly-once' ? 'read_committed' : 'read_uncommitted';
+      const out = await readToEnd(client, output, { isolation });
+      assert.deepEqual(completeness(out, 60), { missing: [], duplicates: 0 });
+      const dead = await readToEnd(client, dlq, { isolation });
+      assert.equal(dead.length, 1);
+      const d = dead[0] as (typeof dead)[number];
+      const h = (name: string) => header(d.headers, name);
+      const bytes = recordBytes(d.key, d.value, d.headers);
+      assert.ok(bytes <= 1_000_000, `the dead letter is ${bytes} bytes, over the default maxRecordBytes`);
+      assert.equal(h(DeadLetterHeader.TRUNCATED), '1048400', 'says the value was cut, with its original size');
+      assert.deepEqual(d.value, big.subarray(0, d.value?.length ?? 0), 'the value is the original first bytes');
+      assert.equal(d.key?.toString(), 'big');
+      assert.equal(h('trace-id'), 't-big');
+      assert.equal(h(DeadLetterHeader.CODE), 'INVALID_ARGUMENT');
+      assert.equal(h(DeadLetterHeader.TOPIC), input);
+      assert.equal(h(DeadLetterHeader.PARTITION), '0');
+      assert.equal(h(DeadLetterHeader.OFFSET), '30', 'where the original can be fetched');
     });
   }
 

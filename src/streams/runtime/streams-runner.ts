@@ -26,7 +26,7 @@ import { createPauseController } from './pause-controller.ts';
 import type { InFlightRecord } from './partition-queue.ts';
 import { createPredictBatchers } from './predict-batcher.ts';
 import { createRecordCollector } from './record-collector.ts';
-import { createRecordProcessor } from './record-processor.ts';
+import { createRecordProcessor, DEFAULT_MAX_RECORD_BYTES } from './record-processor.ts';
 import { StreamThread } from './stream-thread.ts';
 import { createStreamsMetrics, type StreamsMetrics } from './streams-metrics.ts';
 import { StreamsProducer } from './streams-producer.ts';
@@ -55,7 +55,8 @@ export interface StreamsRunnerOptions {
   readonly maxInFlight?: number;
   /**
    * Largest output record (key + value + headers), bytes; a bigger one fails its input record
-   * under the error policy. Default 1 000 000 (the broker's message.max.bytes is 1 MiB by default).
+   * under the error policy; dead letters are cut to it. Default 1 000 000 (the broker's
+   * message.max.bytes is 1 MiB by default).
    */
   readonly maxRecordBytes?: number;
   /** Default 500 (Kafka's max.poll.records). */
@@ -287,6 +288,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       collector: createRecordCollector(p, metrics, labels),
       policy,
       dlqTopic,
+      maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
       commitIntervalMs,
       autoOffsetReset: options.autoOffsetReset ?? 'earliest',
       metrics,

@@ -30,6 +30,8 @@ export interface TaskManagerOptions {
   readonly collector: RecordCollector;
   readonly policy: ErrorPolicy;
   readonly dlqTopic: string;
+  /** Dead letters are cut to this size (key + value + headers, bytes), as every output is bounded. */
+  readonly maxRecordBytes: number;
   readonly commitIntervalMs: number;
   readonly autoOffsetReset: 'earliest' | 'latest';
   readonly metrics: StreamsMetrics;
@@ -176,7 +178,7 @@ export class TaskManager {
       );
       if (o.policy === 'dlq') {
         o.metrics.deadLettered.inc(labels);
-        entry.out = [deadLetterRecord(o.dlqTopic, entry.record, result, Date.now())];
+        entry.out = [deadLetterRecord(o.dlqTopic, entry.record, result, Date.now(), o.maxRecordBytes)];
       } else {
         o.metrics.skipped.inc(labels);
         entry.out = [];
