@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { createKafkaClient, type KafkaClient, type ProducerRecord, type RecordMetadata } from '../../src/kafka/index.ts';
 import type { LocalInference } from '../../src/serving/local-inference.ts';
 import { createStreamsRunner, DeadLetterHeader, type Guarantee } from '../../src/streams/index.ts';
-import { recordBytes } from '../../src/streams/dead-letter.ts';
+import { recordBytes } from '../../src/streams/runtime/dead-letter.ts';
 import { brokerOrSkip } from '../setup/broker.ts';
 import {
   assertMatchesReference,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { InflowError } from '../errors.ts';
-import type { ConsumedRecord } from '../kafka/types.ts';
+import { InflowError } from '../../errors.ts';
+import type { ConsumedRecord } from '../../kafka/types.ts';
 import { DeadLetterHeader, deadLetterRecord, recordBytes } from './dead-letter.ts';
 import { Stage, StageError } from './record-processor.ts';
 
