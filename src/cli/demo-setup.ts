@@ -14,13 +14,14 @@ import { startLocalBroker } from '../kafka/broker/local-broker.ts';
 import { createKafkaClient, createMemoryClient } from '../kafka/index.ts';
 import type { KafkaClient } from '../kafka/types.ts';
 import type { Logger } from '../observability/logger.ts';
+import { exampleModelRepository } from '../repository/example-models.ts';
 import { loadServable } from '../runtime/index.ts';
 import type { DashboardPipeline } from '../server/dashboard/dashboard-options.ts';
 import { type RunningModelServer, startModelServer } from '../server/model-server.ts';
 import { type ProgressStream, withSpinner } from './progress.ts';
 
 /** The example models shipped with the package. */
-export const EXAMPLE_REPOSITORY = join(import.meta.dirname, '..', '..', 'models', 'repository');
+export const EXAMPLE_REPOSITORY = exampleModelRepository;
 
 /** The Kafka of a demo run. */
 export interface DemoKafka {

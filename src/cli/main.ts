@@ -50,6 +50,15 @@ export function exitCodeFor(error: InflowError): number {
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   // grpc-js logs bind failures itself before they reach us as errors: the CLI prints them once, on one line.
   if (argv[0] === 'demo' || argv[0] === 'predict' || argv[0] === 'bench' || argv[0] === 'serve') process.env.GRPC_VERBOSITY ??= 'NONE';
+  // The library's runtime is silent unless its host sets a logger; the long-running commands keep
+  // their JSON logs on stderr (demo, bench and predict set their own, quieter, one).
+  if (argv[0] === 'serve' || argv[0] === 'stream' || argv[0] === 'edge') {
+    const [{ createLogger }, { setRuntimeLogger }] = await Promise.all([
+      import('../observability/logger.ts'),
+      import('../runtime/runtime-logger.ts'),
+    ]);
+    setRuntimeLogger(createLogger({ name: 'inflow.runtime' }));
+  }
   // `models` has flags of its own (--model, --version, --topic, …): it parses its arguments itself.
   if (argv[0] === 'models') return (await models()).modelsMain(argv.slice(1), out);
   // `predict` and `bench` too: their flags are their own.

@@ -1,4 +1,5 @@
 /** The model repository layer. */
+export { exampleModelRepository } from './example-models.ts';
 export { batchingSchema, MODEL_NAME, type ModelConfig, modelConfigSchema, selectVersions, type VersionPolicy } from './model-config.ts';
 export {
   createModelRepository,

@@ -1,15 +1,14 @@
 /**
  * The runtime's logger. Servables log rarely (which execution provider a session got, worker
- * restarts), so one process-wide child is enough; the host sets it once with
- * {@link setRuntimeLogger}, and until then a root logger named `inflow.runtime` is created on first use.
+ * restarts), so one process-wide logger is enough. A library is silent unless its caller asks:
+ * until the host sets one with {@link setRuntimeLogger} (the CLI does), nothing is written.
  */
-import { createLogger, type Logger } from '../observability/logger.ts';
+import { type Logger, silentLogger } from '../observability/logger.ts';
 
-let current: Logger | undefined;
+let current: Logger = silentLogger;
 
 /** The logger servables write to. */
 export function runtimeLogger(): Logger {
-  current ??= createLogger({ name: 'inflow.runtime' });
   return current;
 }
 
