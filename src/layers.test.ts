@@ -1,5 +1,5 @@
 /**
- * The folders of src/ are layers (DESIGN.md); imports only go down. This test reads every
+ * The folders of src/ are layers (docs/architecture.md); imports only go down. This test reads every
  * module's imports and fails on one that goes up, and on a Kafka client library imported
  * outside src/kafka.
  */
@@ -61,7 +61,7 @@ function rank(file: string): number | undefined {
   if (top === 'index.ts' || top === 'layers.test.ts') return undefined;
   if (top === 'errors.test.ts') top = 'errors.ts';
   const i = LAYERS.indexOf(top as (typeof LAYERS)[number]);
-  if (i < 0) throw new Error(`src/${top} is not a layer of DESIGN.md; add it to LAYERS on purpose`);
+  if (i < 0) throw new Error(`src/${top} is not a layer of docs/architecture.md; add it to LAYERS on purpose`);
   return i;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The remote deployment mode's client (DESIGN.md): an Inferencer over TF Serving and Open
+ * The remote deployment mode's client (docs/architecture.md): an Inferencer over TF Serving and Open
  * Inference Protocol servers, REST and gRPC, with retries, a circuit breaker and an embedded
  * fallback.
  */

@@ -1,5 +1,5 @@
 /**
- * The one interface every deployment mode calls (DESIGN.md): the local InferenceService, the
+ * The one interface every deployment mode calls (docs/architecture.md): the local InferenceService, the
  * remote clients, the Kafka endpoint. Transports translate wire formats to and from these.
  */
 import type { TensorSpec } from '../runtime/servable.ts';

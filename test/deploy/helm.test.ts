@@ -344,7 +344,7 @@ describe('the Helm chart deploy/helm/inflow', () => {
       spec.initContainers?.map((c) => c.name),
       ['models', 'prepare'],
     );
-    assert.deepEqual(spec.initContainers?.[0]?.command, ['cp', '-R', '/models/.', '/work/models/']);
+    assert.deepEqual(spec.initContainers?.[0]?.command, ['cp', '-R', '/models/.', '/scratch/models/']);
     assert.equal(env(spec.initContainers?.[1] as Container, 'PREPARE_ONNX_THREADS'), '1');
     assert.equal((find(objects, 'PodDisruptionBudget').spec as { maxUnavailable: number }).maxUnavailable, 1);
     assert.equal((find(objects, 'HorizontalPodAutoscaler').spec as { maxReplicas: number }).maxReplicas, 12);

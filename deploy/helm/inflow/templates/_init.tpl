@@ -13,7 +13,7 @@ ready before the app starts; they run in order. Pass (dict "ctx" $ "pipeline" tr
 - name: models
   image: {{ include "inflow.imageRef" (dict "image" $v.models.initContainer.image "default" "latest") | quote }}
   imagePullPolicy: {{ $v.models.initContainer.image.pullPolicy | default "IfNotPresent" }}
-  command: ["cp", "-R", {{ printf "%s/." $v.models.initContainer.path | quote }}, "/work/models/"]
+  command: ["cp", "-R", {{ printf "%s/." $v.models.initContainer.path | quote }}, "/scratch/models/"]
   resources:
     requests:
       cpu: 100m
@@ -24,7 +24,7 @@ ready before the app starts; they run in order. Pass (dict "ctx" $ "pipeline" tr
     {{- toYaml $v.securityContext | nindent 4 }}
   volumeMounts:
     - name: models
-      mountPath: /work/models
+      mountPath: /scratch/models
 {{- end }}
 {{- if and (eq (include "inflow.prepare" $) "true") (or $render (and $threads (ne $layout "empty"))) }}
 - name: prepare
@@ -34,11 +34,11 @@ ready before the app starts; they run in order. Pass (dict "ctx" $ "pipeline" tr
   env:
     {{- if eq $layout "copy" }}
     - name: PREPARE_MODELS_FROM
-      value: {{ ternary "/work/models-source" "/models" (eq $v.models.source "volume") }}
+      value: {{ ternary "/scratch/models-source" "/models" (eq $v.models.source "volume") }}
     {{- end }}
     {{- if and $threads (ne $layout "empty") }}
     - name: PREPARE_MODELS_TO
-      value: /work/models
+      value: /scratch/models
     - name: PREPARE_ONNX_THREADS
       value: {{ $threads | quote }}
     {{- end }}
@@ -62,11 +62,11 @@ ready before the app starts; they run in order. Pass (dict "ctx" $ "pipeline" tr
       readOnly: true
     {{- if and $threads (ne $layout "empty") }}
     - name: models
-      mountPath: /work/models
+      mountPath: /scratch/models
     {{- end }}
     {{- if and (eq $layout "copy") (eq $v.models.source "volume") }}
     - name: models-source
-      mountPath: /work/models-source
+      mountPath: /scratch/models-source
       readOnly: true
     {{- end }}
     {{- if $render }}
