@@ -31,7 +31,7 @@ async function readmeSnippets(): Promise<string[]> {
  * unless its caller passes a logger, so stderr must hold no log lines. Answers stdout.
  */
 async function runSnippet(file: string, cwd: string): Promise<string> {
-  const env = { ...process.env, ORT_DISABLE_TELEMETRY: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ORT_DISABLE_TELEMETRY: '1' };
   delete env.KAFKA_BOOTSTRAP_SERVERS;
   delete env.INFLOW_LOG_LEVEL;
   const { stdout, stderr } = await run(process.execPath, [file], { cwd, env, timeout: 60_000 });
