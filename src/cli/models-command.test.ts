@@ -29,7 +29,7 @@ describe('inflow models', () => {
     assert.deepEqual([pub.code, pub.err], [0, []]);
     assert.match(
       pub.out[0] ?? '',
-      /^published digits-mlp version 1: 1 file, 20\.5 KiB in 1 chunk, config from .*digits-mlp\/config\.yaml; topic inflow-models partition 0 offset 1 \(\d+ ms\)$/,
+      /^published digits-mlp version 1: 1 file, 20\.5 KiB in 1 chunk, config from .*digits-mlp\/config\.yaml, unsigned; topic inflow-models partition 0 offset 1 \(\d+ ms\)$/,
     );
     assert.equal((await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '2', '--chunk-size', '8192'])).code, 0);
 
@@ -44,9 +44,9 @@ describe('inflow models', () => {
     const list = await models(['list']);
     assert.equal(list.code, 0);
     const lines = (list.out[0] ?? '').split('\n');
-    assert.match(lines[0] ?? '', /^MODEL\s+VERSION\s+FILES\s+SIZE\s+PUBLISHED\s+BY\s+LABELS$/);
-    assert.match(lines[1] ?? '', /^digits-mlp\s+1\s+1\s+20\.5 KiB\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+\S+@\S+\s+stable$/);
-    assert.match(lines[2] ?? '', /^digits-mlp\s+2\s+1\s+20\.5 KiB\s+.*\s+canary$/);
+    assert.match(lines[0] ?? '', /^MODEL\s+VERSION\s+FILES\s+SIZE\s+PUBLISHED\s+BY\s+LABELS\s+SIGNED\s+STATUS$/);
+    assert.match(lines[1] ?? '', /^digits-mlp\s+1\s+1\s+20\.5 KiB\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+\S+@\S+\s+stable\s+-\s+accepted$/);
+    assert.match(lines[2] ?? '', /^digits-mlp\s+2\s+1\s+20\.5 KiB\s+.*\s+canary\s+-\s+accepted$/);
     assert.equal(
       lines[3],
       'digits-mlp routing: {"split":[{"version":1,"weight":90},{"version":2,"weight":10}],"shadow":{"version":2,"fraction":0.05}}',

@@ -2,11 +2,21 @@
  * `inflow models publish|label|split|list|delete`: model delivery over a compacted Kafka topic
  * (src/delivery). It parses its own flags (main.ts hands it the arguments after `models`).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KafkaConfig } from '../config/kafka-config.ts';
-import { DEFAULT_MODELS_TOPIC, deleteModelVersion, publishControl, publishModel, readModelsTopic } from '../delivery/index.ts';
+import {
+  DEFAULT_MODELS_TOPIC,
+  deleteModelVersion,
+  generateSigningKeyPair,
+  loadSigningKey,
+  loadTrustedKeys,
+  publishControl,
+  publishModel,
+  readModelsTopic,
+} from '../delivery/index.ts';
+import { listStatus } from './models-list-status.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import type { KafkaClient } from '../kafka/types.ts';
@@ -14,7 +24,7 @@ import type { RoutingConfig } from '../repository/model-config.ts';
 import { kafkaFromFlags } from './kafka-flags.ts';
 import { exitCodeFor } from './main.ts';
 
-export const modelsHelp = `inflow models publish|label|split|list|inspect|delete
+export const modelsHelp = `inflow models publish|label|split|list|inspect|delete|keygen
 
 Model delivery over Kafka: a version is published once to a compacted models topic, and every
 pipeline, server and edge agent that syncs the topic installs it into its local model repository
@@ -23,13 +33,20 @@ rollout or a rollback is one command.
 
 Usage:
   inflow models publish <version-dir> --model <name> --version <n> [--config <file>] [--chunk-size <bytes>]
-      every file under <version-dir>; the config is <version-dir>/../config.yaml unless --config names one
+                       [--sign-key <ed25519 private key PEM>]
+      every file under <version-dir>; the config is <version-dir>/../config.yaml unless --config names one;
+      --sign-key signs the manifest (files with sha256 and sizes, model, version, config)
   inflow models label <model> <label>=<version> …     move labels (label= removes one); other labels stay
   inflow models split <model> <v>=<weight>,… [--shadow <v>:<fraction>]
                                                       set the routing as a whole; "off" removes it
-  inflow models list                                  versions, sizes, publish times, labels, routing
+  inflow models list [--trusted-key <pub.pem> …] [--allow-executable] [--repository <dir>]
+                      versions, sizes, publish times, labels, routing, signer, and whether a follower
+                      with these keys takes each version (STATUS; the reasons below the table);
+                      --repository: what the follower syncing <dir> installed or refused, and why
   inflow models inspect <model>                       one model: its versions' files (sha256), labels, routing
   inflow models delete <model> <version>              tombstones (refused while a label or split names it)
+  inflow models keygen --out <path>                   a new Ed25519 key pair: <path>.key (private, keep it
+                                                      with the publisher) and <path>.pub (for followers)
 
 Options:
   --kafka <host:port,…>   the cluster (default $KAFKA_BOOTSTRAP_SERVERS)
@@ -39,12 +56,20 @@ Options:
   --topic <name>          the models topic (default ${DEFAULT_MODELS_TOPIC}; created compacted when missing)
   --json                  machine-readable output
 
+Trust: whoever can write the models topic decides what followers install. Followers refuse
+executable platforms (module) unless allowed, and with trusted keys install only signed versions
+(inflow serve --models-trusted-key, pipeline/edge YAML modelsSync.trustedKeys); see
+docs/model-delivery.md.
+
 Examples:
   inflow models publish models/repository/digits-mlp/1 --model digits-mlp --version 2 --kafka 127.0.0.1:9092
   inflow models label digits-mlp stable=2 canary= --kafka 127.0.0.1:9092
   inflow models split digits-mlp 1=90,2=10 --shadow 2:0.05 --kafka 127.0.0.1:9092
   inflow models split digits-mlp off --kafka 127.0.0.1:9092
   inflow models list --kafka 127.0.0.1:9092
+  inflow models keygen --out release
+  inflow models publish models/repository/digits-mlp/1 --model digits-mlp --version 3 --sign-key release.key --kafka 127.0.0.1:9092
+  inflow models list --trusted-key release.pub --kafka 127.0.0.1:9092
   inflow models inspect digits-mlp --kafka 127.0.0.1:9092 --json`;
 
 /** What a test may replace. */
@@ -137,19 +162,44 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
       config: { type: 'string' },
       'chunk-size': { type: 'string' },
       shadow: { type: 'string' },
+      'sign-key': { type: 'string' },
+      'trusted-key': { type: 'string', multiple: true },
+      'allow-executable': { type: 'boolean' },
+      repository: { type: 'string' },
+      out: { type: 'string' },
     },
   });
   const [action, ...args] = positionals;
   if (values.help || action === undefined) return out(modelsHelp);
-  if (!['publish', 'label', 'split', 'list', 'inspect', 'delete'].includes(action)) {
-    throw bad(`unknown action "${action}" for inflow models; expected publish, label, split, list, inspect or delete`);
+  if (!['publish', 'label', 'split', 'list', 'inspect', 'delete', 'keygen'].includes(action)) {
+    throw bad(`unknown action "${action}" for inflow models; expected publish, label, split, list, inspect, delete or keygen`);
   }
   const topic = values.topic ?? DEFAULT_MODELS_TOPIC;
+  const print = (value: unknown, text: string): void =>
+    out(values.json ? JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : text);
   const warn = (warnings: readonly string[]): void => {
     for (const w of warnings) (deps.err ?? ((line: string) => process.stderr.write(`${line}\n`)))(`inflow: warning: ${w}`);
   };
-  const print = (value: unknown, text: string): void =>
-    out(values.json ? JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : text);
+  if (action === 'keygen') {
+    if (!values.out || args.length > 0) throw bad('inflow models keygen: expected --out <path> (writes <path>.key and <path>.pub)');
+    const pair = generateSigningKeyPair();
+    const [key, pub] = [`${values.out}.key`, `${values.out}.pub`];
+    // 'wx': never overwrite a key (a lost private key cannot be recovered; followers trust the old one).
+    await writeFile(key, pair.privateKeyPem, { flag: 'wx', mode: 0o600 }).catch((error: unknown) => {
+      throw bad(
+        `inflow models keygen: cannot write ${key} (${(error as NodeJS.ErrnoException).code ?? String(error)}); it is never overwritten`,
+      );
+    });
+    await writeFile(pub, pair.publicKeyPem, { flag: 'wx' }).catch((error: unknown) => {
+      throw bad(
+        `inflow models keygen: cannot write ${pub} (${(error as NodeJS.ErrnoException).code ?? String(error)}); it is never overwritten`,
+      );
+    });
+    return print(
+      { id: pair.id, privateKey: key, publicKey: pub },
+      `key ${pair.id}: private ${key} (publish with --sign-key ${key}), public ${pub} (give followers --models-trusted-key ${pub} or modelsSync.trustedKeys)`,
+    );
+  }
   const kafka = await kafkaFromFlags(
     { kafka: values.kafka, kafkaConfig: values['kafka-config'] },
     'inflow-models',
@@ -174,6 +224,7 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
                 throw bad(`--config ${configPath}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
               });
         const chunkSize = values['chunk-size'] === undefined ? undefined : integer(values['chunk-size'], '--chunk-size');
+        const signingKey = values['sign-key'] === undefined ? undefined : await loadSigningKey(values['sign-key']);
         const started = performance.now();
         const r = await publishModel({
           client,
@@ -183,13 +234,23 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
           version,
           ...(config === undefined ? {} : { config }),
           ...(chunkSize ? { chunkSize } : {}),
+          ...(signingKey ? { signingKey } : {}),
         });
         const ms = Math.round(performance.now() - started);
         const files = r.manifest.files.length;
         return print(
-          { ...r.manifest, partition: r.partition, offset: r.offset, chunks: r.chunks, bytes: r.bytes, ms, configFile: configPath ?? null },
+          {
+            ...r.manifest,
+            partition: r.partition,
+            offset: r.offset,
+            chunks: r.chunks,
+            bytes: r.bytes,
+            ms,
+            configFile: configPath ?? null,
+            signedBy: r.signedBy ?? null,
+          },
           `published ${values.model} version ${version}: ${files} file${files === 1 ? '' : 's'}, ${humanBytes(r.bytes)} in ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}, ` +
-            `${configPath ? `config from ${configPath}` : 'no config.yaml (readers keep theirs)'}; topic ${topic} partition ${r.partition} offset ${r.offset} (${ms} ms)`,
+            `${configPath ? `config from ${configPath}` : 'no config.yaml (readers keep theirs)'}${r.signedBy ? `, signed by key ${r.signedBy}` : ', unsigned'}; topic ${topic} partition ${r.partition} offset ${r.offset} (${ms} ms)`,
         );
       }
       case 'label': {
@@ -256,7 +317,14 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
         );
       }
       default: {
+        if (args.length > 0) throw bad(`inflow models list: takes no arguments, got "${args.join(' ')}"`);
+        const trustedKeys = await loadTrustedKeys(values['trusted-key'] ?? []);
         const content = await readModelsTopic({ client, topic });
+        const statuses = await listStatus(content.manifests, {
+          trustedKeys,
+          allowExecutable: values['allow-executable'] ?? false,
+          ...(values.repository === undefined ? {} : { repository: values.repository }),
+        });
         const labelsOf = (model: string, version: number): string => {
           const control = content.controls.get(model);
           const latest = content.manifests
@@ -269,14 +337,16 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
             .map(([l]) => l)
             .join(',');
         };
-        const rows = content.manifests.map(({ manifest: m }) => [
+        const rows = content.manifests.map(({ manifest: m }, i) => [
           m.model,
           String(m.version),
           String(m.files.length),
           humanBytes(m.files.reduce((s, f) => s + f.size, 0)),
           m.publishedAt,
           m.publisher,
-          labelsOf(m.model, m.version),
+          labelsOf(m.model, m.version) || '-',
+          statuses[i]?.signedBy ?? '-',
+          statuses[i]?.status ?? '',
         ]);
         const routing = [...content.controls]
           .filter(([, c]) => c.routing)
@@ -284,10 +354,18 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
         const lines =
           rows.length === 0
             ? [`no model versions in topic ${topic}`]
-            : [...table([['MODEL', 'VERSION', 'FILES', 'SIZE', 'PUBLISHED', 'BY', 'LABELS'], ...rows]), ...routing];
+            : [...table([['MODEL', 'VERSION', 'FILES', 'SIZE', 'PUBLISHED', 'BY', 'LABELS', 'SIGNED', 'STATUS'], ...rows]), ...routing];
+        for (const [i, st] of statuses.entries()) {
+          const m = content.manifests[i]?.manifest;
+          if (m && st.reason) lines.push(`${m.model} version ${m.version} ${st.status}: ${st.reason}`);
+        }
         for (const i of content.invalid) lines.push(`unreadable record ${i.key}: ${i.reason}`);
         return print(
-          { manifests: content.manifests.map((e) => e.manifest), controls: Object.fromEntries(content.controls), invalid: content.invalid },
+          {
+            manifests: content.manifests.map((e, i) => ({ ...e.manifest, trust: statuses[i] })),
+            controls: Object.fromEntries(content.controls),
+            invalid: content.invalid,
+          },
           lines.join('\n'),
         );
       }

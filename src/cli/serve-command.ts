@@ -1,5 +1,6 @@
 /** `inflow serve`: the model server (TF Serving + Open Inference Protocol, REST + gRPC). */
 import { availableParallelism } from 'node:os';
+import { loadSyncPolicy } from '../delivery/index.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -32,6 +33,14 @@ Options:
   --no-kafka-endpoint       with a cluster: do not serve the request topic (e.g. --models-topic only)
   --models-topic <topic>    with --kafka: install versions and label/split changes published with
                             "inflow models publish|label|split" (default off)
+  --models-trusted-key <file>  with --models-topic: install only versions signed by this Ed25519
+                            public key (PEM; repeat for several); unsigned or otherwise signed
+                            versions are refused (inflow models keygen makes a pair)
+  --models-allow-executable with --models-topic: also accept platforms that run code from the
+                            topic (module); without trusted keys anyone who can write the topic
+                            can then run code in the server
+  --models-max-staging-bytes <n>  with --models-topic: bytes staged for unfinished publishes at
+                            most (default 8589934592 = 8 GiB)
   --workers <n|auto>        server processes sharing the ports (default 1; auto = one per core).
                             Each loads its own copy of the models; connections are spread
                             round-robin; a crashed worker is replaced. The admin API needs 1 worker:
@@ -87,6 +96,9 @@ export interface ServeFlags {
   defaultModel?: string | undefined;
   exactlyOnce?: boolean | undefined;
   modelsTopic?: string | undefined;
+  modelsTrustedKeys?: string[] | undefined;
+  modelsAllowExecutable?: boolean | undefined;
+  modelsMaxStagingBytes?: string | undefined;
   group?: string | undefined;
   kafkaConfig?: string | undefined;
   noKafkaEndpoint?: boolean | undefined;
@@ -127,6 +139,23 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       '--models-topic needs a cluster to read it from: --kafka <host:port> or --kafka-config <file>',
     );
   }
+  const syncFlags = [
+    flags.modelsTrustedKeys?.length ? '--models-trusted-key' : '',
+    flags.modelsAllowExecutable ? '--models-allow-executable' : '',
+    flags.modelsMaxStagingBytes !== undefined ? '--models-max-staging-bytes' : '',
+  ].filter(Boolean);
+  if (!flags.modelsTopic && syncFlags.length > 0) {
+    throw new InflowError('INVALID_ARGUMENT', `${syncFlags.join(', ')} apply to --models-topic, which is not given`);
+  }
+  const staging = flags.modelsMaxStagingBytes;
+  if (staging !== undefined && !/^[1-9]\d{0,15}$/.test(staging)) {
+    throw new InflowError('INVALID_ARGUMENT', `--models-max-staging-bytes must be a positive integer of bytes, got "${staging}"`);
+  }
+  const policy = await loadSyncPolicy({
+    trustedKeys: flags.modelsTrustedKeys ?? [],
+    allowExecutablePlatforms: flags.modelsAllowExecutable ?? false,
+    ...(staging === undefined ? {} : { maxStagingBytes: Number(staging) }),
+  });
   const endpoint = kafkaConfig !== undefined && flags.noKafkaEndpoint !== true;
   if (endpoint && workers > 1) {
     throw new InflowError(
@@ -160,7 +189,7 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
           },
         }
       : {}),
-    ...(kafkaClient && flags.modelsTopic ? { modelSync: { client: kafkaClient, topic: flags.modelsTopic } } : {}),
+    ...(kafkaClient && flags.modelsTopic ? { modelSync: { client: kafkaClient, topic: flags.modelsTopic, policy } } : {}),
   };
   const banner = (models: readonly string[], rest: string | undefined, grpc: string | undefined, suffix: string): void => {
     out(`inflow serving ${models.join(', ') || '(no models yet)'}${suffix}`);

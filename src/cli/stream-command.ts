@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { type KafkaConfig, kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
 import { validateConfig } from '../config/load-config.ts';
 import { InflowError } from '../errors.ts';
-import { startRepositorySync } from '../delivery/index.ts';
+import { loadSyncPolicy, startRepositorySync } from '../delivery/index.ts';
 import { createKafkaClient, type KafkaClient } from '../kafka/index.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import type { LocalInference } from '../serving/local-inference.ts';
@@ -178,11 +178,12 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
   try {
     built = await buildPipeline(config, {
       logger,
-      syncModels: async (root, topic) => {
-        const sync = await startRepositorySync({ client, topic, modelRepository: root, logger });
+      syncModels: async (root, topic, policy) => {
+        const sync = await startRepositorySync({ client, topic, modelRepository: root, logger, policy: await loadSyncPolicy(policy) });
         return {
           attach: (inferencer) => {
             if ('repository' in inferencer) sync.attach((inferencer as LocalInference).repository);
+            if ('metrics' in inferencer) sync.registerMetrics((inferencer as LocalInference).metrics.registry);
           },
           close: () => sync.close(),
         };

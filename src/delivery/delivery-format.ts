@@ -33,7 +33,39 @@ export const Header = {
   PUBLISH_ID: 'inflow-publish-id',
   SHA256: 'inflow-sha256',
   OFFSET: 'inflow-offset',
+  /** On a manifest: base64 Ed25519 signature of the record value (./manifest-signing.ts). */
+  SIGNATURE: 'inflow-signature',
+  /** On a manifest: id of the key that signed it (16 hex digits of the public key's sha256). */
+  SIGNING_KEY: 'inflow-signing-key',
 } as const;
+
+/**
+ * Why a follower refused a version or control record: a closed set, the `reason` label of
+ * `inflow_model_sync_rejected_total` (never free text, so a topic writer cannot grow the metric).
+ */
+export const RejectReason = {
+  /** Trusted keys are configured and the manifest carries no signature. */
+  UNSIGNED: 'unsigned',
+  /** Signed by a key that is not trusted. */
+  UNTRUSTED_KEY: 'untrusted-key',
+  /** The signature does not verify (manifest changed after signing). */
+  BAD_SIGNATURE: 'bad-signature',
+  /** The config names a platform that runs code from the version folder, and executable platforms are not allowed. */
+  EXECUTABLE_PLATFORM: 'executable-platform',
+  /** A chunk or file whose size, offset or sha256 does not match the manifest. */
+  INTEGRITY: 'integrity',
+  /** Chunks missing (partial publish). */
+  INCOMPLETE: 'incomplete',
+  /** The version would exceed the staging space (maxStagingBytes). */
+  STAGING_LIMIT: 'staging-limit',
+  /** The manifest is not valid format-1 JSON, or names another model/version. */
+  INVALID_MANIFEST: 'invalid-manifest',
+  /** The config it carries (or the merged config.yaml) is invalid. */
+  INVALID_CONFIG: 'invalid-config',
+  /** A control record that does not parse or does not apply. */
+  INVALID_CONTROL: 'invalid-control',
+} as const;
+export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 
 const SHA256 = /^[0-9a-f]{64}$/;
 /** Same rule as config.yaml's labels (src/repository/model-config.ts). */

@@ -7,6 +7,7 @@ export {
   DEFAULT_MODELS_TOPIC,
   Header,
   type Manifest,
+  RejectReason,
   type ManifestFile,
   manifestKey,
   parseKey,
@@ -30,3 +31,20 @@ export {
 } from './publish-control.ts';
 export { type RepositorySync, type RepositorySyncOptions, startRepositorySync } from './repository-sync.ts';
 export { type PublishFile, type PublishModelOptions, type PublishResult, publishModel } from './publish-model.ts';
+export {
+  generateSigningKeyPair,
+  keyId,
+  loadSigningKey,
+  loadTrustedKeys,
+  parseSigningKey,
+  parseTrustedKey,
+  readSignature,
+  type Refusal,
+  type SigningKey,
+  type TrustedKey,
+  verifyManifest,
+} from './manifest-signing.ts';
+export { type ModelState, type RefusedVersion, STATE_DIR } from './model-state.ts';
+export { DEFAULT_MAX_STAGING_BYTES } from './record-applier.ts';
+export { loadSyncPolicy, type ModelsSyncConfig, modelsSyncConfigSchema, type SyncPolicy } from './sync-policy.ts';
+export { registerModelSyncMetrics } from './sync-metrics.ts';

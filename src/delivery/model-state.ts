@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { parseConfigText, validateConfig } from '../config/load-config.ts';
 import { InflowError } from '../errors.ts';
 import { modelConfigSchema } from '../repository/model-config.ts';
-import type { Control } from './delivery-format.ts';
+import type { Control, RejectReason } from './delivery-format.ts';
 import { writeFileAtomic } from './staging-area.ts';
 
 /** Name of the state folder inside the repository. */
@@ -29,9 +29,20 @@ export interface ModelState {
   control: Control | null;
   /** Installed version → publish id. */
   installed: Record<string, string>;
+  /** Version → the last publish of it this follower refused, and why (until one of it is installed or it is deleted). */
+  refused: Record<string, RefusedVersion>;
 }
 
-const empty = (): ModelState => ({ format: 1, config: null, configVersion: null, control: null, installed: {} });
+/** A publish the follower refused (shown by `inflow models list --repository`). */
+export interface RefusedVersion {
+  publishId: string | null;
+  code: RejectReason;
+  reason: string;
+  /** ISO 8601, local clock. */
+  at: string;
+}
+
+const empty = (): ModelState => ({ format: 1, config: null, configVersion: null, control: null, installed: {}, refused: {} });
 
 /** Reads and writes the state files of one repository. */
 export interface ModelStates {
@@ -73,6 +84,32 @@ export function mergeControl(base: Record<string, unknown>, control: Control | n
   return merged;
 }
 
+function baseConfig(state: ModelState, current: string | undefined, path: string): Record<string, unknown> | null {
+  if (state.config !== null || current === undefined) return state.config;
+  const parsed = parseConfigText(current, path);
+  return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+}
+
+/**
+ * The config a version would be loaded with: the one its manifest ships, else the state's, else
+ * the config.yaml on disk; null when there is none (or the one on disk does not parse).
+ */
+export async function effectiveConfig(
+  repository: string,
+  model: string,
+  state: ModelState,
+  shipped: Record<string, unknown> | null,
+): Promise<Record<string, unknown> | null> {
+  if (shipped !== null) return shipped;
+  const path = join(repository, model, 'config.yaml');
+  const current = await readFile(path, 'utf8').catch(() => undefined);
+  try {
+    return baseConfig(state, current, path);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Writes `<repo>/<model>/config.yaml` from the state (atomically, only when its text changes).
  * Without a shipped config the one on disk is the base. Returns what happened.
@@ -85,11 +122,7 @@ export async function writeModelConfig(
 ): Promise<'written' | 'unchanged' | 'no-config'> {
   const path = join(repository, model, 'config.yaml');
   const current = await readFile(path, 'utf8').catch(() => undefined);
-  let base = state.config;
-  if (base === null && current !== undefined) {
-    const parsed = parseConfigText(current, path);
-    base = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
-  }
+  const base = baseConfig(state, current, path);
   if (base === null) return 'no-config';
   const merged = mergeControl(base, state.control);
   validateConfig(modelConfigSchema, merged, `config of model "${model}" from the models topic`);

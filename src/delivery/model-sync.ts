@@ -28,6 +28,8 @@ import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { DEFAULT_MODELS_TOPIC } from './delivery-format.ts';
 import { ensureModelsTopic, IDLE_POLLS_AT_END } from './models-topic.ts';
+import type { RejectReason } from './delivery-format.ts';
+import type { TrustedKey } from './manifest-signing.ts';
 import { type ApplierCounters, createRecordApplier, type ModelSyncEvent } from './record-applier.ts';
 
 export type { ModelSyncEvent } from './record-applier.ts';
@@ -56,6 +58,16 @@ export interface ModelSyncOptions {
   retryMaxMs?: number;
   /** Longest wait of one poll. Default 1 000. */
   pollTimeoutMs?: number;
+  /**
+   * Install only versions whose manifest is signed by one of these keys (see docs/model-delivery.md,
+   * "Trust"). Empty or absent: signatures are not checked, and whoever can write the topic decides
+   * what is installed.
+   */
+  trustedKeys?: readonly TrustedKey[];
+  /** Accept versions of platforms that run code from the version folder (module). Default false. */
+  allowExecutablePlatforms?: boolean;
+  /** Bytes staged for unfinished publishes at most (sparse extents count in full). Default 8 GiB. */
+  maxStagingBytes?: number;
   /** Called after each install, skip, rejection, deletion, control, reconnect, and on catching up (after every (re)connect). */
   onEvent?: (event: ModelSyncEvent) => void;
 }
@@ -81,7 +93,9 @@ export interface ModelSyncStats extends ApplierCounters {
   /** Failed connection attempts and sessions. */
   errors: number;
   lastError?: string;
-  lastRejection?: { model: string; version?: number; reason: string };
+  lastRejection?: { model: string; version?: number; reason: string; code: RejectReason };
+  /** Refusals by reason code (the `reason` label of inflow_model_sync_rejected_total). */
+  rejectedByReason: Record<string, number>;
 }
 
 /** A running sync of one repository with the models topic. */
@@ -112,9 +126,17 @@ export function createModelSync(options: ModelSyncOptions): ModelSync {
     repository,
     logger: log,
     abandonAfterMs: options.abandonAfterMs ?? 15 * 60_000,
+    ...(options.trustedKeys ? { trustedKeys: options.trustedKeys } : {}),
+    ...(options.allowExecutablePlatforms ? { allowExecutablePlatforms: true } : {}),
+    ...(options.maxStagingBytes !== undefined ? { maxStagingBytes: options.maxStagingBytes } : {}),
     onEvent: (event) => {
       if (event.type === 'rejected')
-        lastRejection = { model: event.model, ...(event.version === undefined ? {} : { version: event.version }), reason: event.reason };
+        lastRejection = {
+          model: event.model,
+          ...(event.version === undefined ? {} : { version: event.version }),
+          reason: event.reason,
+          code: event.code,
+        };
       options.onEvent?.(event);
     },
   });
@@ -256,6 +278,18 @@ export function createModelSync(options: ModelSyncOptions): ModelSync {
       if (loop) throw new InflowError('FAILED_PRECONDITION', `model sync of ${repository} was already started`);
       if (abort.signal.aborted) throw new InflowError('FAILED_PRECONDITION', `model sync of ${repository} is closed`);
       await mkdir(repository, { recursive: true });
+      const keys = options.trustedKeys ?? [];
+      if (options.allowExecutablePlatforms && keys.length === 0) {
+        log.warn(
+          'executable platforms (module) are allowed from the models topic and no trusted keys are configured: whoever can write the topic can run code in this process',
+        );
+      }
+      log.info(
+        { trustedKeys: keys.map((k) => k.id), allowExecutablePlatforms: options.allowExecutablePlatforms ?? false },
+        keys.length > 0
+          ? `installing only versions signed by ${keys.map((k) => k.id).join(', ')}`
+          : 'installing unsigned versions (no trusted keys)',
+      );
       loop = run();
       const limit = options.startTimeoutMs ?? 30_000;
       let timer: NodeJS.Timeout | undefined;
@@ -277,6 +311,7 @@ export function createModelSync(options: ModelSyncOptions): ModelSync {
       errors,
       ...(lastError === undefined ? {} : { lastError }),
       ...(lastRejection === undefined ? {} : { lastRejection }),
+      rejectedByReason: Object.fromEntries(applier.rejectedByReason()),
     }),
     async close() {
       if (state === 'closed') return;

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { InflowError } from '../errors.ts';
 import { partitionForKey } from '../kafka/partitioner.ts';
-import type { ConsumedRecord, KafkaAdmin, KafkaClient } from '../kafka/types.ts';
+import type { ConsumedRecord, KafkaAdmin, KafkaClient, KafkaHeader } from '../kafka/types.ts';
 import { type Control, controlSchema, type Manifest, manifestSchema, parseJsonValue, parseKey } from './delivery-format.ts';
 
 /**
@@ -37,6 +37,9 @@ export interface ManifestEntry {
   offset: bigint;
   /** Record timestamp, ms since the epoch. */
   timestamp: number;
+  /** The record's value and headers as read: what a signature is checked against (./manifest-signing.ts). */
+  value: Buffer;
+  headers: readonly KafkaHeader[];
 }
 
 /** What the topic holds now. */
@@ -88,7 +91,14 @@ export async function readModelsTopic(options: ReadModelsTopicOptions): Promise<
         if (r.value === null) manifests.delete(id);
         else {
           const manifest = parseJsonValue(manifestSchema, r.value, `manifest ${r.key?.toString() ?? ''}`);
-          manifests.set(id, { manifest, partition: r.partition, offset: r.offset, timestamp: r.timestamp });
+          manifests.set(id, {
+            manifest,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            value: r.value,
+            headers: r.headers,
+          });
         }
       } else if (r.value === null) controls.delete(id);
       else controls.set(id, parseJsonValue(controlSchema, r.value, `control ${r.key?.toString() ?? ''}`));

@@ -22,6 +22,7 @@ import {
   manifestKey,
   manifestSchema,
 } from './delivery-format.ts';
+import { type SigningKey, signatureHeaders } from './manifest-signing.ts';
 import { ensureModelsTopic, modelPartition } from './models-topic.ts';
 
 /** A file given in memory instead of a folder. */
@@ -48,6 +49,8 @@ export interface PublishModelOptions {
   chunkSize?: number;
   /** Who published, for `inflow models list`. Default `user@host`. */
   publisher?: string;
+  /** Signs the manifest (Ed25519; ./manifest-signing.ts): followers with trusted keys install only signed versions. */
+  signingKey?: SigningKey;
   signal?: AbortSignal;
   /** Fixed publish id and clock (golden tests). */
   publishId?: string;
@@ -64,6 +67,8 @@ export interface PublishResult {
   chunks: number;
   /** File bytes written. */
   bytes: number;
+  /** Id of the key that signed the manifest, if signed. */
+  signedBy?: string;
 }
 
 interface Source {
@@ -255,17 +260,25 @@ export async function publishModel(options: PublishModelOptions): Promise<Publis
       publishedAt: new Date((options.now ?? Date.now)()).toISOString(),
       publisher: options.publisher ?? defaultPublisher(),
     } satisfies Manifest);
+    const value = Buffer.from(JSON.stringify(manifest));
     // Last, so a reader that sees the manifest has already been sent every chunk it names.
     const [meta] = await producer.send([
       {
         topic,
         partition,
         key: Buffer.from(manifestKey(model, version)),
-        value: Buffer.from(JSON.stringify(manifest)),
-        headers: [[Header.PUBLISH_ID, Buffer.from(publishId)]],
+        value,
+        headers: [[Header.PUBLISH_ID, Buffer.from(publishId)], ...(options.signingKey ? signatureHeaders(value, options.signingKey) : [])],
       },
     ]);
-    return { manifest, partition, offset: meta?.offset ?? -1n, chunks, bytes: files.reduce((sum, f) => sum + f.size, 0) };
+    return {
+      manifest,
+      partition,
+      offset: meta?.offset ?? -1n,
+      chunks,
+      bytes: files.reduce((sum, f) => sum + f.size, 0),
+      ...(options.signingKey ? { signedBy: options.signingKey.id } : {}),
+    };
   } finally {
     await producer?.close();
     await Promise.all(sources.map((s) => s.close().catch(() => undefined)));

@@ -4,11 +4,14 @@
  * repository's refresh at once (not at the watcher's next poll), so a publish reaches traffic
  * in the time of one load + warm-up. Used by `inflow serve` and by pipelines with embedded models.
  */
+import type { Registry } from 'prom-client';
 import type { KafkaClient } from '../kafka/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { ModelRepository } from '../repository/model-repository.ts';
 import { createModelSync, type ModelSync, type ModelSyncEvent } from './model-sync.ts';
+import type { SyncPolicy } from './sync-policy.ts';
+import { registerModelSyncMetrics } from './sync-metrics.ts';
 
 export interface RepositorySyncOptions {
   readonly client: KafkaClient;
@@ -20,12 +23,16 @@ export interface RepositorySyncOptions {
   readonly startTimeoutMs?: number;
   readonly groupId?: string;
   readonly logger?: Logger;
+  /** Trusted keys, executable platforms, staging bound (./sync-policy.ts). */
+  readonly policy?: SyncPolicy;
 }
 
 export interface RepositorySync {
   readonly sync: ModelSync;
   /** From now on, every installed/deleted version and control change refreshes `repository`. */
   attach(repository: ModelRepository): void;
+  /** Shows the sync's refusals and installs (inflow_model_sync_*) in `registry`. */
+  registerMetrics(registry: Registry): void;
   close(): Promise<void>;
 }
 
@@ -49,6 +56,7 @@ export async function startRepositorySync(options: RepositorySyncOptions): Promi
     ...(options.topic !== undefined ? { topic: options.topic } : {}),
     ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
     ...(options.groupId !== undefined ? { groupId: options.groupId } : {}),
+    ...options.policy,
   });
   await sync.start();
   return {
@@ -56,6 +64,7 @@ export async function startRepositorySync(options: RepositorySyncOptions): Promi
     attach(r) {
       repository = r;
     },
+    registerMetrics: (registry) => registerModelSyncMetrics(registry, sync),
     close: () => sync.close(),
   };
 }

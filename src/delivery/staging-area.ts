@@ -146,6 +146,9 @@ export function createStagingArea(repository: string): StagingArea {
       if (expected.size === 0) return undefined;
       let actual: { size: number; sha256: string };
       try {
+        // The size first: hashing reads the whole file, and a file larger than declared is wrong without reading it.
+        const { size } = await stat(path);
+        if (size !== expected.size) return `file ${expected.path} size mismatch (expected ${expected.size} bytes, got ${size})`;
         actual = await hashFile(path, true);
       } catch {
         return `file ${expected.path}: no chunk was received`;

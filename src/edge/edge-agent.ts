@@ -12,7 +12,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { createModelSync, type ModelSync, type ModelSyncEvent } from '../delivery/index.ts';
+import { createModelSync, loadSyncPolicy, type ModelSync, type ModelSyncEvent, registerModelSyncMetrics } from '../delivery/index.ts';
 import { createKafkaClient, type KafkaClient } from '../kafka/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
@@ -148,6 +148,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
         repository: config.model.repository,
         groupId: `inflow-edge-${config.agentId}-models`,
         startTimeoutMs: config.model.syncStartTimeoutMs,
+        ...(await loadSyncPolicy(config.model.modelsSync)),
         logger: log,
         onEvent: (event) => {
           if (event.type === 'installed') metrics.modelsInstalled.inc({ model: event.model });
@@ -167,6 +168,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
         },
       });
       const started = sync;
+      registerModelSyncMetrics(registry, sync);
       cleanups.push(() => started.close());
       await sync.start();
     }

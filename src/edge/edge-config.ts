@@ -12,6 +12,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { kafkaConfigSchema } from '../config/kafka-config.ts';
 import { loadConfigFile, parseConfigText, validateConfig } from '../config/load-config.ts';
+import { modelsSyncConfigSchema } from '../delivery/sync-policy.ts';
 import { oneLineConfigError } from '../streams/pipeline/pipeline-config.ts';
 import { DType } from '../tensor/dtype.ts';
 
@@ -119,6 +120,8 @@ const modelSchema = z
     label: z.string().min(1).optional(),
     /** Follow this Kafka topic (`inflow models publish`) and install what is published into the repository. */
     modelsTopic: kafkaTopic.optional(),
+    /** What the sync of `modelsTopic` accepts: trustedKeys (Ed25519 public key files), allowExecutablePlatforms, maxStagingBytes. */
+    modelsSync: modelsSyncConfigSchema.optional(),
     /** How long the start waits for the models topic before serving what is on disk, ms. */
     syncStartTimeoutMs: z.number().int().min(0).default(5000),
     /** Model input name → where it comes from in the payload. */
@@ -233,6 +236,9 @@ export const edgeConfigSchema = z
         message: 'the edge agent forwards to a real cluster: give broker addresses, e.g. [kafka.example:9092]',
       });
     }
+    if (v.model.modelsSync !== undefined && v.model.modelsTopic === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['model', 'modelsSync'], message: 'applies to model.modelsTopic, which is not given' });
+    }
     if (v.forward.retryMinMs > v.forward.retryMaxMs) {
       ctx.addIssue({ code: 'custom', path: ['forward', 'retryMaxMs'], message: 'expected retryMaxMs ≥ retryMinMs' });
     }
@@ -261,7 +267,13 @@ export function resolveEdgePaths(config: EdgeConfig, baseDir: string): EdgeConfi
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
     ...config,
-    model: { ...config.model, repository: abs(config.model.repository) },
+    model: {
+      ...config.model,
+      repository: abs(config.model.repository),
+      ...(config.model.modelsSync
+        ? { modelsSync: { ...config.model.modelsSync, trustedKeys: config.model.modelsSync.trustedKeys.map(abs) } }
+        : {}),
+    },
     outbox: { ...config.outbox, path: abs(config.outbox.path) },
   };
 }

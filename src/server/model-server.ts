@@ -66,6 +66,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
     throw error;
   });
   sync?.attach(inference.repository);
+  sync?.registerMetrics(inference.metrics.registry);
   const grace = options.shutdownGraceMs ?? 10_000;
   const closers: Array<(graceMs: number) => Promise<void>> = [];
   let restAddress: string | undefined;

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createRemoteInferencer, type RemoteInferencerOptions } from '../../client/index.ts';
 import { InflowError } from '../../errors.ts';
+import type { ModelsSyncConfig } from '../../delivery/sync-policy.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { PlatformLoader } from '../../repository/model-repository.ts';
 import { loadServable } from '../../runtime/index.ts';
@@ -40,7 +41,12 @@ export interface PipelineDeps {
    * sources with `modelsTopic`; `attach` then gets the loaded inferencer. Without it (or in a
    * dry run), `modelsTopic` is not followed.
    */
-  readonly syncModels?: (root: string, topic: string) => Promise<{ attach(inferencer: Inferencer): void; close(): Promise<void> }>;
+  readonly syncModels?: (
+    root: string,
+    topic: string,
+    /** `modelsSync:` of the source, key paths resolved against the pipeline file's folder. */
+    policy: ModelsSyncConfig | undefined,
+  ) => Promise<{ attach(inferencer: Inferencer): void; close(): Promise<void> }>;
   readonly logger?: Logger;
 }
 
@@ -135,9 +141,24 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
           `${source}: models.${name}.embedded.watch: "${name}" and "${same.name}" share the repository ${root}; give both the same watch setting`,
         );
       }
+      if (embedded.modelsSync && !embedded.modelsTopic) {
+        throw new InflowError(
+          'INVALID_CONFIG',
+          `${source}: models.${name}.embedded.modelsSync: applies to modelsTopic, which is not given`,
+        );
+      }
       if (!same) {
         const sync =
-          embedded.modelsTopic && !deps.dryRun && deps.syncModels ? await deps.syncModels(root, embedded.modelsTopic) : undefined;
+          embedded.modelsTopic && !deps.dryRun && deps.syncModels
+            ? await deps.syncModels(
+                root,
+                embedded.modelsTopic,
+                embedded.modelsSync && {
+                  ...embedded.modelsSync,
+                  trustedKeys: embedded.modelsSync.trustedKeys.map((k) => resolve(baseDir, k)),
+                },
+              )
+            : undefined;
         if (sync) syncs.push(sync);
         const inferencer = deps.dryRun
           ? placeholder(name)

@@ -10,6 +10,7 @@
  * cross-field rules (pipeline-checks.ts) report the same way.
  */
 import { z } from 'zod';
+import { modelsSyncConfigSchema } from '../../delivery/sync-policy.ts';
 import { remoteClientConfigSchema } from '../../client/remote-config.ts';
 import { kafkaConfigSchema } from '../../config/kafka-config.ts';
 import { loadConfigFile, parseConfigText, validateConfig } from '../../config/load-config.ts';
@@ -203,6 +204,12 @@ const embeddedSchema = z.strictObject({
    * pipeline's cluster, with `inflow models publish|label|split`) into the repository.
    */
   modelsTopic: z.string().min(1).optional(),
+  /**
+   * What the sync of `modelsTopic` accepts: `trustedKeys` (Ed25519 public key files, relative to
+   * this file; with any, only signed versions are installed), `allowExecutablePlatforms` (module
+   * models from the topic; default false), `maxStagingBytes` (default 8 GiB).
+   */
+  modelsSync: modelsSyncConfigSchema.optional(),
 });
 
 const remoteSchema = remoteClientConfigSchema.safeExtend({
