@@ -23,6 +23,8 @@ export class PartitionQueue {
   produced: bigint | undefined;
   /** Offset last committed by this runner. */
   committed: bigint | undefined;
+  /** Settles when the last record admitted with asynchronous processing finished (nodes after a predict wait for it). */
+  processed: Promise<unknown> = Promise.resolve();
   readonly #queue: InFlightRecord[] = [];
   #head = 0;
   #last: bigint | undefined;

@@ -43,6 +43,13 @@ export class StageError extends Error {
 
 type Out = ProducerRecord[] | Promise<ProducerRecord[]>;
 
+/** The turn of one record's continuations after predicts: `tail` settles when the last one registered ran. */
+interface ProcessingOrder {
+  tail: Promise<unknown>;
+}
+
+const settled: Promise<unknown> = Promise.resolve();
+
 /** Header names inflow writes on predicted records. */
 export const MODEL_HEADER = 'inflow-model';
 export const MODEL_VERSION_HEADER = 'inflow-model-version';
@@ -69,9 +76,9 @@ export function createRecordProcessor(
     return Promise.all(parts.map(async (p) => p)).then((ps) => ps.flat());
   }
 
-  function children(node: TopologyNode, record: StreamRecord): Out {
-    if (node.children.length === 1) return visit(node.children[0] as string, record);
-    return join(node.children.map((c) => visit(c, record)));
+  function children(node: TopologyNode, record: StreamRecord, order: ProcessingOrder): Out {
+    if (node.children.length === 1) return visit(node.children[0] as string, record, order);
+    return join(node.children.map((c) => visit(c, record, order)));
   }
 
   function user<T>(node: TopologyNode, fn: () => T): T {
@@ -86,34 +93,36 @@ export function createRecordProcessor(
     }
   }
 
-  function visit(name: string, record: StreamRecord): Out {
+  function visit(name: string, record: StreamRecord, order: ProcessingOrder): Out {
     const node = topology.nodes.get(name) as TopologyNode;
     switch (node.kind) {
       case 'source':
-        return children(node, record);
+        return children(node, record, order);
       case 'filter':
-        return user(node, () => node.fn(record)) ? children(node, record) : [];
+        return user(node, () => node.fn(record)) ? children(node, record, order) : [];
       case 'map': {
         const kv = user(node, () => node.fn(record));
-        return children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers });
+        return children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers }, order);
       }
       case 'mapValues': {
         const value = user(node, () => node.fn(record));
-        return children(node, { ...record, value });
+        return children(node, { ...record, value }, order);
       }
       case 'flatMap': {
         const items = user(node, () => [...node.fn(record)]);
-        return join(items.map((kv) => children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers })));
+        return join(
+          items.map((kv) => children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers }, order)),
+        );
       }
       case 'peek':
         user(node, () => node.fn(record));
-        return children(node, record);
+        return children(node, record, order);
       case 'split': {
         const branch = node.branches.find((b) => !b.fn || user(node, () => (b.fn as (r: StreamRecord) => boolean)(record)));
-        return branch ? visit(`${node.name}-${branch.name}`, record) : [];
+        return branch ? visit(`${node.name}-${branch.name}`, record, order) : [];
       }
       case 'predict':
-        return predict(node, record);
+        return predict(node, record, order);
       case 'sink': {
         let key: Buffer | null;
         let value: Buffer | null;
@@ -156,7 +165,41 @@ export function createRecordProcessor(
     }
   }
 
-  async function predict(node: TopologyNode & { kind: 'predict' }, record: StreamRecord): Promise<ProducerRecord[]> {
+  /**
+   * Everything after a predict runs in offset order per partition, not in the order batches
+   * complete: the continuation waits for its turn — after every earlier record of the partition
+   * finished and after the record's own earlier continuations ran — and passes the turn on
+   * once it ran (synchronously, up to the next predict). A record that fails passes it on too.
+   */
+  async function predict(
+    node: TopologyNode & { kind: 'predict' },
+    record: StreamRecord,
+    order: ProcessingOrder,
+  ): Promise<ProducerRecord[]> {
+    const turn = order.tail;
+    let passOn!: (after: Promise<unknown>) => void;
+    order.tail = new Promise<unknown>((resolve) => {
+      passOn = resolve;
+    });
+    let ran: { readonly out: Out };
+    try {
+      ran = await predictInTurn(node, record, order, turn);
+    } finally {
+      // Passed on once the continuation ran, before the predicts after it finish: those wait
+      // for their own turns, which may come after the next continuation's. Resolving with
+      // `turn` keeps the chain: a record that failed before its turn came still lets the next
+      // one go only after the earlier ones.
+      passOn(turn);
+    }
+    return ran.out;
+  }
+
+  async function predictInTurn(
+    node: TopologyNode & { kind: 'predict' },
+    record: StreamRecord,
+    order: ProcessingOrder,
+    turn: Promise<unknown>,
+  ): Promise<{ readonly out: Out }> {
     const spec = node.spec;
     let inputs;
     let target;
@@ -173,6 +216,8 @@ export function createRecordProcessor(
     } catch (e) {
       throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
     }
+    const latencyMs = performance.now() - started;
+    await turn;
     let value: unknown;
     try {
       value = spec.toValue(record, result.outputs, result.info);
@@ -185,15 +230,20 @@ export function createRecordProcessor(
       String(result.info.version),
     );
     const log = spec.predictionLog;
-    if (!log) return children(node, { ...record, value, headers });
-    const entry = predictionLogRecord(log, record, inputs, result, performance.now() - started);
-    const out = children(node, { ...record, value, headers });
-    return out instanceof Promise ? out.then((o) => [...o, entry]) : [...out, entry];
+    const out = children(node, { ...record, value, headers }, order);
+    if (!log) return { out };
+    const entry = predictionLogRecord(log, record, inputs, result, latencyMs);
+    return { out: out instanceof Promise ? out.then((o) => [...o, entry]) : [...out, entry] };
   }
 
   return {
-    /** The topology's outputs for `record`; throws (or rejects with) a {@link StageError}. */
-    process(record: ConsumedRecord): Out {
+    /**
+     * The topology's outputs for `record`; throws (or rejects with) a {@link StageError}.
+     * `after` settles when the previous record of the partition finished: nodes after a
+     * predict run only after it (default: no earlier record).
+     */
+    process(record: ConsumedRecord, after: Promise<unknown> = settled): Out {
+      const order: ProcessingOrder = { tail: after };
       const source = sourceOf.get(record.topic);
       if (!source)
         throw new StageError(Stage.DESERIALIZE, '(none)', new InflowError('INTERNAL', `no source reads topic "${record.topic}"`));
@@ -205,13 +255,17 @@ export function createRecordProcessor(
       } catch (e) {
         throw new StageError(Stage.DESERIALIZE, source.name, e);
       }
-      return children(source, {
-        key,
-        value,
-        headers: record.headers,
-        timestamp: record.timestamp,
-        origin: { topic: record.topic, partition: record.partition, offset: record.offset },
-      });
+      return children(
+        source,
+        {
+          key,
+          value,
+          headers: record.headers,
+          timestamp: record.timestamp,
+          origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+        },
+        order,
+      );
     },
   };
 }

@@ -34,6 +34,30 @@ function reordering(inner: Inferencer): Inferencer {
   };
 }
 
+/** Holds each call until a second one overlaps it, then answers the later call a macrotask before the earlier one. */
+function lastFirst(inner: Inferencer): Inferencer {
+  let held: (() => void) | undefined;
+  return {
+    ...inner,
+    async infer(request, options) {
+      const response = await inner.infer(request, options);
+      await new Promise<void>((resolve) => {
+        if (!held) {
+          held = resolve;
+          // Alone: answered once nothing else is pending, so the pipeline never stalls.
+          setTimeout(() => held === resolve && ((held = undefined), resolve()), 20);
+          return;
+        }
+        const earlier = held;
+        held = undefined;
+        resolve();
+        setImmediate(earlier);
+      });
+      return response;
+    },
+  };
+}
+
 describe('streams runner (on the in-process log)', () => {
   it('keeps per-key order when batches finish out of order across 4 partitions', async () => {
     const b = createStreamsBuilder();
@@ -59,6 +83,63 @@ describe('streams runner (on the in-process log)', () => {
         assert.ok((last.get(r.key as string) ?? -1) < i, `key ${String(r.key)}: ${i} came after ${last.get(r.key as string)}`);
         last.set(r.key as string, i);
       }
+    } finally {
+      await driver.close();
+    }
+  });
+
+  it('runs every node after a predict in offset order per partition, however the batches complete', async () => {
+    const seen = new Map<number, number[]>();
+    const first = createTestInferencer();
+    let open!: () => void;
+    // Held until every record is in: calls overlap, and the reordering model answers them last first.
+    first.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const b = createStreamsBuilder();
+    b.stream('in', serdes)
+      .predict({
+        inferencer: lastFirst(first),
+        model: 'double',
+        inputs: { x: { field: 'x' } },
+        outputs: { y: { tensor: 'y' } },
+        maxBatch: 7,
+      })
+      .peek((r) => {
+        const p = r.origin.partition;
+        seen.set(p, [...(seen.get(p) ?? []), (r.value as { i: number }).i]);
+      })
+      .flatMap<string | null, Record<string, unknown>>((r) => [
+        { key: r.key, value: { ...(r.value as Record<string, unknown>), part: 0 } },
+        { key: r.key, value: { ...(r.value as Record<string, unknown>), x: [(r.value as { y: number }).y], part: 1 } },
+      ])
+      .predict({
+        inferencer: lastFirst(createTestInferencer()),
+        model: 'double',
+        inputs: { x: { field: 'x' } },
+        outputs: { y: { tensor: 'y' } },
+        maxBatch: 5,
+      })
+      .peek((r) => {
+        const p = 10 + r.origin.partition;
+        seen.set(p, [...(seen.get(p) ?? []), (r.value as { i: number }).i * 2 + (r.value as { part: number }).part]);
+      })
+      .to('out', serdes);
+    const driver = await createTopologyTestDriver(b.build(), { partitions: 1 });
+    try {
+      for (let i = 0; i < 60; i++) await driver.pipe('in', `k${i % 7}`, { i, x: [i] }, { serdes });
+      first.gate = undefined;
+      open();
+      await driver.flush();
+      assert.equal((await driver.read('out', serdes)).length, 120);
+      assert.equal(seen.get(0)?.length, 60);
+      for (const [p, order] of seen)
+        assert.deepEqual(
+          order,
+          [...order].sort((x, y) => x - y),
+          `partition ${p % 10}, after predict ${p < 10 ? 1 : 2}`,
+        );
+      assert.equal(seen.get(10)?.length, 120);
     } finally {
       await driver.close();
     }
