@@ -98,7 +98,7 @@ describe('official clients against inflow', () => {
     assert.equal(got.regress_classifier, 'FAILED_PRECONDITION');
   });
 
-  it('Triton clients: health, metadata, infer over HTTP (JSON and binary, plain and gzip/deflate-compressed) and gRPC', async (t) => {
+  it('Triton clients: health, metadata, infer over HTTP (JSON and binary, plain and gzip/deflate-compressed) and gRPC, classification extension', async (t) => {
     if (!py) return t.skip('no client virtualenv');
     const { stdout } = await run(py, [join(HERE, 'triton_client.py'), job()], { timeout: 120_000 });
     const got = JSON.parse(stdout) as Record<string, unknown> &
@@ -115,5 +115,23 @@ describe('official clients against inflow', () => {
       assertMatches(got[transport].label, reference.outputs.label, `${transport} label`);
     }
     assert.notEqual(got.http_unknown_model, 'OK', 'an unknown model is an error through the client');
+    // Classification extension (class_count=3 on "probabilities"): BYTES "score:index", top 3 per row.
+    const probabilities = reference.outputs.probabilities;
+    assert.ok(probabilities);
+    const classes = probabilities.shape[1] ?? 0;
+    for (const transport of ['http_classification', 'grpc_classification'] as const) {
+      const top = got[transport] as Got;
+      assert.deepEqual(top.shape, [probabilities.shape[0], 3], `${transport} shape`);
+      for (const [i, entry] of top.data.entries()) {
+        const row = Math.floor(i / 3);
+        const scores: number[] = probabilities.data.slice(row * classes, (row + 1) * classes);
+        const ranked = scores.map((p: number, c: number): [number, number] => [p, c]);
+        const want = ranked.sort((a, b) => b[0] - a[0] || a[1] - b[1])[i % 3];
+        const [score, index, ...rest] = String(entry).split(':');
+        assert.equal(rest.length, 0, `${transport}[${i}] has no label (inflow has no label files): ${entry}`);
+        assert.equal(Number(index), want?.[1], `${transport}[${i}] class: ${entry}`);
+        assert.equal(score, want?.[0].toFixed(6), `${transport}[${i}] score: ${entry}`);
+      }
+    }
   });
 });

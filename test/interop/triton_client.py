@@ -40,6 +40,17 @@ def run(module, client, job, sample, binary, compression=None):
     return {n: array_json(result.as_numpy(n)) for n in names}
 
 
+def classify(module, client, job, sample, k):
+    """Triton's classification extension: the top-k classes of the "probabilities" output."""
+    name, t = next(iter(sample["inputs"].items()))
+    array = np.array(t["data"], dtype=NP[t["datatype"]]).reshape(t["shape"])
+    i = module.InferInput(name, list(array.shape), t["datatype"])
+    i.set_data_from_numpy(array)
+    output = module.InferRequestedOutput("probabilities", class_count=k)
+    result = client.infer(job["model"], [i], outputs=[output])
+    return array_json(result.as_numpy("probabilities"))
+
+
 def main():
     job = json.loads(sys.argv[1])
     sample = json.load(open(job["sample"]))
@@ -68,6 +79,8 @@ def main():
     gmeta = g.get_model_metadata(job["model"], as_json=True)
     out["grpc_metadata"] = {"name": gmeta["name"], "inputs": [i["name"] for i in gmeta["inputs"]], "outputs": [o["name"] for o in gmeta["outputs"]]}
     out["grpc_infer"] = run(grpcclient, g, job, sample, binary=True)
+    out["http_classification"] = classify(httpclient, http, job, sample, 3)
+    out["grpc_classification"] = classify(grpcclient, g, job, sample, 3)
     print(json.dumps(out))
 
 

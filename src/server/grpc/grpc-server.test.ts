@@ -263,10 +263,10 @@ describe('gRPC server over the example models', () => {
         infer({
           model_name: 'digits-mlp',
           inputs: [good],
-          outputs: [{ name: 'label', parameters: { classification: { int64_param: 2 } } }],
+          outputs: [{ name: 'label', parameters: { classification: { int64_param: 0 } } }],
         }),
-        S.UNIMPLEMENTED,
-        /classification/,
+        S.INVALID_ARGUMENT,
+        /output "label": parameter 'classification' must be an integer ≥ 1/,
       );
     });
   });

@@ -8,8 +8,10 @@
 import { InflowError } from '../../errors.ts';
 import type { GRPCInferenceServiceHandlers } from '../../protocol/generated/inference/GRPCInferenceService.ts';
 import type { _inference_ModelMetadataResponse_TensorMetadata as TensorMetadata } from '../../protocol/generated/inference/ModelMetadataResponse.ts';
+import type { InferParameter__Output } from '../../protocol/generated/inference/InferParameter.ts';
 import type { ModelInferRequest__Output } from '../../protocol/generated/inference/ModelInferRequest.ts';
 import type { TensorSpec } from '../../runtime/servable.ts';
+import { classificationCount, isBatchedOutput, topKClassification } from '../../serving/classification.ts';
 import type { InferRequest } from '../../serving/types.ts';
 import { decodeRawTensor, encodeRawTensor, oipDatatype } from '../../tensor/codecs/index.ts';
 import { elementCount, type Tensor } from '../../tensor/tensor.ts';
@@ -84,12 +86,21 @@ export function decodeInferInputs(request: ModelInferRequest__Output, model: str
   return { inputs, raw };
 }
 
-const REJECTED_OUTPUT_PARAMETERS = ['classification', 'shared_memory_region'];
+const REJECTED_OUTPUT_PARAMETERS = ['shared_memory_region'];
 
-/** Requested output names (undefined = all), rejecting extensions inflow does not implement. */
-function requestedOutputs(request: ModelInferRequest__Output): string[] | undefined {
+/** An int64/uint64 InferParameter as a number or decimal string; other kinds as they are. */
+function parameterValue(p: InferParameter__Output | undefined): unknown {
+  return p?.parameter_choice === undefined ? undefined : p[p.parameter_choice];
+}
+
+/**
+ * Requested output names (undefined = all) and the class counts of those asked for with
+ * Triton's `classification` parameter, rejecting extensions inflow does not implement.
+ */
+function requestedOutputs(request: ModelInferRequest__Output): { names: string[] | undefined; classify: Map<string, number> } {
   const outputs = request.outputs;
-  if (outputs.length === 0) return undefined;
+  const classify = new Map<string, number>();
+  if (outputs.length === 0) return { names: undefined, classify };
   const names: string[] = [];
   for (const [i, output] of outputs.entries()) {
     const name = output.name ?? '';
@@ -100,9 +111,11 @@ function requestedOutputs(request: ModelInferRequest__Output): string[] | undefi
         throw new InflowError('UNIMPLEMENTED', `output "${name}": parameter '${parameter}' is not supported by inflow`);
       }
     }
+    const count = classificationCount(parameterValue(output.parameters?.classification), name);
+    if (count !== undefined) classify.set(name, count);
     names.push(name);
   }
-  return names;
+  return { names, classify };
 }
 
 const tensorMetadata = (s: TensorSpec): TensorMetadata => ({ name: s.name, datatype: s.dtype, shape: [...s.shape] });
@@ -126,16 +139,18 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
     const version = parseVersion(request.model_version, model);
     const { inputs, raw } = decodeInferInputs(request, model);
     const inferRequest: InferRequest = { model, inputs, ...(version !== undefined ? { version } : {}) };
-    const outputs = requestedOutputs(request);
+    const { names: outputs, classify } = requestedOutputs(request);
     if (outputs) inferRequest.outputs = outputs;
     if (request.id) inferRequest.id = request.id;
     const key = context.metadata.get(ROUTING_KEY_METADATA)[0];
     const result = await inference.infer(inferRequest, { signal: context.signal, ...(typeof key === 'string' ? { key } : {}) });
     const names = outputs ?? Object.keys(result.outputs);
+    const specs = classify.size > 0 ? (await inference.metadata(model, result.version)).outputs : [];
     const tensors = names.map((name) => {
       const tensor = result.outputs[name];
       if (!tensor) throw new InflowError('INTERNAL', `model ${model} did not produce output "${name}"`);
-      return { name, tensor };
+      const k = classify.get(name);
+      return { name, tensor: k === undefined ? tensor : topKClassification(tensor, k, name, isBatchedOutput(specs, name)) };
     });
     const rawOut = raw || tensors.some(({ tensor }) => contentsFieldOf[tensor.dtype] === undefined);
     return {

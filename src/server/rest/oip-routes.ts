@@ -5,6 +5,7 @@
  */
 import { InflowError } from '../../errors.ts';
 import type { TensorSpec } from '../../runtime/servable.ts';
+import { classificationCount, isBatchedOutput, topKClassification } from '../../serving/classification.ts';
 import {
   decodeOipBinaryRequest,
   decodeOipRequest,
@@ -16,6 +17,7 @@ import {
   parseJsonText,
   wantsBinaryOutput,
 } from '../../tensor/codecs/index.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
 import { singleInput } from '../served-signature.ts';
 import { readBody } from './http-exchange.ts';
 import { decodeSegment, type RouteDeps, type RouteMatch, type RouteRun, routingKey } from './rest-route.ts';
@@ -53,6 +55,23 @@ function anyBinary(request: OipRequest, names: readonly string[]): boolean {
   if (!request.outputs) return false;
   for (const name of names) if (wantsBinaryOutput(request, name)) return true;
   return false;
+}
+
+/** The outputs with Triton's classification extension applied where an output asked for it. */
+async function classified(
+  request: OipRequest,
+  outputs: Record<string, Tensor>,
+  metadata: () => Promise<{ outputs: readonly TensorSpec[] }>,
+): Promise<Record<string, Tensor>> {
+  if (!request.outputs?.some((o) => o.parameters?.classification !== undefined)) return outputs;
+  const specs = (await metadata()).outputs;
+  const answer: Record<string, Tensor> = { ...outputs };
+  for (const { name, parameters } of request.outputs) {
+    const k = classificationCount(parameters?.classification, name);
+    const tensor = outputs[name];
+    if (k !== undefined && tensor) answer[name] = topKClassification(tensor, k, name, isBatchedOutput(specs, name));
+  }
+  return answer;
 }
 
 export interface OipRoutes {
@@ -122,7 +141,7 @@ export function createOipRoutes(deps: RouteDeps): OipRoutes {
       modelName: model,
       modelVersion: String(result.version),
       ...(request.id !== undefined ? { id: request.id } : {}),
-      outputs: result.outputs,
+      outputs: await classified(request, result.outputs, () => inference.metadata(model, result.version)),
     };
     if (!anyBinary(request, Object.keys(result.outputs))) return x.sendJson(200, encodeOipResponse(response));
     const encoded = encodeOipBinaryResponse(response, request);
