@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -70,7 +70,7 @@ describe('inflow models', () => {
       shown[2],
       '  routing: {"split":[{"version":1,"weight":90},{"version":2,"weight":10}],"shadow":{"version":2,"fraction":0.05}}',
     );
-    assert.match(shown[3] ?? '', /^ {2}version 1: published \S+ by \S+ \(partition 0 offset 1\), config\.yaml shipped$/);
+    assert.match(shown[3] ?? '', /^ {2}version 1: published \S+ by \S+ \(partition 0 offset 1\), config\.yaml shipped, unsigned$/);
     assert.match(shown[4] ?? '', /^ {4}model\.onnx {2}20\.5 KiB {2}sha256 [0-9a-f]{64}$/);
     assert.match(shown[5] ?? '', /^ {2}version 2: /);
     const inspected = JSON.parse((await models(['inspect', 'digits-mlp', '--json'])).out[0] ?? '{}') as {
@@ -93,6 +93,56 @@ describe('inflow models', () => {
       batching: { maxBatchSize: 64, maxDelayMicros: 500 },
       runtime: { file: 'model.onnx' },
     });
+  });
+
+  it('makes a key pair, publishes signed, and lists which versions a follower with the public key takes and why', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inflow-keys-'));
+    try {
+      const key = join(dir, 'release');
+      const gen = await models(['keygen', '--out', key]);
+      assert.equal(gen.code, 0, gen.err.join('\n'));
+      const id = /^key ([0-9a-f]{16}): private /.exec(gen.out[0] ?? '')?.[1];
+      assert.ok(id, gen.out[0]);
+      assert.equal((await stat(`${key}.key`)).mode & 0o777, 0o600, 'the private key is readable by its owner only');
+      const again = await models(['keygen', '--out', key]);
+      assert.equal(again.code, 2);
+      assert.match(again.err[0] ?? '', /cannot write .*release\.key \(EEXIST\); it is never overwritten/);
+
+      const signed = await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '1', '--sign-key', `${key}.key`]);
+      assert.match(signed.out[0] ?? '', new RegExp(`, signed by key ${id}; topic`));
+      assert.equal((await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '2'])).code, 0);
+      const wrongKey = await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '3', '--sign-key', `${key}.pub`]);
+      assert.equal(wrongKey.code, 2);
+      assert.match(wrongKey.err[0] ?? '', /signing key .*release\.pub: not a PEM private key/);
+
+      const list = await models(['list', '--trusted-key', `${key}.pub`]);
+      assert.equal(list.code, 0, list.err.join('\n'));
+      const lines = (list.out[0] ?? '').split('\n');
+      assert.match(lines[1] ?? '', new RegExp(`^digits-mlp\\s+1\\s.*\\s${id}\\s+accepted$`));
+      assert.match(lines[2] ?? '', /^digits-mlp\s+2\s.*\s-\s+refused \(unsigned\)$/);
+      assert.match(lines[3] ?? '', /^digits-mlp version 2 refused \(unsigned\): the version is not signed/);
+      const bad = await models(['list', '--trusted-key', `${key}.key`]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.err[0] ?? '', /trusted key .*release\.key: this is a private key; give followers the public key only/);
+      const inspect = await models(['inspect', 'digits-mlp']);
+      assert.match(inspect.out[0] ?? '', new RegExp(`version 1: .*, signed by key ${id} \\(not verified here\\)`));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lists a module version as refused unless --allow-executable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inflow-module-'));
+    try {
+      await writeFile(join(dir, 'model.js'), 'export default {};\n');
+      await writeFile(join(dir, 'config.yaml'), 'platform: module\n');
+      assert.equal((await models(['publish', dir, '--model', 'rules', '--version', '1', '--config', join(dir, 'config.yaml')])).code, 0);
+      const list = await models(['list']);
+      assert.match(list.out[0] ?? '', /^rules\s+1\s.*\s-\s+refused \(executable-platform\)$/m);
+      assert.match((await models(['list', '--allow-executable'])).out[0] ?? '', /^rules\s+1\s.*\s-\s+accepted$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('answers bad arguments with one line and exit code 2', async () => {

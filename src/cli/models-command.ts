@@ -15,6 +15,7 @@ import {
   publishControl,
   publishModel,
   readModelsTopic,
+  readSignature,
 } from '../delivery/index.ts';
 import { listStatus } from './models-list-status.ts';
 import { InflowError } from '../errors.ts';
@@ -305,14 +306,25 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
           }`,
           `  routing: ${routing ? JSON.stringify(routing) : '(none: the latest version answers)'}`,
         ];
-        for (const { manifest: m, partition, offset } of versions) {
+        for (const { manifest: m, partition, offset, headers } of versions) {
+          const signer = readSignature(headers)?.keyId;
           lines.push(
-            `  version ${m.version}: published ${m.publishedAt} by ${m.publisher} (partition ${partition} offset ${offset}), config.yaml ${m.config ? 'shipped' : 'not shipped'}`,
+            `  version ${m.version}: published ${m.publishedAt} by ${m.publisher} (partition ${partition} offset ${offset}), config.yaml ${m.config ? 'shipped' : 'not shipped'}, ${signer ? `signed by key ${signer} (not verified here)` : 'unsigned'}`,
           );
           for (const f of m.files) lines.push(`    ${f.path}  ${humanBytes(f.size)}  sha256 ${f.sha256}`);
         }
         return print(
-          { model, labels, routing, versions: versions.map((e) => ({ ...e.manifest, partition: e.partition, offset: e.offset })) },
+          {
+            model,
+            labels,
+            routing,
+            versions: versions.map((e) => ({
+              ...e.manifest,
+              partition: e.partition,
+              offset: e.offset,
+              signedBy: readSignature(e.headers)?.keyId ?? null,
+            })),
+          },
           lines.join('\n'),
         );
       }

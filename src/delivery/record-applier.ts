@@ -77,6 +77,10 @@ interface Pending {
   received: Map<number, Map<number, { offset: number; length: number }>>;
   /** Highest byte written + 1 per file index: the staged file's size, sparse or not. */
   extent: Map<number, number>;
+  /** Sum of `extent` (bytes), chunks in `received`, and the longest chunk 0 of any file: running totals, so a chunk costs O(1) to check. */
+  bytes: number;
+  count: number;
+  longestFirst: number;
   /** The chunk size the chunks' offsets imply (`offset / n`), once a chunk with n > 0 came. */
   chunkSize?: number;
   /** Why the publish is refused already (its staging is gone; later chunks are dropped). */
@@ -160,12 +164,12 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
 
   const stagedBytes = (): number => {
     let sum = 0;
-    for (const p of pending.values()) for (const e of p.extent.values()) sum += e;
+    for (const p of pending.values()) sum += p.bytes;
     return sum;
   };
   const stagedChunks = (): number => {
     let sum = 0;
-    for (const p of pending.values()) for (const m of p.received.values()) sum += m.size;
+    for (const p of pending.values()) sum += p.count;
     return sum;
   };
 
@@ -174,6 +178,8 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
     p.refused = refusal;
     p.received.clear();
     p.extent.clear();
+    p.bytes = 0;
+    p.count = 0;
     await staging.discard(p.publishId);
     log.warn(
       { model: p.model, version: p.version, publishId: p.publishId, reason: refusal.code },
@@ -204,11 +210,7 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
         return integrity(`${where}: its offset implies chunk size ${size}, earlier chunks of this publish ${p.chunkSize}`);
       }
       if (length > size) return integrity(`${where} is longer than the chunk size ${size}`);
-      for (const seen of p.received.values()) {
-        const first = seen.get(0);
-        if (first && first.length > size)
-          return integrity(`${where}: chunk 0 of a file is longer (${first.length}) than the chunk size ${size}`);
-      }
+      if (p.longestFirst > size) return integrity(`${where}: chunk 0 of a file is longer (${p.longestFirst}) than the chunk size ${size}`);
     }
     const grow = Math.max(0, offset + length - (p.extent.get(file) ?? 0));
     const total = stagedBytes() + grow;
@@ -254,6 +256,9 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
         lastSeen: r.timestamp,
         received: new Map(),
         extent: new Map(),
+        bytes: 0,
+        count: 0,
+        longestFirst: 0,
       };
       pending.set(h.publishId, p);
     }
@@ -279,9 +284,16 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
     if (n > 0) p.chunkSize = h.offset / n;
     await staging.writeChunk(h.publishId, file, h.offset, r.value);
     const chunks = p.received.get(file) ?? new Map<number, { offset: number; length: number }>();
+    if (!chunks.has(n)) p.count++;
     chunks.set(n, { offset: h.offset, length: r.value.length });
     p.received.set(file, chunks);
-    p.extent.set(file, Math.max(p.extent.get(file) ?? 0, h.offset + r.value.length));
+    const extent = p.extent.get(file) ?? 0;
+    const end = h.offset + r.value.length;
+    if (end > extent) {
+      p.extent.set(file, end);
+      p.bytes += end - extent;
+    }
+    if (n === 0) p.longestFirst = Math.max(p.longestFirst, r.value.length);
     counters.chunks++;
     counters.chunkBytes += r.value.length;
     return 'chunk';

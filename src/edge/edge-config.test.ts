@@ -84,6 +84,19 @@ describe('edge agent config', () => {
     );
   });
 
+  it('resolves modelsSync.trustedKeys against the file folder, and rejects modelsSync without a models topic', () => {
+    const v = example();
+    v.model = { ...v.model, modelsSync: { trustedKeys: ['keys/release.pub'], maxStagingBytes: 1024 } };
+    const config = parseEdgeConfig(JSON.stringify(v), 'edge/agent.yaml', '/etc/inflow');
+    assert.deepEqual(config.model.modelsSync, {
+      trustedKeys: ['/etc/inflow/keys/release.pub'],
+      allowExecutablePlatforms: false,
+      maxStagingBytes: 1024,
+    });
+    delete v.model.modelsTopic;
+    rejects(v, /model\.modelsSync: applies to model\.modelsTopic, which is not given/);
+  });
+
   it('rejects the in-process log as the Kafka of an agent', () => {
     const v = example();
     v.kafka = { bootstrapServers: 'memory' };

@@ -228,6 +228,38 @@ pipeline:
     assert.deepEqual(closed, ['remote:http://h:8501', 'local:/pipelines/r1', 'local:/abs/r2']);
   });
 
+  it('hands modelsSync to the model sync with key paths from the pipeline folder, and refuses it without modelsTopic', async () => {
+    const text = (embedded: string) => `
+applicationId: app
+models:
+  m: { embedded: { modelRepository: repo, ${embedded} } }
+pipeline:
+  - source: { topic: in }
+  - predict: { model: double, using: m, inputs: { x: { field: x } }, outputs: { y: { tensor: y } } }
+  - to: { topic: out }
+`;
+    const { deps } = fakes();
+    const synced: unknown[] = [];
+    const withSync: PipelineDeps = {
+      ...deps,
+      syncModels: async (root, topic, policy) => {
+        synced.push([root, topic, policy]);
+        return { attach: () => undefined, close: async () => undefined };
+      },
+    };
+    const config = parsePipelineConfig(text('modelsTopic: inflow-models, modelsSync: { trustedKeys: [keys/release.pub] }'), 'p.yaml');
+    const built = await buildPipeline(config, withSync);
+    await built.close();
+    assert.deepEqual(synced, [
+      ['/pipelines/repo', 'inflow-models', { trustedKeys: ['/pipelines/keys/release.pub'], allowExecutablePlatforms: false }],
+    ]);
+    const orphan = parsePipelineConfig(text('modelsSync: { allowExecutablePlatforms: true }'), 'p.yaml');
+    await assert.rejects(buildPipeline(orphan, withSync), {
+      code: 'INVALID_CONFIG',
+      message: /models\.m\.embedded\.modelsSync: applies to modelsTopic, which is not given/,
+    });
+  });
+
   it('fails fast on a model or label the embedded source does not have, and closes what it opened', async () => {
     const text = (predict: string) => `
 applicationId: app
