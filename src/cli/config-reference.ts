@@ -28,7 +28,12 @@ const SECTIONS = [
   {
     title: 'Pipeline file (`inflow stream <file.yaml>`)',
     schema: pipelineConfigSchema,
-    sources: ['streams/pipeline/pipeline-config.ts', 'client/remote-config.ts', 'config/kafka-config.ts'],
+    sources: [
+      'streams/pipeline/pipeline-config.ts',
+      'client/remote-config.ts',
+      'config/kafka-config.ts',
+      'config/schema-registry-config.ts',
+    ],
     intro:
       'A stream pipeline: source topic → filter / select / rename → predict (embedded model or remote server) → split → to. Each step holds exactly one operator. See examples/pipelines/.',
     example:
@@ -80,6 +85,15 @@ const OVERRIDES: Record<string, string> = {
   'models.<name>.remote.auth.token': 'The bearer token.',
   'sasl.token': 'OAUTHBEARER token.',
   'kafka.sasl.token': 'OAUTHBEARER token.',
+  'schemaRegistry.url': "Base URL of the Confluent-compatible API: `http://registry:8081`, or Apicurio's `…/apis/ccompat/v7`.",
+  'schemaRegistry.requestTimeoutMs': 'Bound on one request to the registry, ms; default 10 000.',
+  'schemaRegistry.basicAuth.passwordFile': 'File holding the password (a mounted Secret), read at start.',
+  'schemaRegistry.bearerTokenFile': 'File holding the bearer token, read at start.',
+  'pipeline[].source.key': 'Default bytes. A name, or a Schema Registry format: `{ format: avro | protobuf | json-schema }`.',
+  'pipeline[].source.value': 'Default json. A name, or a Schema Registry format (records are read as JSON-like objects).',
+  'pipeline[].to.key': "Default: the source's key serde (a registry format must be given: it names this topic's schema).",
+  'pipeline[].to.value':
+    'Default: the serde of the values that reach it. A registry format names one output schema: `schema`, `schemaFile`, `useLatest` or `schemaId`.',
 };
 
 /** Keys used by several objects with different meanings: described only through {@link OVERRIDES}. */

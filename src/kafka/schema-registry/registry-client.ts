@@ -48,7 +48,14 @@ export interface SchemaRegistryConfig {
   /** Basic (username/password) or bearer (token) authentication. */
   readonly auth?: { readonly username: string; readonly password: string } | { readonly token: string };
   /** TLS for an https URL: PEM CA bundle, client certificate and key (mutual TLS). */
-  readonly tls?: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer };
+  readonly tls?: {
+    readonly ca?: string | Buffer;
+    readonly cert?: string | Buffer;
+    readonly key?: string | Buffer;
+    /** Default true: never turn off outside a test. */
+    readonly rejectUnauthorized?: boolean;
+    readonly servername?: string;
+  };
   /** Bound on one HTTP request, ms. Default 10 000. */
   readonly timeoutMs?: number;
   /** Retries of UNAVAILABLE: attempts (default 5; Infinity waits for the registry), first and largest backoff, ms. */

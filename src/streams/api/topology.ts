@@ -4,19 +4,19 @@
  * Runners and the test driver execute it; `describe()` prints it like Kafka Streams'
  * `TopologyDescription`.
  */
-import type { Serde } from '../../kafka/serdes.ts';
+import type { AsyncSerde } from '../../kafka/serdes.ts';
 import type { PredictSpec } from './predict-spec.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 
-/** Serdes of a source or sink; missing ones default to bytes. */
+/** Serdes of a source or sink; missing ones default to bytes. A Schema Registry serde may answer with a promise. */
 export interface Serdes<K = unknown, V = unknown> {
-  readonly key?: Serde<K>;
-  readonly value?: Serde<V>;
+  readonly key?: AsyncSerde<K>;
+  readonly value?: AsyncSerde<V>;
 }
 
 /** What a sink needs of a serde. A method, so any serde of a wider type fits. */
 export interface Serializer<T> {
-  serialize(value: T): Buffer | null;
+  serialize(value: T): Buffer | null | Promise<Buffer | null>;
 }
 
 /** Serdes of a sink; missing ones mean the key/value already are bytes. */

@@ -18,6 +18,7 @@ import type { Inferencer } from '../../serving/types.ts';
 import type { StreamsRunnerOptions } from '../runtime/streams-runner.ts';
 import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig } from './pipeline-config.ts';
+import { registryClientFromConfig } from '../../kafka/schema-registry/registry-from-config.ts';
 import { buildTopology } from './pipeline-topology.ts';
 
 type RemoteSource = NonNullable<PipelineConfig['models'][string]['remote']>;
@@ -121,7 +122,10 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
   const inferencers = new Map<string, Inferencer>();
   const repositories = new Map<string, { inferencer: Inferencer; watch: boolean; name: string }>();
   const syncs: { close(): Promise<void> }[] = [];
+  // Ends the registry client's retries (it waits for an unreachable registry) when the pipeline closes.
+  const registryAbort = new AbortController();
   const closeAll = async (): Promise<void> => {
+    registryAbort.abort();
     for (const sync of syncs.splice(0)) await sync.close().catch(() => undefined);
     const order = [...inferencers.entries()].sort(([a], [b]) => Number(!!config.models[b]?.remote) - Number(!!config.models[a]?.remote));
     const errors: unknown[] = [];
@@ -180,7 +184,10 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
       inferencers.set(name, deps.dryRun ? placeholder(name) : remoteInferencer(remote, fallback, deps));
     }
     await checkEmbeddedModels(config, predicts, inferencers, { source, baseDir, dryRun: deps.dryRun ?? false });
-    const topology = buildTopology(config, inferencers, source);
+    const registry = config.schemaRegistry
+      ? { client: registryClientFromConfig(config.schemaRegistry, { baseDir, signal: registryAbort.signal }), baseDir }
+      : undefined;
+    const topology = buildTopology(config, inferencers, source, registry);
     const runnerOptions: Omit<StreamsRunnerOptions, 'client'> = {
       applicationId: config.applicationId,
       guarantee: config.guarantee,

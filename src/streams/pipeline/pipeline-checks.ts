@@ -6,7 +6,7 @@
  * its field path, like a type error of the schema.
  */
 import type { z } from 'zod';
-import type { Operator, PipelineStep, PredictStepConfig, SerdeName } from './pipeline-config.ts';
+import type { Operator, PipelineStep, PredictStepConfig, SerdeName, SerdeSpec } from './pipeline-config.ts';
 
 type Path = (string | number)[];
 
@@ -16,6 +16,7 @@ interface CheckedConfig {
   readonly errors: { readonly policy: string; readonly deadLetterTopic?: string | undefined };
   readonly models: Readonly<Record<string, { readonly embedded?: unknown; readonly remote?: { readonly fallback?: string | undefined } }>>;
   readonly pipeline: readonly PipelineStep[];
+  readonly schemaRegistry?: unknown;
 }
 
 /** The serdes of the records at one point of the pipeline (a value's kind is its serde's name). */
@@ -28,6 +29,13 @@ export interface Flow {
 export function operatorOf(step: PipelineStep): Operator | undefined {
   const ops = (Object.keys(step) as Operator[]).filter((k) => step[k] !== undefined);
   return ops.length === 1 ? ops[0] : undefined;
+}
+
+/** The kind of value a serde gives: its name, or json for the registry formats (records are JSON-like objects). */
+export function kindOf(spec: SerdeSpec): SerdeName;
+export function kindOf(spec: SerdeSpec | undefined): SerdeName | undefined;
+export function kindOf(spec: SerdeSpec | undefined): SerdeName | undefined {
+  return spec === undefined || typeof spec === 'string' ? spec : 'json';
 }
 
 /** Whether a sink serde can write values of `kind`: its own kind, or any string as JSON text. */
@@ -45,6 +53,9 @@ interface State {
   readonly models: CheckedConfig['models'];
   readonly inputTopics: Set<string>;
   readonly names: Map<string, string>;
+  readonly hasRegistry: boolean;
+  /** The source's key serde is a registry format: every `to` must name its own key serde. */
+  registryKey?: string;
 }
 
 function issue(state: State, path: Path, message: string): void {
@@ -100,9 +111,26 @@ function checkPredict(state: State, p: PredictStepConfig, path: Path, flow: Flow
   }
 }
 
-function checkSerde(state: State, serde: SerdeName | undefined, kind: SerdeName, path: Path, what: string): void {
+function checkRegistryFormat(state: State, spec: SerdeSpec | undefined, path: Path, writes: boolean): void {
+  if (spec === undefined || typeof spec === 'string') return;
+  if (!state.hasRegistry) issue(state, [...path, 'format'], `the ${spec.format} format needs a schemaRegistry: section (its url)`);
+  if (!writes) return;
+  const ways = (['schema', 'schemaFile', 'useLatest', 'schemaId'] as const).filter((k) => spec[k] !== undefined && spec[k] !== false);
+  if (ways.length !== 1) {
+    issue(
+      state,
+      path,
+      `writing ${spec.format} needs exactly one output schema: schema, schemaFile, useLatest: true or schemaId; got ${ways.length === 0 ? 'none' : ways.join(' and ')}`,
+    );
+  }
+}
+
+function checkSerde(state: State, spec: SerdeSpec | undefined, kind: SerdeName, path: Path, what: string): void {
+  checkRegistryFormat(state, spec, path, true);
+  const serde = kindOf(spec);
   if (serde !== undefined && !serdeFits(serde, kind)) {
-    issue(state, path, `the ${what}s that reach this step are ${kind}; the ${serde} serde cannot write them (expected ${kind})`);
+    const name = typeof spec === 'object' ? spec.format : serde;
+    issue(state, path, `the ${what}s that reach this step are ${kind}; the ${name} serde cannot write them (expected ${kind})`);
   }
 }
 
@@ -134,7 +162,10 @@ function walk(state: State, steps: readonly PipelineStep[], path: Path, start: F
       }
       for (const t of typeof s.topic === 'string' ? [s.topic] : s.topic) state.inputTopics.add(t);
       checkName(state, s.name, here);
-      flow = { key: s.key ?? 'bytes', value: s.value ?? 'json' };
+      checkRegistryFormat(state, s.key, [...here, 'key'], false);
+      checkRegistryFormat(state, s.value, [...here, 'value'], false);
+      if (typeof s.key === 'object') state.registryKey = s.key.format;
+      flow = { key: kindOf(s.key) ?? 'bytes', value: kindOf(s.value) ?? 'json' };
       return;
     }
     if (flow === undefined) {
@@ -167,6 +198,13 @@ function walk(state: State, steps: readonly PipelineStep[], path: Path, start: F
             state,
             [...here, 'topic'],
             `"${t.topic}" is an input topic of this pipeline; it would read its own output (expected another topic)`,
+          );
+        }
+        if (t.key === undefined && state.registryKey !== undefined) {
+          issue(
+            state,
+            [...here, 'key'],
+            `the source's keys are ${state.registryKey}: give this topic's key serde (e.g. { format: ${state.registryKey}, schema: … } or json)`,
           );
         }
         checkSerde(state, t.key, cur.key, [...here, 'key'], 'key');
@@ -204,7 +242,13 @@ function walk(state: State, steps: readonly PipelineStep[], path: Path, start: F
 
 /** The schema's cross-field refinement of a whole pipeline file. */
 export function checkPipeline(config: CheckedConfig, context: z.core.$RefinementCtx): void {
-  const state: State = { context, models: config.models, inputTopics: new Set(), names: new Map() };
+  const state: State = {
+    context,
+    models: config.models,
+    inputTopics: new Set(),
+    names: new Map(),
+    hasRegistry: config.schemaRegistry !== undefined,
+  };
   for (const [name, source] of Object.entries(config.models)) {
     const fallback = source.remote?.fallback;
     if (fallback === undefined) continue;

@@ -96,7 +96,7 @@ describe('pipeline config', () => {
     rejects({ ...example(), kafka: { bootstrapServers: ['localhost'] } }, /kafka\.bootstrapServers\.0: expected "host:port"/);
     const serde = example();
     serde.pipeline[0]!.source!.value = 'avro';
-    rejects(serde, /pipeline\.0\.source\.value: .*"bytes"\|"string"\|"json"\|"tensor"/);
+    rejects(serde, /pipeline\.0\.source\.value: expected bytes, string, json, tensor, or \{ format: avro \| protobuf \| json-schema, … \}/);
     const topic = example();
     topic.pipeline[3]!.to!.topic = 'digits scored';
     rejects(topic, /pipeline\.3\.to\.topic: expected 1-249 characters/);
@@ -227,6 +227,37 @@ describe('pipeline config', () => {
     names.pipeline[1]!.filter!.name = 'n';
     names.pipeline[2]!.predict!.name = 'n';
     rejects(names, /pipeline\.2\.predict\.name: node name "n" is already used at pipeline\.1\.filter/);
+  });
+
+  it('accepts Schema Registry formats per topic with the registry configured once, and names what is missing', () => {
+    const avro = { format: 'avro', schema: '{"type":"record","name":"S","fields":[{"name":"label","type":"long"}]}' };
+    const ok = example();
+    ok.schemaRegistry = { url: 'https://registry:8081', basicAuth: { username: 'key', passwordFile: '/run/secrets/sr' } };
+    ok.pipeline[0]!.source!.value = { format: 'protobuf' };
+    ok.pipeline[3]!.to!.value = avro;
+    const config = validatePipelineConfig(ok, 'p.yaml');
+    assert.deepEqual(config.pipeline[3]?.to?.value, avro);
+
+    const noRegistry = example();
+    noRegistry.pipeline[0]!.source!.value = { format: 'avro' };
+    rejects(noRegistry, /pipeline\.0\.source\.value\.format: the avro format needs a schemaRegistry: section/);
+    const noSchema = structuredClone(ok);
+    noSchema.pipeline[3]!.to!.value = { format: 'avro' };
+    rejects(
+      noSchema,
+      /pipeline\.3\.to\.value: writing avro needs exactly one output schema: schema, schemaFile, useLatest: true or schemaId; got none/,
+    );
+    const two = structuredClone(ok);
+    two.pipeline[3]!.to!.value = { ...avro, schemaId: 3 };
+    rejects(two, /got schema and schemaId/);
+    const key = structuredClone(ok);
+    key.pipeline[0]!.source!.key = { format: 'avro' };
+    rejects(key, /pipeline\.3\.to\.key: the source's keys are avro: give this topic's key serde/);
+    rejects({ ...ok, schemaRegistry: { url: 'ftp://x' } }, /schemaRegistry\.url: expected an http:\/\/ or https:\/\/ URL/);
+    rejects(
+      { ...ok, schemaRegistry: { url: 'http://x', bearerToken: 't', basicAuth: { username: 'u', password: 'p' } } },
+      /schemaRegistry\.bearerToken: set basicAuth or a bearer token, not both/,
+    );
   });
 
   it('reports YAML syntax errors with the file, line and column', () => {

@@ -14,6 +14,7 @@ import { modelsSyncConfigSchema } from '../../delivery/sync-policy.ts';
 import { remoteClientConfigSchema } from '../../client/remote-config.ts';
 import { kafkaConfigSchema } from '../../config/kafka-config.ts';
 import { loadConfigFile, parseConfigText, validateConfig } from '../../config/load-config.ts';
+import { type RegistryFormatConfig, registryFormatSchema, schemaRegistryConfigSchema } from '../../config/schema-registry-config.ts';
 import { InflowError } from '../../errors.ts';
 import { DType } from '../../tensor/dtype.ts';
 import { checkPipeline } from './pipeline-checks.ts';
@@ -23,6 +24,14 @@ export const SerdeName = { BYTES: 'bytes', STRING: 'string', JSON: 'json', TENSO
 export type SerdeName = (typeof SerdeName)[keyof typeof SerdeName];
 
 const serdeName = z.enum([SerdeName.BYTES, SerdeName.STRING, SerdeName.JSON, SerdeName.TENSOR]);
+
+/** A key or value serde: a name, or a Schema Registry format (`{ format: avro, … }`, needs `schemaRegistry:`). */
+const serdeSpec = z.union([serdeName, registryFormatSchema], {
+  error: 'expected bytes, string, json, tensor, or { format: avro | protobuf | json-schema, … }',
+});
+
+/** A key or value serde of `source` / `to`. */
+export type SerdeSpec = SerdeName | RegistryFormatConfig;
 
 /** Kafka's legal topic names (and a safe group id). */
 const kafkaName = z
@@ -72,9 +81,9 @@ const sourceSchema = z.strictObject({
   /** One topic or several (read as one stream). */
   topic: z.union([kafkaName, z.array(kafkaName).min(1)], { error: 'expected a topic name or a list of topic names' }),
   /** Default bytes (keys pass through unchanged). */
-  key: serdeName.optional(),
-  /** Default json (the declarative operators work on JSON objects). */
-  value: serdeName.optional(),
+  key: serdeSpec.optional(),
+  /** Default json (the declarative operators work on JSON objects; so do Avro, Protobuf and JSON Schema records). */
+  value: serdeSpec.optional(),
 });
 
 const filterSchema = z.strictObject({ name: nodeName, ...predicateShape }).superRefine(needsCondition);
@@ -142,10 +151,10 @@ const predictSchema = z.strictObject({
 const toSchema = z.strictObject({
   name: nodeName,
   topic: kafkaName,
-  /** Default: the source's key serde. */
-  key: serdeName.optional(),
+  /** Default: the source's key serde (a registry format must be given: it names this topic's schema). */
+  key: serdeSpec.optional(),
   /** Default: the serde of the values that reach it (json after a predict with `outputs`). */
-  value: serdeName.optional(),
+  value: serdeSpec.optional(),
 });
 
 /** The operators, one key each; a step holds exactly one. */
@@ -237,6 +246,8 @@ export const pipelineConfigSchema = z
     /** Stable id of this instance (default: the host name); see StreamsRunnerOptions.instanceId. */
     instanceId: z.string().min(1).optional(),
     kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
+    /** The Schema Registry that `{ format: avro | protobuf | json-schema }` keys and values use. */
+    schemaRegistry: schemaRegistryConfigSchema.optional(),
     guarantee: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
     /** Where a consumer group without committed offsets starts. */
     autoOffsetReset: z.enum(['earliest', 'latest']).default('earliest'),

@@ -4,13 +4,16 @@
  * predict with a field mapping (or the tensor form), to a sink with the serdes the values need.
  */
 import { InflowError } from '../../errors.ts';
+import type { SchemaRegistryClient } from '../../kafka/schema-registry/registry-client.ts';
+import { registrySerdeFromConfig } from '../../kafka/schema-registry/registry-from-config.ts';
+import type { AsyncSerde } from '../../kafka/serdes.ts';
 import type { Inferencer } from '../../serving/types.ts';
 import type { OutputField } from '../api/field-mapping.ts';
 import type { PredictOptions } from '../api/predict-spec.ts';
 import { createStreamsBuilder, type KStream } from '../api/streams-builder.ts';
 import type { Topology } from '../api/topology.ts';
-import type { PipelineConfig, PipelineStep, PredictStepConfig } from './pipeline-config.ts';
-import { type Flow, operatorOf, predictOutputKind } from './pipeline-checks.ts';
+import type { PipelineConfig, PipelineStep, PredictStepConfig, SerdeSpec } from './pipeline-config.ts';
+import { type Flow, kindOf, operatorOf, predictOutputKind } from './pipeline-checks.ts';
 import { compilePredicate, compileRename, compileSelect, serdeOf, tensorInputs, tensorOutput } from './pipeline-ops.ts';
 
 function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer): PredictOptions {
@@ -46,6 +49,9 @@ function autoName(kind: string, index: number, name: string | undefined): string
   return name ?? `${kind}-${String(index).padStart(4, '0')}`;
 }
 
+/** Makes the serde of a topic's keys or values from its spec. */
+type SerdeFactory = (spec: SerdeSpec, topic: string, isKey: boolean) => AsyncSerde<unknown>;
+
 /** Adds `steps` after `stream` (the source already added). */
 function addSteps(
   stream: KStream<unknown, unknown>,
@@ -53,6 +59,7 @@ function addSteps(
   flow: Flow,
   inferencers: ReadonlyMap<string, Inferencer>,
   counter: NodeCounter,
+  serdeFor: SerdeFactory,
 ): void {
   let s = stream;
   let f = flow;
@@ -88,7 +95,11 @@ function addSteps(
       }
       case 'to': {
         const o = step.to as NonNullable<PipelineStep['to']>;
-        s.to(o.topic, { key: serdeOf(o.key ?? f.key), value: serdeOf(o.value ?? f.value) }, { name: o.name });
+        s.to(
+          o.topic,
+          { key: serdeFor(o.key ?? f.key, o.topic, true), value: serdeFor(o.value ?? f.value, o.topic, false) },
+          { name: o.name },
+        );
         return;
       }
       case 'split': {
@@ -103,7 +114,7 @@ function addSteps(
           }
         }
         const branches = s.split(predicates, { name: o.name, ...(defaultBranch !== undefined ? { defaultBranch } : {}) });
-        for (const b of o.branches) addSteps(branches[b.name] as KStream<unknown, unknown>, b.pipeline, f, inferencers, counter);
+        for (const b of o.branches) addSteps(branches[b.name] as KStream<unknown, unknown>, b.pipeline, f, inferencers, counter, serdeFor);
         return;
       }
       case 'source':
@@ -114,19 +125,41 @@ function addSteps(
   }
 }
 
+/** The Schema Registry of a pipeline with registry formats, and the folder its schema files are relative to. */
+export interface TopologyRegistry {
+  readonly client: SchemaRegistryClient;
+  readonly baseDir: string;
+}
+
 /**
- * Builds the topology; `inferencers` holds an Inferencer for every `using` name.
+ * Builds the topology; `inferencers` holds an Inferencer for every `using` name; `registry` is
+ * needed when a key or value is in a registry format.
  * @throws InflowError INVALID_CONFIG from the builder, prefixed with `source`.
  */
-export function buildTopology(config: PipelineConfig, inferencers: ReadonlyMap<string, Inferencer>, source: string): Topology {
+export function buildTopology(
+  config: PipelineConfig,
+  inferencers: ReadonlyMap<string, Inferencer>,
+  source: string,
+  registry?: TopologyRegistry,
+): Topology {
   const [first, ...rest] = config.pipeline;
   const src = first?.source;
   if (!src) throw new InflowError('INTERNAL', 'pipeline without a source step passed validation');
-  const flow: Flow = { key: src.key ?? 'bytes', value: src.value ?? 'json' };
+  const flow: Flow = { key: kindOf(src.key) ?? 'bytes', value: kindOf(src.value) ?? 'json' };
+  const serdeFor: SerdeFactory = (spec, topic, isKey) => {
+    if (typeof spec === 'string') return serdeOf(spec);
+    if (!registry) throw new InflowError('INVALID_CONFIG', `the ${spec.format} format needs a schemaRegistry: section (its url)`);
+    return registrySerdeFromConfig(registry.client, spec, { topic, isKey, baseDir: registry.baseDir });
+  };
   try {
     const builder = createStreamsBuilder();
-    const stream = builder.stream(src.topic, { key: serdeOf(flow.key), value: serdeOf(flow.value) }, { name: src.name });
-    addSteps(stream, rest, flow, inferencers, { added: 1 });
+    const topics = typeof src.topic === 'string' ? src.topic : src.topic.join(',');
+    const stream = builder.stream(
+      src.topic,
+      { key: serdeFor(src.key ?? flow.key, topics, true), value: serdeFor(src.value ?? flow.value, topics, false) },
+      { name: src.name },
+    );
+    addSteps(stream, rest, flow, inferencers, { added: 1 }, serdeFor);
     return builder.build();
   } catch (error) {
     const e = InflowError.from(error);

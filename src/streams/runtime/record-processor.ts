@@ -124,45 +124,58 @@ export function createRecordProcessor(
       case 'predict':
         return predict(node, record, order);
       case 'sink': {
-        let key: Buffer | null;
-        let value: Buffer | null;
+        let key: Buffer | null | Promise<Buffer | null>;
+        let value: Buffer | null | Promise<Buffer | null>;
         try {
           key = node.serdes.key ? node.serdes.key.serialize(record.key) : (record.key as Buffer | null);
           value = node.serdes.value ? node.serdes.value.serialize(record.value) : (record.value as Buffer | null);
         } catch (e) {
           throw new StageError(Stage.SERIALIZE, node.name, e);
         }
-        for (const [what, bytes] of [
-          ['key', key],
-          ['value', value],
-        ] as const) {
-          if (bytes !== null && !Buffer.isBuffer(bytes)) {
-            throw new StageError(
-              Stage.SERIALIZE,
-              node.name,
-              new InflowError(
-                'INVALID_ARGUMENT',
-                `sink "${node.name}" got a ${typeof bytes} ${what} without a serde; give to() a ${what} serde (e.g. stringSerde, jsonSerde())`,
-              ),
-            );
-          }
-        }
-        // An output the broker would refuse fails this record alone (error policy), not the pipeline's next produce.
-        let bytes = (key?.length ?? 0) + (value?.length ?? 0);
-        for (const [k, v] of record.headers) bytes += Buffer.byteLength(k) + v.length;
-        if (bytes > maxRecordBytes) {
-          throw new StageError(
-            Stage.SERIALIZE,
-            node.name,
-            new InflowError(
-              'KAFKA_RECORD_TOO_LARGE',
-              `output for topic "${node.topic}" is ${bytes} bytes (key + value + headers), over the limit of ${maxRecordBytes}; raise the pipeline's maxRecordBytes together with the topic's max.message.bytes, or make the output smaller`,
-            ),
+        // A Schema Registry serde answers with a promise until its output schema is registered.
+        if (key instanceof Promise || value instanceof Promise) {
+          return Promise.all([key, value]).then(
+            ([k, v]) => sink(node, record, k, v),
+            (e: unknown) => {
+              throw new StageError(Stage.SERIALIZE, node.name, e);
+            },
           );
         }
-        return [{ topic: node.topic, key, value, headers: [...record.headers], timestamp: record.timestamp }];
+        return sink(node, record, key, value);
       }
     }
+  }
+
+  function sink(node: TopologyNode & { kind: 'sink' }, record: StreamRecord, key: Buffer | null, value: Buffer | null): ProducerRecord[] {
+    for (const [what, bytes] of [
+      ['key', key],
+      ['value', value],
+    ] as const) {
+      if (bytes !== null && !Buffer.isBuffer(bytes)) {
+        throw new StageError(
+          Stage.SERIALIZE,
+          node.name,
+          new InflowError(
+            'INVALID_ARGUMENT',
+            `sink "${node.name}" got a ${typeof bytes} ${what} without a serde; give to() a ${what} serde (e.g. stringSerde, jsonSerde())`,
+          ),
+        );
+      }
+    }
+    // An output the broker would refuse fails this record alone (error policy), not the pipeline's next produce.
+    let bytes = (key?.length ?? 0) + (value?.length ?? 0);
+    for (const [k, v] of record.headers) bytes += Buffer.byteLength(k) + v.length;
+    if (bytes > maxRecordBytes) {
+      throw new StageError(
+        Stage.SERIALIZE,
+        node.name,
+        new InflowError(
+          'KAFKA_RECORD_TOO_LARGE',
+          `output for topic "${node.topic}" is ${bytes} bytes (key + value + headers), over the limit of ${maxRecordBytes}; raise the pipeline's maxRecordBytes together with the topic's max.message.bytes, or make the output smaller`,
+        ),
+      );
+    }
+    return [{ topic: node.topic, key, value, headers: [...record.headers], timestamp: record.timestamp }];
   }
 
   /**
@@ -255,17 +268,29 @@ export function createRecordProcessor(
       } catch (e) {
         throw new StageError(Stage.DESERIALIZE, source.name, e);
       }
-      return children(
-        source,
-        {
-          key,
-          value,
-          headers: record.headers,
-          timestamp: record.timestamp,
-          origin: { topic: record.topic, partition: record.partition, offset: record.offset },
-        },
-        order,
-      );
+      const next = (k: unknown, v: unknown): Out =>
+        children(
+          source,
+          {
+            key: k,
+            value: v,
+            headers: record.headers,
+            timestamp: record.timestamp,
+            origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+          },
+          order,
+        );
+      // A Schema Registry serde answers with a promise the first time it meets a schema id. The
+      // nodes after a predict still run in offset order: `order` waits for the previous record.
+      if (key instanceof Promise || value instanceof Promise) {
+        return Promise.all([key, value]).then(
+          ([k, v]) => next(k, v),
+          (e: unknown) => {
+            throw new StageError(Stage.DESERIALIZE, source.name, e);
+          },
+        );
+      }
+      return next(key, value);
     },
   };
 }
