@@ -112,6 +112,29 @@ def digits_mlp() -> None:
     reference_sample("digits-mlp", sess, {"input": x_test[:SAMPLE_ROWS].astype(np.float32)})
 
 
+def digits_mlp_retrained() -> None:
+    """A second version of digits-mlp that answers differently (fewer hidden units, another seed):
+    variants/digits-mlp/2/model.onnx, same signature. Hot-swap and shadow tests install it as a new
+    version and tell it apart from version 1 by its outputs (samples/digits-mlp-v2.json: the same
+    input rows as samples/digits-mlp.json). Not in repository/: the examples serve version 1."""
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = split(x, y)
+    scale = MinMaxScaler().fit(np.array([[0.0] * 64, [16.0] * 64]))
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=SEED + 1)
+    clf.fit(scale.transform(x_train), y_train)
+    pipe = Pipeline([("scale", scale), ("mlp", clf)])
+    model = to_onnx(pipe, "digits-mlp", 64, False, clf)
+    onnx.checker.check_model(model, full_check=True)
+    path = ROOT / "variants" / "digits-mlp" / "2" / "model.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    sess = check_classifier(
+        "digits-mlp-v2", path, pipe.predict(x_test), pipe.predict_proba(x_test), x_test, y_test,
+        {"training_iterations": int(clf.n_iter_)},
+    )
+    reference_sample("digits-mlp-v2", sess, {"input": x_test[:SAMPLE_ROWS].astype(np.float32)})
+
+
 def digits_dataset() -> None:
     """The held-out digits rows with their labels: the labelled events `inflow demo` replays."""
     x, y = load_digits(return_X_y=True)
@@ -240,7 +263,7 @@ def main() -> int:
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for step in (digits_mlp, digits_dataset, mlp_784, breast_cancer_gbt, cnn):
+        for step in (digits_mlp, digits_mlp_retrained, digits_dataset, mlp_784, breast_cancer_gbt, cnn):
             t0 = time.monotonic()
             step()
             print(f"{step.__name__}: {time.monotonic() - t0:.1f} s", file=sys.stderr)

@@ -82,6 +82,7 @@ describe('onnx servable (real worker threads)', () => {
         Math.exp(b) / (Math.exp(a) + Math.exp(b)),
       ];
       const expected = [...softmax(1, 2), ...softmax(3, 1)];
+      assert.equal(probabilities?.data.length, expected.length);
       for (const [i, p] of [...(probabilities?.data as Float32Array)].entries())
         assert.ok(Math.abs(p - expected[i]!) < 1e-6, `${p} vs ${expected[i]}`);
       assert.deepEqual([...(label?.data as BigInt64Array)], [1n, 0n]);

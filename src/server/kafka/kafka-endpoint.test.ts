@@ -87,6 +87,7 @@ describe('Kafka-native endpoint', () => {
     const decoded = decodeOipBinaryResponse(r2?.value as Buffer, r2?.headers[INFERENCE_HEADER_CONTENT_LENGTH]);
     assert.deepEqual(Object.keys(decoded.outputs), ['probabilities']);
     const p = decoded.outputs.probabilities?.data as Float32Array;
+    assert.equal(p.length, 3 * 10, 'three rows of ten probabilities');
     p.forEach((v, i) => assert.ok(Math.abs(v - (sample.outputs.probabilities.data[20 + i] as number)) < 1e-5));
 
     const r3 = JSON.parse(byId.get('r3')?.value?.toString() ?? '{}') as { predictions: { label: number }[] };

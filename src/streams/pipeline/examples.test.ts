@@ -94,6 +94,7 @@ describe('example pipelines', () => {
       assert.deepEqual(Object.keys(scored[0]?.value ?? {}), ['id', 'label', 'probabilities']);
       scored.forEach((r, i) => {
         const expected = samples.outputs.probabilities.data.slice(i * 10, i * 10 + 10);
+        assert.equal((r.value?.probabilities as number[]).length, 10, `row ${i}: ten probabilities`);
         (r.value?.probabilities as number[]).forEach((p, j) => assert.ok(Math.abs(p - (expected[j] ?? NaN)) < 1e-5, `row ${i} class ${j}`));
       });
       assert.deepEqual(
