@@ -11,6 +11,7 @@ import { decodeRawTensor, encodeRawTensor, oipDatatype } from '../tensor/codecs/
 import type { DType } from '../tensor/dtype.ts';
 import { elementCount, type Tensor, type TensorData } from '../tensor/tensor.ts';
 import { ClientService, type GrpcTransport } from './grpc-transport.ts';
+import { createPreflight } from './oip-preflight.ts';
 import { badResponseError } from './remote-errors.ts';
 import { checkTarget, localPlatform, specsOfOipMetadata, versionList, versionNumber } from './remote-target.ts';
 
@@ -121,9 +122,12 @@ export function createOipGrpcClient(transport: GrpcTransport): Inferencer {
     return outputs;
   }
 
-  return {
+  // A pinned version must exist on the server (MLServer/KServe models have none): checked once per model.
+  const preflight = createPreflight({ endpoint, binary: false, metadata: (model) => client.metadata(model) });
+  const client: Inferencer = {
     async infer(request: InferRequest, inferOptions: InferOptions = {}): Promise<InferResponse> {
       const target = checkTarget(endpoint, request, false);
+      await preflight(target);
       const entries = Object.entries(request.inputs);
       const message = {
         model_name: target.model,
@@ -197,4 +201,5 @@ export function createOipGrpcClient(transport: GrpcTransport): Inferencer {
       transport.close();
     },
   };
+  return client;
 }

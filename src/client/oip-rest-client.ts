@@ -15,6 +15,7 @@ import {
   type OipResponse,
 } from '../tensor/codecs/index.ts';
 import type { HttpTransport } from './http-transport.ts';
+import { createPreflight } from './oip-preflight.ts';
 import { badResponseError } from './remote-errors.ts';
 import { checkTarget, localPlatform, segment, specsOfOipMetadata, type Target, versionList, versionNumber } from './remote-target.ts';
 
@@ -43,9 +44,25 @@ export function createOipRestClient(transport: HttpTransport, options: OipRestCl
     }
   }
 
-  return {
+  // Checked once per model before its first call: a pinned version exists there, and with
+  // oipBinary the server announces the binary_tensor_data extension (MLServer does not).
+  const preflight = createPreflight({
+    endpoint,
+    binary: options.binary,
+    metadata: (model) => client.metadata(model),
+    serverMetadata: async () => {
+      const body = parseJson((await transport.call({ method: 'GET', path: '/v2' })).body, 'server metadata');
+      return {
+        name: typeof body.name === 'string' ? body.name : '',
+        version: typeof body.version === 'string' ? body.version : '',
+        extensions: Array.isArray(body.extensions) ? body.extensions.filter((e): e is string => typeof e === 'string') : [],
+      };
+    },
+  });
+  const client: Inferencer = {
     async infer(request: InferRequest, inferOptions: InferOptions = {}): Promise<InferResponse> {
       const target = checkTarget(endpoint, request, false);
+      await preflight(target);
       const toEncode: OipRequestToEncode = { inputs: request.inputs };
       if (request.id !== undefined) toEncode.id = request.id;
       if (request.outputs !== undefined && request.outputs.length > 0) toEncode.outputs = request.outputs.map((name) => ({ name }));
@@ -118,4 +135,5 @@ export function createOipRestClient(transport: HttpTransport, options: OipRestCl
       transport.close();
     },
   };
+  return client;
 }

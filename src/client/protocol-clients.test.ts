@@ -134,7 +134,10 @@ describe('TF Serving REST client', () => {
 describe('OIP REST client', () => {
   it('sends binary inputs as views of their typed arrays after the JSON header, and reads binary outputs', async () => {
     const input = createTensor('FP32', [1, 2], Float32Array.of(1, 2));
-    const { transport, sent } = fakeHttp('oip-rest', () => {
+    const { transport, sent } = fakeHttp('oip-rest', (request) => {
+      // The first call checks the server once: binary_tensor_data announced, version 2 listed.
+      if (request.path === '/v2') return json({ name: 'triton', version: '2.51.0', extensions: ['binary_tensor_data'] });
+      if (request.path === '/v2/models/m') return json({ name: 'm', versions: ['1', '2'], inputs: [], outputs: [] });
       const encoded = encodeOipBinaryResponse(
         { modelName: 'm', modelVersion: '2', id: 'q', outputs: { y: createTensor('INT32', [2], Int32Array.of(5, 6)) } },
         () => true,
@@ -147,7 +150,11 @@ describe('OIP REST client', () => {
     });
     const client = createOipRestClient(transport, { binary: true });
     const response = await client.infer({ model: 'm', version: 2, id: 'q', inputs: { x: input }, outputs: ['y'] });
-    const request = sent[0];
+    assert.deepEqual(
+      sent.map((r) => r.path),
+      ['/v2', '/v2/models/m', '/v2/models/m/versions/2/infer'],
+    );
+    const request = sent[2];
     assert.equal(request?.path, '/v2/models/m/versions/2/infer');
     const [header, raw] = request?.body ?? [];
     const headerText = Buffer.from(header as Uint8Array).toString('utf8');
@@ -160,6 +167,30 @@ describe('OIP REST client', () => {
     assert.equal(response.version, 2);
     assert.equal(response.id, 'q');
     assert.deepEqual(response.outputs.y?.data, Int32Array.of(5, 6));
+  });
+
+  it('says what the config must change when the server cannot serve it: a pinned version it does not have, oipBinary without the extension', async () => {
+    // MLServer 1.7.1 as it answers: no binary_tensor_data extension, an unversioned model.
+    const { transport, sent } = fakeHttp('oip-rest', (request) => {
+      if (request.path === '/v2') return json({ name: 'mlserver', version: '1.7.1', extensions: [] });
+      if (request.path === '/v2/models/m') return json({ name: 'm', versions: [], platform: '', inputs: [], outputs: [] });
+      return json({ model_name: 'm', model_version: null, outputs: [] });
+    });
+    const input = { x: createTensor('FP32', [1], Float32Array.of(1)) };
+    const binary = createOipRestClient(transport, { binary: true });
+    const noBinary =
+      /remote oip-rest http:\/\/fake:1 \(mlserver 1\.7\.1\) does not announce the binary_tensor_data extension \(its extensions: none\); set oipBinary: false/;
+    await assert.rejects(binary.infer({ model: 'm', inputs: input }), { code: 'FAILED_PRECONDITION', message: noBinary });
+    const plain = createOipRestClient(transport, { binary: false });
+    const unversioned = /model "m" has no versions on this server \(MLServer and KServe models are unversioned\); remove "version: 1"/;
+    await assert.rejects(plain.infer({ model: 'm', version: 1, inputs: input }), { code: 'FAILED_PRECONDITION', message: unversioned });
+    // Remembered: the second call fails the same way without asking the server again.
+    const before = sent.length;
+    await assert.rejects(plain.infer({ model: 'm', version: 1, inputs: input }), { code: 'FAILED_PRECONDITION' });
+    assert.equal(sent.length, before);
+    // Without a pinned version and with JSON, nothing is checked and the call goes through.
+    assert.equal((await plain.infer({ model: 'm', inputs: input })).version, 0);
+    assert.equal(sent.at(-1)?.path, '/v2/models/m/infer');
   });
 
   it('sends JSON without the header, except for FP16 inputs, which have no JSON form', async () => {
