@@ -17,8 +17,7 @@ export interface InFlightRecord {
 /** The in-flight records of one assigned input partition (a {@link StreamTask} holds one per input topic). */
 export class PartitionQueue {
   readonly tp: TopicPartition;
-  /** False once the partition was revoked or rewound: late results are ignored. */
-  live = true;
+  readonly #dropped = new AbortController();
   /** Offset after the last record whose outputs were acknowledged. */
   produced: bigint | undefined;
   /** Offset last committed by this runner. */
@@ -31,6 +30,21 @@ export class PartitionQueue {
 
   constructor(tp: TopicPartition) {
     this.tp = tp;
+  }
+
+  /** False once the partition was revoked or rewound: late results are ignored. */
+  get live(): boolean {
+    return !this.#dropped.signal.aborted;
+  }
+
+  /** Aborted when the queue is dropped: its records' queued predictions never run. */
+  get signal(): AbortSignal {
+    return this.#dropped.signal;
+  }
+
+  /** Drops the queue (revocation, rewind). */
+  drop(): void {
+    this.#dropped.abort();
   }
 
   /** Records not yet handed to the producer. */

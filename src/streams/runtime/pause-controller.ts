@@ -24,8 +24,10 @@ export interface PauseController {
   resumeAll(reason: PauseReason): void;
   /** Whether `reason` holds for some partition (pauseAll ran and resumeAll did not yet). */
   active(reason: PauseReason): boolean;
-  /** Forgets partitions no longer assigned. */
+  /** Forgets partitions no longer assigned (the consumer forgot their pause with them). */
   forget(partitions: readonly TopicPartition[]): void;
+  /** Newly assigned partitions: paused at once for every reason that holds for all partitions. */
+  assigned(partitions: readonly TopicPartition[]): void;
   /** Partitions paused for at least one reason. */
   readonly size: number;
 }
@@ -76,6 +78,9 @@ export function createPauseController(consumer: KafkaConsumer): PauseController 
     active: (reason) => active.has(reason),
     forget(partitions) {
       for (const tp of partitions) reasons.delete(partitionKey(tp.topic, tp.partition));
+    },
+    assigned(partitions) {
+      for (const reason of active) controller.pause(partitions, reason);
     },
     get size() {
       return reasons.size;

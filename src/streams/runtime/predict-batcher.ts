@@ -35,9 +35,10 @@ export interface BatchObserver {
 export interface PredictBatcher {
   /**
    * Queues one record's inputs (all with the same first dimension, its row count) for `target`;
-   * `key` routes it in a weighted split.
+   * `key` routes it in a weighted split. Once `signal` aborts (the record was dropped by a
+   * rewind or a revocation) the rows leave the queue and never run; it rejects with CANCELLED.
    */
-  submit(inputs: Record<string, Tensor>, target: PredictTarget, key?: string): Promise<RowResult>;
+  submit(inputs: Record<string, Tensor>, target: PredictTarget, key?: string, signal?: AbortSignal): Promise<RowResult>;
   /** Rows queued or in a call. */
   readonly pending: number;
   /** Fails queued records with CANCELLED and stops retrying. */
@@ -51,6 +52,7 @@ interface Item {
   readonly key: string | undefined;
   readonly group: string;
   readonly since: number;
+  readonly signal: AbortSignal | undefined;
   resolve(result: RowResult): void;
   reject(error: unknown): void;
 }
@@ -71,6 +73,27 @@ export function createPredictBatcher(
   let inCall = 0;
   let timer: ReturnType<Clock['setTimer']> | undefined;
   let immediate = false;
+  let purgeQueued = false;
+
+  /** Takes the rows of dropped records out of the queue (once per burst of aborts). */
+  function purge(): void {
+    purgeQueued = false;
+    const error = new InflowError('CANCELLED', 'the record was dropped (rewind or revocation) before its prediction ran');
+    let kept = 0;
+    for (const item of queue) {
+      if (item.signal?.aborted) {
+        queuedRows -= item.rows;
+        item.reject(error);
+      } else queue[kept++] = item;
+    }
+    queue.length = kept;
+  }
+
+  function onAbort(): void {
+    if (purgeQueued) return;
+    purgeQueued = true;
+    queueMicrotask(purge);
+  }
 
   function groupOf(inputs: Record<string, Tensor>, target: PredictTarget): string {
     const names = Object.keys(inputs).sort();
@@ -97,6 +120,7 @@ export function createPredictBatcher(
 
   function flush(): void {
     immediate = false;
+    purge();
     if (timer !== undefined) {
       clock.clearTimer(timer);
       timer = undefined;
@@ -246,8 +270,12 @@ export function createPredictBatcher(
     } catch (e) {
       const error = InflowError.from(e);
       if (items.length > 1 && !error.retriable && error.code !== 'CANCELLED') {
-        // Which record is bad? Ask one by one; the good ones still get their predictions.
-        for (const r of items) await run([r]);
+        // Which record is bad? Ask one by one; the good ones still get their predictions
+        // (those dropped meanwhile are not asked again).
+        for (const r of items) {
+          if (r.signal?.aborted) r.reject(new InflowError('CANCELLED', 'the record was dropped (rewind or revocation)'));
+          else await run([r]);
+        }
         return;
       }
       for (const r of items) r.reject(error);
@@ -255,8 +283,9 @@ export function createPredictBatcher(
   }
 
   return {
-    submit(inputs, target, key) {
+    submit(inputs, target, key, signal) {
       if (closed.signal.aborted) return Promise.reject(new InflowError('CANCELLED', 'the pipeline is shutting down'));
+      if (signal?.aborted) return Promise.reject(new InflowError('CANCELLED', 'the record was dropped (rewind or revocation)'));
       let rows: number | undefined;
       for (const [name, t] of Object.entries(inputs)) {
         const n = t.shape[0];
@@ -273,7 +302,9 @@ export function createPredictBatcher(
       if (rows === undefined) return Promise.reject(new InflowError('INVALID_ARGUMENT', 'the record gave no model inputs'));
       const count = rows;
       return new Promise<RowResult>((resolve, reject) => {
-        queue.push({ inputs, rows: count, target, key, group: groupOf(inputs, target), since: clock.now(), resolve, reject });
+        queue.push({ inputs, rows: count, target, key, group: groupOf(inputs, target), since: clock.now(), signal, resolve, reject });
+        // The same listener each time: a signal holds it once, however many records it covers.
+        signal?.addEventListener('abort', onAbort, { once: true });
         queuedRows += count;
         schedule();
       });

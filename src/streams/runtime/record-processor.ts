@@ -46,6 +46,8 @@ type Out = ProducerRecord[] | Promise<ProducerRecord[]>;
 /** The turn of one record's continuations after predicts: `tail` settles when the last one registered ran. */
 interface ProcessingOrder {
   tail: Promise<unknown>;
+  /** Aborted when the record was dropped: its predictions that did not start never run. */
+  readonly signal: AbortSignal | undefined;
 }
 
 const settled: Promise<unknown> = Promise.resolve();
@@ -225,7 +227,7 @@ export function createRecordProcessor(
     let result;
     const started = performance.now();
     try {
-      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, target, spec.routeKey(record));
+      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, target, spec.routeKey(record), order.signal);
     } catch (e) {
       throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
     }
@@ -255,8 +257,8 @@ export function createRecordProcessor(
      * `after` settles when the previous record of the partition finished: nodes after a
      * predict run only after it (default: no earlier record).
      */
-    process(record: ConsumedRecord, after: Promise<unknown> = settled): Out {
-      const order: ProcessingOrder = { tail: after };
+    process(record: ConsumedRecord, after: Promise<unknown> = settled, signal?: AbortSignal): Out {
+      const order: ProcessingOrder = { tail: after, signal };
       const source = sourceOf.get(record.topic);
       if (!source)
         throw new StageError(Stage.DESERIALIZE, '(none)', new InflowError('INTERNAL', `no source reads topic "${record.topic}"`));

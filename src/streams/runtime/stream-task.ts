@@ -109,7 +109,7 @@ export class StreamTask {
   closePartition(topic: string): number {
     const q = this.#queues.get(topic);
     if (!q) return 0;
-    q.live = false;
+    q.drop();
     this.#queues.delete(topic);
     return q.size;
   }
@@ -118,7 +118,7 @@ export class StreamTask {
   abort(): number {
     let n = 0;
     for (const q of this.#queues.values()) {
-      q.live = false;
+      q.drop();
       n += q.size;
     }
     this.#queues.clear();

@@ -7,7 +7,7 @@
  * the budget.
  */
 import { InflowError } from '../../errors.ts';
-import type { ConsumedRecord, KafkaConsumer } from '../../kafka/types.ts';
+import type { ConsumedRecord, KafkaConsumer, TopicPartition } from '../../kafka/types.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { type PauseController, PauseReason } from './pause-controller.ts';
 import type { StreamsMetrics } from './streams-metrics.ts';
@@ -64,6 +64,22 @@ export class StreamThread {
     if (pauses.active(PauseReason.BACKPRESSURE) || tasks.inFlight < maxInFlight) return;
     pauses.pauseAll(PauseReason.BACKPRESSURE);
     this.#o.metrics.pausedPartitions.set(this.#o.labels, pauses.size);
+  }
+
+  /**
+   * Partitions assigned while backpressure holds are paused before any poll: unpaused, each
+   * poll would take records from them past the budget (seen: 123 in flight with a budget of 16
+   * after a member joined and left while the model was stuck).
+   */
+  onAssigned(partitions: readonly TopicPartition[]): void {
+    this.#o.pauses.assigned(partitions);
+    this.#o.metrics.pausedPartitions.set(this.#o.labels, this.#o.pauses.size);
+  }
+
+  /** Revoked partitions leave the consumer with their pause. */
+  onRevoked(partitions: readonly TopicPartition[]): void {
+    this.#o.pauses.forget(partitions);
+    this.#o.metrics.pausedPartitions.set(this.#o.labels, this.#o.pauses.size);
   }
 
   /** Resumes once in-flight records fell to half the budget. */

@@ -211,6 +211,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
 
   async function onRevoked(revoked: TopicPartition[]): Promise<void> {
     log.info({ partitions: revoked.map((p) => partitionKey(p.topic, p.partition)) }, 'partitions revoked');
+    thread?.onRevoked(revoked);
     const t = tasks as TaskManager;
     if (eos) {
       // The open transaction may hold outputs of revoked partitions whose offsets can no longer be committed.
@@ -321,7 +322,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       log,
       onFatal: fail,
     });
-    await c.subscribe(topics, { onRevoked });
+    await c.subscribe(topics, { onRevoked, onAssigned: (added) => thread?.onAssigned(added) });
     t.restartCommitInterval();
     commitTimer = setInterval(() => {
       t.kick();

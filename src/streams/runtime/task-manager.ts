@@ -144,7 +144,7 @@ export class TaskManager {
     const { queue, entry } = admitted;
     let result;
     try {
-      result = this.#o.processor.process(record, queue.processed);
+      result = this.#o.processor.process(record, queue.processed, queue.signal);
     } catch (e) {
       this.#complete(queue, entry, e instanceof StageError ? e : new StageError('process', '(runner)', e));
       return;
