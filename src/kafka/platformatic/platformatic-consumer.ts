@@ -2,7 +2,10 @@
  * KafkaConsumer over @platformatic/kafka's MessagesStream. The stream pushes records; we keep
  * them in a bounded buffer that poll() drains (the stream is paused while the buffer is full,
  * and heartbeats go on). The library pauses whole streams only, so per-partition pause holds
- * a paused partition's records back in order until resume(); seek() opens a new stream at the
+ * a paused partition's records back in order until resume(); when held records would fill the
+ * buffer while other partitions flow, they are dropped instead and the partition is fetched
+ * again from its position on resume (one long-paused partition must not stall the others —
+ * the cost is fetching its records twice). seek() opens a new stream at the
  * wanted positions before closing the old one (topics stay tracked, so no group rejoin).
  * Offsets are committed explicitly only (autocommit off).
  */
@@ -50,6 +53,8 @@ export class PlatformaticConsumer implements KafkaConsumer {
   readonly #held = new Map<string, ConsumedRecord[]>();
   #heldCount = 0;
   readonly #paused = new Set<string>();
+  /** Paused partitions whose fetched records were dropped to keep the others flowing: refetched on resume. */
+  readonly #dropped = new Set<string>();
   /** Next offset to hand out per partition (last delivered + 1). */
   readonly #positions = new Map<string, bigint>();
   /**
@@ -64,6 +69,10 @@ export class PlatformaticConsumer implements KafkaConsumer {
   /** Reopens asked for so far; a queued reopen that is not the latest does nothing. */
   #reopens = 0;
   #assigned = new Map<string, TopicPartition>();
+  /** Generation of the library's current assignment (its SyncGroup completed: 'consumer:group:join'). */
+  #assignedGeneration = -1;
+  /** Generation of the assignment poll() last applied (what the caller has seen). */
+  #seenGeneration = -1;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
@@ -83,6 +92,16 @@ export class PlatformaticConsumer implements KafkaConsumer {
       maxWaitTime: 500,
       highWaterMark: Math.max(16, Math.min(this.#maxBuffered, 1024)),
     });
+    // The library sets its generation at JoinGroup and its assignment at SyncGroup, then emits
+    // this: only here do the two belong together.
+    this.raw.on('consumer:group:join', () => {
+      this.#assignedGeneration = this.raw.generationId;
+    });
+  }
+
+  /** The group generation of the assignment poll() last applied (transactions send offsets with it, KIP-447). */
+  get seenGeneration(): number {
+    return this.#seenGeneration;
   }
 
   async subscribe(topics: string[], listener: RebalanceListener = {}): Promise<void> {
@@ -162,14 +181,18 @@ export class PlatformaticConsumer implements KafkaConsumer {
   }
 
   resume(partitions: TopicPartition[]): void {
+    let refetch = false;
     for (const p of partitions) {
       const key = partitionKey(p.topic, p.partition);
       if (!this.#paused.delete(key)) continue;
+      if (this.#dropped.delete(key)) refetch = true;
       const held = this.#held.get(key) ?? [];
       this.#held.delete(key);
       this.#heldCount -= held.length;
       this.#ready.push(...held);
     }
+    // Fetch again from the positions (records not yet handed out are dropped and refetched too).
+    if (refetch) this.#reopen('resuming a partition whose records were dropped while paused');
     this.#maybeResumeStream();
     this.#wake?.();
   }
@@ -214,11 +237,15 @@ export class PlatformaticConsumer implements KafkaConsumer {
       if (expected !== undefined && message.offset < expected) return;
       this.#fetched.set(key, message.offset + 1n);
       const record = toRecord(message);
-      if (this.#paused.has(key)) this.#hold(key, record);
-      else this.#ready.push(record);
-      if (this.#ready.length + this.#heldCount >= this.#maxBuffered && !this.#streamPaused) {
-        this.#streamPaused = true;
-        stream.pause();
+      if (!this.#paused.has(key)) this.#ready.push(record);
+      else if (!this.#dropped.has(key)) this.#hold(key, record);
+      if (this.#ready.length + this.#heldCount >= this.#maxBuffered) {
+        // Held records must not stop the partitions that flow: drop them while any flows.
+        if (this.#heldCount > 0 && this.#paused.size < this.#assigned.size) this.#dropHeld();
+        if (this.#ready.length + this.#heldCount >= this.#maxBuffered && !this.#streamPaused) {
+          this.#streamPaused = true;
+          stream.pause();
+        }
       }
       this.#wake?.();
     });
@@ -235,6 +262,13 @@ export class PlatformaticConsumer implements KafkaConsumer {
     this.#heldCount += 1;
   }
 
+  /** Drops every held record; their partitions are refetched from their positions on resume. */
+  #dropHeld(): void {
+    for (const key of this.#held.keys()) this.#dropped.add(key);
+    this.#held.clear();
+    this.#heldCount = 0;
+  }
+
   #maybeResumeStream(): void {
     if (this.#streamPaused && this.#stream && this.#ready.length + this.#heldCount < this.#maxBuffered / 2) {
       this.#streamPaused = false;
@@ -248,12 +282,17 @@ export class PlatformaticConsumer implements KafkaConsumer {
 
   /** Diffs the library's assignment with ours: revoke (dropping buffered records), then assign. */
   async #syncAssignment(): Promise<void> {
+    // Read together, synchronously: the assignment below is the one of this generation.
+    const generation = this.#assignedGeneration;
     const next = new Map<string, TopicPartition>();
     for (const a of this.raw.assignments ?? [])
       for (const partition of a.partitions) next.set(partitionKey(a.topic, partition), { topic: a.topic, partition });
     const revoked = [...this.#assigned].filter(([k]) => !next.has(k)).map(([, p]) => p);
     const added = [...next].filter(([k]) => !this.#assigned.has(k)).map(([, p]) => p);
-    if (revoked.length === 0 && added.length === 0) return;
+    if (revoked.length === 0 && added.length === 0) {
+      this.#seenGeneration = generation;
+      return;
+    }
     this.#assigned = next;
     if (revoked.length > 0) {
       const gone = new Set(revoked.map((p) => partitionKey(p.topic, p.partition)));
@@ -263,11 +302,15 @@ export class PlatformaticConsumer implements KafkaConsumer {
         this.#heldCount -= this.#held.get(k)?.length ?? 0;
         this.#held.delete(k);
         this.#paused.delete(k);
+        this.#dropped.delete(k);
         this.#positions.delete(k);
         this.#fetched.delete(k);
       }
       await this.#listener.onRevoked?.(revoked);
     }
+    // Only now: offsets of the revoked partitions, sent before the listener dropped their work,
+    // still go with the old generation and are refused.
+    this.#seenGeneration = generation;
     if (added.length > 0) {
       // A stream opened at explicit offsets does not fetch partitions assigned later: reopen it
       // with the new ones at their committed offsets (the kept ones stay where they are).

@@ -42,6 +42,8 @@ function recordBytes(r: ProducerRecord): number {
 /** What the consumer adapter exposes to transactions (KIP-447 group metadata). */
 export interface GroupMetadataSource {
   readonly raw: Consumer;
+  /** The group generation of the assignment the caller last saw (poll() applied it). */
+  readonly seenGeneration: number;
 }
 
 function isGroupMetadataSource(consumer: KafkaConsumer): consumer is KafkaConsumer & GroupMetadataSource {
@@ -198,6 +200,19 @@ class PlatformaticTransaction implements KafkaTransaction {
       throw new InflowError('INVALID_ARGUMENT', 'sendOffsets() needs a consumer from the same Kafka client');
     }
     const raw = consumer.raw;
+    // The library takes a new generation at JoinGroup, before poll() has shown the caller the
+    // assignment that comes with it. Offsets sent with that generation for a partition another
+    // member now owns were accepted by the broker (duplicates): send only with the generation
+    // of the assignment the caller saw, and refuse when the group moved on since.
+    const generation = consumer.seenGeneration;
+    const assigned = new Set(consumer.assignment().map((p) => `${p.topic}:${p.partition}`));
+    const lost = offsets.filter((o) => !assigned.has(`${o.topic}:${o.partition}`));
+    if (raw.generationId !== generation || lost.length > 0) {
+      throw new InflowError(
+        'KAFKA_REBALANCE',
+        `group "${raw.groupId}" rebalanced (generation ${generation} → ${raw.generationId}) since this member last saw its assignment${lost.length > 0 ? `, which lacks ${lost.map((o) => `${o.topic}/${o.partition}`).join(', ')}` : ''}; the transaction's offsets were not sent`,
+      );
+    }
     await mapErrors(`adding offsets of group "${raw.groupId}" to the transaction`, async () => {
       await this.#txn.addConsumer(raw);
       // The library commits `offset + 1` of a consumed message, with the member's current
@@ -205,7 +220,7 @@ class PlatformaticTransaction implements KafkaTransaction {
       const consumerMetadata = {
         groupId: raw.groupId,
         memberId: raw.memberId,
-        generationId: raw.generationId,
+        generationId: generation,
         coordinatorId: raw.coordinatorId,
       };
       for (const o of offsets) {
