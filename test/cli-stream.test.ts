@@ -57,7 +57,10 @@ describe('inflow stream', () => {
     assert.equal(code, 0, stderr);
     assert.equal(stderr, '');
     assert.match(stdout, /^Pipeline digits-scorer \(exactly-once, failed records → digits-dlq\)\n/);
-    assert.match(stdout, /\nTopology\n {2}Sub-topology: SOURCE-0000\n {4}source {4}SOURCE-0000 \(topics: \[digits\]\)\n/);
+    assert.match(
+      stdout,
+      /\nTopology\n {2}Sub-topology: 0 \(tasks 0_<partition> over \[digits\]\)\n {4}source {4}SOURCE-0000 \(topics: \[digits\]\)\n/,
+    );
     assert.match(stdout, /predict {3}predict-digit \(model: digits-mlp@1, maxBatch: 64, maxDelayMs: 2, inferencer: local\)/);
     assert.match(stdout, /sink {6}SINK-0007 \(topic: digits-unscorable\)/);
   });

@@ -37,6 +37,38 @@ describe('streams builder', () => {
     assert.match(text, /sink\s+SINK-\d+ \(topic: big\)/);
   });
 
+  it('declares sub-topologies, stores and their changelog topics, and describe() prints them', () => {
+    const b = createStreamsBuilder();
+    b.stream('clicks', {}, { name: 'clicks-in' })
+      .peek(() => undefined, { name: 'count-clicks' })
+      .to('clicks-out');
+    b.stream('views', {}, { name: 'views-in' })
+      .peek(() => undefined, { name: 'count-views' })
+      .to('views-out');
+    b.stream(['orders', 'payments'], {}, { name: 'orders-in' }).to('orders-out');
+    // One store used from two streams joins them into one sub-topology (their inputs are co-partitioned).
+    b.addStateStore({ name: 'per-user' }, 'count-clicks', 'count-views');
+    b.addStateStore({ name: 'scratch', changelog: false }, 'orders-in');
+    const t = b.build();
+    assert.deepEqual(
+      t.subtopologies.map((s) => ({ id: s.id, inputTopics: s.inputTopics, stores: s.stores })),
+      [
+        { id: 0, inputTopics: ['clicks', 'views'], stores: ['per-user'] },
+        { id: 1, inputTopics: ['orders', 'payments'], stores: ['scratch'] },
+      ],
+    );
+    assert.deepEqual(t.internalTopics('app'), [{ name: 'app-per-user-changelog', kind: 'changelog', subtopology: 0, compacted: true }]);
+    const text = t.describe();
+    assert.match(text, /Sub-topology: 0 \(tasks 0_<partition> over \[clicks, views\]\)/);
+    assert.match(text, /store {5}per-user \(key-value, used by: \[count-clicks, count-views\]\)/);
+    assert.match(text, /Internal topics:\n {4}changelog {1}<applicationId>-per-user-changelog \(sub-topology 0, compacted\)/);
+    assert.throws(() => createStreamsBuilder().addStateStore({ name: 'a b' }), { code: 'INVALID_CONFIG' });
+    const dangling = createStreamsBuilder();
+    dangling.stream('in').to('out');
+    dangling.addStateStore({ name: 's' }, 'no-such-node');
+    assert.throws(() => dangling.build(), { code: 'INVALID_CONFIG', message: /unknown nodes: no-such-node/ });
+  });
+
   it('rejects duplicate node names, topics read twice, dead ends and use after build()', () => {
     const b = createStreamsBuilder();
     const s = b.stream('a', {}, { name: 'x' });

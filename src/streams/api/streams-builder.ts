@@ -6,7 +6,7 @@
 import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
-import { freezeTopology, type Serdes, type SinkSerdes, type Topology, type TopologyNode } from './topology.ts';
+import { freezeTopology, type Serdes, type SinkSerdes, type StoreDeclaration, type Topology, type TopologyNode } from './topology.ts';
 
 type NodeInit = TopologyNode extends unknown
   ? TopologyNode extends infer N
@@ -50,6 +50,13 @@ export interface KStream<K, V> {
 /** Builds one topology. */
 export interface StreamsBuilder {
   stream<K = Buffer | null, V = Buffer | null>(topic: string | readonly string[], serdes?: Serdes<K, V>, options?: Named): KStream<K, V>;
+  /**
+   * Declares a key-value state store used by the named nodes (Kafka Streams'
+   * `Topology.addStateStore`): they join one sub-topology, and each of its tasks gets an
+   * instance, backed by the changelog topic `<applicationId>-<name>-changelog` unless
+   * `changelog` is false.
+   */
+  addStateStore(store: { readonly name: string; readonly changelog?: boolean }, ...nodes: string[]): void;
   /** Checks and freezes the topology; the builder cannot be used afterwards. */
   build(): Topology;
 }
@@ -71,6 +78,7 @@ export function createStreamsBuilder(): StreamsBuilder {
   const nodes: MutableNode[] = [];
   const byName = new Map<string, MutableNode>();
   const topics = new Set<string>();
+  const stores = new Map<string, StoreDeclaration>();
   let built = false;
 
   function add(node: NodeInit & { name?: string | undefined }, parent?: MutableNode): MutableNode {
@@ -127,8 +135,24 @@ export function createStreamsBuilder(): StreamsBuilder {
       }
       return streamOf<K, V>(add({ kind: 'source', name: options?.name, topics: list, serdes: serdes }));
     },
+    addStateStore(store, ...users) {
+      if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
+      // The name becomes part of a topic name (Kafka's legal topic characters).
+      if (!/^[a-zA-Z0-9._-]+$/.test(store.name)) {
+        throw new InflowError(
+          'INVALID_CONFIG',
+          `store name "${store.name}" must be letters, digits, ".", "_" or "-" (it names the changelog topic)`,
+        );
+      }
+      if (stores.has(store.name)) throw new InflowError('INVALID_CONFIG', `store "${store.name}" is declared twice`);
+      stores.set(store.name, { name: store.name, kind: 'key-value', nodes: users, changelog: store.changelog ?? true });
+    },
     build() {
       if (built) throw new InflowError('FAILED_PRECONDITION', 'build() was already called on this StreamsBuilder');
+      for (const s of stores.values()) {
+        const unknown = s.nodes.filter((n) => !byName.has(n));
+        if (unknown.length > 0) throw new InflowError('INVALID_CONFIG', `store "${s.name}" names unknown nodes: ${unknown.join(', ')}`);
+      }
       if (nodes.length === 0) throw new InflowError('INVALID_CONFIG', 'the topology is empty: add a stream() first');
       for (const n of nodes) {
         if (n.kind !== 'sink' && n.children.length === 0 && n.kind !== 'peek') {
@@ -136,7 +160,7 @@ export function createStreamsBuilder(): StreamsBuilder {
         }
       }
       built = true;
-      return freezeTopology(nodes);
+      return freezeTopology(nodes, [...stores.values()]);
     },
   };
 }

@@ -1,8 +1,10 @@
 /**
  * The immutable topology a {@link StreamsBuilder} builds: a forest of named nodes, each source
  * the root of a tree (a node with several children sends each record to all of them, in order).
- * Runners and the test driver execute it; `describe()` prints it like Kafka Streams'
- * `TopologyDescription`.
+ * Nodes connected by edges or by a shared state store form a sub-topology; the runtime runs one
+ * task per input partition of each sub-topology, and a store has one instance per task, backed
+ * by a changelog topic (an internal topic: `<applicationId>-<store>-changelog`). Runners and the
+ * test driver execute it; `describe()` prints it like Kafka Streams' `TopologyDescription`.
  */
 import type { AsyncSerde } from '../../kafka/serdes.ts';
 import type { PredictSpec } from './predict-spec.ts';
@@ -64,6 +66,43 @@ export type TopologyNode =
 
 export type NodeKind = TopologyNode['kind'];
 
+/** A state store the topology declares: one instance per task of its sub-topology. */
+export interface StoreDeclaration {
+  readonly name: string;
+  readonly kind: 'key-value';
+  /** Nodes that use the store (they end up in one sub-topology). */
+  readonly nodes: readonly string[];
+  /** Whether the store is backed by a compacted changelog topic (default true). */
+  readonly changelog: boolean;
+}
+
+/** A topic the runtime creates and owns for the topology. */
+export interface InternalTopic {
+  /** Full name, for the application id it was asked for. */
+  readonly name: string;
+  readonly kind: 'changelog' | 'repartition';
+  /** The sub-topology whose tasks write it; it has as many partitions as that sub-topology's input. */
+  readonly subtopology: number;
+  /** Changelog topics are compacted. */
+  readonly compacted: boolean;
+}
+
+/** Nodes connected by edges or shared stores; the runtime runs one task per input partition of each. */
+export interface Subtopology {
+  readonly id: number;
+  /** Node names, in the order they were added. */
+  readonly nodes: readonly string[];
+  readonly sources: readonly string[];
+  /** Topics its sources read, co-partitioned: task `<id>_<p>` reads partition p of each. */
+  readonly inputTopics: readonly string[];
+  readonly stores: readonly string[];
+}
+
+/** `<applicationId>-<store>-changelog`, like Kafka Streams. */
+export function changelogTopic(applicationId: string, store: string): string {
+  return `${applicationId}-${store}-changelog`;
+}
+
 /** A built, frozen topology. */
 export interface Topology {
   /** Every node by name, in the order they were added. */
@@ -74,7 +113,13 @@ export interface Topology {
   readonly inputTopics: readonly string[];
   /** Output topics written by sinks. */
   readonly outputTopics: readonly string[];
-  /** A readable description: one line per node with its successors. */
+  /** Sub-topologies in the order of their first source. */
+  readonly subtopologies: readonly Subtopology[];
+  /** Declared state stores by name. */
+  readonly stores: ReadonlyMap<string, StoreDeclaration>;
+  /** The internal topics (changelogs, repartition topics) for `applicationId`. */
+  internalTopics(applicationId: string): readonly InternalTopic[];
+  /** A readable description: sub-topologies with one line per node and its successors, stores, internal topics. */
   describe(): string;
 }
 
@@ -96,8 +141,46 @@ function detail(node: TopologyNode): string {
   }
 }
 
+/** Groups nodes into sub-topologies: connected by an edge or a shared store (union-find). */
+function groupSubtopologies(nodes: readonly TopologyNode[], stores: readonly StoreDeclaration[]): Subtopology[] {
+  const parent = new Map<string, string>(nodes.map((n) => [n.name, n.name]));
+  const find = (x: string): string => {
+    let root = x;
+    while (parent.get(root) !== root) root = parent.get(root) as string;
+    parent.set(x, root);
+    return root;
+  };
+  const union = (a: string, b: string): void => {
+    const ra = find(a);
+    const rb = find(b);
+    if (ra !== rb) parent.set(rb, ra);
+  };
+  for (const n of nodes) for (const c of n.children) union(n.name, c);
+  for (const s of stores) for (const n of s.nodes.slice(1)) union(s.nodes[0] as string, n);
+  const groups = new Map<string, TopologyNode[]>();
+  for (const n of nodes) {
+    const root = find(n.name);
+    groups.set(root, [...(groups.get(root) ?? []), n]);
+  }
+  // Ordered by their first source (a group without a source reads nothing and is left out).
+  const ordered = [...groups.values()]
+    .map((members) => ({ members, first: nodes.findIndex((n) => n.kind === 'source' && members.includes(n)) }))
+    .filter((g) => g.first >= 0)
+    .sort((a, b) => a.first - b.first);
+  return ordered.map(({ members }, id) => {
+    const names = new Set(members.map((m) => m.name));
+    return Object.freeze({
+      id,
+      nodes: Object.freeze(members.map((m) => m.name)),
+      sources: Object.freeze(members.filter((m) => m.kind === 'source').map((m) => m.name)),
+      inputTopics: Object.freeze(members.flatMap((m) => (m.kind === 'source' ? m.topics : []))),
+      stores: Object.freeze(stores.filter((s) => s.nodes.some((n) => names.has(n))).map((s) => s.name)),
+    });
+  });
+}
+
 /** Freezes `nodes` into a {@link Topology}; the builder has already checked names and topics. */
-export function freezeTopology(nodes: readonly TopologyNode[]): Topology {
+export function freezeTopology(nodes: readonly TopologyNode[], storeList: readonly StoreDeclaration[] = []): Topology {
   const byName = new Map<string, TopologyNode>();
   for (const n of nodes) byName.set(n.name, Object.freeze({ ...n, children: Object.freeze([...n.children]) }));
   const sources = nodes.filter((n) => n.kind === 'source').map((n) => n.name);
@@ -109,15 +192,30 @@ export function freezeTopology(nodes: readonly TopologyNode[]): Topology {
       ),
     ),
   ];
+  const subtopologies = groupSubtopologies(nodes, storeList);
+  const stores = new Map(storeList.map((st) => [st.name, Object.freeze({ ...st, nodes: Object.freeze([...st.nodes]) })]));
+  const subtopologyOf = (store: string): number => subtopologies.find((st) => st.stores.includes(store))?.id ?? -1;
+  const internalTopics = (applicationId: string): InternalTopic[] =>
+    [...stores.values()]
+      .filter((st) => st.changelog)
+      .map((st) => ({
+        name: changelogTopic(applicationId, st.name),
+        kind: 'changelog',
+        subtopology: subtopologyOf(st.name),
+        compacted: true,
+      }));
   const topology: Topology = {
     nodes: byName,
     sources: Object.freeze(sources),
     inputTopics: Object.freeze(inputTopics),
     outputTopics: Object.freeze(outputTopics),
+    subtopologies: Object.freeze(subtopologies),
+    stores,
+    internalTopics,
     describe() {
       const lines = ['Topology'];
-      for (const name of sources) {
-        lines.push(`  Sub-topology: ${name}`);
+      for (const st of subtopologies) {
+        lines.push(`  Sub-topology: ${st.id} (tasks ${st.id}_<partition> over [${st.inputTopics.join(', ')}])`);
         const seen = new Set<string>();
         const walk = (n: string): void => {
           if (seen.has(n)) return;
@@ -128,7 +226,17 @@ export function freezeTopology(nodes: readonly TopologyNode[]): Topology {
           lines.push(`      --> ${node.children.length ? node.children.join(', ') : 'none'}`);
           for (const c of node.children) walk(c);
         };
-        walk(name);
+        for (const source of st.sources) walk(source);
+        for (const name of st.stores) {
+          const store = stores.get(name) as StoreDeclaration;
+          lines.push(`    store     ${name} (${store.kind}, used by: [${store.nodes.join(', ')}])`);
+        }
+      }
+      const internal = internalTopics('<applicationId>');
+      if (internal.length > 0) {
+        lines.push('  Internal topics:');
+        for (const t of internal)
+          lines.push(`    ${t.kind.padEnd(9)} ${t.name} (sub-topology ${t.subtopology}${t.compacted ? ', compacted' : ''})`);
       }
       return lines.join('\n');
     },

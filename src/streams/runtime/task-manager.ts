@@ -50,7 +50,7 @@ export interface TaskManagerOptions {
 export class TaskManager {
   readonly #o: TaskManagerOptions;
   readonly #tasks = new Map<string, StreamTask>();
-  /** Sub-topology index of each input topic (the index of the source that reads it). */
+  /** Sub-topology of each input topic. */
   readonly #subtopologyOf = new Map<string, number>();
   #consumer: KafkaConsumer | undefined;
   #inFlight = 0;
@@ -65,10 +65,7 @@ export class TaskManager {
 
   constructor(options: TaskManagerOptions) {
     this.#o = options;
-    options.topology.sources.forEach((name, i) => {
-      const node = options.topology.nodes.get(name);
-      if (node?.kind === 'source') for (const t of node.topics) this.#subtopologyOf.set(t, i);
-    });
+    for (const st of options.topology.subtopologies) for (const t of st.inputTopics) this.#subtopologyOf.set(t, st.id);
   }
 
   /** The consumer whose offsets this manager commits and rewinds. */
@@ -121,7 +118,7 @@ export class TaskManager {
   #taskFor(tp: TopicPartition, create: boolean): StreamTask | undefined {
     // A topic no source reads cannot arrive (the consumer subscribes to the sources' topics);
     // should one, it gets a sub-topology of its own and fails at deserialization.
-    const id = { subtopology: this.#subtopologyOf.get(tp.topic) ?? this.#o.topology.sources.length, partition: tp.partition };
+    const id = { subtopology: this.#subtopologyOf.get(tp.topic) ?? this.#o.topology.subtopologies.length, partition: tp.partition };
     const key = taskIdText(id);
     let task = this.#tasks.get(key);
     if (!task && create) {
