@@ -1,11 +1,13 @@
 /**
- * Signature lookups the transports share (REST TF Serving and OIP routes, the Kafka endpoint):
- * the loaded version's signature types TF Serving JSON, and a model's single input names the
- * tensor of a raw OIP binary body.
+ * Signature lookups the transports share (REST TF Serving and OIP routes, gRPC, the Kafka
+ * endpoint): the loaded version's signature types TF Serving JSON, a model's single input names
+ * the tensor of a raw OIP binary body, and the request gate checks inputs before they are decoded.
  */
 import { InflowError } from '../errors.ts';
 import type { ModelRepository } from '../repository/model-repository.ts';
 import type { Signature, TensorSpec } from '../runtime/servable.ts';
+import { createInputGate, type DecodeLimits } from '../serving/check-inputs.ts';
+import type { TensorGate } from '../tensor/tensor.ts';
 
 /** The signature of a loaded version; TF Serving's NOT_FOUND message otherwise. */
 export function servedSignature(repository: ModelRepository, model: string, version: number): Signature {
@@ -19,4 +21,19 @@ export function singleInput(repository: ModelRepository, model: string, version:
   const chosen = version ?? repository.available(model).at(-1);
   const inputs = chosen === undefined ? undefined : repository.get(model, chosen)?.servable.signature.inputs;
   return inputs?.length === 1 ? inputs[0] : undefined;
+}
+
+/**
+ * The decode gate of a request to `model` (see createInputGate): checked against the named
+ * version's signature, or — no version named — every ready version's (latest first: its
+ * message is the one a caller sees), so a label or split that routes elsewhere is never refused.
+ */
+export function requestGate(repository: ModelRepository, model: string, version: number | undefined, limits: DecodeLimits): TensorGate {
+  const versions = version === undefined ? [...repository.available(model)].reverse() : [version];
+  const signatures: Signature[] = [];
+  for (const v of versions) {
+    const loaded = repository.get(model, v);
+    if (loaded) signatures.push(loaded.servable.signature);
+  }
+  return createInputGate(model, signatures, limits);
 }

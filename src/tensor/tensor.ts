@@ -19,8 +19,26 @@ export interface Tensor {
 /** Largest element count a tensor may have (2^31 − 1): guards allocations against hostile shapes. */
 export const MAX_ELEMENTS = 0x7fffffff;
 
-/** Number of elements of a shape (1 for a scalar); throws on negative, fractional or huge dims. */
+/**
+ * Most dimensions a tensor may have (TensorFlow's kMaxDims). Bounds the nesting depth the JSON
+ * codecs walk: a `[[[[…` request 100 000 levels deep is the caller's mistake, answered
+ * INVALID_ARGUMENT, not a stack overflow.
+ */
+export const MAX_RANK = 254;
+
+/**
+ * A gate a decoder calls with each tensor's name, dtype and shape once its header is read and
+ * before any element is decoded (a server checks them against the model's signature and its
+ * element limits there, so a hostile request is refused before it costs memory); it throws to
+ * refuse the request.
+ */
+export type TensorGate = (name: string, dtype: DType, shape: readonly number[]) => void;
+
+/** Number of elements of a shape (1 for a scalar); throws on negative, fractional or huge dims and more than {@link MAX_RANK} of them. */
 export function elementCount(shape: readonly number[]): number {
+  if (shape.length > MAX_RANK) {
+    throw new InflowError('INVALID_ARGUMENT', `shape has ${shape.length} dimensions; expected at most ${MAX_RANK}`);
+  }
   let count = 1;
   for (const [i, dim] of shape.entries()) {
     if (!Number.isInteger(dim) || dim < 0) {

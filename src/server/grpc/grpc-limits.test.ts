@@ -112,6 +112,29 @@ describe('gRPC server limits, deadlines, auth, TLS and shutdown', () => {
     assert.equal(server?.inFlight, 0);
   });
 
+  it('answers RESOURCE_EXHAUSTED beyond maxRequestElements or maxRequestBytesElements before decoding', async () => {
+    const c = await start({ maxRequestElements: 100, maxRequestBytesElements: 10 });
+    // No data at all: decoding first would answer INVALID_ARGUMENT for the missing bytes.
+    const fp32 = { model_name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: [101] }], raw_input_contents: [Buffer.alloc(0)] };
+    await rejectsWith(c.unary(INFERENCE, 'ModelInfer', fp32), S.RESOURCE_EXHAUSTED, /more than 100 tensor elements/);
+    const bytes = { model_name: 'm', inputs: [{ name: 'x', datatype: 'BYTES', shape: [11] }], raw_input_contents: [Buffer.alloc(0)] };
+    await rejectsWith(c.unary(INFERENCE, 'ModelInfer', bytes), S.RESOURCE_EXHAUSTED, /more than 10 BYTES elements/);
+    const predict = {
+      model_spec: { name: 'm' },
+      inputs: { x: { dtype: 'DT_STRING', tensor_shape: { dim: [{ size: 11 }] }, string_val: [] } },
+    };
+    await rejectsWith(c.unary(GrpcServiceName.PREDICTION, 'Predict', predict), S.RESOURCE_EXHAUSTED, /more than 10 BYTES elements/);
+    // Within the limits the request reaches the inference.
+    const small = c.unary(INFERENCE, 'ModelInfer', {
+      model_name: 'm',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2] }],
+      raw_input_contents: [Buffer.alloc(8)],
+    });
+    await held.nextCall();
+    held.releaseAll();
+    await small;
+  });
+
   it('answers RESOURCE_EXHAUSTED beyond maxConcurrentCalls and serves again once calls finish', async () => {
     const c = await start({ maxConcurrentCalls: 1 });
     const first = c.unary(INFERENCE, 'ModelInfer', infer);

@@ -203,6 +203,30 @@ describe('gRPC server over the example models', () => {
       );
     });
 
+    it('checks model, dtype and shape against the signature before decoding any element', async () => {
+      // 3 BYTES elements whose raw data is malformed: decoding first would answer "BYTES raw data ends after…".
+      const bytes = {
+        model_name: 'digits-mlp',
+        inputs: [{ name: 'input', datatype: 'BYTES', shape: [3] }],
+        raw_input_contents: [Buffer.from([1])],
+      };
+      await rejectsWith(
+        client.unary(INFERENCE, 'ModelInfer', bytes),
+        S.INVALID_ARGUMENT,
+        /expected FP32 with shape \[-1, 64\], got BYTES \[3\]/,
+      );
+      // TF Serving Predict: a string tensor with no values for 3 elements.
+      const predict = {
+        model_spec: { name: 'digits-mlp' },
+        inputs: { input: { dtype: 'DT_STRING', tensor_shape: { dim: [{ size: 3 }] }, string_val: [] } },
+      };
+      await rejectsWith(
+        client.unary(PREDICTION, 'Predict', predict),
+        S.INVALID_ARGUMENT,
+        /expected FP32 with shape \[-1, 64\], got BYTES \[3\]/,
+      );
+    });
+
     it('rejects every kind of bad ModelInfer request with a clear status', async () => {
       const { shape, data } = digitsInput(1);
       const good = { name: 'input', datatype: 'FP32', shape, contents: { fp32_contents: data } };

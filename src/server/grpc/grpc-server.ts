@@ -6,6 +6,7 @@
  * Optional bearer tokens, TLS and mTLS. Shutdown: health NOT_SERVING → drain for graceMs →
  * cancel what is left.
  */
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../serving/check-inputs.ts';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -41,6 +42,14 @@ export interface GrpcServerOptions {
   admin?: { token: string } | boolean;
   /** Largest request message, bytes; larger ones get RESOURCE_EXHAUSTED. Default 32 MiB. */
   maxReceiveMessageBytes?: number;
+  /**
+   * Tensor elements of one inference request, all inputs together; more get RESOURCE_EXHAUSTED
+   * before any element is decoded (as inputs whose dtype or shape the signature rules out get
+   * INVALID_ARGUMENT). Default 16 Mi.
+   */
+  maxRequestElements?: number;
+  /** BYTES elements of one inference request (each costs an object, ~100 bytes, however short). Default 1 Mi. */
+  maxRequestBytesElements?: number;
   /** Largest response message, bytes (RESOURCE_EXHAUSTED beyond). Default 64 MiB. */
   maxSendMessageBytes?: number;
   /** Calls served at once (health excluded); more get RESOURCE_EXHAUSTED. Default 1024. */
@@ -133,8 +142,13 @@ export function createGrpcServer(inference: GrpcInference, options: GrpcServerOp
     maxConcurrentCalls,
     requestTimeoutMs,
   });
-  const tf = createTfServingHandlers(inference, { tensorContent: options.tensorContent === true, admin });
+  const decodeLimits: DecodeLimits = {
+    maxElements: options.maxRequestElements ?? DEFAULT_DECODE_LIMITS.maxElements,
+    maxBytesElements: options.maxRequestBytesElements ?? DEFAULT_DECODE_LIMITS.maxBytesElements,
+  };
+  const tf = createTfServingHandlers(inference, { tensorContent: options.tensorContent === true, admin, decodeLimits });
   const oip = createOipHandlers(inference, {
+    decodeLimits,
     serverName: options.serverName ?? 'inflow',
     serverVersion: options.serverVersion ?? packageVersion(),
     admin,

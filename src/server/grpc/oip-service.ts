@@ -5,6 +5,9 @@
  * raw and reads either), typed otherwise, and raw whenever an output has no typed field (FP16).
  * Triton's model repository extension is served only when the admin option is on.
  */
+import { createInputGate, type DecodeLimits } from '../../serving/check-inputs.ts';
+import type { TensorGate } from '../../tensor/tensor.ts';
+import { requestGate } from '../served-signature.ts';
 import { InflowError } from '../../errors.ts';
 import type { GRPCInferenceServiceHandlers } from '../../protocol/generated/inference/GRPCInferenceService.ts';
 import type { _inference_ModelMetadataResponse_TensorMetadata as TensorMetadata } from '../../protocol/generated/inference/ModelMetadataResponse.ts';
@@ -59,7 +62,11 @@ function readShape(name: string, shape: readonly string[]): { shape: number[]; c
 }
 
 /** Decodes a ModelInferRequest's inputs; `raw` tells whether they came in raw_input_contents. */
-export function decodeInferInputs(request: ModelInferRequest__Output, model: string): { inputs: Record<string, Tensor>; raw: boolean } {
+export function decodeInferInputs(
+  request: ModelInferRequest__Output,
+  model: string,
+  gate?: TensorGate,
+): { inputs: Record<string, Tensor>; raw: boolean } {
   const list = request.inputs;
   const rawContents = request.raw_input_contents;
   const raw = rawContents.length > 0;
@@ -74,6 +81,7 @@ export function decodeInferInputs(request: ModelInferRequest__Output, model: str
     if (Object.hasOwn(inputs, name)) throw invalid(`input "${name}" appears twice; expected unique input names`);
     const dtype = oipDatatype(input.datatype ?? '', name);
     const { shape, count } = readShape(name, input.shape);
+    gate?.(name, dtype, shape);
     if (raw) {
       if (contentsCount(input.contents) > 0) {
         throw invalid(`contents field must not be specified when using raw_input_contents for '${name}' for model '${model}'`);
@@ -128,6 +136,8 @@ export interface OipHandlerOptions {
   admin: boolean;
   /** False while the server shuts down: not ready. */
   accepting: () => boolean;
+  /** Element limits of one request, checked (with the signature) before decoding. */
+  decodeLimits: DecodeLimits;
 }
 
 /** The implementations of GRPCInferenceService, by method name. */
@@ -137,7 +147,10 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
   const modelInfer: OipImpls['ModelInfer'] = async (request, context) => {
     const model = requireModel(request.model_name, 'model_name');
     const version = parseVersion(request.model_version, model);
-    const { inputs, raw } = decodeInferInputs(request, model);
+    const gate = inference.repository
+      ? requestGate(inference.repository, model, version, options.decodeLimits)
+      : createInputGate(model, [], options.decodeLimits);
+    const { inputs, raw } = decodeInferInputs(request, model, gate);
     const inferRequest: InferRequest = { model, inputs, ...(version !== undefined ? { version } : {}) };
     const { names: outputs, classify } = requestedOutputs(request);
     if (outputs) inferRequest.outputs = outputs;

@@ -5,6 +5,8 @@
  * pushed model list decides which repository models are loaded — see {@link reloadConfig}).
  * Messages follow TF Serving's where it has canonical ones.
  */
+import { createInputGate, DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../serving/check-inputs.ts';
+import { requestGate } from '../served-signature.ts';
 import { errorCodes, GrpcStatus, InflowError } from '../../errors.ts';
 import type { Code } from '../../protocol/generated/tensorflow/error/Code.ts';
 import type { DataType } from '../../protocol/generated/tensorflow/DataType.ts';
@@ -144,6 +146,8 @@ export interface TfServingHandlerOptions {
   tensorContent?: boolean;
   /** Enables HandleReloadConfigRequest (model management). */
   admin?: boolean;
+  /** Element limits of one request, checked (with the signature) before decoding. Default DEFAULT_DECODE_LIMITS. */
+  decodeLimits?: DecodeLimits;
 }
 
 /** The implementations of PredictionService and ModelService, by method name. */
@@ -157,7 +161,12 @@ export function createTfServingHandlers(
   const predict: PredictionImpls['Predict'] = async (request, context) => {
     const target = readSpec(request.model_spec, true);
     const inputs: Record<string, Tensor> = {};
-    for (const [alias, proto] of Object.entries(request.inputs ?? {})) inputs[alias] = tensorFromProto(proto, alias);
+    const limits = options.decodeLimits ?? DEFAULT_DECODE_LIMITS;
+    // A label resolves to its version only inside infer(): then every ready version's signature may admit an input.
+    const gate = inference.repository
+      ? requestGate(inference.repository, target.model, target.version, limits)
+      : createInputGate(target.model, [], limits);
+    for (const [alias, proto] of Object.entries(request.inputs ?? {})) inputs[alias] = tensorFromProto(proto, alias, gate);
     const inferRequest: InferRequest = { ...target, inputs };
     const filter = request.output_filter;
     if (filter.length > 0) {

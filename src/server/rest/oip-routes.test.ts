@@ -261,4 +261,58 @@ describe('Open Inference Protocol v2 REST', () => {
       else assert.match(answer.json.error as string, message);
     });
   }
+
+  it('checks model, dtype and shape against the signature before decoding any element (JSON and binary)', async () => {
+    // Numbers where BYTES strings belong: decoding first would answer a type error instead.
+    const json = await call('POST', '/v2/models/digits-mlp/infer', {
+      inputs: [{ name: 'input', datatype: 'BYTES', shape: [3], data: [1, 2, 3] }],
+    });
+    assert.equal(json.status, 400);
+    assert.match(json.json.error as string, /input "input" of model "digits-mlp": expected FP32 with shape \[-1, 64\], got BYTES \[3\]/);
+    // Binary extension: 1 byte cannot hold 3 length prefixes, but the dtype is refused first.
+    const header = JSON.stringify({ inputs: [{ name: 'input', datatype: 'BYTES', shape: [3], parameters: { binary_data_size: 1 } }] });
+    const res = await fetch(`${api.url}/v2/models/digits-mlp/infer`, {
+      method: 'POST',
+      body: Buffer.concat([Buffer.from(header), Buffer.from([7])]),
+      headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) },
+    });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: string }).error, /expected FP32 with shape \[-1, 64\], got BYTES \[3\]/);
+  });
+
+  it('answers 413 beyond maxRequestElements or maxRequestBytesElements, before decoding', async () => {
+    const limited = await startExampleServer(inference, { maxRequestElements: 64 * 4, maxRequestBytesElements: 10 });
+    try {
+      const post = async (body: unknown): Promise<{ status: number; error: string }> => {
+        const res = await fetch(`${limited.url}/v2/models/digits-mlp/infer`, { method: 'POST', body: JSON.stringify(body) });
+        return { status: res.status, error: ((await res.json()) as { error: string }).error };
+      };
+      // 5 rows of 64: over 256 elements, refused before the (missing) data is looked at.
+      const big = await post({ inputs: [{ name: 'input', datatype: 'FP32', shape: [5, 64], data: [] }] });
+      assert.deepEqual([big.status, /more than 256 tensor elements/.test(big.error)], [413, true], big.error);
+      const ok = await post({ inputs: [{ name: 'input', datatype: 'FP32', shape: [4, 64], data: Array.from({ length: 256 }, () => 0) }] });
+      assert.equal(ok.status, 200, ok.error);
+      const tf = await fetch(`${limited.url}/v1/models/digits-mlp:predict`, {
+        method: 'POST',
+        body: JSON.stringify({ instances: Array.from({ length: 5 }, () => Array.from({ length: 64 }, () => 0)) }),
+      });
+      assert.equal(tf.status, 413);
+    } finally {
+      await limited.server.close(1000);
+    }
+  });
+
+  it('answers 400, not 500, to lists nested 100 000 deep', async () => {
+    const deep = `${'['.repeat(100_000)}1${']'.repeat(100_000)}`;
+    const inputs = await call('POST', '/v2/models/digits-mlp/infer', `{"inputs": ${deep}}`);
+    assert.equal(inputs.status, 400);
+    assert.equal(inputs.json.error, 'inputs[0] must be a JSON object, got (Array nested too deeply to print)');
+    const data = await call(
+      'POST',
+      '/v2/models/digits-mlp/infer',
+      `{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [${deep}]}]}`,
+    );
+    assert.equal(data.status, 400);
+    assert.match(data.json.error as string, /input "input": Encountered list at unexpected size: got a list of 1 at dimension 1/);
+  });
 });

@@ -18,7 +18,7 @@ import {
   wantsBinaryOutput,
 } from '../../tensor/codecs/index.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
-import { singleInput } from '../served-signature.ts';
+import { requestGate, singleInput } from '../served-signature.ts';
 import { readBody } from './http-exchange.ts';
 import { decodeSegment, type RouteDeps, type RouteMatch, type RouteRun, routingKey } from './rest-route.ts';
 
@@ -120,10 +120,12 @@ export function createOipRoutes(deps: RouteDeps): OipRoutes {
     const body = await readBody(x.req, options.maxBodyBytes);
     const header = x.req.headers[INFERENCE_HEADER_CONTENT_LENGTH];
     let request: OipRequest;
+    // Model, dtypes, shapes and element counts are checked before any element is decoded.
+    const gate = requestGate(repository, model, version, options.decodeLimits);
     if (typeof header === 'string') {
-      request = decodeOipBinaryRequest(body, header, header.trim() === '0' ? singleInput(repository, model, version) : undefined);
+      request = decodeOipBinaryRequest(body, header, header.trim() === '0' ? singleInput(repository, model, version) : undefined, gate);
     } else {
-      request = decodeOipRequest(parseJsonText(body));
+      request = decodeOipRequest(parseJsonText(body), undefined, gate);
     }
     const key = routingKey(x);
     const signal = x.signal(options.requestTimeoutMs);

@@ -5,6 +5,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../observability/logger.ts';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../serving/check-inputs.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import type { DashboardOptions } from '../dashboard/dashboard-options.ts';
 
@@ -22,6 +23,14 @@ export interface RestHandlerOptions {
   admin?: BearerAuth;
   /** Largest request body, bytes; larger ones get 413 and reading stops. Default 32 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Tensor elements of one inference request, all inputs together; more get 413 before any
+   * element is decoded (as do inputs whose dtype or shape the model's signature rules out).
+   * Default 16 Mi.
+   */
+  maxRequestElements?: number;
+  /** BYTES elements of one inference request (each costs an object, ~100 bytes, however short); more get 413. Default 1 Mi. */
+  maxRequestBytesElements?: number;
   /** Requests served at once (health and metrics excluded); more get 429 RESOURCE_EXHAUSTED. Default 1024. */
   maxConcurrentRequests?: number;
   /** Deadline of one inference, ms (TF Serving's `--rest_api_timeout_in_ms`); 504 after it. Default 30 000; 0 disables. */
@@ -59,6 +68,7 @@ export interface ResolvedHandlerOptions {
   authToken: string | undefined;
   adminToken: string | undefined;
   maxBodyBytes: number;
+  decodeLimits: DecodeLimits;
   maxConcurrentRequests: number;
   requestTimeoutMs: number;
   serverName: string;
@@ -76,6 +86,10 @@ export function resolveHandlerOptions(options: RestHandlerOptions, packageVersio
     authToken: options.auth?.token,
     adminToken: options.admin?.token,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    decodeLimits: {
+      maxElements: options.maxRequestElements ?? DEFAULT_DECODE_LIMITS.maxElements,
+      maxBytesElements: options.maxRequestBytesElements ?? DEFAULT_DECODE_LIMITS.maxBytesElements,
+    },
     maxConcurrentRequests: options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     serverName: options.serverName ?? 'inflow',

@@ -194,6 +194,14 @@ describe('TF Serving REST API', () => {
     ['a wrong shape', 'POST', '/v1/models/digits-mlp:predict', { instances: [[1, 2, 3]] }, 400, /input "input".*expected.*64/],
     ['a wrong element type', 'POST', '/v1/models/digits-mlp:predict', { instances: [['a']] }, 400, /is not of expected type: float/],
     [
+      'instances nested 100 000 lists deep',
+      'POST',
+      '/v1/models/digits-mlp:predict',
+      `{"instances": ${'['.repeat(100_000)}1${']'.repeat(100_000)}}`,
+      400,
+      'input "input": lists nested more than 254 deep; a tensor has at most 254 dimensions',
+    ],
+    [
       'an unknown signature',
       'POST',
       '/v1/models/digits-mlp:predict',

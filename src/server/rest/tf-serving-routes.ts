@@ -3,6 +3,7 @@
  * model metadata, with TF Serving's routing (case-insensitive, URL-decoded names), error texts
  * and `{"error": …}` bodies. `:classify` and `:regress` (tf.Example inputs) are in tf-example-routes.ts.
  */
+import { createInputGate } from '../../serving/check-inputs.ts';
 import { InflowError } from '../../errors.ts';
 import { DEFAULT_SIGNATURE_NAME, decodeTfPredict, encodeTfPredict, parseJsonText } from '../../tensor/codecs/index.ts';
 import { servedSignature } from '../served-signature.ts';
@@ -50,12 +51,18 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
       ...(key !== undefined ? { key } : {}),
     });
     const signature = servedSignature(repository, model, route.version);
-    const request = decodeTfPredict(body, (name) => {
-      if (name !== DEFAULT_SIGNATURE_NAME) {
-        throw new InflowError('FAILED_PRECONDITION', `Serving signature name: "${name}" not found in signature def`);
-      }
-      return signature;
-    });
+    const request = decodeTfPredict(
+      body,
+      (name) => {
+        if (name !== DEFAULT_SIGNATURE_NAME) {
+          throw new InflowError('FAILED_PRECONDITION', `Serving signature name: "${name}" not found in signature def`);
+        }
+        return signature;
+      },
+      // Only the element limits: the signature types the JSON here, and a value of the wrong type gets TF Serving's
+      // type error before a shape mismatch, as TF Serving answers.
+      createInputGate(model, [], options.decodeLimits),
+    );
     const signal = x.signal(options.requestTimeoutMs);
     const result = await inference.infer(
       { model, version: route.version, inputs: request.inputs },

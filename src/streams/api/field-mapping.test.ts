@@ -41,6 +41,27 @@ describe('field mapping', () => {
     assert.ok(Number.isNaN((lenient({ x: [Number.NaN] }).x?.data as Float32Array)[0]));
   });
 
+  it('flattens nested lists without recursion and refuses nesting deeper than a tensor can have', () => {
+    const map = compileInputMapping({ x: { field: 'x', shape: [2, 2] } });
+    assert.deepEqual(
+      [
+        ...(map({
+          x: [
+            [1, 2],
+            [3, [4]],
+          ],
+        }).x?.data as Float32Array),
+      ],
+      [1, 2, 3, 4],
+    );
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    assert.throws(() => compileInputMapping({ x: { field: 'x' } })({ x: deep }), {
+      code: 'INVALID_ARGUMENT',
+      message: /input "x": field "x" has lists nested more than 254 deep/,
+    });
+  });
+
   it('writes outputs as numbers, nested arrays or argmax and keeps the input fields', () => {
     const map = compileOutputMapping({
       label: { tensor: 'label' },

@@ -5,7 +5,7 @@
  */
 import { InflowError } from '../../errors.ts';
 import { arrayTypeOf, type DType, type NumericArray } from '../../tensor/dtype.ts';
-import { elementCount, type Tensor } from '../../tensor/tensor.ts';
+import { elementCount, MAX_RANK, type Tensor } from '../../tensor/tensor.ts';
 
 /** Where a model input comes from. */
 export interface InputField {
@@ -38,9 +38,41 @@ export function readField(value: unknown, path: string): unknown {
   return cur;
 }
 
-function flatten(value: unknown, out: unknown[]): void {
-  if (Array.isArray(value)) for (const v of value) flatten(v, out);
-  else out.push(value);
+/**
+ * Appends the leaves of nested lists to `out` in row-major order, without recursion: a record
+ * nested 100 000 deep is the producer's mistake (INVALID_ARGUMENT, a dead letter), not a stack
+ * overflow (INTERNAL). Deeper than MAX_RANK levels cannot be a tensor.
+ */
+function flatten(value: unknown, out: unknown[], name: string, field: string): void {
+  if (!Array.isArray(value)) {
+    out.push(value);
+    return;
+  }
+  const lists: unknown[][] = [value];
+  const next: number[] = [0];
+  while (lists.length > 0) {
+    const depth = lists.length - 1;
+    const list = lists[depth] as unknown[];
+    const i = next[depth] as number;
+    if (i === list.length) {
+      lists.pop();
+      next.pop();
+      continue;
+    }
+    next[depth] = i + 1;
+    const v = list[i];
+    if (!Array.isArray(v)) {
+      out.push(v);
+    } else if (lists.length === MAX_RANK) {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        `input "${name}": field "${field}" has lists nested more than ${MAX_RANK} deep; a tensor has at most ${MAX_RANK} dimensions`,
+      );
+    } else {
+      lists.push(v);
+      next.push(0);
+    }
+  }
 }
 
 /**
@@ -75,7 +107,7 @@ function inputTensor(name: string, spec: InputField, value: unknown): Tensor {
   const fast = fastNumeric(raw, dtype, spec);
   if (fast) return { dtype, shape: [1, ...(spec.shape ?? [fast.length])], data: fast };
   const flat: unknown[] = [];
-  flatten(raw, flat);
+  flatten(raw, flat, name, spec.field);
   const rowShape = spec.shape ?? (Array.isArray(raw) ? [flat.length] : []);
   const n = elementCount(rowShape);
   if (flat.length !== n) {

@@ -77,6 +77,28 @@ describe('topology test driver', () => {
     }
   });
 
+  it("dead-letters a record nested 100 000 lists deep as the caller's mistake (INVALID_ARGUMENT), not INTERNAL", async () => {
+    const { topology } = doublingTopology();
+    const driver = await createTopologyTestDriver(topology);
+    try {
+      const depth = 100_000;
+      await driver.pipeRaw('in', Buffer.from('deep'), Buffer.from(`{"x": ${'['.repeat(depth)}1${']'.repeat(depth)}}`));
+      await driver.pipe('in', 'ok', { x: [2] }, { serdes });
+      await driver.flush();
+      assert.deepEqual(
+        (await driver.read('out', serdes)).map((r) => r.key),
+        ['ok'],
+      );
+      const [dead] = await driver.deadLetters();
+      assert.equal(dead?.key?.toString(), 'deep');
+      assert.equal(dead?.headers[DeadLetterHeader.CODE], 'INVALID_ARGUMENT');
+      assert.equal(dead?.headers[DeadLetterHeader.STAGE], 'predict');
+      assert.match(dead?.headers[DeadLetterHeader.MESSAGE] ?? '', /field "x" has lists nested more than 254 deep/);
+    } finally {
+      await driver.close();
+    }
+  });
+
   it('dead-letters a record whose output is larger than the broker takes, and keeps going', async () => {
     const b = createStreamsBuilder();
     b.stream('in', serdes)

@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { InflowError } from '../../errors.ts';
 import { arrayTypeOf, type DType, type NumericArray } from '../dtype.ts';
-import { elementCount, type Tensor } from '../tensor.ts';
+import { elementCount, MAX_RANK, type Tensor, type TensorGate } from '../tensor.ts';
 import { floatToHalfBits, halfBitsToFloat } from './half.ts';
 import { formatFloat32, formatFloat64 } from './json-text.ts';
 
@@ -18,8 +18,9 @@ export interface JsonDialect {
   readonly b64: boolean;
 }
 
-const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder();
+/** Every empty string shares one (it has no bytes to change). */
+const EMPTY = new Uint8Array(0);
 
 /** rapidjson's names of JSON value types, as TF Serving prints them. */
 function jsonTypeName(value: unknown): string {
@@ -38,7 +39,12 @@ export function jsonSnippet(value: unknown): string {
   try {
     text = typeof value === 'bigint' ? value.toString() : (JSON.stringify(value) ?? String(value));
   } catch {
-    text = String(value);
+    // Too deep for JSON.stringify (it recurses; String() of a nested list too) or not serializable.
+    try {
+      text = String(value);
+    } catch {
+      text = `(${jsonTypeName(value)} nested too deeply to print)`;
+    }
   }
   return text.length > 256 ? `${text.slice(0, 256)}…` : text;
 }
@@ -97,7 +103,8 @@ export function createJsonSink(dtype: DType, count: number, name: string, dialec
     case 'BYTES': {
       const data: Uint8Array[] = new Array<Uint8Array>(count);
       const put: JsonSink = (v, i) => {
-        if (typeof v === 'string') data[i] = utf8Encoder.encode(v);
+        // Buffer.from copies small strings into a shared pool: no ArrayBuffer of its own per element.
+        if (typeof v === 'string') data[i] = v.length === 0 ? EMPTY : Buffer.from(v, 'utf8');
         else if (dialect.b64 && isB64Object(v) && typeof v.b64 === 'string') data[i] = decodeBase64(v.b64, name);
         else throw typeError(name, v, dtype, dialect);
       };
@@ -160,11 +167,20 @@ function isList(value: unknown): value is unknown[] {
   return Array.isArray(value);
 }
 
-/** Shape of a nested list, read along the first element of each level (a leaf gives `[]`). */
-export function inferJsonShape(value: unknown): number[] {
+/**
+ * Shape of a nested list, read along the first element of each level (a leaf gives `[]`).
+ * INVALID_ARGUMENT past {@link MAX_RANK} levels (`name` is the input, for the message).
+ */
+export function inferJsonShape(value: unknown, name = 'tensor'): number[] {
   const shape: number[] = [];
   let v = value;
   while (isList(v)) {
+    if (shape.length === MAX_RANK) {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        `input "${name}": lists nested more than ${MAX_RANK} deep; a tensor has at most ${MAX_RANK} dimensions`,
+      );
+    }
     shape.push(v.length);
     if (v.length === 0) break;
     v = v[0];
@@ -206,9 +222,13 @@ export function fillFromJson(value: unknown, shape: readonly number[], dim: numb
   return next;
 }
 
-/** A tensor from one nested JSON list (or scalar) whose shape is inferred from its nesting. */
-export function tensorFromNestedJson(value: unknown, dtype: DType, name: string, dialect: JsonDialect): Tensor {
-  const shape = inferJsonShape(value);
+/**
+ * A tensor from one nested JSON list (or scalar) whose shape is inferred from its nesting;
+ * `gate` sees the dtype and shape before any element is converted.
+ */
+export function tensorFromNestedJson(value: unknown, dtype: DType, name: string, dialect: JsonDialect, gate?: TensorGate): Tensor {
+  const shape = inferJsonShape(value, name);
+  gate?.(name, dtype, shape);
   const { data, put } = createJsonSink(dtype, elementCount(shape), name, dialect);
   fillFromJson(value, shape, 0, 0, put, name);
   return { dtype, shape, data };

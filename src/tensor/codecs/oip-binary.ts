@@ -10,6 +10,7 @@
  */
 import { InflowError } from '../../errors.ts';
 import type { DType } from '../dtype.ts';
+import type { TensorGate } from '../tensor.ts';
 import { parseJsonText } from './json-text.ts';
 import {
   type BinaryCursor,
@@ -62,15 +63,21 @@ function splitBody(body: Uint8Array, header: string | number | undefined): { jso
  * Decodes an inference request body with or without binary data. `header` is the
  * `Inference-Header-Content-Length` value (absent: the whole body is JSON). A header of `0` is a
  * raw binary request: the body is the bytes of `rawInput` (batch 1) and every output is asked for
- * in binary (`binary_data_output: true`); it needs `rawInput`, else INVALID_ARGUMENT.
+ * in binary (`binary_data_output: true`); it needs `rawInput`, else INVALID_ARGUMENT. `gate` sees
+ * each input's name, dtype and shape before any element is decoded.
  */
-export function decodeOipBinaryRequest(body: Uint8Array, header: string | number | undefined, rawInput?: RawInputSpec): OipRequest {
-  if (header !== undefined && headerLength(header, body.byteLength) === 0) return decodeRawRequest(body, rawInput);
+export function decodeOipBinaryRequest(
+  body: Uint8Array,
+  header: string | number | undefined,
+  rawInput?: RawInputSpec,
+  gate?: TensorGate,
+): OipRequest {
+  if (header !== undefined && headerLength(header, body.byteLength) === 0) return decodeRawRequest(body, rawInput, gate);
   const { json, binary } = splitBody(body, header);
-  return decodeOipRequest(json, binary);
+  return decodeOipRequest(json, binary, gate);
 }
 
-function decodeRawRequest(body: Uint8Array, spec: RawInputSpec | undefined): OipRequest {
+function decodeRawRequest(body: Uint8Array, spec: RawInputSpec | undefined, gate: TensorGate | undefined): OipRequest {
   if (!spec) {
     throw new InflowError(
       'INVALID_ARGUMENT',
@@ -84,6 +91,7 @@ function decodeRawRequest(body: Uint8Array, spec: RawInputSpec | undefined): Oip
       `raw binary request: input "${spec.name}" has shape [${spec.shape.join(', ')}] with unknown dims; send a JSON header with the shape`,
     );
   }
+  gate?.(spec.name, spec.dtype, shape);
   const tensor = decodeRawTensor(spec.name, spec.dtype, shape, body);
   return { inputs: { [spec.name]: tensor }, parameters: { binary_data_output: true } };
 }

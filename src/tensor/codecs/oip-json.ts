@@ -9,7 +9,7 @@
  */
 import { InflowError } from '../../errors.ts';
 import { DType, isDType } from '../dtype.ts';
-import { elementCount, type Tensor } from '../tensor.ts';
+import { elementCount, type Tensor, type TensorGate } from '../tensor.ts';
 import { createJsonSink, elementWriter, fillFromJson, jsonSnippet, type JsonDialect, writeNestedJson } from './json-tensor.ts';
 import { decodeRawTensor, encodeRawTensor, rawByteLength } from './raw-tensor.ts';
 
@@ -102,13 +102,15 @@ function parseShape(value: unknown, name: string): number[] {
 
 /**
  * Decodes one entry of an `inputs` (request) or `outputs` (response) list into a tensor. Its bytes
- * come from `binary` when its parameters hold `binary_data_size`, else from `data`.
+ * come from `binary` when its parameters hold `binary_data_size`, else from `data`; `gate` sees
+ * its name, dtype and shape before any element is decoded.
  */
 export function decodeOipTensor(
   entry: unknown,
   index: number,
   list: string,
   binary?: BinaryCursor,
+  gate?: TensorGate,
 ): { name: string; tensor: Tensor; parameters?: OipParameters } {
   if (!isPlainObject(entry)) throw invalid(`${list}[${index}] must be a JSON object, got ${jsonSnippet(entry)}`);
   const { name } = entry;
@@ -117,6 +119,7 @@ export function decodeOipTensor(
   const dtype = oipDatatype(entry.datatype, name);
   const shape = parseShape(entry.shape, name);
   const parameters = optionalParameters(entry.parameters, `tensor "${name}"`);
+  gate?.(name, dtype, shape);
   const size = parameters?.binary_data_size;
   if (size !== undefined) {
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
@@ -171,12 +174,13 @@ function decodeTensorList(
   value: unknown,
   list: string,
   binary?: BinaryCursor,
+  gate?: TensorGate,
 ): { tensors: Record<string, Tensor>; parameters?: Record<string, OipParameters> } {
   if (!Array.isArray(value)) throw invalid(`'${list}' must be a JSON list, got ${jsonSnippet(value)}`);
   const tensors: Record<string, Tensor> = {};
   let parameters: Record<string, OipParameters> | undefined;
   for (const [i, entry] of value.entries()) {
-    const decoded = decodeOipTensor(entry, i, list, binary);
+    const decoded = decodeOipTensor(entry, i, list, binary, gate);
     checkName(tensors, decoded.name, list);
     tensors[decoded.name] = decoded.tensor;
     if (decoded.parameters) (parameters ??= {})[decoded.name] = decoded.parameters;
@@ -191,9 +195,11 @@ function decodeTensorList(
 
 /**
  * Decodes a parsed inference request body. `binary` is the binary part of the body (binary
- * extension; see oip-binary.ts), consumed by inputs with `binary_data_size` in JSON order.
+ * extension; see oip-binary.ts), consumed by inputs with `binary_data_size` in JSON order. `gate`
+ * (a server's signature and limit check) sees each input's name, dtype and shape before any of
+ * its elements is decoded.
  */
-export function decodeOipRequest(body: unknown, binary?: BinaryCursor): OipRequest {
+export function decodeOipRequest(body: unknown, binary?: BinaryCursor, gate?: TensorGate): OipRequest {
   if (!isPlainObject(body)) throw invalid(`request body must be a JSON object, got ${jsonSnippet(body)}`);
   const request: OipRequest = { inputs: {} };
   const id = optionalString(body.id, "'id'");
@@ -201,7 +207,7 @@ export function decodeOipRequest(body: unknown, binary?: BinaryCursor): OipReque
   const parameters = optionalParameters(body.parameters, 'request');
   if (parameters) request.parameters = parameters;
   if (body.inputs === undefined) throw invalid("request has no 'inputs'; expected a list of input tensors");
-  const inputs = decodeTensorList(body.inputs, 'inputs', binary);
+  const inputs = decodeTensorList(body.inputs, 'inputs', binary, gate);
   request.inputs = inputs.tensors;
   if (inputs.parameters) request.inputParameters = inputs.parameters;
   if (body.outputs !== undefined && body.outputs !== null) {

@@ -18,7 +18,7 @@ import type protobuf from 'protobufjs';
 import { InflowError } from '../../errors.ts';
 import { loadProtoRoot } from '../../protocol/proto-files.ts';
 import type { DType, NumericArray } from '../dtype.ts';
-import { elementCount, type Tensor } from '../tensor.ts';
+import { elementCount, type Tensor, type TensorGate } from '../tensor.ts';
 import { numericBytes, numericFromBytes } from './raw-tensor.ts';
 
 /** int64 as the options may present it: decimal string, number, bigint or a protobufjs Long. */
@@ -207,9 +207,9 @@ const fieldOf: Record<DType, keyof TensorProtoObject> = {
 /**
  * A tensor from a TensorProto message object. INVALID_ARGUMENT (naming `name`) for an
  * unsupported dtype, unknown rank, bad dims, or a value count that is neither the element
- * count nor 1 (broadcast).
+ * count nor 1 (broadcast). `gate` sees the name, dtype and shape before any value is decoded.
  */
-export function tensorFromProto(proto: TensorProtoObject, name = 'tensor'): Tensor {
+export function tensorFromProto(proto: TensorProtoObject, name = 'tensor', gate?: TensorGate): Tensor {
   const dtype = dtypeOfTfDataType(proto.dtype ?? 0, name);
   const tensorShape = proto.tensor_shape ?? undefined;
   if (tensorShape?.unknown_rank === true) {
@@ -222,6 +222,7 @@ export function tensorFromProto(proto: TensorProtoObject, name = 'tensor'): Tens
   } catch (error) {
     throw new InflowError('INVALID_ARGUMENT', `tensor "${name}": ${(error as Error).message}`, { cause: error });
   }
+  gate?.(name, dtype, shape);
   const content = proto.tensor_content;
   if (content !== undefined && content.length > 0) {
     if (dtype === 'BYTES') throw new InflowError('INVALID_ARGUMENT', `tensor "${name}": DT_STRING must use string_val, not tensor_content`);

@@ -8,7 +8,7 @@
  */
 import { InflowError } from '../../errors.ts';
 import type { DType } from '../dtype.ts';
-import { elementCount, type Tensor } from '../tensor.ts';
+import { elementCount, type Tensor, type TensorGate } from '../tensor.ts';
 import {
   createJsonSink,
   elementWriter,
@@ -105,9 +105,14 @@ export function tfSignatureName(body: unknown): string {
  * Decodes a parsed `:predict` body. `signature` is the model's signature, or a function that picks
  * it by `signature_name` (and throws NOT_FOUND/INVALID_ARGUMENT for an unknown one).
  * Errors are INVALID_ARGUMENT with TF Serving's messages where it has one; FP16 inputs are
- * UNIMPLEMENTED (TF Serving answers 501 too).
+ * UNIMPLEMENTED (TF Serving answers 501 too). `gate` sees each input's name, dtype and shape
+ * (from the nesting) before any element is converted.
  */
-export function decodeTfPredict(body: unknown, signature: TfSignature | ((signatureName: string) => TfSignature)): TfPredictRequest {
+export function decodeTfPredict(
+  body: unknown,
+  signature: TfSignature | ((signatureName: string) => TfSignature),
+  gate?: TensorGate,
+): TfPredictRequest {
   const signatureName = tfSignatureName(body);
   const request = body as Record<string, unknown>;
   const sig = typeof signature === 'function' ? signature(signatureName) : signature;
@@ -116,8 +121,8 @@ export function decodeTfPredict(body: unknown, signature: TfSignature | ((signat
   if (hasInstances && hasInputs) throw invalid("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist");
   if (!hasInstances && !hasInputs) throw invalid("Missing 'inputs' or 'instances' key");
   for (const spec of sig.inputs) checkDtype(spec);
-  if (hasInstances) return { signatureName, format: 'row', inputs: decodeRows(request.instances, sig.inputs, 'instances') };
-  return { signatureName, format: 'columnar', inputs: decodeColumns(request.inputs, sig.inputs, 'inputs') };
+  if (hasInstances) return { signatureName, format: 'row', inputs: decodeRows(request.instances, sig.inputs, 'instances', gate) };
+  return { signatureName, format: 'columnar', inputs: decodeColumns(request.inputs, sig.inputs, 'inputs', gate) };
 }
 
 function sortedNames(specs: readonly TfTensorSpec[]): string {
@@ -128,13 +133,13 @@ function sortedNames(specs: readonly TfTensorSpec[]): string {
 }
 
 /** Row format: a list of instances, each a value (one input) or an object with every input's value. */
-function decodeRows(instances: unknown, specs: readonly TfTensorSpec[], key: string): Record<string, Tensor> {
+function decodeRows(instances: unknown, specs: readonly TfTensorSpec[], key: string, gate: TensorGate | undefined): Record<string, Tensor> {
   if (!Array.isArray(instances) || instances.length === 0) {
     throw invalid(`'${key}' must be a non-empty JSON list, got ${jsonSnippet(instances)}`);
   }
   const [only] = specs;
   if (specs.length === 1 && only && !isNamedObject(instances[0])) {
-    return { [only.name]: tensorFromNestedJson(instances, only.dtype, only.name, tfDialect) };
+    return { [only.name]: tensorFromNestedJson(instances, only.dtype, only.name, tfDialect, gate) };
   }
   const names = new Set(specs.map((s) => s.name));
   for (const [i, instance] of instances.entries()) {
@@ -148,8 +153,9 @@ function decodeRows(instances: unknown, specs: readonly TfTensorSpec[], key: str
   const rows = instances as Record<string, unknown>[];
   const inputs: Record<string, Tensor> = {};
   for (const spec of specs) {
-    const elementShape = inferJsonShape(rows[0]?.[spec.name]);
+    const elementShape = inferJsonShape(rows[0]?.[spec.name], spec.name);
     const shape = [rows.length, ...elementShape];
+    gate?.(spec.name, spec.dtype, shape);
     const { data, put } = createJsonSink(spec.dtype, elementCount(shape), spec.name, tfDialect);
     let offset = 0;
     for (const row of rows) offset = fillFromJson(row[spec.name], elementShape, 0, offset, put, spec.name);
@@ -159,7 +165,7 @@ function decodeRows(instances: unknown, specs: readonly TfTensorSpec[], key: str
 }
 
 /** Columnar format: one value/list (one input) or an object keyed by input name; shapes independent. */
-function decodeColumns(value: unknown, specs: readonly TfTensorSpec[], key: string): Record<string, Tensor> {
+function decodeColumns(value: unknown, specs: readonly TfTensorSpec[], key: string, gate: TensorGate | undefined): Record<string, Tensor> {
   const [only] = specs;
   if (!isNamedObject(value)) {
     if (specs.length !== 1 || !only) {
@@ -167,7 +173,7 @@ function decodeColumns(value: unknown, specs: readonly TfTensorSpec[], key: stri
         `'${key}' holds a single value but the signature has ${specs.length} inputs (${sortedNames(specs)}); use an object keyed by input name`,
       );
     }
-    return { [only.name]: tensorFromNestedJson(value, only.dtype, only.name, tfDialect) };
+    return { [only.name]: tensorFromNestedJson(value, only.dtype, only.name, tfDialect, gate) };
   }
   const names = new Set(specs.map((s) => s.name));
   for (const name of Object.keys(value)) {
@@ -176,7 +182,7 @@ function decodeColumns(value: unknown, specs: readonly TfTensorSpec[], key: stri
   const inputs: Record<string, Tensor> = {};
   for (const spec of specs) {
     if (!Object.hasOwn(value, spec.name)) throw invalid(`Missing named input: ${spec.name} in '${key}' object.`);
-    inputs[spec.name] = tensorFromNestedJson(value[spec.name], spec.dtype, spec.name, tfDialect);
+    inputs[spec.name] = tensorFromNestedJson(value[spec.name], spec.dtype, spec.name, tfDialect, gate);
   }
   return inputs;
 }
@@ -286,12 +292,12 @@ export function decodeTfPredictResponse(body: unknown, outputs: readonly TfTenso
   if (body.predictions !== undefined) {
     const specs = Array.isArray(body.predictions) ? present(body.predictions[0]) : outputs;
     for (const spec of specs) checkDtype(spec);
-    return decodeRows(body.predictions, specs, 'predictions');
+    return decodeRows(body.predictions, specs, 'predictions', undefined);
   }
   if (body.outputs !== undefined) {
     const specs = present(body.outputs);
     for (const spec of specs) checkDtype(spec);
-    return decodeColumns(body.outputs, specs, 'outputs');
+    return decodeColumns(body.outputs, specs, 'outputs', undefined);
   }
   throw invalid("response has neither 'predictions' nor 'outputs'");
 }
