@@ -124,6 +124,11 @@ describe('inflow models', () => {
       const bad = await models(['list', '--trusted-key', `${key}.key`]);
       assert.equal(bad.code, 2);
       assert.match(bad.err[0] ?? '', /trusted key .*release\.key: this is a private key; give followers the public key only/);
+      const label = await models(['label', 'digits-mlp', 'stable=1', '--sign-key', `${key}.key`]);
+      assert.equal(label.code, 0, label.err.join('\n'));
+      const signedList = await models(['list', '--sign-key', `${key}.key`]);
+      assert.equal(signedList.code, 2);
+      assert.match(signedList.err[0] ?? '', /--sign-key signs what publish, label, split and delete write; "list" writes nothing/);
       const inspect = await models(['inspect', 'digits-mlp']);
       assert.match(inspect.out[0] ?? '', new RegExp(`version 1: .*, signed by key ${id} \\(not verified here\\)`));
     } finally {

@@ -36,7 +36,8 @@ Usage:
   inflow models publish <version-dir> --model <name> --version <n> [--config <file>] [--chunk-size <bytes>]
                        [--sign-key <ed25519 private key PEM>]
       every file under <version-dir>; the config is <version-dir>/../config.yaml unless --config names one;
-      --sign-key signs the manifest (files with sha256 and sizes, model, version, config)
+      --sign-key signs the manifest (files with sha256 and sizes, model, version, config); label, split and
+      delete take --sign-key too (followers with trusted keys apply only signed label moves, splits, deletions)
   inflow models label <model> <label>=<version> …     move labels (label= removes one); other labels stay
   inflow models split <model> <v>=<weight>,… [--shadow <v>:<fraction>]
                                                       set the routing as a whole; "off" removes it
@@ -209,6 +210,11 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
   if (!deps.client && !kafka) {
     throw bad('inflow models needs the cluster: --kafka host:port, --kafka-config <file> or KAFKA_BOOTSTRAP_SERVERS');
   }
+  if (values['sign-key'] !== undefined && !['publish', 'label', 'split', 'delete'].includes(action)) {
+    throw bad(`--sign-key signs what publish, label, split and delete write; "${action}" writes nothing`);
+  }
+  const signingKey = values['sign-key'] === undefined ? undefined : await loadSigningKey(values['sign-key']);
+  const signed = signingKey ? { signingKey } : {};
   const client = deps.client ?? createKafkaClient(kafka as KafkaConfig);
   try {
     switch (action) {
@@ -225,7 +231,6 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
                 throw bad(`--config ${configPath}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
               });
         const chunkSize = values['chunk-size'] === undefined ? undefined : integer(values['chunk-size'], '--chunk-size');
-        const signingKey = values['sign-key'] === undefined ? undefined : await loadSigningKey(values['sign-key']);
         const started = performance.now();
         const r = await publishModel({
           client,
@@ -257,7 +262,7 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
       case 'label': {
         const [model, ...moves] = args;
         if (!model) throw bad('inflow models label: expected <model> <label>=<version> …');
-        const r = await publishControl({ client, topic, model, labels: parseLabelMoves(moves) });
+        const r = await publishControl({ client, topic, model, labels: parseLabelMoves(moves), ...signed });
         const labels = Object.entries(r.control.labels ?? {}).map(([l, v]) => `${l}=${v}`);
         print(
           { ...r.control, warnings: r.warnings },
@@ -270,7 +275,7 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
         if (!model || extra.length > 0)
           throw bad('inflow models split: expected <model> <version>=<weight>,… [--shadow <version>:<fraction>]');
         const routing = parseRouting(spec, values.shadow);
-        const r = await publishControl({ client, topic, model, routing });
+        const r = await publishControl({ client, topic, model, routing, ...signed });
         print(
           { ...r.control, warnings: r.warnings },
           `${model}: routing ${routing === null ? 'removed' : JSON.stringify(routing)} (topic ${topic} offset ${r.offset})`,
@@ -281,7 +286,7 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
         const [model, versionText, ...extra] = args;
         if (!model || extra.length > 0) throw bad('inflow models delete: expected <model> <version>');
         const version = integer(versionText, 'version');
-        const r = await deleteModelVersion({ client, topic, model, version });
+        const r = await deleteModelVersion({ client, topic, model, version, ...signed });
         return print({ model, version, ...r }, `${model} version ${version} deleted (${r.tombstones} tombstones in ${topic})`);
       }
       case 'inspect': {

@@ -106,9 +106,9 @@ export async function loadTrustedKeys(paths: readonly string[]): Promise<Trusted
   return Promise.all(paths.map(async (p) => parseTrustedKey(await readKeyFile(p, 'trusted key'), p)));
 }
 
-/** The headers that sign `manifestValue`. */
-export function signatureHeaders(manifestValue: Buffer, key: SigningKey): KafkaHeader[] {
-  const signature = sign(null, manifestValue, key.key);
+/** The headers that sign `bytes` (a manifest or control value, or {@link tombstoneBytes}). */
+export function signatureHeaders(bytes: Buffer, key: SigningKey): KafkaHeader[] {
+  const signature = sign(null, bytes, key.key);
   return [
     [Header.SIGNATURE, Buffer.from(signature.toString('base64'))],
     [Header.SIGNING_KEY, Buffer.from(key.id)],
@@ -129,6 +129,19 @@ export interface Refusal {
 }
 
 /**
+ * What a tombstone's signature covers: its key, so a signed deletion of one version (or one
+ * model's control) cannot be moved to another. Tombstones have no value to sign.
+ */
+export function tombstoneBytes(key: Buffer | null): Buffer {
+  return Buffer.concat([Buffer.from('inflow-tombstone\n'), key ?? Buffer.alloc(0)]);
+}
+
+/** The bytes a models-topic record's signature covers: its value, or for a tombstone its key. */
+export function signedBytes(key: Buffer | null, value: Buffer | null): Buffer {
+  return value ?? tombstoneBytes(key);
+}
+
+/**
  * Checks a manifest record's signature against the trusted keys. With no trusted keys every
  * manifest passes (signed or not: there is nothing to check it with). With keys, an unsigned
  * manifest, one signed by another key and one whose signature does not verify are refused.
@@ -139,13 +152,28 @@ export function verifyManifest(
   headers: readonly KafkaHeader[],
   trusted: readonly TrustedKey[],
 ): { keyId: string | undefined } | Refusal {
+  return verifySigned(manifestValue, headers, trusted, 'the version', 'installs only versions signed', 'the manifest');
+}
+
+/**
+ * {@link verifyManifest} for any signed record: a control record (labels/routing) or a tombstone
+ * (`bytes` = {@link tombstoneBytes}); `what` names it in the reason.
+ */
+export function verifySigned(
+  bytes: Buffer,
+  headers: readonly KafkaHeader[],
+  trusted: readonly TrustedKey[],
+  what: string,
+  policy = 'applies only records signed',
+  part = what,
+): { keyId: string | undefined } | Refusal {
   const found = readSignature(headers);
   if (trusted.length === 0) return { keyId: undefined };
   const ids = trusted.map((k) => k.id).join(', ');
   if (!found) {
     return {
       code: RejectReason.UNSIGNED,
-      reason: `the version is not signed, and this follower installs only versions signed by a trusted key (${ids}); publish it with --sign-key`,
+      reason: `${what} is not signed, and this follower ${policy} by a trusted key (${ids}); publish it with --sign-key`,
     };
   }
   const key = trusted.find((k) => k.id === found.keyId);
@@ -157,10 +185,10 @@ export function verifyManifest(
   }
   const signature = Buffer.from(found.signature, 'base64');
   // Ed25519 signatures are 64 bytes (RFC 8032 §5.1.6); anything else cannot verify.
-  if (signature.length !== 64 || !verify(null, manifestValue, key.key, signature)) {
+  if (signature.length !== 64 || !verify(null, bytes, key.key, signature)) {
     return {
       code: RejectReason.BAD_SIGNATURE,
-      reason: `the manifest's signature does not verify with trusted key ${key.id} (${key.source}): the manifest was changed after signing, or the signature is not its own`,
+      reason: `${part}'s signature does not verify with trusted key ${key.id} (${key.source}): ${part} was changed after signing, or the signature is not its own`,
     };
   }
   return { keyId: key.id };

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { parse } from 'yaml';
 import { createMemoryClient } from '../kafka/memory/memory-client.ts';
 import type { KafkaClient } from '../kafka/types.ts';
 import { chunkKey, Header, manifestKey, parseKey } from './delivery-format.ts';
@@ -17,6 +18,7 @@ import { eventLog, flipByte, tamperingClient } from './fixtures/tamper.ts';
 import { generateSigningKeyPair, parseSigningKey, parseTrustedKey, type SigningKey, type TrustedKey } from './manifest-signing.ts';
 import { createModelSync, type ModelSync, type ModelSyncOptions } from './model-sync.ts';
 import { STATE_DIR } from './model-state.ts';
+import { deleteModelVersion, publishControl } from './publish-control.ts';
 import { publishModel } from './publish-model.ts';
 import { STAGING_DIR } from './staging-area.ts';
 import { registerModelSyncMetrics } from './sync-metrics.ts';
@@ -177,6 +179,67 @@ describe('model sync trust', () => {
     await publish(1, { config: 'platform: module\n', files: [{ path: 'model.js', data: code }], key: signing });
     await log.next((e) => e.type === 'installed' && e.version === 1);
     assert.deepEqual(await readFile(join(versionDir(1), 'model.js')), code);
+  });
+});
+
+describe('model sync trust: label moves, splits and deletions', () => {
+  const labels = async () => (parse(await readFile(join(repo, 'digits-mlp', 'config.yaml'), 'utf8')) as { labels?: unknown }).labels;
+
+  it('with trusted keys applies only signed control records and deletions; an unsigned or altered one is refused and changes nothing', async () => {
+    const { sync, log } = startSync({ trustedKeys: [trusted] });
+    await sync.start();
+    await publish(1, { key: signing });
+    await publish(2, { key: signing });
+    await publish(3, { key: signing });
+    await log.next((e) => e.type === 'installed' && e.version === 3);
+
+    await publishControl({ client, topic: TOPIC, model: 'digits-mlp', labels: { stable: 1 } });
+    const unsigned = await log.next((e) => e.type === 'rejected' && e.version === undefined);
+    assert.equal(unsigned.type === 'rejected' && unsigned.code, 'unsigned');
+    assert.match(
+      unsigned.type === 'rejected' ? unsigned.reason : '',
+      /^control record refused: the control record \(labels\/routing\) is not signed/,
+    );
+    assert.equal(await labels(), undefined, 'config.yaml keeps its labels');
+
+    const altered = tamperingClient(client, (r) =>
+      r.value && parseKey(r.key ?? null)?.kind === 'control'
+        ? { ...r, value: Buffer.from(r.value.toString().replace('"stable":2', '"stable":1')) }
+        : r,
+    );
+    await publishControl({ client: altered, topic: TOPIC, model: 'digits-mlp', labels: { stable: 2 }, signingKey: signing });
+    const bad = await log.next((e) => e.type === 'rejected' && e.code === 'bad-signature');
+    assert.match(bad.type === 'rejected' ? bad.reason : '', /control record \(labels\/routing\)'s signature does not verify/);
+    assert.equal(await labels(), undefined);
+
+    await publishControl({ client, topic: TOPIC, model: 'digits-mlp', labels: { stable: 2 }, signingKey: signing });
+    await log.next((e) => e.type === 'control');
+    assert.deepEqual(await labels(), { stable: 2 });
+
+    await deleteModelVersion({ client, topic: TOPIC, model: 'digits-mlp', version: 1 });
+    const refusedDelete = await log.next((e) => e.type === 'rejected' && e.reason.startsWith('deletion of version 1 refused'));
+    assert.equal(refusedDelete.type === 'rejected' && refusedDelete.code, 'unsigned');
+    assert.equal(await exists(versionDir(1)), true, 'an unsigned deletion removes nothing');
+    await deleteModelVersion({ client, topic: TOPIC, model: 'digits-mlp', version: 3, signingKey: signing });
+    await log.next((e) => e.type === 'deleted' && e.version === 3);
+    assert.equal(await exists(versionDir(3)), false);
+    assert.deepEqual(sync.stats().rejectedByReason, { unsigned: 2, 'bad-signature': 1 });
+  });
+
+  it('refuses a signed deletion moved onto another version (the signature covers the record key)', async () => {
+    const { sync, log } = startSync({ trustedKeys: [trusted] });
+    await sync.start();
+    await publish(1, { key: signing });
+    await publish(2, { key: signing });
+    await log.next((e) => e.type === 'installed' && e.version === 2);
+    const moved = tamperingClient(client, (r) =>
+      r.value === null && parseKey(r.key ?? null)?.kind === 'manifest' ? { ...r, key: Buffer.from(manifestKey('digits-mlp', 2)) } : r,
+    );
+    await deleteModelVersion({ client: moved, topic: TOPIC, model: 'digits-mlp', version: 1, signingKey: signing });
+    const r = await log.next((e) => e.type === 'rejected' && e.reason.startsWith('deletion of version 2 refused'));
+    assert.equal(r.type === 'rejected' && r.code, 'bad-signature');
+    assert.equal(await exists(versionDir(2)), true);
+    assert.equal(await exists(versionDir(1)), true);
   });
 });
 

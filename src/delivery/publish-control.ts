@@ -7,6 +7,7 @@ import { InflowError } from '../errors.ts';
 import type { KafkaClient, ProducerRecord } from '../kafka/types.ts';
 import { modelConfigSchema, type RoutingConfig, selectVersions } from '../repository/model-config.ts';
 import { type Control, chunkKey, controlKey, controlSchema, DEFAULT_MODELS_TOPIC, manifestKey } from './delivery-format.ts';
+import { type SigningKey, signatureHeaders, tombstoneBytes } from './manifest-signing.ts';
 import { type ManifestEntry, type ModelsTopicContent, readModelsTopic } from './models-topic.ts';
 import { checkModelVersion, defaultPublisher } from './publish-model.ts';
 
@@ -25,6 +26,8 @@ export interface PublishControlOptions {
   now?: () => number;
   /** Bound on reading the topic's current state, ms. Default 60 000. */
   timeoutMs?: number;
+  /** Signs the control record: followers with trusted keys apply only signed label moves and splits. */
+  signingKey?: SigningKey;
 }
 
 /** What {@link publishControl} wrote. */
@@ -123,8 +126,10 @@ export async function publishControl(options: PublishControlOptions): Promise<Co
   );
   const producer = client.producer({ acks: 'all', idempotent: true });
   try {
+    const value = Buffer.from(JSON.stringify(control));
+    const headers = options.signingKey ? signatureHeaders(value, options.signingKey) : [];
     const [meta] = await producer.send([
-      { topic, partition: now.latest.partition, key: Buffer.from(controlKey(model)), value: Buffer.from(JSON.stringify(control)) },
+      { topic, partition: now.latest.partition, key: Buffer.from(controlKey(model)), value, ...(headers.length > 0 ? { headers } : {}) },
     ]);
     const warnings = policyWarnings(model, now, [...Object.values(labels), ...routingVersions(routing)]);
     return { control, partition: now.latest.partition, offset: meta?.offset ?? -1n, warnings };
@@ -140,6 +145,8 @@ export interface DeleteVersionOptions {
   model: string;
   version: number;
   timeoutMs?: number;
+  /** Signs the manifest tombstone: followers with trusted keys remove a version only on a signed deletion. */
+  signingKey?: SigningKey;
 }
 
 /**
@@ -173,7 +180,9 @@ export async function deleteModelVersion(options: DeleteVersionOptions): Promise
       value: null,
     })),
   );
-  records.push({ topic, partition: entry.partition, key: Buffer.from(manifestKey(model, version)), value: null });
+  const key = Buffer.from(manifestKey(model, version));
+  const headers = options.signingKey ? signatureHeaders(tombstoneBytes(key), options.signingKey) : [];
+  records.push({ topic, partition: entry.partition, key, value: null, ...(headers.length > 0 ? { headers } : {}) });
   const producer = client.producer({ acks: 'all', idempotent: true });
   try {
     await producer.send(records);

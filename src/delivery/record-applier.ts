@@ -26,7 +26,7 @@ import {
   parseKey,
   RejectReason,
 } from './delivery-format.ts';
-import { type Refusal, type TrustedKey, verifyManifest } from './manifest-signing.ts';
+import { type Refusal, signedBytes, type TrustedKey, verifyManifest, verifySigned } from './manifest-signing.ts';
 import { configReason, createModelStates, effectiveConfig, type ModelState, writeModelConfig } from './model-state.ts';
 import { compareWithDisk, createStagingArea } from './staging-area.ts';
 
@@ -367,7 +367,7 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
   }
 
   async function onManifest(r: ConsumedRecord, model: string, version: number): Promise<void> {
-    if (r.value === null) return onDelete(model, version);
+    if (r.value === null) return onDelete(r, model, version);
     let m: Manifest;
     try {
       m = parseJsonValue(manifestSchema, r.value, 'the manifest');
@@ -438,7 +438,11 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
     return { event: { type: 'installed', model, version, bytes: manifestBytes(m) } };
   }
 
-  async function onDelete(model: string, version: number): Promise<void> {
+  async function onDelete(r: ConsumedRecord, model: string, version: number): Promise<void> {
+    const signed = verifySigned(signedBytes(r.key, null), r.headers, trustedKeys, `the deletion of version ${version}`);
+    // Not kept in the state as a refused version: the version itself stays installed.
+    if ('code' in signed)
+      return reject(model, undefined, { code: signed.code, reason: `deletion of version ${version} refused: ${signed.reason}` });
     for (const p of [...pending.values()]) if (p.model === model && p.version === version) await abandon(p, 'the version was deleted');
     const removed = await staging.remove(join(repository, model, String(version)));
     const state = await states.read(model);
@@ -456,6 +460,8 @@ export function createRecordApplier(options: RecordApplierOptions): RecordApplie
 
   async function onControl(r: ConsumedRecord, model: string): Promise<void> {
     let control: Control | null = null;
+    const signed = verifySigned(signedBytes(r.key, r.value), r.headers, trustedKeys, 'the control record (labels/routing)');
+    if ('code' in signed) return reject(model, undefined, { code: signed.code, reason: `control record refused: ${signed.reason}` });
     try {
       if (r.value !== null) control = parseJsonValue(controlSchema, r.value, 'the control record');
       if (control && control.model !== model) throw new InflowError('INVALID_ARGUMENT', `the control record names model ${control.model}`);
