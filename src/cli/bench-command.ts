@@ -12,7 +12,7 @@ import { createLogger } from '../observability/logger.ts';
 import { setRuntimeLogger } from '../runtime/index.ts';
 import { benchPipeline } from './bench-pipeline.ts';
 import { benchServer } from './bench-server.ts';
-import { cliError, oneLine } from './cli-errors.ts';
+import { cliError, reportError } from './cli-errors.ts';
 import { serverInferencer, serverProtocol } from './cli-remote.ts';
 import { loadDigitsDataset } from './digits-dataset.ts';
 import { digitEvents } from './demo-replay.ts';
@@ -42,7 +42,8 @@ Server options:
   --keys <n>            send routing keys k-0 … k-(n-1) in turn (weighted splits route by key)
 Pipeline options:
   --pipeline <file>     a pipeline file (see inflow stream --help)
-  --kafka <servers>     default: the in-process log; host:port[,…] runs it on that cluster
+  --kafka <servers>     default: the in-process log; host:port[,…] runs it on that cluster, auto on
+                        the broker "inflow kafka up" started
                         (missing topics are created)
   --records <n>         events (default 5000); the bundled digits as {"id", "pixels"} events
   --rate <n>            events per second (default 0: as fast as the producer takes them)
@@ -52,7 +53,7 @@ Examples:
   inflow bench --server 127.0.0.1:8500 --model digits-mlp --requests 5000 --concurrency 16
   inflow bench --server http://127.0.0.1:8501 --protocol tfserving-rest --model digits-mlp
   inflow bench --pipeline examples/pipelines/digits-embedded.yaml --records 20000
-  inflow bench --pipeline examples/pipelines/digits-remote.yaml --rate 2000 --kafka 127.0.0.1:9092`;
+  inflow bench --pipeline examples/pipelines/digits-remote.yaml --rate 2000 --kafka auto`;
 
 const SAMPLES = join(import.meta.dirname, '..', '..', 'models', 'samples');
 
@@ -257,7 +258,8 @@ export async function benchMain(argv: string[], out: (line: string) => void): Pr
     return 0;
   } catch (error) {
     const e = cliError(error);
-    process.stderr.write(`inflow: ${oneLine(e)}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}\n`);
-    return exitCodeFor(e);
+    const code = exitCodeFor(e);
+    reportError(e, argv, code);
+    return code;
   }
 }

@@ -50,3 +50,36 @@ export function oneLine(error: InflowError): string {
   const text = lines.reduce((joined, line, i) => (i === 0 ? line : `${joined}${joined.endsWith(':') ? ' ' : '; '}${line}`), '');
   return text.length <= MAX_LINE ? text : `${text.slice(0, MAX_LINE)}… (--verbose prints all of it)`;
 }
+
+/**
+ * Writes a command's error to stderr: one line of text, or under `--json` one JSON object
+ * (`{"error": {"code", "message", "exitCode"}}`) so a script reading the output can parse it too.
+ * `--verbose` adds the stack (to the text, or as `stack`).
+ */
+export function reportError(e: InflowError, argv: readonly string[], exitCode: number): void {
+  const verbose = argv.includes('--verbose') && e.stack !== undefined;
+  if (argv.includes('--json')) {
+    const error = { code: e.code, message: oneLine(e), exitCode, ...(verbose ? { stack: e.stack } : {}) };
+    process.stderr.write(`${JSON.stringify({ error })}\n`);
+  } else {
+    process.stderr.write(`inflow: ${oneLine(e)}${verbose ? `\n${e.stack}` : ''}\n`);
+  }
+}
+
+/**
+ * `--rate -5` as parseArgs sees it is an option "-5" ("argument is ambiguous"): a negative number
+ * after a flag that takes a value is joined to it (`--rate=-5`), so the command's own check says
+ * what is wrong with the value.
+ */
+export function joinNegativeValues(argv: readonly string[], takesValue: (flag: string) => boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const next = argv[i + 1];
+    if (arg.startsWith('--') && !arg.includes('=') && next !== undefined && /^-\d/.test(next) && takesValue(arg.slice(2))) {
+      out.push(`${arg}=${next}`);
+      i += 1;
+    } else out.push(arg);
+  }
+  return out;
+}

@@ -17,14 +17,15 @@ in order when it is back). New model versions published to the models topic
 SIGINT/SIGTERM finish the messages in flight and exit 0 (unfinished ones are redone at the next start).
 
 Options:
-  --kafka <servers>   override kafka.bootstrapServers of the file
+  --kafka <servers>   override kafka.bootstrapServers of the file (auto: the broker "inflow kafka up" started)
   --dry-run           validate the file and print what the agent would do; connects nowhere
 Relative paths (model.repository, outbox.path) resolve against the file's folder.
 Environment: INFLOW_LOG_LEVEL (info), ORT_DISABLE_TELEMETRY=1 is set by the agent.
 
 Examples:
   inflow edge examples/edge/digits-agent.yaml --dry-run
-  inflow edge examples/edge/digits-agent.yaml --kafka 127.0.0.1:9092
+  inflow topics create examples/edge/digits-agent.yaml --kafka auto
+  inflow edge examples/edge/digits-agent.yaml --kafka auto
   curl -s 127.0.0.1:9464/metrics | grep inflow_edge_outbox`;
 
 /** Flags of `inflow edge`. */
@@ -32,6 +33,7 @@ export interface EdgeFlags {
   readonly file?: string | undefined;
   readonly kafka?: string | undefined;
   readonly dryRun?: boolean | undefined;
+  readonly json?: boolean | undefined;
 }
 
 /** What tests inject instead of the process's signals and timers. */
@@ -55,6 +57,34 @@ function describeAgent(c: EdgeConfig): string {
     `  outbox     ${c.outbox.path} (≤ ${c.outbox.maxRecords} records, ≤ ${c.outbox.maxBytes} bytes, ${c.outbox.overflow}, sync ${c.outbox.sync})`,
     `  metrics    ${c.metrics ? `http://${c.metrics.host}:${c.metrics.port}/metrics` : 'off'}`,
   ].join('\n');
+}
+
+/** The agent as `--dry-run --json` prints it: what `describeAgent` says, without secrets. */
+function agentSummary(c: EdgeConfig): Record<string, unknown> {
+  return {
+    agentId: c.agentId,
+    mqtt: { url: c.mqtt.url, subscriptions: c.mqtt.subscriptions },
+    model: {
+      name: c.model.name,
+      version: c.model.version,
+      label: c.model.label,
+      repository: c.model.repository,
+      modelsTopic: c.model.modelsTopic,
+    },
+    publish: {
+      predictions: c.publish.predictions.topic,
+      errors: c.publish.errors?.topic,
+      alerts: c.publish.alerts.map((a) => ({ name: a.name, topic: a.topic })),
+    },
+    kafka: c.kafka
+      ? {
+          bootstrapServers: c.kafka.bootstrapServers,
+          forward: { readings: c.forward.readings, predictions: c.forward.predictions, errors: c.forward.errors },
+        }
+      : null,
+    outbox: c.outbox,
+    metrics: c.metrics ?? null,
+  };
 }
 
 function statusLine(s: EdgeStatus, rate: number): string {
@@ -82,7 +112,7 @@ export async function edgeCommand(flags: EdgeFlags, out: (line: string) => void,
     config = { ...config, kafka: { ...config.kafka, bootstrapServers: servers } };
   }
   if (flags.dryRun) {
-    out(describeAgent(config));
+    out(flags.json ? JSON.stringify({ valid: true, file: flags.file, agent: agentSummary(config) }) : describeAgent(config));
     return;
   }
   // onnxruntime reads it from the C environment when its first session is created.

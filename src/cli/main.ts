@@ -2,9 +2,11 @@
  * The `inflow` command line: parse arguments → call the library. Exit codes come from error
  * codes; errors print one line (the stack with --verbose).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
-import { cliError, oneLine } from './cli-errors.ts';
+import { cliError, joinNegativeValues, reportError } from './cli-errors.ts';
+import { resolveKafkaAuto } from './local-kafka.ts';
 
 // Commands load lazily: `inflow --help` should not pay for the Kafka client and its deps.
 const demo = () => import('./demo-command.ts');
@@ -15,6 +17,7 @@ const stream = () => import('./stream-command.ts');
 const edge = () => import('./edge-command.ts');
 const predict = () => import('./predict-command.ts');
 const bench = () => import('./bench-command.ts');
+const topics = () => import('./topics-command.ts');
 
 const help = `inflow — machine-learning models in Apache Kafka applications
 
@@ -32,13 +35,24 @@ Commands:
   stream <file.yaml>   run a stream pipeline declared in YAML (Kafka → predict → Kafka)
   validate <file.yaml> check a pipeline file without running it
   edge <agent.yaml>    the edge agent: MQTT in, embedded model, outbox to Kafka
+  topics create <file> create the Kafka topics a pipeline, an edge agent or the Kafka-native
+                       endpoint needs (partitions, compaction)
+  help [command]       this help, or a command's
 
 Options:
   --help, -h           help for a command
-  --json               machine-readable output
+  --version            inflow's version
+  --kafka auto         (every command that reaches Kafka) the local broker "inflow kafka up" started
+  --json               machine-readable output (errors too: one JSON object on stderr)
   --verbose            print stacks with errors
 
-Run "inflow <command> --help" for examples.`;
+Run "inflow help <command>" (or "inflow <command> --help") for examples.`;
+
+/** inflow's version, from its package.json (two folders up from src/cli/ and from dist/cli/). */
+export function inflowVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
 
 /** Exit code per error code: 2 for caller mistakes, 3 for unavailable dependencies, 1 otherwise. */
 export function exitCodeFor(error: InflowError): number {
@@ -48,6 +62,23 @@ export function exitCodeFor(error: InflowError): number {
 }
 
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  // `inflow help <command>` is `inflow <command> --help` (`npx inflow --help` shows npm's help).
+  if (argv[0] === 'help') return main(argv[1] !== undefined ? [argv[1], '--help'] : ['--help'], out);
+  if (argv[0] === '--version' || argv[0] === 'version') {
+    const version = inflowVersion();
+    out(
+      argv.includes('--json') ? JSON.stringify({ version, node: process.versions.node }) : `inflow ${version} (Node.js ${process.version})`,
+    );
+    return 0;
+  }
+  // `--kafka auto`: the broker `inflow kafka up` started (the demo starts one of its own instead).
+  if (argv[0] !== 'demo') {
+    try {
+      argv = await resolveKafkaAuto(argv);
+    } catch (error) {
+      return fail(cliError(error), argv);
+    }
+  }
   // grpc-js logs bind failures itself before they reach us as errors: the CLI prints them once, on one line.
   if (argv[0] === 'demo' || argv[0] === 'predict' || argv[0] === 'bench' || argv[0] === 'serve') process.env.GRPC_VERBOSITY ??= 'NONE';
   // The library's runtime is silent unless its host sets a logger; the long-running commands keep
@@ -61,15 +92,15 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   }
   // `models` has flags of its own (--model, --version, --topic, …): it parses its arguments itself.
   if (argv[0] === 'models') return (await models()).modelsMain(argv.slice(1), out);
-  // `predict` and `bench` too: their flags are their own.
+  // `predict`, `bench` and `topics` too: their flags are their own.
   if (argv[0] === 'predict') return (await predict()).predictMain(argv.slice(1), out);
   if (argv[0] === 'bench') return (await bench()).benchMain(argv.slice(1), out);
-  const verbose = argv.includes('--verbose');
+  if (argv[0] === 'topics') return (await topics()).topicsMain(argv.slice(1), out);
   let parsed: ReturnType<typeof parseOptions>;
   try {
-    parsed = parseOptions(argv);
+    parsed = parseOptions(joinNegativeValues(argv, (flag) => OPTIONS[flag as keyof typeof OPTIONS]?.type === 'string'));
   } catch (error) {
-    return fail(cliError(error), verbose);
+    return fail(cliError(error), argv);
   }
   const { values, positionals } = parsed;
   const [command, action] = positionals;
@@ -137,7 +168,14 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         const { streamCommand, streamHelp } = await stream();
         if (values.help) return (out(streamHelp), 0);
         await streamCommand(
-          { file: action, kafka: values.kafka, describe: values.describe, dryRun: values['dry-run'], metricsPort: values['metrics-port'] },
+          {
+            file: action,
+            kafka: values.kafka,
+            describe: values.describe,
+            dryRun: values['dry-run'],
+            metricsPort: values['metrics-port'],
+            json: values.json,
+          },
           out,
         );
         return 0;
@@ -145,66 +183,64 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       case 'validate': {
         const { validateCommand, validateHelp } = await stream();
         if (values.help) return (out(validateHelp), 0);
-        await validateCommand(action, out);
+        await validateCommand(action, out, values.json ?? false);
         return 0;
       }
       case 'edge': {
         const { edgeCommand, edgeHelp } = await edge();
         if (values.help) return (out(edgeHelp), 0);
-        await edgeCommand({ file: action, kafka: values.kafka, dryRun: values['dry-run'] }, out);
+        await edgeCommand({ file: action, kafka: values.kafka, dryRun: values['dry-run'], json: values.json }, out);
         return 0;
       }
       default:
         throw new InflowError('INVALID_ARGUMENT', `unknown command "${command}"; run "inflow --help" for the list`);
     }
   } catch (error) {
-    return fail(cliError(error), verbose);
+    return fail(cliError(error), argv);
   }
 }
 
-/** Prints the error on one line (with the stack under --verbose) and answers its exit code. */
-function fail(e: InflowError, verbose: boolean): number {
-  process.stderr.write(`inflow: ${oneLine(e)}${verbose && e.stack ? `\n${e.stack}` : ''}\n`);
-  return exitCodeFor(e);
+/** Prints the error (one line, or JSON under --json; the stack under --verbose) and answers its exit code. */
+function fail(e: InflowError, argv: readonly string[]): number {
+  const code = exitCodeFor(e);
+  reportError(e, argv, code);
+  return code;
 }
 
 /** The flags of the commands main.ts parses itself (unknown ones are errors). */
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  records: { type: 'string' },
+  rate: { type: 'string' },
+  remote: { type: 'string' },
+  stay: { type: 'boolean' },
+  kafka: { type: 'string' },
+  'model-repository': { type: 'string' },
+  host: { type: 'string' },
+  'rest-port': { type: 'string' },
+  'grpc-port': { type: 'string' },
+  'no-rest': { type: 'boolean' },
+  'no-grpc': { type: 'boolean' },
+  describe: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  workers: { type: 'string' },
+  'request-topic': { type: 'string' },
+  'response-topic': { type: 'string' },
+  'error-topic': { type: 'string' },
+  'default-model': { type: 'string' },
+  'exactly-once': { type: 'boolean' },
+  'models-topic': { type: 'string' },
+  'models-trusted-key': { type: 'string', multiple: true },
+  'models-allow-executable': { type: 'boolean' },
+  'models-max-staging-bytes': { type: 'string' },
+  group: { type: 'string' },
+  'kafka-config': { type: 'string' },
+  'no-kafka-endpoint': { type: 'boolean' },
+  'metrics-port': { type: 'string' },
+} as const;
+
 function parseOptions(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      json: { type: 'boolean' },
-      verbose: { type: 'boolean' },
-      records: { type: 'string' },
-      rate: { type: 'string' },
-      remote: { type: 'string' },
-      stay: { type: 'boolean' },
-      kafka: { type: 'string' },
-      'model-repository': { type: 'string' },
-      host: { type: 'string' },
-      'rest-port': { type: 'string' },
-      'grpc-port': { type: 'string' },
-      'no-rest': { type: 'boolean' },
-      'no-grpc': { type: 'boolean' },
-      describe: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      workers: { type: 'string' },
-      'request-topic': { type: 'string' },
-      'response-topic': { type: 'string' },
-      'error-topic': { type: 'string' },
-      'default-model': { type: 'string' },
-      'exactly-once': { type: 'boolean' },
-      'models-topic': { type: 'string' },
-      'models-trusted-key': { type: 'string', multiple: true },
-      'models-allow-executable': { type: 'boolean' },
-      'models-max-staging-bytes': { type: 'string' },
-      group: { type: 'string' },
-      'kafka-config': { type: 'string' },
-      'no-kafka-endpoint': { type: 'boolean' },
-      'metrics-port': { type: 'string' },
-    },
-  });
+  return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
 }

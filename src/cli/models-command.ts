@@ -400,7 +400,12 @@ export async function modelsMain(argv: string[], out: (line: string) => void, de
     return 0;
   } catch (error) {
     const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
-    err(`inflow: ${e.message}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}`);
-    return exitCodeFor(e);
+    const code = exitCodeFor(e);
+    err(
+      argv.includes('--json')
+        ? JSON.stringify({ error: { code: e.code, message: e.message, exitCode: code } })
+        : `inflow: ${e.message}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}`,
+    );
+    return code;
   }
 }

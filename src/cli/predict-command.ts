@@ -11,7 +11,7 @@ import { createLocalInference } from '../serving/local-inference.ts';
 import type { Inferencer, InferResponse } from '../serving/types.ts';
 import { encodeOipResponse } from '../tensor/codecs/index.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { cliError, oneLine } from './cli-errors.ts';
+import { cliError, reportError } from './cli-errors.ts';
 import { serverInferencer, serverProtocol } from './cli-remote.ts';
 import { exitCodeFor } from './main.ts';
 import { parseInferRequest, readRequestText } from './request-input.ts';
@@ -121,7 +121,16 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
     where = 'embedded';
   }
   try {
-    const request = await parseInferRequest(text, { model, version, label: values.label }, () => inferencer.metadata(model, version));
+    const request = await parseInferRequest(text, { model, version, label: values.label }, () => inferencer.metadata(model, version)).catch(
+      (error: unknown) => {
+        // Name the file the request came from: "JSON Parse error at position 1" alone does not say where.
+        const e = InflowError.from(error);
+        if (e.httpStatus !== 400) throw e;
+        throw new InflowError(e.code, `--input ${values.input === '-' ? '- (standard input)' : values.input}: ${e.message}`, {
+          cause: error,
+        });
+      },
+    );
     const started = performance.now();
     const response = await inferencer.infer(request, values.key !== undefined ? { key: values.key } : {});
     const ms = performance.now() - started;
@@ -149,7 +158,8 @@ export async function predictMain(argv: string[], out: (line: string) => void): 
     return 0;
   } catch (error) {
     const e = cliError(error);
-    process.stderr.write(`inflow: ${oneLine(e)}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}\n`);
-    return exitCodeFor(e);
+    const code = exitCodeFor(e);
+    reportError(e, argv, code);
+    return code;
   }
 }

@@ -1,4 +1,5 @@
 /** `inflow serve`: the model server (TF Serving + Open Inference Protocol, REST + gRPC). */
+import nodeCluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { loadSyncPolicy } from '../delivery/index.ts';
 import { InflowError } from '../errors.ts';
@@ -8,6 +9,7 @@ import { loadServable } from '../runtime/index.ts';
 import { type ModelServerOptions, startModelServer } from '../server/model-server.ts';
 import { startServerCluster } from '../server/server-cluster.ts';
 import { kafkaFromFlags } from './kafka-flags.ts';
+import { checkKafka, checkPortFree } from './serve-preflight.ts';
 
 export const serveHelp = `inflow serve --model-repository <dir> [options]
 
@@ -56,7 +58,8 @@ Examples:
   curl -s localhost:8501/v1/models/digits-mlp
   inflow serve --model-repository /models --rest-port 8080 --no-grpc
   inflow serve --model-repository /models --workers auto
-  inflow serve --model-repository /models --kafka 127.0.0.1:9092 --default-model digits-mlp
+  inflow topics create --endpoint --kafka auto
+  inflow serve --model-repository models/repository --kafka auto --default-model digits-mlp
   inflow serve --model-repository /models --kafka kafka:9092 --models-topic inflow-models --no-grpc`;
 
 function port(value: string | undefined, name: string, fallback: number): number {
@@ -163,19 +166,33 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       'the Kafka endpoint runs with --workers 1 (run more instances instead: they share the request topic as one consumer group)',
     );
   }
+  const restPort = flags.noRest ? undefined : port(flags.restPort, '--rest-port', 8501);
+  const grpcPort = flags.noGrpc ? undefined : port(flags.grpcPort, '--grpc-port', 8500);
+  const topics = {
+    request: flags.requestTopic ?? 'inflow-requests',
+    response: flags.responseTopic ?? 'inflow-responses',
+    error: flags.errorTopic ?? 'inflow-errors',
+  };
+  // Fail fast: what can be checked is checked before any model loads (workers of a cluster share
+  // the primary's ports, so only the primary probes them).
+  if (nodeCluster.isPrimary) {
+    if (restPort !== undefined) await checkPortFree(host, restPort);
+    if (grpcPort !== undefined) await checkPortFree(host, grpcPort);
+    if (kafkaConfig) {
+      const needed = endpoint ? [topics.request, topics.response, topics.error] : [];
+      const hint = `inflow topics create --endpoint${flags.requestTopic ? ` --request-topic ${topics.request}` : ''}${flags.responseTopic ? ` --response-topic ${topics.response}` : ''}${flags.errorTopic ? ` --error-topic ${topics.error}` : ''} --kafka ${flags.kafka ?? '<servers>'}`;
+      await checkKafka(kafkaConfig, needed, hint);
+    }
+  }
   const kafkaClient = kafkaConfig ? createKafkaClient(kafkaConfig) : undefined;
   const options: ModelServerOptions = {
     modelRepository: flags.modelRepository,
     load: loadServable,
     logger,
-    rest: flags.noRest
-      ? false
-      : { host, port: port(flags.restPort, '--rest-port', 8501), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
+    rest: flags.noRest ? false : { host, port: restPort ?? 8501, ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
     // The admin token guards model management on both transports (REST /admin/ and /v2/repository/,
     // gRPC's repository extension and TF Serving's HandleReloadConfigRequest).
-    grpc: flags.noGrpc
-      ? false
-      : { host, port: port(flags.grpcPort, '--grpc-port', 8500), ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
+    grpc: flags.noGrpc ? false : { host, port: grpcPort ?? 8500, ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },
     ...(kafkaClient && endpoint
       ? {
           kafka: {
@@ -193,8 +210,14 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
   };
   const banner = (models: readonly string[], rest: string | undefined, grpc: string | undefined, suffix: string): void => {
     out(`inflow serving ${models.join(', ') || '(no models yet)'}${suffix}`);
-    if (rest) out(`  REST  http://${rest}  (TF Serving /v1, Open Inference Protocol /v2, /metrics)`);
-    if (grpc) out(`  gRPC  ${grpc}`);
+    // The address a client on this machine uses, and where the socket really listens (0.0.0.0: every interface).
+    const listening = (address: string): string => {
+      const p = address.slice(address.lastIndexOf(':') + 1);
+      const all = host === '0.0.0.0' || host === '::';
+      return `listening on ${host.includes(':') ? `[${host}]` : host}:${p}${all ? ' (all interfaces)' : ''}`;
+    };
+    if (rest) out(`  REST  http://${rest}  ${listening(rest)}  (TF Serving /v1, Open Inference Protocol /v2, /metrics)`);
+    if (grpc) out(`  gRPC  ${grpc}  ${listening(grpc)}`);
   };
 
   if (workers === 1) {
@@ -202,9 +225,7 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       const server = await startModelServer(options);
       banner(server.inference.repository.models(), server.restAddress, server.grpcAddress, '');
       if (endpoint)
-        out(
-          `  Kafka ${String(kafkaConfig?.bootstrapServers)}  (${flags.requestTopic ?? 'inflow-requests'} → ${flags.responseTopic ?? 'inflow-responses'})`,
-        );
+        out(`  Kafka ${String(kafkaConfig?.bootstrapServers)}  (${topics.request} → ${topics.response}, errors → ${topics.error})`);
       if (flags.modelsTopic) out(`  models from the Kafka topic ${flags.modelsTopic}`);
       await stopSignal(out);
       await server.close();

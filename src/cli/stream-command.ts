@@ -26,10 +26,11 @@ export const streamHelp = `inflow stream <pipeline.yaml> [--kafka host:port[,hos
 Runs a stream pipeline declared in YAML: source topic → filter / select / rename → predict
 (embedded model, or a remote model server with embedded fallback) → split → to topics.
 Prints a status line every 5 s; SIGINT/SIGTERM drain in-flight records, commit and exit 0.
-Topics are not created: create them first (inflow does not guess partition counts).
+Topics are not created: "inflow topics create <pipeline.yaml>" creates them (--partitions).
 
 Options:
-  --kafka <servers>   override kafka.bootstrapServers of the file ("memory": the in-process log,
+  --kafka <servers>   override kafka.bootstrapServers of the file (auto: the broker "inflow kafka up"
+                      started; "memory": the in-process log,
                       useful with --dry-run only: nothing else can write to it)
   --describe          print the pipeline and its topology, then run
   --dry-run           validate the file and print the topology; loads no model, connects nowhere
@@ -38,7 +39,8 @@ Relative modelRepository paths resolve against the pipeline file's folder.
 
 Examples:
   inflow stream examples/pipelines/digits-embedded.yaml --dry-run
-  inflow stream examples/pipelines/digits-remote.yaml --kafka 127.0.0.1:9092 --describe
+  inflow topics create examples/pipelines/digits-remote.yaml --kafka auto
+  inflow stream examples/pipelines/digits-remote.yaml --kafka auto --describe
   inflow validate examples/pipelines/digits-remote.yaml`;
 
 export const validateHelp = `inflow validate <pipeline.yaml>
@@ -57,6 +59,7 @@ export interface StreamFlags {
   readonly describe?: boolean | undefined;
   readonly dryRun?: boolean | undefined;
   readonly metricsPort?: string | undefined;
+  readonly json?: boolean | undefined;
 }
 
 /** What tests inject instead of the process's signals, timers, broker and models. */
@@ -161,7 +164,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
   const deps: PipelineDeps = { baseDir: dirname(file), source: file, ...hooks.deps };
   if (flags.dryRun) {
     const built = await buildPipeline(config, { ...deps, dryRun: true });
-    out(built.describe());
+    out(flags.json ? JSON.stringify({ valid: true, ...pipelineSummary(file, built), describe: built.describe() }) : built.describe());
     await built.close();
     return;
   }
@@ -256,11 +259,29 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
   }
 }
 
-/** `inflow validate <pipeline.yaml>`: the checks of `stream --dry-run`, with one line of output. */
-export async function validateCommand(file: string | undefined, out: (line: string) => void): Promise<void> {
+/** A built pipeline as `--json` prints it: its file, name, guarantee and topics. */
+function pipelineSummary(file: string, built: BuiltPipeline): Record<string, unknown> {
+  const t = built.topology;
+  return {
+    file,
+    applicationId: built.config.applicationId,
+    guarantee: built.config.guarantee,
+    inputTopics: t.inputTopics,
+    outputTopics: t.outputTopics,
+    deadLetterTopic: built.runnerOptions.deadLetterTopic ?? `${built.config.applicationId}-dlq`,
+    nodes: t.nodes.size,
+  };
+}
+
+/** `inflow validate <pipeline.yaml>`: the checks of `stream --dry-run`, with one line of output (one JSON object with `json`). */
+export async function validateCommand(file: string | undefined, out: (line: string) => void, json = false): Promise<void> {
   if (!file) throw new InflowError('INVALID_ARGUMENT', 'a file is required: inflow validate <pipeline.yaml>');
   const config = await loadPipelineFile(file);
   const built = await buildPipeline(config, { baseDir: dirname(file), source: file, dryRun: true });
   await built.close();
-  out(`${file}: valid pipeline "${config.applicationId}" (${built.topology.nodes.size} nodes)`);
+  out(
+    json
+      ? JSON.stringify({ valid: true, ...pipelineSummary(file, built) })
+      : `${file}: valid pipeline "${config.applicationId}" (${built.topology.nodes.size} nodes)`,
+  );
 }

@@ -137,11 +137,34 @@ export function httpStatusError(endpoint: RemoteEndpoint, status: number, body: 
 
 /** An InflowError for a failed gRPC call (status code and details as grpc-js gives them). */
 export function grpcStatusError(endpoint: RemoteEndpoint, status: number, details: string, cause?: unknown): InflowError {
+  const unreachable = status === GrpcStatus.UNAVAILABLE ? connectFailure(details) : undefined;
+  if (unreachable !== undefined) {
+    return new InflowError(
+      'UNAVAILABLE',
+      `${endpointName(endpoint)}: cannot reach the server (${unreachable}); expected it to accept connections (gRPC UNAVAILABLE)`,
+      { cause, details: { protocol: endpoint.protocol, url: endpoint.url, grpcStatus: status } },
+    );
+  }
   return new InflowError(
     codeOfGrpcStatus(status, details),
     `${endpointName(endpoint)}: ${details || '(no details)'} (gRPC ${grpcStatusName(status)})`,
     { cause, details: { protocol: endpoint.protocol, url: endpoint.url, grpcStatus: status } },
   );
+}
+
+/**
+ * What grpc-js's channel says when it could not connect ("No connection established. Last error:
+ * Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ", "Name resolution failed for target
+ * …"), as "ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1"; undefined for other UNAVAILABLE details
+ * (a server that answered UNAVAILABLE itself).
+ */
+function connectFailure(details: string): string | undefined {
+  const last = /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(details)?.[1]?.trim();
+  const resolution = /^(?:Name|DNS) resolution failed[^\n]*/.exec(details)?.[0];
+  if (!/^No connection established/.test(details) && resolution === undefined) return undefined;
+  const text = last || resolution || 'no connection established';
+  const errno = /\b(E[A-Z]{3,})\b/.exec(text)?.[1];
+  return errno !== undefined ? `${errno}: ${text}` : text;
 }
 
 /**
