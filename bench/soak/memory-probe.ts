@@ -5,8 +5,12 @@
  * runs with --expose-gc, so the figure is the live heap and not garbage awaiting collection),
  * external and ArrayBuffer memory (bytes) and its open file descriptors. A leak shows as a heap or
  * fd count that keeps rising after the full GCs; RSS alone also moves with the allocator.
+ * With `INFLOW_SOAK_SNAPSHOT_DIR` set, SIGUSR2 writes a heap snapshot there (after a full GC):
+ * two of them, minutes apart, compared with `heap-diff.ts`, name what accumulates.
  */
 import { appendFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 
 const file = process.env.INFLOW_SOAK_SAMPLE_FILE;
@@ -39,4 +43,11 @@ function sample(): void {
 if (file !== undefined && isMainThread) {
   sample();
   setInterval(sample, every).unref();
+  const dir = process.env.INFLOW_SOAK_SNAPSHOT_DIR;
+  if (dir !== undefined) {
+    process.on('SIGUSR2', () => {
+      (globalThis as { gc?: () => void }).gc?.();
+      writeHeapSnapshot(join(dir, `heap-${process.pid}-${Date.now()}.heapsnapshot`));
+    });
+  }
 }

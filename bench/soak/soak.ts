@@ -101,7 +101,12 @@ const node = (name: string, args: string[], readyUrl: string): Promise<Service> 
     name,
     command: process.execPath,
     args: ['--expose-gc', '--import', probe, join(ROOT, 'bin', 'inflow.js'), ...args],
-    env: { INFLOW_SOAK_SAMPLE_FILE: sampleFile(name), INFLOW_SOAK_SAMPLE_MS: String(SAMPLE_MS), INFLOW_LOG_LEVEL: 'warn' },
+    env: {
+      INFLOW_SOAK_SAMPLE_FILE: sampleFile(name),
+      INFLOW_SOAK_SAMPLE_MS: String(SAMPLE_MS),
+      INFLOW_SOAK_SNAPSHOT_DIR: work,
+      INFLOW_LOG_LEVEL: 'warn',
+    },
     readyUrl,
     logFile: join(work, `${name}.log`),
   });
@@ -126,7 +131,9 @@ const stream = await node(
   ['stream', pipelineFile, '--metrics-port', `${metricsPort}`],
   `http://127.0.0.1:${metricsPort}/readyz`,
 );
-console.log(`soak: ${MINUTES} min, ${RPS} requests/s, ${RECORDS} records/s; samples and logs in ${work}`);
+console.log(
+  `soak: ${MINUTES} min, ${RPS} requests/s, ${RECORDS} records/s; samples and logs in ${work} (kill -USR2 ${server.pid} | ${stream.pid}: heap snapshot there)`,
+);
 
 // One valid digits row; the bad variants of each kind.
 const sample = JSON.parse(await readFile(join(ROOT, 'models', 'samples', 'digits-mlp.json'), 'utf8')) as {
