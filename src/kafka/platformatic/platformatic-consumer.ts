@@ -136,14 +136,19 @@ export class PlatformaticConsumer implements KafkaConsumer {
       this.#maybeResumeStream();
       const left = deadline - Date.now();
       if (out.length > 0 || left <= 0 || options.signal?.aborted || this.#closed) return out;
+      const signal = options.signal;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(left, 250));
         function done(): void {
           clearTimeout(timer);
+          // Off the caller's signal again: a listener left on a signal that never aborts keeps the
+          // signal (Node holds AbortSignal.any() signals with listeners) and this closure forever —
+          // the streams runner leaked ~9 signals+timers a second, +49 MB/h of heap in the soak.
+          signal?.removeEventListener('abort', done);
           resolve();
         }
         this.#wake = done;
-        options.signal?.addEventListener('abort', done, { once: true });
+        signal?.addEventListener('abort', done, { once: true });
       });
       this.#wake = undefined;
     }
