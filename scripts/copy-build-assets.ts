@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'dist') } } });
 
 /** Patterns under src/ (fixtures, docs and generator inputs stay behind). */
-const ASSETS = ['protocol/**/*.proto', 'server/dashboard/dashboard.html', 'kafka/broker/pom.xml', 'kafka/broker/log4j2.properties', 'kafka/schema-registry/pom.xml'];
+const ASSETS = ['protocol/**/*.proto', 'server/dashboard/dashboard.html', 'kafka/broker/pom.xml', 'kafka/broker/log4j2.properties', 'kafka/schema-registry/pom.xml', 'cli/models-import.py', 'cli/models-import-requirements.txt'];
 
 let copied = 0;
 for (const file of globSync(ASSETS, { cwd: join(ROOT, 'src') })) {

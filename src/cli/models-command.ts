@@ -49,6 +49,9 @@ Usage:
   inflow models delete <model> <version>              tombstones (refused while a label or split names it)
   inflow models keygen --out <path>                   a new Ed25519 key pair: <path>.key (private, keep it
                                                       with the publisher) and <path>.pub (for followers)
+  inflow models import --savedmodel <dir> --model-repository <repo> --model <name>
+                                                      a TensorFlow SavedModel as an ONNX version, same tensor
+                                                      names (migrating from TF Serving; see import --help)
 
 Options:
   --kafka <host:port,…>   the cluster (default $KAFKA_BOOTSTRAP_SERVERS)
@@ -148,6 +151,8 @@ function table(rows: string[][]): string[] {
 }
 
 async function run(argv: string[], out: (line: string) => void, deps: ModelsCommandDeps): Promise<void> {
+  // `import` (a TF SavedModel into a repository) has flags of its own and needs no cluster.
+  if (argv[0] === 'import') return (await import('./models-import.ts')).modelsImport(argv.slice(1), out);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
