@@ -5,7 +5,7 @@
 #
 #   bash deploy/docker/build-and-smoke.sh          # from the repository root, as root, after npm ci
 #
-# Optional check, not part of `npm test`: it installs docker.io and debootstrap from apt when
+# Run by .ci/run after `npm test` (a failure fails CI). It installs docker.io and debootstrap from apt when
 # missing, starts its own dockerd (vfs storage, no iptables, no bridge) with its state under
 # $INFLOW_DOCKER_HOME (default /var/tmp/inflow-docker), and stops that dockerd at the end
 # (KEEP_DOCKERD=1 leaves it running). Base images cannot be pulled here, so it makes them:
@@ -52,7 +52,14 @@ if ! "$docker" info >/dev/null 2>&1; then
     --storage-driver vfs --iptables=false --ip6tables=false --bridge=none >"$home/dockerd.log" 2>&1 &
   dockerd_pid=$!
   for _ in $(seq 1 100); do "$docker" info >/dev/null 2>&1 && break; sleep 0.2; done
-  "$docker" info >/dev/null 2>&1 || { tail -20 "$home/dockerd.log" >&2; exit 1; }
+  if ! "$docker" info >/dev/null 2>&1; then
+    tail -20 "$home/dockerd.log" >&2
+    # Under CI a daemon that cannot run is a failure, never a silent pass; on a developer machine
+    # without the privileges dockerd needs, say so loudly and skip.
+    if [ "${CI:-}" = true ]; then echo "FAIL: dockerd did not start (log above); CI needs the image smoke" >&2; exit 1; fi
+    echo "SKIPPED (NOT TESTED): dockerd did not start here (log above); the image was neither built nor smoke-tested" >&2
+    exit 0
+  fi
   echo "started dockerd (pid $dockerd_pid), log $home/dockerd.log"
 else
   echo "reusing the dockerd at $DOCKER_HOST"
