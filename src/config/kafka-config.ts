@@ -22,12 +22,15 @@ export const saslConfigSchema = z
   .strictObject({
     mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']),
     username: z.string().min(1).optional(),
+    /** The user name from a file (a Kubernetes Secret's key, e.g. a Strimzi KafkaUser's). */
+    usernameFile: z.string().min(1).optional(),
     password: z.string().optional(),
     passwordFile: z.string().min(1).optional(),
     /** OAUTHBEARER token. */
     token: z.string().optional(),
     tokenFile: z.string().min(1).optional(),
   })
+  .superRefine(oneOf('username', 'usernameFile'))
   .superRefine(oneOf('password', 'passwordFile'))
   .superRefine(oneOf('token', 'tokenFile'));
 

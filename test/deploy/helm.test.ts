@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
+import { type KafkaConfig, kafkaConfigSchema } from '../../src/config/kafka-config.ts';
+import { validateConfig } from '../../src/config/load-config.ts';
+import { connectionOptions } from '../../src/kafka/platformatic/connection-options.ts';
 import { validatePipelineConfig } from '../../src/streams/pipeline/index.ts';
 import { helm, repoRoot } from './helm-binary.ts';
 import { kindKey, validateObject } from './manifest-schemas.ts';
@@ -248,7 +251,7 @@ describe('the Helm chart deploy/helm/inflow', () => {
     assert.equal(spec.containers.length, 1);
     const stream = spec.containers[0] as Container;
     assert.equal(stream.name, 'stream');
-    assert.deepEqual(stream.args, ['stream', '/config/pipeline.yaml']);
+    assert.deepEqual(stream.args, ['stream', '/config/pipeline.yaml', '--metrics-port', '9464']);
     assert.equal(env(stream, 'ORT_DISABLE_TELEMETRY'), '1');
     assert.ok(stream.volumeMounts?.some((m) => m.name === 'config' && m.mountPath === '/config'));
     // The embedded fallback reads the same repository as the sidecar.
@@ -371,6 +374,109 @@ describe('the Helm chart deploy/helm/inflow', () => {
     assert.equal(runtime.spec.supportedModelFormats[0]?.name, 'onnx');
     assert.equal(runtime.spec.containers[0]?.name, 'kserve-container');
     assert.deepEqual(runtime.spec.containers[0]?.args?.slice(0, 3), ['serve', '--model-repository', '/mnt/models']);
+  });
+
+  it('lets KServe pick the runtime by name by default, autoSelects only at a priority other than the stock 1, and serves the InferenceService name', async () => {
+    type Runtime = { spec: { supportedModelFormats: { autoSelect?: boolean; priority?: number }[]; containers: Container[] } };
+    const byName = (await render(example('kserve.yaml'))).objects[0] as unknown as Runtime;
+    assert.deepEqual(byName.spec.supportedModelFormats[0], { name: 'onnx', version: '1', autoSelect: false });
+    // KServe substitutes {{.Name}}: inflow loads only that model of /mnt/models, the one clients call.
+    assert.deepEqual(byName.spec.containers[0]?.args?.slice(-2), ['--model', '{{.Name}}']);
+    const auto = await render(example('kserve.yaml'), { kserve: { autoSelect: true, priority: 3, modelName: '' } });
+    const runtime = auto.objects[0] as unknown as Runtime & K8sObject;
+    assert.deepEqual(runtime.spec.supportedModelFormats[0], { name: 'onnx', version: '1', autoSelect: true, priority: 3 });
+    assert.ok(!runtime.spec.containers[0]?.args?.includes('--model'), 'modelName "" serves every model folder');
+    assert.deepEqual(await validateObject(runtime), []);
+    const clash = await render(example('kserve.yaml'), { kserve: { autoSelect: true, priority: 1 } });
+    assert.notEqual(clash.code, 0);
+    assert.match(clash.stderr, /kserve\.priority 1 with kserve\.autoSelect: KServe's stock kserve-tritonserver/);
+  });
+
+  it('gives stream pods --metrics-port, probes on /readyz and /healthz and scrape annotations, in both stream shapes', async () => {
+    for (const file of ['self-contained.yaml', 'sidecar.yaml']) {
+      const deployment = find((await render(example(file))).objects, 'Deployment', 'rel-inflow-stream');
+      const annotations = (deployment.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata
+        .annotations;
+      assert.equal(annotations['prometheus.io/scrape'], 'true', file);
+      assert.equal(annotations['prometheus.io/port'], '9464', file);
+      assert.equal(annotations['prometheus.io/path'], '/metrics', file);
+      const stream = podSpec(deployment).containers.find((c) => c.name === 'stream');
+      assert.ok(stream);
+      assert.deepEqual(stream.args?.slice(0, 4), ['stream', '/config/pipeline.yaml', '--metrics-port', '9464'], file);
+      assert.deepEqual(
+        stream.ports?.map((p) => [p.name, p.containerPort]),
+        [['metrics', 9464]],
+      );
+      assert.deepEqual(stream.startupProbe?.httpGet, { path: '/readyz', port: 'metrics' });
+      assert.deepEqual(stream.readinessProbe?.httpGet, { path: '/readyz', port: 'metrics' });
+      assert.deepEqual(stream.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' });
+    }
+    const off = find(
+      (await render(example('self-contained.yaml'), { stream: { metricsPort: 0 } })).objects,
+      'Deployment',
+      'rel-inflow-stream',
+    );
+    const stream = podSpec(off).containers[0];
+    assert.ok(stream && !stream.readinessProbe && !stream.ports && !stream.args?.includes('--metrics-port'));
+  });
+
+  it("gives the server's Kafka endpoint SASL and TLS from Secrets through --kafka-config, which inflow reads", async () => {
+    const values = [
+      example('standalone.yaml'),
+      {
+        kafka: {
+          bootstrapServers: ['kafka:9093'],
+          sasl: { enabled: true, mechanism: 'SCRAM-SHA-512', secretName: 'scorer', usernameKey: 'user', passwordKey: 'password' },
+          tls: { enabled: true, caSecret: { name: 'cluster-ca', key: 'ca.crt' }, clientCertSecret: { name: 'scorer-tls' } },
+        },
+        server: { kafkaEndpoint: { enabled: true }, workers: 1 },
+      },
+    ];
+    const r = await render(...values);
+    assert.equal(r.code, 0, r.stderr);
+    for (const object of r.objects) assert.deepEqual(await validateObject(object), [], `${object.kind} ${object.metadata.name}`);
+    const spec = podSpec(find(r.objects, 'Deployment', 'rel-inflow-server'));
+    const server = spec.containers[0];
+    assert.ok(server);
+    const at = server.args?.indexOf('--kafka-config') ?? -1;
+    assert.equal(server.args?.[at + 1], '/etc/inflow/server-kafka/kafka.yaml');
+    assert.deepEqual(
+      server.volumeMounts?.filter((m) => m.mountPath.startsWith('/etc/inflow')).map((m) => [m.name, m.mountPath, m.readOnly]),
+      [
+        ['server-kafka', '/etc/inflow/server-kafka', true],
+        ['kafka-credentials', '/etc/inflow/kafka', true],
+      ],
+    );
+    const secrets = spec.volumes.find((v) => v.name === 'kafka-credentials') as unknown as {
+      projected: { sources: { secret: { name: string; items: { key: string; path: string }[] } }[] };
+    };
+    assert.deepEqual(
+      secrets.projected.sources.map((s) => [s.secret.name, s.secret.items.map((i) => `${i.key}→${i.path}`)]),
+      [
+        ['scorer', ['password→sasl/password', 'user→sasl/username']],
+        ['cluster-ca', ['ca.crt→tls/ca.crt']],
+        ['scorer-tls', ['user.crt→tls/tls.crt', 'user.key→tls/tls.key']],
+      ],
+    );
+    // The ConfigMap names files only; inflow's own schema accepts it and reads the secrets from them.
+    const text = find(r.objects, 'ConfigMap', 'rel-inflow-server-kafka').data?.['kafka.yaml'] ?? '';
+    assert.doesNotMatch(text, /s3cret/);
+    const dir = mkdtempSync(join(work, 'server-kafka-'));
+    for (const [file, content] of Object.entries({
+      'sasl/username': 'scorer\n',
+      'sasl/password': 's3cret\n',
+      'tls/ca.crt': 'CA PEM\n',
+      'tls/tls.crt': 'CERT PEM\n',
+      'tls/tls.key': 'KEY PEM\n',
+    })) {
+      mkdirSync(join(dir, file, '..'), { recursive: true });
+      writeFileSync(join(dir, file), content);
+    }
+    const config = validateConfig(kafkaConfigSchema, parse(text.replaceAll('/etc/inflow/kafka/', `${dir}/`)), 'kafka.yaml');
+    const options = connectionOptions(config as KafkaConfig & { bootstrapServers: string[] }, 'test');
+    assert.deepEqual(options.bootstrapBrokers, ['kafka:9093']);
+    assert.deepEqual(options.sasl, { mechanism: 'SCRAM-SHA-512', username: 'scorer', password: 's3cret' });
+    assert.deepEqual([options.tls?.ca, options.tls?.cert, options.tls?.key], ['CA PEM\n', 'CERT PEM\n', 'KEY PEM\n']);
   });
 
   describe('the prepare init container', () => {

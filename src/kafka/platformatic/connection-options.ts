@@ -33,9 +33,10 @@ export function connectionOptions(config: KafkaConfig & { bootstrapServers: stri
     connectTimeout: Math.min(config.requestTimeoutMs, 10_000),
   };
   if (config.sasl) {
-    const { passwordFile, tokenFile, ...sasl } = config.sasl;
+    const { usernameFile, passwordFile, tokenFile, ...sasl } = config.sasl;
     options.sasl = {
       ...sasl,
+      ...(usernameFile ? { username: secret(usernameFile, 'sasl.usernameFile', true).trim() } : {}),
       ...(passwordFile ? { password: secret(passwordFile, 'sasl.passwordFile', true) } : {}),
       ...(tokenFile ? { token: secret(tokenFile, 'sasl.tokenFile', true) } : {}),
     };

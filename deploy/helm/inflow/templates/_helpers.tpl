@@ -116,6 +116,42 @@ How the model repository reaches /models:
 {{- if or .Values.kafka.sasl.enabled (and $tls.enabled (or $tls.caSecret.name $tls.clientCertSecret.name)) -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+"true" when inflow serve reaches Kafka (its Kafka endpoint or the models topic) over SASL and/or
+TLS: it then reads --kafka-config from the ConfigMap <fullname>-server-kafka, which names the
+mounted Secrets' files (usernameFile, passwordFile, caFile, certFile, keyFile), never their content.
+*/}}
+{{- define "inflow.serverKafkaSecure" -}}
+{{- $v := .Values -}}
+{{- if and (has $v.mode (list "standalone" "sidecar")) (or $v.server.kafkaEndpoint.enabled (eq $v.models.source "kafka")) (or $v.kafka.sasl.enabled $v.kafka.tls.enabled) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The --kafka-config file of inflow serve (see inflow.serverKafkaSecure). */}}
+{{- define "inflow.serverKafkaConfig" -}}
+{{- $v := .Values -}}
+{{- $k := dict "bootstrapServers" $v.kafka.bootstrapServers "clientId" (printf "%s-server" (include "inflow.fullname" .)) -}}
+{{- if $v.kafka.sasl.enabled -}}
+{{- $sasl := dict "mechanism" $v.kafka.sasl.mechanism "passwordFile" "/etc/inflow/kafka/sasl/password" -}}
+{{- if $v.kafka.sasl.usernameKey -}}
+{{- $_ := set $sasl "usernameFile" "/etc/inflow/kafka/sasl/username" -}}
+{{- else -}}
+{{- $_ := set $sasl "username" $v.kafka.sasl.username -}}
+{{- end -}}
+{{- $_ := set $k "sasl" $sasl -}}
+{{- end -}}
+{{- if $v.kafka.tls.enabled -}}
+{{- $ssl := dict -}}
+{{- if $v.kafka.tls.caSecret.name -}}{{- $_ := set $ssl "caFile" "/etc/inflow/kafka/tls/ca.crt" -}}{{- end -}}
+{{- if $v.kafka.tls.clientCertSecret.name -}}
+{{- $_ := set $ssl "certFile" "/etc/inflow/kafka/tls/tls.crt" -}}
+{{- $_ := set $ssl "keyFile" "/etc/inflow/kafka/tls/tls.key" -}}
+{{- end -}}
+{{- with $v.kafka.tls.servername -}}{{- $_ := set $ssl "servername" . -}}{{- end -}}
+{{- $_ := set $k "ssl" $ssl -}}
+{{- end -}}
+{{- toYaml $k -}}
+{{- end -}}
+
 {{/* "true" when the prepare init container runs. */}}
 {{- define "inflow.prepare" -}}
 {{- $layout := include "inflow.modelsLayout" . -}}

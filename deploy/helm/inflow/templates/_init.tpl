@@ -87,6 +87,8 @@ ready before the app starts; they run in order. Pass (dict "ctx" $ "pipeline" tr
 {{- $ := .ctx -}}
 {{- $v := $.Values -}}
 {{- $render := and .pipeline (eq (include "inflow.kafkaCredentials" $) "true") -}}
+{{- $serverKafka := eq (include "inflow.serverKafkaSecure" $) "true" -}}
+{{- $mountSecrets := or $render (and $serverKafka (eq (include "inflow.kafkaCredentials" $) "true")) -}}
 # Read-only root filesystem: /tmp is the one writable place.
 - name: tmp
   emptyDir:
@@ -108,6 +110,14 @@ ready before the app starts; they run in order. Pass (dict "ctx" $ "pipeline" tr
   emptyDir:
     medium: Memory
     sizeLimit: 1Mi
+{{- end }}
+{{- if $serverKafka }}
+# inflow serve --kafka-config: names the Secret files below, holds no secret itself.
+- name: server-kafka
+  configMap:
+    name: {{ include "inflow.fullname" $ }}-server-kafka
+{{- end }}
+{{- if $mountSecrets }}
 - name: kafka-credentials
   projected:
     defaultMode: 0400
@@ -122,7 +132,7 @@ ready before the app starts; they run in order. Pass (dict "ctx" $ "pipeline" tr
             - key: {{ . }}
               path: sasl/username
             {{- end }}
-      {{- if not $v.kafka.sasl.usernameKey }}
+      {{- if and $render (not $v.kafka.sasl.usernameKey) }}
       - secret:
           name: {{ include "inflow.fullname" $ }}-kafka-user
           items:

@@ -28,6 +28,11 @@ Pass (dict "ctx" $ "sidecar" true|false).
     - {{ $s.workers | quote }}
     {{- end }}
     {{- if or $s.kafkaEndpoint.enabled (eq $v.models.source "kafka") }}
+    {{- if eq (include "inflow.serverKafkaSecure" $) "true" }}
+    # SASL/TLS settings, with the credentials read from the mounted Secrets' files.
+    - --kafka-config
+    - /etc/inflow/server-kafka/kafka.yaml
+    {{- end }}
     - --kafka
     - {{ join "," $v.kafka.bootstrapServers | quote }}
     - --request-topic
@@ -116,4 +121,14 @@ Pass (dict "ctx" $ "sidecar" true|false).
     - name: tmp
       mountPath: /tmp
     {{- include "inflow.modelsMount" $ | nindent 4 }}
+    {{- if eq (include "inflow.serverKafkaSecure" $) "true" }}
+    - name: server-kafka
+      mountPath: /etc/inflow/server-kafka
+      readOnly: true
+    {{- if eq (include "inflow.kafkaCredentials" $) "true" }}
+    - name: kafka-credentials
+      mountPath: /etc/inflow/kafka
+      readOnly: true
+    {{- end }}
+    {{- end }}
 {{- end -}}

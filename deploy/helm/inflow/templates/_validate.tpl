@@ -46,9 +46,6 @@ what is expected instead.
 {{- fail "kafka.tls.clientCertSecret.name is set but kafka.tls.enabled is false: enable TLS to use a client certificate" -}}
 {{- end -}}
 {{- $serverKafka := and (has $mode (list "standalone" "sidecar")) (or $v.server.kafkaEndpoint.enabled (eq $source "kafka")) -}}
-{{- if and $serverKafka (or $v.kafka.sasl.enabled $v.kafka.tls.enabled) -}}
-{{- fail "kafka.sasl.enabled / kafka.tls.enabled with server.kafkaEndpoint.enabled or models.source kafka: inflow serve --kafka has no SASL/TLS options yet, only the stream processor (inflow stream) has; use a plaintext listener for the server or leave its Kafka endpoint off" -}}
-{{- end -}}
 {{- if and $v.server.kafkaEndpoint.enabled (not $v.kafka.bootstrapServers) (has $mode (list "standalone" "sidecar")) -}}
 {{- fail "kafka.bootstrapServers is required with server.kafkaEndpoint.enabled" -}}
 {{- end -}}
@@ -105,6 +102,9 @@ what is expected instead.
 {{- if gt (int $a.minReplicas) $max -}}
 {{- fail (printf "stream.autoscaling.minReplicas (%d) is above stream.autoscaling.maxReplicas (%d)" (int $a.minReplicas) $max) -}}
 {{- end -}}
+{{- end -}}
+{{- if and (eq $mode "kserve") $v.kserve.autoSelect (eq (int $v.kserve.priority) 1) -}}
+{{- fail "kserve.priority 1 with kserve.autoSelect: KServe's stock kserve-tritonserver declares onnx with priority 1 and KServe refuses two autoSelect runtimes of a format with the same priority; use 2 or more (higher wins) or kserve.autoSelect: false" -}}
 {{- end -}}
 {{- if and $v.kafkaTopics.enabled (not $v.kafkaTopics.cluster) -}}
 {{- fail "kafkaTopics.cluster is required with kafkaTopics.enabled: the Strimzi Kafka resource's name (label strimzi.io/cluster)" -}}
