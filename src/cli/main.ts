@@ -140,6 +140,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         await serveCommand(
           {
             modelRepository: values['model-repository'],
+            models: values.model,
             host: values.host,
             restPort: values['rest-port'],
             grpcPort: values['grpc-port'],
@@ -218,6 +219,7 @@ const OPTIONS = {
   stay: { type: 'boolean' },
   kafka: { type: 'string' },
   'model-repository': { type: 'string' },
+  model: { type: 'string', multiple: true },
   host: { type: 'string' },
   'rest-port': { type: 'string' },
   'grpc-port': { type: 'string' },

@@ -19,6 +19,8 @@ New versions dropped into the repository are loaded, warmed up and switched in w
 
 Options:
   --model-repository <dir>  model folders: <dir>/<model>/config.yaml + <dir>/<model>/<version>/
+  --model <name>            serve only this model of the repository (repeat for several; default
+                            every model folder): the others are not loaded
   --host <addr>             listen address (default 0.0.0.0)
   --rest-port <n>           REST port (default 8501; 0 = any free port)
   --grpc-port <n>           gRPC port (default 8500; 0 = any free port)
@@ -86,6 +88,7 @@ export function parseWorkers(value: string | undefined): number {
 
 export interface ServeFlags {
   modelRepository?: string | undefined;
+  models?: string[] | undefined;
   host?: string | undefined;
   restPort?: string | undefined;
   grpcPort?: string | undefined;
@@ -187,6 +190,7 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
   const kafkaClient = kafkaConfig ? createKafkaClient(kafkaConfig) : undefined;
   const options: ModelServerOptions = {
     modelRepository: flags.modelRepository,
+    ...(flags.models?.length ? { models: flags.models } : {}),
     load: loadServable,
     logger,
     rest: flags.noRest ? false : { host, port: restPort ?? 8501, ...(auth ? { auth } : {}), ...(admin ? { admin } : {}) },

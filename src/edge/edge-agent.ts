@@ -135,6 +135,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
       modelRepository: config.model.repository,
       load: deps.load ?? loadServable,
       watch: true,
+      ...(config.model.loadAll ? {} : { models: [config.model.name] }),
       logger: log,
       metrics: createInferenceMetrics(registry),
     });

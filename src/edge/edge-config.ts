@@ -116,6 +116,11 @@ const modelSchema = z
     /** The model repository folder (same layout and config.yaml as everywhere in inflow). */
     repository: z.string().min(1),
     name: z.string().min(1),
+    /**
+     * Load only `name` from the repository (default); true: every model folder in it (a shared
+     * repository whose other models this agent does not use need not be in memory).
+     */
+    loadAll: z.boolean().default(false),
     version: positiveInt.optional(),
     label: z.string().min(1).optional(),
     /** Follow this Kafka topic (`inflow models publish`) and install what is published into the repository. */

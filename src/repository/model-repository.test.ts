@@ -271,4 +271,26 @@ describe('model repository explicit model control', () => {
     await assert.rejects(r.unload('nope'), { code: 'NOT_FOUND' });
     await r.close();
   });
+
+  it('loads only the models it is told to and refuses to load another one on request', async () => {
+    const log: string[] = [];
+    const root = await repo({
+      'a/config.yaml': CONFIG,
+      'a/1/weights.txt': '2',
+      'b/config.yaml': CONFIG,
+      'b/1/weights.txt': '3',
+    });
+    const r = createModelRepository({ root, load: fakeLoader(log), settleMs: 0, now: () => Date.now() + 60_000, models: ['b', 'c'] });
+    try {
+      await r.refresh();
+      assert.deepEqual(r.models(), ['b']);
+      assert.deepEqual(log, ['load b/1=3 (module)']);
+      assert.equal(await predict(r.get('b', 1), 2), 6);
+      await assert.rejects(r.load('a'), { code: 'NOT_FOUND' });
+      assert.deepEqual(r.models(), ['b']);
+    } finally {
+      await r.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -53,6 +53,11 @@ export interface ModelRepositoryOptions {
   logger?: Logger;
   /** A version folder whose newest file is younger than this is not loaded yet (being written), ms. Default 1000. */
   settleMs?: number;
+  /**
+   * Load only these models (folder names); the repository's other folders are not read. Default:
+   * every model. A process that uses one model of a shared repository need not load the others.
+   */
+  models?: readonly string[];
   /** Called before a version is unloaded (after it left the routing table): drain it. */
   beforeUnload?: (loaded: LoadedVersion) => Promise<void>;
   now?: () => number;
@@ -112,6 +117,8 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
   const models = new Map<string, ModelEntry>();
   const listeners = new Set<(model: string) => void>();
   const reportedInvalid = new Set<string>();
+  const reportedMissing = new Set<string>();
+  const only = options.models ? new Set(options.models) : undefined;
   const disabled = new Set<string>();
   let running: Promise<void> | undefined;
   let pending: Promise<void> | undefined;
@@ -268,7 +275,15 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
   }
 
   async function doRefresh(): Promise<void> {
-    const { names, invalid } = await listModels(root);
+    const listed = await listModels(root);
+    const { invalid } = listed;
+    const names = only ? listed.names.filter((n) => only.has(n)) : listed.names;
+    for (const name of only ?? []) {
+      if (!listed.names.includes(name) && !reportedMissing.has(name)) {
+        reportedMissing.add(name);
+        log.warn({ model: name, root }, 'a model to load has no folder in the model repository (yet)');
+      }
+    }
     for (const bad of invalid) {
       if (!reportedInvalid.has(bad)) log.warn({ folder: join(root, bad) }, 'ignoring a folder whose name is not a valid model name');
       reportedInvalid.add(bad);
@@ -347,6 +362,8 @@ export function createModelRepository(options: ModelRepositoryOptions): ModelRep
     },
     async load(model) {
       const { names } = await listModels(root);
+      if (only && !only.has(model))
+        throw new InflowError('NOT_FOUND', `model ${model} is not among the models this process loads (${[...only].join(', ')})`);
       if (!names.includes(model)) throw new InflowError('NOT_FOUND', `model ${model} has no folder in the repository ${root}`);
       disabled.delete(model);
       await repository.refresh();

@@ -14,6 +14,8 @@ import { type RestServerOptions, startRestServer } from './rest/index.ts';
 
 export interface ModelServerOptions {
   modelRepository: string;
+  /** Serve only these models of the repository (default: every model folder). */
+  models?: readonly string[];
   load: PlatformLoader;
   /** REST transport; `false` disables it. */
   rest?: RestServerOptions | false;
@@ -58,6 +60,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   const inference = await createLocalInference({
     modelRepository: options.modelRepository,
     load: options.load,
+    ...(options.models ? { models: options.models } : {}),
     ...(options.watch === undefined ? {} : { watch: options.watch }),
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
     logger: log,

@@ -14,6 +14,8 @@ export interface LocalInferenceOptions {
   modelRepository: string;
   /** Loads a platform's servable; src/runtime's `loadServable` unless a test injects one. */
   load: PlatformLoader;
+  /** Load only these models of the repository (default: every model in it). */
+  models?: readonly string[];
   /** Watch + poll for new versions (default true); false loads once. */
   watch?: boolean;
   pollMs?: number;
@@ -33,6 +35,7 @@ export async function createLocalInference(options: LocalInferenceOptions): Prom
   const repository = createModelRepository({
     root: options.modelRepository,
     load: options.load,
+    ...(options.models ? { models: options.models } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
     beforeUnload: async (loaded) => late.service?.unload(loaded),

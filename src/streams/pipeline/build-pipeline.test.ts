@@ -170,6 +170,50 @@ describe('buildPipeline', () => {
     );
   });
 
+  it('loads only the models the predict steps name through each repository, unless a source says loadModels: all', async () => {
+    const text = (load: string) => `
+applicationId: app
+models:
+  a: { embedded: { modelRepository: r1 } }
+  b: { embedded: { modelRepository: r1${load} } }
+  c: { embedded: { modelRepository: r2 } }
+  r: { remote: { protocol: oip-rest, url: "http://h:8501", fallback: c } }
+pipeline:
+  - source: { topic: in }
+  - predict: { model: digits-mlp, using: a, inputs: { x: { field: x } }, outputs: { y: { tensor: y } } }
+  - split:
+      branches:
+        - name: one
+          when: { field: k, equals: 1 }
+          pipeline:
+            - predict: { model: digits-cnn, using: b, inputs: { x: { field: x } }, outputs: { y: { tensor: y } } }
+            - to: { topic: one }
+        - name: other
+          pipeline:
+            - predict: { model: fraud, using: r, inputs: { x: { field: x } }, outputs: { y: { tensor: y } } }
+            - to: { topic: other }
+`;
+    const used = fakes();
+    await (await buildPipeline(parsePipelineConfig(text(''), 'p.yaml'), used.deps)).close();
+    assert.deepEqual(
+      used.local.map((o) => [o.modelRepository, o.models]),
+      [
+        ['/pipelines/r1', ['digits-cnn', 'digits-mlp']],
+        // The remote source's fallback serves the model the remote is called for.
+        ['/pipelines/r2', ['fraud']],
+      ],
+    );
+    const all = fakes();
+    await (await buildPipeline(parsePipelineConfig(text(', loadModels: all'), 'p.yaml'), all.deps)).close();
+    assert.deepEqual(
+      all.local.map((o) => [o.modelRepository, o.models]),
+      [
+        ['/pipelines/r1', undefined],
+        ['/pipelines/r2', ['fraud']],
+      ],
+    );
+  });
+
   it('creates one LocalInference per repository, gives a remote source its embedded fallback and closes remote ones first', async () => {
     const config = parsePipelineConfig(
       `

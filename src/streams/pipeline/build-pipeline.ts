@@ -119,6 +119,23 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
     const fallback = config.models[name]?.remote?.fallback;
     if (fallback) used.add(fallback);
   }
+  // The models each repository must load: those a predict names through a source on it.
+  const rootOf = (name: string): string | undefined => {
+    const embedded = config.models[name]?.embedded;
+    return embedded ? resolve(baseDir, embedded.modelRepository) : undefined;
+  };
+  const modelsOfRoot = new Map<string, Set<string> | 'all'>();
+  for (const [name, source] of Object.entries(config.models)) {
+    if (source?.embedded?.loadModels === 'all' && used.has(name)) modelsOfRoot.set(rootOf(name) as string, 'all');
+  }
+  for (const [p] of predicts) {
+    for (const name of [p.using, config.models[p.using]?.remote?.fallback]) {
+      const root = name === undefined ? undefined : rootOf(name);
+      if (root === undefined) continue;
+      const set = modelsOfRoot.get(root) ?? new Set<string>();
+      if (set !== 'all') modelsOfRoot.set(root, set.add(p.model));
+    }
+  }
   const inferencers = new Map<string, Inferencer>();
   const repositories = new Map<string, { inferencer: Inferencer; watch: boolean; name: string }>();
   const syncs: { close(): Promise<void> }[] = [];
@@ -164,12 +181,14 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
               )
             : undefined;
         if (sync) syncs.push(sync);
+        const only = modelsOfRoot.get(root);
         const inferencer = deps.dryRun
           ? placeholder(name)
           : await (deps.createLocalInference ?? createLocalInference)({
               modelRepository: root,
               load: deps.load ?? loadServable,
               watch: embedded.watch,
+              ...(only === 'all' ? {} : { models: [...(only ?? [])].sort() }),
               ...(deps.logger ? { logger: deps.logger } : {}),
             });
         sync?.attach(inferencer);

@@ -209,6 +209,12 @@ const embeddedSchema = z.strictObject({
   /** Load new versions dropped into the repository without a restart (default true). */
   watch: z.boolean().default(true),
   /**
+   * Which models of the repository to load: `used` (default) the models this pipeline's predict
+   * steps name through this source (or through a remote source falling back to it); `all` every
+   * model folder (e.g. to switch models by editing the file without a reload of the repository).
+   */
+  loadModels: z.enum(['used', 'all']).default('used'),
+  /**
    * Also install versions and label/split changes published to this Kafka topic (on the
    * pipeline's cluster, with `inflow models publish|label|split`) into the repository.
    */
