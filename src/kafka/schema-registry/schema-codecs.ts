@@ -8,6 +8,9 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import avro from 'avsc';
 import protobuf from 'protobufjs';
+// CommonJS without detectable named exports: the default import is the module object.
+import descriptorModule from 'protobufjs/ext/descriptor.js';
+import type * as Descriptor from 'protobufjs/ext/descriptor.js';
 import { InflowError } from '../../errors.ts';
 import type { Schema } from './registry-client.ts';
 import { decodeMessageIndexes, encodeMessageIndexes } from './wire-format.ts';
@@ -76,6 +79,13 @@ function preview(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }
 
+const descriptor = descriptorModule as unknown as typeof Descriptor;
+
+/** Whether a Protobuf schema is a base64 FileDescriptorProto rather than .proto source. */
+function isDescriptor(text: string): boolean {
+  return /^[A-Za-z0-9+/=\s]+$/.test(text) && !/\b(syntax|message|package)\b/.test(text);
+}
+
 /** Top-level and nested message names of one .proto file, each with its message index path. */
 function messagePaths(ns: protobuf.NamespaceBase, prefix: number[] = []): Map<string, number[]> {
   const out = new Map<string, number[]>();
@@ -98,16 +108,26 @@ function messagePaths(ns: protobuf.NamespaceBase, prefix: number[] = []): Map<st
  * 64-bit integers as numbers, defaults filled in), like JSON of the message.
  */
 export function protobufCodec(schema: Schema, references: readonly ResolvedReference[], messageName?: string): SchemaCodec {
-  const root = new protobuf.Root();
   const options = { keepCase: true };
-  for (const ref of references) protobuf.parse(ref.schema.schema, root, options);
-  // The main file alone, to know its own messages in declaration order (the indexes' meaning).
-  const own = protobuf.parse(schema.schema, new protobuf.Root(), options).root;
-  protobuf.parse(schema.schema, root, options);
+  let root: protobuf.Root;
+  let own: protobuf.Root;
   try {
+    if (isDescriptor(schema.schema)) {
+      // Confluent's Python and Go serializers register a base64 FileDescriptorProto, not .proto text.
+      const file = (text: string) => descriptor.FileDescriptorProto.decode(Buffer.from(text, 'base64')) as Descriptor.IFileDescriptorProto;
+      const files = [...references.filter((r) => isDescriptor(r.schema.schema)).map((r) => file(r.schema.schema)), file(schema.schema)];
+      root = protobuf.Root.fromDescriptor({ file: files }, options);
+      own = protobuf.Root.fromDescriptor({ file: [file(schema.schema)] }, options);
+    } else {
+      root = new protobuf.Root();
+      for (const ref of references) protobuf.parse(ref.schema.schema, root, options);
+      // The main file alone, to know its own messages in declaration order (the indexes' meaning).
+      own = protobuf.parse(schema.schema, new protobuf.Root(), options).root;
+      protobuf.parse(schema.schema, root, options);
+    }
     root.resolveAll();
   } catch (error) {
-    throw new InflowError('INVALID_ARGUMENT', `Protobuf schema does not resolve: ${(error as Error).message}`, { cause: error });
+    throw new InflowError('INVALID_ARGUMENT', `Protobuf schema does not parse or resolve: ${(error as Error).message}`, { cause: error });
   }
   const paths = messagePaths(own);
   const byPath = new Map<string, protobuf.Type>();
