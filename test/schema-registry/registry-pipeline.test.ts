@@ -88,7 +88,7 @@ describe('a pipeline on Schema Registry formats', { skip }, () => {
       const writer = createRegistrySerde({ client: registry, format, topic: input, write: { schema: SCHEMAS[format].input } });
       const records = [];
       for (let id = 0; id < COUNT; id++) {
-        const value = (await writer.serialize({ id, pixels: ref.rows[id % ref.rows.length] })) as Buffer;
+        const value = (await writer.serialize({ id, pixels: ref.pixelsOf(id) })) as Buffer;
         records.push({ topic: input, key: Buffer.from(keyOf(id)), value });
       }
       // Two unreadable records: plain JSON (no magic byte), and a schema id the registry does not have.

@@ -1,8 +1,11 @@
 /**
  * Crash recovery on the real broker: the embedded digits pipeline runs in a child process that
- * is SIGKILLed at random points (whenever its output grew by a random amount) and restarted
- * with the same instance id, five times, then allowed to finish. Exactly-once: a read_committed
- * reader sees exactly one prediction per input. At-least-once: none is missing.
+ * is SIGKILLed at seeded random points (whenever its output grew by a random amount) and
+ * restarted with the same instance id, five times, then allowed to finish. Every kill must land
+ * mid-stream: after the run made progress, before it finished the input. Exactly-once: a
+ * read_committed reader sees exactly one prediction per input. At-least-once: none is missing.
+ * The seed is printed in the diagnostics and failure messages; INFLOW_TEST_SEED=<seed> replays
+ * the same kill points.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +26,7 @@ import {
   produceDigits,
   readToEnd,
   inputOf,
+  seededRandom,
   uniqueName,
   outputOf,
   waitFor,
@@ -50,6 +54,8 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
   for (const guarantee of ['exactly-once', 'at-least-once'] as const satisfies readonly Guarantee[]) {
     it(`loses no prediction over ${KILLS} SIGKILLs${guarantee === 'exactly-once' ? ' and doubles none' : ''} (${guarantee})`, async (t) => {
       const started = Date.now();
+      const random = seededRandom();
+      t.diagnostic(`kill schedule: ${random.replay}`);
       const input = uniqueName('crash-in');
       const output = uniqueName('crash-out');
       const applicationId = uniqueName('crash-app');
@@ -78,20 +84,29 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
           running = child;
           await child.started;
           const joined = Date.now();
-          // Kill once the output grew by a random 1 500–4 500 records (aborted and duplicate ones count too).
+          // Kill once the output grew by a random 1 000–3 000 records (aborted and duplicate ones count
+          // too): five runs make at most 15 000 of the 20 000 predictions, so every kill is mid-stream.
           const from = await endOffsetSum(admin, output);
-          const threshold = from + BigInt(1500 + Math.floor(Math.random() * 3000));
+          const threshold = from + BigInt(1000 + Math.floor(random.next() * 2000));
           let at = from;
+          let finished = false;
           await waitFor(
-            `the output of run ${k + 1} to pass ${threshold}`,
+            `the output of run ${k + 1} to pass ${threshold} (${random.replay})`,
             async () => {
               at = await endOffsetSum(admin, output);
-              // A run that finished everything before the threshold is killed anyway.
-              return at >= threshold || (await groupLag(admin, applicationId, input)) === 0n ? true : undefined;
+              finished = (await groupLag(admin, applicationId, input)) === 0n;
+              return at >= threshold || finished ? true : undefined;
             },
             { timeoutMs: 30_000, everyMs: 20, describe: () => `at ${at}; child output:\n${child.output()}` },
           );
           await child.kill();
+          // Mid-stream: the run produced output before its kill, and input was left for the next run.
+          const lagAfterKill = await groupLag(admin, applicationId, input);
+          assert.ok(
+            !finished && lagAfterKill > 0n,
+            `run ${k + 1} finished the input before its kill point ${threshold} (${random.replay})`,
+          );
+          assert.ok(at > from, `run ${k + 1} was killed before producing anything (${random.replay})`);
           logs.push(child.output());
           const rewound = child.output().split('partitions rewound').length - 1;
           kills.push(
@@ -109,12 +124,15 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
         running = undefined;
       } finally {
         await admin.close();
+        // A failed run's child would keep this file's process alive: stop it before the next test.
+        await running?.kill();
+        running = undefined;
       }
 
       const records = await readToEnd(client, output, { isolation: guarantee === 'exactly-once' ? 'read_committed' : 'read_uncommitted' });
       const { missing, duplicates } = completeness(records, COUNT);
       t.diagnostic(
-        `${guarantee}: killed at output end offsets ${kills.join(', ')}; ${records.length} outputs for ${COUNT} inputs, ${duplicates} duplicates; ${Date.now() - started} ms`,
+        `${guarantee}: killed at output end offsets ${kills.join(', ')}; ${records.length} outputs for ${COUNT} inputs, ${duplicates} duplicates; ${Date.now() - started} ms; ${random.replay}`,
       );
       if (missing.length > 0) {
         // Where the lost inputs sit, and what each run logged: enough to tell a consumer gap from an offset-commit bug.
@@ -142,9 +160,9 @@ describe('a pipeline process killed and restarted on Apache Kafka', { skip: boot
         const where = [...ranges].map(([p, offsets]) => `p${p}: ${offsets.length} at ${spans(offsets)}`);
         t.diagnostic(`lost inputs by partition: ${where.join('; ')}\nrun logs:\n${logs.join('\n---\n')}`);
       }
-      assert.deepEqual(missing.slice(0, 20), [], `${missing.length} inputs have no prediction`);
+      assert.deepEqual(missing.slice(0, 20), [], `${missing.length} inputs have no prediction (${random.replay})`);
       if (guarantee === 'exactly-once') {
-        assert.equal(duplicates, 0, 'read_committed sees each prediction once');
+        assert.equal(duplicates, 0, `read_committed sees each prediction once (${random.replay})`);
         assert.equal(records.length, COUNT);
         assertPerKeyOrder(records);
       }

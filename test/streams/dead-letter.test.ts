@@ -82,7 +82,7 @@ function mixedRecords(topic: string, ref: DigitsReference): { records: ProducerR
     records.push({
       topic,
       key: Buffer.from(keyOf(id)),
-      value: Buffer.from(JSON.stringify({ id, pixels: ref.rows[id % ref.rows.length] })),
+      value: Buffer.from(JSON.stringify({ id, pixels: ref.pixelsOf(id) })),
     });
     if (id % 10 === 5) {
       const kind = kinds[poison.size % kinds.length] as Poison;
@@ -185,7 +185,7 @@ describe('bad records in a pipeline on Apache Kafka', { skip: bootstrap ? false 
           topic: input,
           partition: 0,
           key: Buffer.from(keyOf(from + i)),
-          value: Buffer.from(JSON.stringify({ id: from + i, pixels: ref.rows[(from + i) % ref.rows.length] })),
+          value: Buffer.from(JSON.stringify({ id: from + i, pixels: ref.pixelsOf(from + i) })),
         }));
       // 1 048 400 bytes: the broker takes it (max.message.bytes 1 048 588 with the batch framing), the model refuses
       // it (524 189 pixels, not 64); its dead letter with the error headers (~380 bytes) is over the broker's limit.
@@ -284,7 +284,7 @@ describe('bad records in a pipeline on Apache Kafka', { skip: bootstrap ? false 
           topic: input,
           partition: 0,
           key: Buffer.from(keyOf(from + i)),
-          value: Buffer.from(JSON.stringify({ id: from + i, pixels: ref.rows[(from + i) % ref.rows.length] })),
+          value: Buffer.from(JSON.stringify({ id: from + i, pixels: ref.pixelsOf(from + i) })),
         }));
       await produceRaw(client, good(0, 50));
 

@@ -110,18 +110,8 @@ describe('the digits pipeline with a remote model server on Apache Kafka', { ski
       const out = await readToEnd(client, t.output);
       assert.deepEqual(completeness(out, count), { missing: [], duplicates: 0 });
       assert.equal(out.length, count);
-      // The embedded model's answers for the 8 rows, batched like the pipeline batches them.
-      const rows = ref.rows.flat();
-      const local = await embedded.infer({
-        model: 'digits-mlp',
-        inputs: { input: { dtype: 'FP32', shape: [ref.rows.length, 64], data: Float32Array.from(rows) } },
-      });
-      const labels = Array.from(local.outputs.label?.data as BigInt64Array, Number);
-      for (const r of out) {
-        const v = outputOf(r);
-        assertMatchesReference(v, ref);
-        assert.equal(v.label, labels[v.id % ref.rows.length], `id ${v.id}: the same label as the embedded model`);
-      }
+      // The reference is the embedded model's answer for each id: the remote server answered the same.
+      for (const r of out) assertMatchesReference(outputOf(r), ref);
       assertPerKeyOrder(out);
       assert.equal((await readToEnd(client, t.dlq)).length, 0, 'nothing dead-lettered');
     });
