@@ -8,6 +8,8 @@ import { brokerHome, isAlive, readBrokerState } from '../kafka/broker/broker-sta
 /** The bootstrap address of the running local broker; a clear error when none runs. */
 export async function localBrokerAddress(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const state = await readBrokerState(brokerHome(env));
+  // Stopped with --keep-data: it comes back at the same address, and clients wait for it.
+  if (state?.stopped) return state.bootstrapServers;
   if (state === undefined || !isAlive(state.pid)) {
     throw new InflowError(
       'KAFKA_UNREACHABLE',

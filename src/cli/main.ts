@@ -30,7 +30,7 @@ Commands:
                        dashboard at /dashboard/)
   predict <model>      one inference: embedded over --model-repository, or --server <url>
   bench                load against a model server or a pipeline: progress and percentiles
-  kafka up|down|status the project's local single-node Kafka broker
+  kafka <action>       the project's local single-node Kafka broker: up, down, restart, status
   models <action>      model delivery over Kafka: publish, label, split, list, inspect, delete
   stream <file.yaml>   run a stream pipeline declared in YAML (Kafka → predict → Kafka)
   validate <file.yaml> check a pipeline file without running it
@@ -96,6 +96,8 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   if (argv[0] === 'predict') return (await predict()).predictMain(argv.slice(1), out);
   if (argv[0] === 'bench') return (await bench()).benchMain(argv.slice(1), out);
   if (argv[0] === 'topics') return (await topics()).topicsMain(argv.slice(1), out);
+  // `kafka` too (--port, --data, --keep-data), and its status answers 1 when no broker runs.
+  if (argv[0] === 'kafka') return (await kafka()).kafkaMain(argv.slice(1), out);
   let parsed: ReturnType<typeof parseOptions>;
   try {
     parsed = parseOptions(joinNegativeValues(argv, (flag) => OPTIONS[flag as keyof typeof OPTIONS]?.type === 'string'));
@@ -126,12 +128,6 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
           },
           out,
         );
-        return 0;
-      }
-      case 'kafka': {
-        const { kafkaCommand, kafkaHelp } = await kafka();
-        if (values.help) return (out(kafkaHelp), 0);
-        await kafkaCommand(action, values.json ?? false, out);
         return 0;
       }
       case 'serve': {

@@ -13,6 +13,8 @@ export interface BrokerState {
   dataDir: string;
   logFile: string;
   startedAt: string;
+  /** Stopped by `inflow kafka down --keep-data`: not running, data kept for the next `up`. */
+  stopped?: boolean;
 }
 
 /** Folder of the detached broker's data and state: $INFLOW_BROKER_HOME, else <cache>/broker. */

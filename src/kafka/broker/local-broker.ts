@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,9 +21,13 @@ const LOG4J = join(dirname(fileURLToPath(import.meta.url)), 'log4j2.properties')
 
 /** Options of {@link startLocalBroker}. Times are milliseconds. */
 export interface LocalBrokerOptions extends EnsureJarsOptions {
-  /** Data and log folder; a fresh temp folder (removed on stop) by default. */
+  /**
+   * Data and log folder; a fresh temp folder (removed on stop) by default. A folder that holds
+   * a broker already (formatted storage and its server.properties, e.g. after
+   * `stop({ keepData: true })`) is resumed: same cluster, same ports, same topics and offsets.
+   */
   dataDir?: string;
-  /** Client port; a free one by default. */
+  /** Client port; a free one by default (a resumed folder keeps its own unless this is given). */
   port?: number;
   /** JVM heap, MiB. Default 512. */
   heapMb?: number;
@@ -33,6 +37,11 @@ export interface LocalBrokerOptions extends EnsureJarsOptions {
   stopTimeoutMs?: number;
   /** Extra server.properties lines. */
   properties?: Record<string, string>;
+  /**
+   * Clients must log in with SASL/PLAIN as one of these users (name → password) on the client
+   * port (SASL_PLAINTEXT); for tests of authentication failures.
+   */
+  saslUsers?: Record<string, string>;
   /** Keep the JVM running after this process exits (for `inflow kafka up`). */
   detached?: boolean;
 }
@@ -45,8 +54,23 @@ export interface LocalBroker {
   readonly logFile: string;
   /** Time from spawn to accepting connections, ms. */
   readonly startMs: number;
-  /** SIGTERM, then SIGKILL after the bound; removes a temp data folder. */
-  stop(): Promise<void>;
+  /** Whether this start resumed an existing data folder instead of formatting a new one. */
+  readonly resumed: boolean;
+  /**
+   * SIGTERM, then SIGKILL after the bound; removes a temp data folder unless `keepData` (then
+   * `startLocalBroker({ dataDir })` starts the same broker again, with its data).
+   */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+/** The client and controller ports of a data folder's server.properties, when it holds a formatted broker. */
+export function existingBroker(dataDir: string): { port: number; controllerPort: number; properties: string } | undefined {
+  const config = join(dataDir, 'server.properties');
+  if (!existsSync(config) || !existsSync(join(dataDir, 'data', 'meta.properties'))) return undefined;
+  const properties = readFileSync(config, 'utf8');
+  const listeners = /^listeners=(?:SASL_)?PLAINTEXT:\/\/[^:]+:(\d+),CONTROLLER:\/\/[^:]+:(\d+)$/m.exec(properties);
+  if (!listeners) return undefined;
+  return { port: Number(listeners[1]), controllerPort: Number(listeners[2]), properties };
 }
 
 /** A free TCP port on 127.0.0.1 (the OS picks it). */
@@ -108,6 +132,24 @@ export function serverProperties(port: number, controllerPort: number, logDirs: 
     .join('\n')}\n`;
 }
 
+/** server.properties lines for SASL/PLAIN on the client listener (the broker logs in to itself too). */
+function saslProperties(port: number, controllerPort: number, users: Record<string, string>): Record<string, string> {
+  const self = randomBytes(12).toString('hex');
+  const quote = (v: string): string => JSON.stringify(v);
+  const accounts = Object.entries({ 'inflow-broker': self, ...users })
+    .map(([name, password]) => `user_${name}=${quote(password)}`)
+    .join(' ');
+  return {
+    listeners: `SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `SASL_PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'inter.broker.listener.name': 'SASL_PLAINTEXT',
+    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    'sasl.enabled.mechanisms': 'PLAIN',
+    'sasl.mechanism.inter.broker.protocol': 'PLAIN',
+    'listener.name.sasl_plaintext.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required username="inflow-broker" password=${quote(self)} ${accounts};`,
+  };
+}
+
 /**
  * A KRaft cluster id: 16 random bytes, base64url without padding — never starting with "-",
  * which the storage tool's argument parser would take for an option (Kafka's Uuid.randomUuid
@@ -136,25 +178,33 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'inflow-kafka-')));
   await mkdir(dataDir, { recursive: true });
-  const port = options.port ?? (await freePort());
-  const controllerPort = await freePort();
   const config = join(dataDir, 'server.properties');
   const logFile = join(dataDir, 'broker.log');
-  await writeFile(config, serverProperties(port, controllerPort, join(dataDir, 'data'), options.properties));
   const classpath = `${lib}/*`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
-
-  const clusterId = randomClusterId();
-  try {
-    await execFileAsync(
-      java,
-      ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '--config', config, '--cluster-id', clusterId, '--standalone'],
-      {
-        timeout: Math.max(1000, deadline - Date.now()),
-      },
-    );
-  } catch (error) {
-    throw new InflowError('UNAVAILABLE', `formatting Kafka storage in ${dataDir} failed: ${(error as Error).message}`, { cause: error });
+  const previous = existingBroker(dataDir);
+  // KRaft records the controller's endpoint in the formatted storage (--standalone): a resumed
+  // folder keeps its controller port; the client port may move when asked to.
+  const port = options.port ?? previous?.port ?? (await freePort());
+  const controllerPort = previous?.controllerPort ?? (await freePort());
+  await writeFile(
+    config,
+    serverProperties(port, controllerPort, join(dataDir, 'data'), {
+      ...(options.saslUsers ? saslProperties(port, controllerPort, options.saslUsers) : {}),
+      ...options.properties,
+    }),
+  );
+  if (!previous) {
+    const clusterId = randomClusterId();
+    try {
+      await execFileAsync(
+        java,
+        ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '--config', config, '--cluster-id', clusterId, '--standalone'],
+        { timeout: Math.max(1000, deadline - Date.now()) },
+      );
+    } catch (error) {
+      throw new InflowError('UNAVAILABLE', `formatting Kafka storage in ${dataDir} failed: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   const out = openSync(join(dataDir, 'stdout.log'), 'a');
@@ -179,14 +229,14 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   let exited: number | null | undefined;
   const exitPromise = new Promise<void>((resolve) => child.once('exit', (code) => ((exited = code), resolve())));
 
-  const stop = async (): Promise<void> => {
+  const stop = async (stopOptions: { keepData?: boolean } = {}): Promise<void> => {
     if (exited === undefined && child.pid !== undefined) {
       child.kill('SIGTERM');
       const killTimer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs ?? 15_000);
       await exitPromise;
       clearTimeout(killTimer);
     }
-    if (ownDir && !options.detached) await rm(dataDir, { recursive: true, force: true });
+    if (ownDir && !options.detached && !stopOptions.keepData) await rm(dataDir, { recursive: true, force: true });
   };
 
   while (!(await canConnect(port))) {
@@ -211,6 +261,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     dataDir,
     logFile,
     startMs: Date.now() - started,
+    resumed: previous !== undefined,
     stop,
   };
 }
