@@ -75,6 +75,6 @@ describe('inflow CLI', () => {
   it('rejects an unknown kafka action', async () => {
     const { code, stderr } = await inflow(['kafka', 'sideways']);
     assert.equal(code, 2);
-    assert.match(stderr, /expected up, down or status/);
+    assert.match(stderr, /expected up, down, restart or status/);
   });
 });
