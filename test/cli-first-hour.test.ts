@@ -304,6 +304,23 @@ pipeline:
     assert.match(again.stdout, new RegExp(`^fh-in-${suffix} +4 +- +exists +pipeline fh-${suffix}: input$`, 'm'));
   });
 
+  it('names the command that creates the topics a pipeline misses', { skip: noBroker }, async () => {
+    const file = join(dir, 'missing.yaml');
+    const yaml = (await readFile(join(ROOT, 'examples', 'pipelines', 'digits-embedded.yaml'), 'utf8'))
+      .replace(/modelRepository: \S+/, `modelRepository: ${join(ROOT, 'models', 'repository')}`)
+      .replaceAll('topic: digits', `topic: fh-missing-${suffix}`);
+    await writeFile(file, yaml);
+    const r = await inflow(['stream', file, '--kafka', 'auto'], { env: home });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^inflow: topics missing: fh-missing-${suffix}.*; inflow topics create ${file} --kafka ${broker?.join(',')} creates them$`,
+        'm',
+      ),
+    );
+  });
+
   it("runs the README's models commands with --kafka auto, and its split does not warn", { skip: noBroker }, async () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
     const lines = readme.split('\n').filter((l) => /^inflow models /.test(l));

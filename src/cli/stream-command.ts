@@ -223,7 +223,16 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
       );
       out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz)`);
     }
-    await runner.start();
+    await runner.start().catch((error: unknown) => {
+      // The runner says which topics are missing; the CLI adds the command that creates them.
+      const e = InflowError.from(error);
+      if (e.code !== 'KAFKA_TOPIC_NOT_FOUND') throw error;
+      throw new InflowError(
+        e.code,
+        `${e.message}; inflow topics create ${file}${flags.kafka ? ` --kafka ${flags.kafka}` : ''} creates them`,
+        { cause: error },
+      );
+    });
     started = true;
     const t = built.topology;
     out(
