@@ -56,7 +56,7 @@ describe('demo parts', () => {
     const embedded = validatePipelineConfig(demoPipelineConfig('embedded', settings), 'embedded');
     const remote = validatePipelineConfig(demoPipelineConfig('remote', settings), 'remote');
     assert.equal(embedded.guarantee, 'exactly-once');
-    assert.deepEqual(embedded.models.local?.embedded, { modelRepository: '/repo', watch: false });
+    assert.deepEqual(embedded.models.local?.embedded, { modelRepository: '/repo', watch: false, loadModels: 'used' });
     assert.equal(remote.models.server?.remote?.url, '127.0.0.1:8500');
     assert.equal(remote.pipeline.at(-1)?.to?.topic, 'inflow-demo-r1-remote-scored');
   });
