@@ -219,7 +219,8 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
         port,
         '0.0.0.0',
         () => [...new Set(registries())],
-        () => created.stats().state === 'running',
+        // Not ready while the Schema Registry is unreachable: records that need a schema wait for it.
+        () => created.stats().state === 'running' && (built.schemaRegistry?.health().reachable ?? true),
       );
       out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz)`);
     }

@@ -18,6 +18,7 @@ import type { Inferencer } from '../../serving/types.ts';
 import type { StreamsRunnerOptions } from '../runtime/streams-runner.ts';
 import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig } from './pipeline-config.ts';
+import type { SchemaRegistryClient } from '../../kafka/schema-registry/registry-client.ts';
 import { registryClientFromConfig } from '../../kafka/schema-registry/registry-from-config.ts';
 import { buildTopology } from './pipeline-topology.ts';
 
@@ -58,6 +59,12 @@ export interface BuiltPipeline {
   readonly runnerOptions: Omit<StreamsRunnerOptions, 'client'>;
   /** The inferencers of the model sources the pipeline uses (a fallback included), by name. */
   readonly inferencers: ReadonlyMap<string, Inferencer>;
+  /**
+   * The Schema Registry client of a pipeline with registry formats. While the registry is
+   * unreachable the records that need a schema wait (retried with backoff, never dead-lettered)
+   * and `health().reachable` is false: readiness shows it.
+   */
+  readonly schemaRegistry?: SchemaRegistryClient;
   /** The pipeline (guarantee, errors, model sources) and the topology's description. */
   describe(): string;
   /** Closes every inferencer (remote ones first: they may fall back to an embedded one). */
@@ -222,6 +229,7 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
       topology,
       runnerOptions,
       inferencers,
+      ...(registry ? { schemaRegistry: registry.client } : {}),
       describe() {
         const errors =
           config.errors.policy === 'dlq'
