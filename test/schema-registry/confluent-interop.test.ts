@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -21,7 +23,6 @@ import {
   type DigitsOutput,
   type DigitsReference,
   digitsReference,
-  MODELS,
   modelRepository,
   uniqueName,
   waitForLagZero,
@@ -91,9 +92,9 @@ describe("Confluent's Python client and inflow on Schema Registry formats", { sk
       const applicationId = uniqueName(`py-${format}-app`);
       await createTopics(client, [input, output, `${applicationId}-dlq`], 2);
       const servers = (bootstrap ?? []).join(',');
-      await run(py, [script, 'produce', format, servers, url as string, input, join(MODELS, 'samples', 'digits-mlp.json'), String(COUNT)], {
-        timeout: 120_000,
-      });
+      const recordsFile = join(await mkdtemp(join(tmpdir(), 'inflow-py-interop-')), 'records.json');
+      await writeFile(recordsFile, JSON.stringify(Array.from({ length: COUNT }, (_, id) => ({ id, pixels: ref.pixelsOf(id) }))));
+      await run(py, [script, 'produce', format, servers, url as string, input, recordsFile], { timeout: 120_000 });
 
       const yaml = `
 applicationId: ${applicationId}

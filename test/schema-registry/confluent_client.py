@@ -1,7 +1,8 @@
 """Confluent's Python client (confluent-kafka) as the reference for the Confluent wire format.
 
-  produce FORMAT BOOTSTRAP REGISTRY TOPIC SAMPLES COUNT   digits records {id, pixels} with the
-      AvroSerializer / ProtobufSerializer / JSONSerializer (auto-registered under TOPIC-value)
+  produce FORMAT BOOTSTRAP REGISTRY TOPIC RECORDS          the digits records {id, pixels} of the JSON
+      file RECORDS with the AvroSerializer / ProtobufSerializer / JSONSerializer (auto-registered
+      under TOPIC-value)
   consume FORMAT BOOTSTRAP REGISTRY TOPIC COUNT           reads COUNT records with the matching
       deserializer and prints each value as one JSON line {id, label, probabilities}
 
@@ -46,27 +47,25 @@ def proto_classes():
             message_factory.GetMessageClass(pool.FindMessageTypeByName("inflow.interop.ScoredDigit")))
 
 
-def produce(fmt, bootstrap, registry, topic, samples, count):
+def produce(fmt, bootstrap, registry, topic, path):
     sr = SchemaRegistryClient({"url": registry})
-    s = json.load(open(samples))
-    width = s["inputs"]["input"]["shape"][1]
-    data = s["inputs"]["input"]["data"]
-    rows = [data[i * width:(i + 1) * width] for i in range(s["inputs"]["input"]["shape"][0])]
+    records = json.load(open(path))
     if fmt == "avro":
         ser = AvroSerializer(sr, AVRO_IN)
-        make = lambda i: {"id": i, "pixels": rows[i % len(rows)]}
+        make = lambda r: r
     elif fmt == "json-schema":
         ser = JSONSerializer(JSON_IN, sr)
-        make = lambda i: {"id": i, "pixels": rows[i % len(rows)]}
+        make = lambda r: r
     else:
         Digit, _ = proto_classes()
         ser = ProtobufSerializer(Digit, sr, {"use.deprecated.format": False})
-        make = lambda i: Digit(id=i, pixels=rows[i % len(rows)])
+        make = lambda r: Digit(id=r["id"], pixels=r["pixels"])
     p = Producer({"bootstrap.servers": bootstrap})
-    for i in range(count):
-        value = ser(make(i), SerializationContext(topic, MessageField.VALUE))
-        p.produce(topic, key=f"k{i % 37}".encode(), value=value)
-    p.flush(60)
+    for r in records:
+        value = ser(make(r), SerializationContext(topic, MessageField.VALUE))
+        p.produce(topic, key=f"k{r['id'] % 37}".encode(), value=value)
+    if p.flush(60) != 0:
+        raise SystemExit("records left unsent after 60 s")
 
 
 def consume(fmt, bootstrap, registry, topic, count):
@@ -100,6 +99,6 @@ def consume(fmt, bootstrap, registry, topic, count):
 if __name__ == "__main__":
     cmd, fmt, bootstrap, registry, topic = sys.argv[1:6]
     if cmd == "produce":
-        produce(fmt, bootstrap, registry, topic, sys.argv[6], int(sys.argv[7]))
+        produce(fmt, bootstrap, registry, topic, sys.argv[6])
     else:
         consume(fmt, bootstrap, registry, topic, int(sys.argv[6]))

@@ -97,7 +97,7 @@ describe('a pipeline while its Schema Registry is unreachable', { skip }, () => 
       records.push({
         topic: input,
         key: Buffer.from(keyOf(id)),
-        value: (await writer.serialize({ id, pixels: ref.rows[id % ref.rows.length] })) as Buffer,
+        value: (await writer.serialize({ id, pixels: ref.pixelsOf(id) })) as Buffer,
       });
     }
     await produceRaw(client, records);
