@@ -4,6 +4,7 @@
  * in offset order, so per-partition (and per-key) order holds with batching and concurrency.
  */
 import type { ConsumedRecord, ProducerRecord, TopicPartition } from '../../kafka/types.ts';
+import { Turn } from './turn.ts';
 
 /** One consumed record on its way through the pipeline. */
 export interface InFlightRecord {
@@ -22,8 +23,11 @@ export class PartitionQueue {
   produced: bigint | undefined;
   /** Offset last committed by this runner. */
   committed: bigint | undefined;
-  /** Settles when the last record admitted with asynchronous processing finished (nodes after a predict wait for it). */
-  processed: Promise<unknown> = Promise.resolve();
+  /**
+   * The last turn taken in this partition by a predict's continuation: the next continuation
+   * runs after it, so nodes after a predict run in offset order (record-processor.ts).
+   */
+  tail: Turn = Turn.FREE;
   readonly #queue: InFlightRecord[] = [];
   #head = 0;
   #last: bigint | undefined;

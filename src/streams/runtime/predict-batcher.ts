@@ -74,6 +74,8 @@ export function createPredictBatcher(
   let timer: ReturnType<Clock['setTimer']> | undefined;
   let immediate = false;
   let purgeQueued = false;
+  /** Signals this batcher listens to (one listener per signal, however many rows it covers). */
+  const watched = new WeakSet<AbortSignal>();
 
   /** Takes the rows of dropped records out of the queue (once per burst of aborts). */
   function purge(): void {
@@ -303,8 +305,10 @@ export function createPredictBatcher(
       const count = rows;
       return new Promise<RowResult>((resolve, reject) => {
         queue.push({ inputs, rows: count, target, key, group: groupOf(inputs, target), since: clock.now(), signal, resolve, reject });
-        // The same listener each time: a signal holds it once, however many records it covers.
-        signal?.addEventListener('abort', onAbort, { once: true });
+        if (signal && !watched.has(signal)) {
+          watched.add(signal);
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
         queuedRows += count;
         schedule();
       });

@@ -12,6 +12,7 @@ import { rowToJson } from '../api/field-mapping.ts';
 import type { PredictBatcher, RowResult } from './predict-batcher.ts';
 import { headerText, type StreamRecord, withHeader } from '../api/stream-record.ts';
 import type { Topology, TopologyNode } from '../api/topology.ts';
+import { Turn } from './turn.ts';
 
 /** Where in the pipeline a record failed (the DLQ header `inflow-error-stage`). */
 export const Stage = {
@@ -43,14 +44,12 @@ export class StageError extends Error {
 
 type Out = ProducerRecord[] | Promise<ProducerRecord[]>;
 
-/** The turn of one record's continuations after predicts: `tail` settles when the last one registered ran. */
-interface ProcessingOrder {
-  tail: Promise<unknown>;
-  /** Aborted when the record was dropped: its predictions that did not start never run. */
+/** A partition's order of continuations after predicts: `tail` is the last turn taken. */
+export interface ProcessingOrder {
+  tail: Turn;
+  /** Aborted when the partition's records were dropped: their predictions that did not start never run. */
   readonly signal: AbortSignal | undefined;
 }
-
-const settled: Promise<unknown> = Promise.resolve();
 
 /** Header names inflow writes on predicted records. */
 export const MODEL_HEADER = 'inflow-model';
@@ -182,9 +181,10 @@ export function createRecordProcessor(
 
   /**
    * Everything after a predict runs in offset order per partition, not in the order batches
-   * complete: the continuation waits for its turn — after every earlier record of the partition
-   * finished and after the record's own earlier continuations ran — and passes the turn on
-   * once it ran (synchronously, up to the next predict). A record that fails passes it on too.
+   * complete: a record takes a turn when it reaches the predict (records reach it in offset
+   * order), its continuation waits until the turn before was passed, and passes its own once
+   * it ran (synchronously, up to the next predict, whose turn comes after every turn taken so
+   * far). A record that fails passes its turn on too, once the turn before was passed.
    */
   async function predict(
     node: TopologyNode & { kind: 'predict' },
@@ -192,73 +192,62 @@ export function createRecordProcessor(
     order: ProcessingOrder,
   ): Promise<ProducerRecord[]> {
     const turn = order.tail;
-    let passOn!: (after: Promise<unknown>) => void;
-    order.tail = new Promise<unknown>((resolve) => {
-      passOn = resolve;
-    });
-    let ran: { readonly out: Out };
+    const mine = new Turn();
+    order.tail = mine;
+    // Returned after the finally: passed on once the continuation ran, before the predicts
+    // after it finish (those wait for their own turns, which may come after the next
+    // continuation's; returning their promise from inside would wait for them: a deadlock).
+    let out: Out;
     try {
-      ran = await predictInTurn(node, record, order, turn);
+      const spec = node.spec;
+      let inputs;
+      let target;
+      try {
+        target = spec.targetOf(record);
+        inputs = spec.toInputs(record);
+      } catch (e) {
+        throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
+      }
+      let result;
+      const started = performance.now();
+      try {
+        result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, target, spec.routeKey(record), order.signal);
+      } catch (e) {
+        throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
+      }
+      const latencyMs = performance.now() - started;
+      const waiting = turn.wait();
+      if (waiting) await waiting;
+      let value: unknown;
+      try {
+        value = spec.toValue(record, result.outputs, result.info);
+      } catch (e) {
+        throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
+      }
+      const headers = withHeader(
+        withHeader(record.headers, MODEL_HEADER, result.info.model),
+        MODEL_VERSION_HEADER,
+        String(result.info.version),
+      );
+      out = children(node, { ...record, value, headers }, order);
+      const log = spec.predictionLog;
+      if (log) {
+        const entry = predictionLogRecord(log, record, inputs, result, latencyMs);
+        out = out instanceof Promise ? out.then((o) => [...o, entry]) : [...out, entry];
+      }
     } finally {
-      // Passed on once the continuation ran, before the predicts after it finish: those wait
-      // for their own turns, which may come after the next continuation's. Resolving with
-      // `turn` keeps the chain: a record that failed before its turn came still lets the next
-      // one go only after the earlier ones.
-      passOn(turn);
+      mine.passAfter(turn);
     }
-    return ran.out;
-  }
-
-  async function predictInTurn(
-    node: TopologyNode & { kind: 'predict' },
-    record: StreamRecord,
-    order: ProcessingOrder,
-    turn: Promise<unknown>,
-  ): Promise<{ readonly out: Out }> {
-    const spec = node.spec;
-    let inputs;
-    let target;
-    try {
-      target = spec.targetOf(record);
-      inputs = spec.toInputs(record);
-    } catch (e) {
-      throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
-    }
-    let result;
-    const started = performance.now();
-    try {
-      result = await (batchers.get(node.name) as PredictBatcher).submit(inputs, target, spec.routeKey(record), order.signal);
-    } catch (e) {
-      throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
-    }
-    const latencyMs = performance.now() - started;
-    await turn;
-    let value: unknown;
-    try {
-      value = spec.toValue(record, result.outputs, result.info);
-    } catch (e) {
-      throw new StageError(Stage.PREDICT, node.name, e, target?.model ?? spec.model);
-    }
-    const headers = withHeader(
-      withHeader(record.headers, MODEL_HEADER, result.info.model),
-      MODEL_VERSION_HEADER,
-      String(result.info.version),
-    );
-    const log = spec.predictionLog;
-    const out = children(node, { ...record, value, headers }, order);
-    if (!log) return { out };
-    const entry = predictionLogRecord(log, record, inputs, result, latencyMs);
-    return { out: out instanceof Promise ? out.then((o) => [...o, entry]) : [...out, entry] };
+    return out;
   }
 
   return {
     /**
      * The topology's outputs for `record`; throws (or rejects with) a {@link StageError}.
-     * `after` settles when the previous record of the partition finished: nodes after a
-     * predict run only after it (default: no earlier record).
+     * `order` is the record's partition's (its queue): nodes after a predict run in the order
+     * the partition's records took their turns, i.e. in offset order.
      */
-    process(record: ConsumedRecord, after: Promise<unknown> = settled, signal?: AbortSignal): Out {
-      const order: ProcessingOrder = { tail: after, signal };
+    process(record: ConsumedRecord, order: ProcessingOrder = { tail: Turn.FREE, signal: undefined }): Out {
       const source = sourceOf.get(record.topic);
       if (!source)
         throw new StageError(Stage.DESERIALIZE, '(none)', new InflowError('INTERNAL', `no source reads topic "${record.topic}"`));

@@ -141,13 +141,12 @@ export class TaskManager {
     const { queue, entry } = admitted;
     let result;
     try {
-      result = this.#o.processor.process(record, queue.processed, queue.signal);
+      result = this.#o.processor.process(record, queue);
     } catch (e) {
       this.#complete(queue, entry, e instanceof StageError ? e : new StageError('process', '(runner)', e));
       return;
     }
     if (result instanceof Promise) {
-      queue.processed = result.catch(() => undefined);
       result.then(
         (out) => this.#complete(queue, entry, out),
         (e: unknown) => this.#complete(queue, entry, e instanceof StageError ? e : new StageError('process', '(runner)', e)),
