@@ -88,7 +88,7 @@ function agentSummary(c: EdgeConfig): Record<string, unknown> {
 }
 
 function statusLine(s: EdgeStatus, rate: number): string {
-  const kafka = s.kafkaConnected === undefined ? 'off' : s.kafkaConnected ? 'up' : 'down';
+  const kafka = `${s.kafkaConnected === undefined ? 'off' : s.kafkaConnected ? 'up' : 'down'}${s.forwardError ? ` (${s.forwardError.code})` : ''}`;
   return `mqtt ${s.mqttConnected ? 'up' : 'down'}  kafka ${kafka}  ${rate.toFixed(0)} msg/s  in-flight ${s.inFlight}  outbox ${s.outbox.records} (${(s.outbox.bytes / 1024).toFixed(0)} KiB, dropped ${s.outbox.dropped}, refused ${s.outbox.refused})  model ${s.model.name} v${s.model.versions.join(',') || '-'}`;
 }
 

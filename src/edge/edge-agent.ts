@@ -26,7 +26,7 @@ import { createEdgeMetrics, type EdgeMetrics, type MetricsServer, startMetricsSe
 import { createEdgeOutputs } from './edge-outputs.ts';
 import { type EdgeStore, type EdgeStoreStats, openEdgeStore } from './edge-store.ts';
 import { createMessageProcessor, type MessageProcessor } from './message-processor.ts';
-import { type MqttLink, openMqttLink } from './mqtt-link.ts';
+import { type MqttLink, mqttSecrets, openMqttLink } from './mqtt-link.ts';
 import { type OutboxForwarder, startOutboxForwarder } from './outbox-forwarder.ts';
 
 /** What tests (and embedders) inject. */
@@ -53,6 +53,8 @@ export interface EdgeStatus {
   mqttConnected: boolean;
   /** undefined: no Kafka configured. */
   kafkaConnected: boolean | undefined;
+  /** Why forwarding to Kafka fails (e.g. KAFKA_TOPIC_NOT_FOUND with the broker up); absent while it works. */
+  forwardError?: { code: string; message: string };
   outbox: EdgeStoreStats;
   inFlight: number;
   model: { name: string; versions: number[] };
@@ -108,7 +110,10 @@ async function waitReady(inference: LocalInference, model: string, timeoutMs: nu
 
 /** Starts the agent described by `config` (paths already resolved, see loadEdgeConfig). */
 export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {}): Promise<EdgeAgent> {
-  const log = (deps.logger ?? silentLogger).child({ component: 'edge', agent: config.agentId });
+  // The parts bind their own `component` to `parts`; binding it here too would repeat the key in
+  // every line of theirs (pino concatenates the bindings of nested children).
+  const parts = (deps.logger ?? silentLogger).child({ agent: config.agentId });
+  const log = parts.child({ component: 'edge' });
   const emit = (event: EdgeEvent): void => deps.onEvent?.(event);
   const registry = new Registry();
   const metrics = createEdgeMetrics(registry);
@@ -136,7 +141,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
       load: deps.load ?? loadServable,
       watch: true,
       ...(config.model.loadAll ? {} : { models: [config.model.name] }),
-      logger: log,
+      logger: parts,
       metrics: createInferenceMetrics(registry),
     });
     cleanups.push(() => inference.close());
@@ -150,7 +155,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
         groupId: `inflow-edge-${config.agentId}-models`,
         startTimeoutMs: config.model.syncStartTimeoutMs,
         ...(await loadSyncPolicy(config.model.modelsSync)),
-        logger: log,
+        logger: parts,
         onEvent: (event) => {
           if (event.type === 'installed') metrics.modelsInstalled.inc({ model: event.model });
           if (event.type === 'rejected') {
@@ -194,7 +199,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
         retryMinMs: config.forward.retryMinMs,
         retryMaxMs: config.forward.retryMaxMs,
         metrics,
-        logger: log,
+        logger: parts,
         onForwarded: (count) => emit({ type: 'forwarded', count }),
       });
       const f = forwarder;
@@ -217,7 +222,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
       store,
       maxInFlight: config.limits.maxInFlight,
       metrics,
-      logger: log,
+      logger: parts,
       publish: async (p) => {
         await (await mqttOpened).publish(p.topic, p.payload, p);
       },
@@ -256,8 +261,9 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
 
     const opening = openMqttLink({
       ...config.mqtt,
+      ...mqttSecrets(config.mqtt),
       clientId: config.mqtt.clientId ?? `inflow-edge-${config.agentId}`,
-      logger: log,
+      logger: parts,
       onConnection: (up) => metrics.mqttConnected.set(up ? 1 : 0),
       onMessage: async (topic, payload) => {
         await replay;
@@ -279,6 +285,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
       agentId: config.agentId,
       mqttConnected: mqttLink.connected,
       kafkaConnected: forwarder?.connected,
+      ...(forwarder?.lastError ? { forwardError: forwarder.lastError } : {}),
       outbox: store.stats(),
       inFlight: processor.inFlight,
       model: { name, versions: inference.repository.available(name) },

@@ -63,6 +63,29 @@ describe('edge agent config', () => {
     assert.equal(c.metrics?.host, '127.0.0.1');
   });
 
+  it('takes the MQTT password from one of password, passwordFile, passwordEnv, and TLS files only for a TLS broker', () => {
+    const mqtt = (extra: Record<string, unknown>) => ({ ...example(), mqtt: { ...example().mqtt, ...extra } });
+    const c = parseEdgeConfig(
+      EXAMPLE.replace(
+        'url: mqtt://127.0.0.1:1883',
+        'url: mqtts://gw:8883\n  username: edge\n  passwordFile: secrets/mqtt\n  tls: { caFile: ca.crt, certFile: c.crt, keyFile: c.key }',
+      ),
+      '/etc/inflow/agent.yaml',
+      '/etc/inflow',
+    );
+    assert.equal(c.mqtt.passwordFile, '/etc/inflow/secrets/mqtt');
+    assert.deepEqual(c.mqtt.tls, {
+      caFile: '/etc/inflow/ca.crt',
+      certFile: '/etc/inflow/c.crt',
+      keyFile: '/etc/inflow/c.key',
+      rejectUnauthorized: true,
+    });
+    rejects(mqtt({ username: 'e', password: 'p', passwordEnv: 'P' }), /mqtt\.passwordEnv: give one of password, passwordFile, passwordEnv/);
+    rejects(mqtt({ passwordFile: '/p' }), /mqtt\.username: a password needs a username/);
+    rejects(mqtt({ tls: { caFile: 'ca.crt' } }), /mqtt\.tls: tls applies to mqtts:\/\/, ssl:\/\/ or wss:\/\/ brokers, not mqtt:\/\//);
+    rejects(mqtt({ url: 'mqtts://gw:8883', tls: { certFile: 'c.crt' } }), /mqtt\.tls: give certFile and keyFile together/);
+  });
+
   it('accepts the example agent of examples/edge', async () => {
     const c = await loadEdgeConfig(join(import.meta.dirname, '..', '..', 'examples', 'edge', 'digits-agent.yaml'));
     assert.equal(c.model.repository, join(import.meta.dirname, '..', '..', 'models', 'repository'));

@@ -37,28 +37,67 @@ const mqttTopicTemplate = z
 
 const qos = z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'expected QoS 0, 1 or 2' });
 
-const mqttSchema = z.strictObject({
-  /** `mqtt://host:port`, `mqtts://…`, `ws://…`. */
-  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/, 'expected a broker URL such as "mqtt://127.0.0.1:1883"'),
-  /** Fixed, so the broker keeps this agent's session (and queues QoS 1 messages) while it is away. Default `inflow-edge-<agentId>`. */
-  clientId: z.string().min(1).max(128).optional(),
-  username: z.string().min(1).optional(),
-  password: z.string().optional(),
-  /** 4 = MQTT 3.1.1, 5 = MQTT 5. */
-  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
-  /** false (default): a persistent session. true throws away what the broker queued while the agent was away. */
-  cleanSession: z.boolean().default(false),
-  /** MQTT 5 only: how long the broker keeps the session after a disconnect, seconds. Default 7 days. */
-  sessionExpirySec: positiveInt.default(7 * 24 * 3600),
-  keepaliveSec: positiveInt.default(30),
-  /** Between reconnect attempts, ms. */
-  reconnectMs: positiveInt.default(1000),
-  /** Bound on one connect attempt, ms. */
-  connectTimeoutMs: positiveInt.default(10_000),
-  subscriptions: z
-    .array(z.strictObject({ topic: mqttFilter, qos: qos.default(1) }))
-    .min(1, 'subscribe to at least one topic, e.g. [{ topic: "sensors/+/digits" }]'),
+/** TLS of an `mqtts://` / `ssl://` / `wss://` broker: PEM files (a mounted Secret), read at start. */
+const mqttTlsSchema = z.strictObject({
+  /** CA of the broker's certificate; default the system CAs. */
+  caFile: z.string().min(1).optional(),
+  /** Client certificate and key, for brokers that require them (mutual TLS). */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  rejectUnauthorized: z.boolean().default(true),
+  /** Host name the certificate must name, when it differs from the URL's. */
+  servername: z.string().min(1).optional(),
 });
+
+const mqttSchema = z
+  .strictObject({
+    /** `mqtt://host:port`, `mqtts://…`, `ws://…`. */
+    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/, 'expected a broker URL such as "mqtt://127.0.0.1:1883"'),
+    /** Fixed, so the broker keeps this agent's session (and queues QoS 1 messages) while it is away. Default `inflow-edge-<agentId>`. */
+    clientId: z.string().min(1).max(128).optional(),
+    username: z.string().min(1).optional(),
+    /** The password: inline, from a file (`passwordFile`, trailing newline dropped) or an environment variable (`passwordEnv`); one of them. */
+    password: z.string().optional(),
+    passwordFile: z.string().min(1).optional(),
+    passwordEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
+    tls: mqttTlsSchema.optional(),
+    /** 4 = MQTT 3.1.1, 5 = MQTT 5. */
+    protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
+    /** false (default): a persistent session. true throws away what the broker queued while the agent was away. */
+    cleanSession: z.boolean().default(false),
+    /** MQTT 5 only: how long the broker keeps the session after a disconnect, seconds. Default 7 days. */
+    sessionExpirySec: positiveInt.default(7 * 24 * 3600),
+    keepaliveSec: positiveInt.default(30),
+    /** Between reconnect attempts, ms. */
+    reconnectMs: positiveInt.default(1000),
+    /** Bound on one connect attempt, ms. */
+    connectTimeoutMs: positiveInt.default(10_000),
+    subscriptions: z
+      .array(z.strictObject({ topic: mqttFilter, qos: qos.default(1) }))
+      .min(1, 'subscribe to at least one topic, e.g. [{ topic: "sensors/+/digits" }]'),
+  })
+  .superRefine((v, ctx) => {
+    const given = (['password', 'passwordFile', 'passwordEnv'] as const).filter((k) => v[k] !== undefined);
+    if (given.length > 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: [given[1] as string],
+        message: `give one of password, passwordFile, passwordEnv; got ${given.join(', ')}`,
+      });
+    if (given.length > 0 && v.username === undefined)
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'a password needs a username' });
+    if (v.tls && !/^(mqtts|ssl|wss):/.test(v.url))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `tls applies to mqtts://, ssl:// or wss:// brokers, not ${v.url.split(':')[0]}://`,
+      });
+    if ((v.tls?.certFile === undefined) !== (v.tls?.keyFile === undefined))
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'give certFile and keyFile together' });
+  });
 
 /** Where a device id comes from: a level of the MQTT topic (0-based) or a field of the payload. */
 const deviceSchema = z
@@ -270,8 +309,23 @@ export type AlertRuleConfig = EdgeConfig['publish']['alerts'][number];
 /** Resolves the relative paths of `config` against `baseDir` (the config file's folder). */
 export function resolveEdgePaths(config: EdgeConfig, baseDir: string): EdgeConfig {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const tls = config.mqtt.tls;
   return {
     ...config,
+    mqtt: {
+      ...config.mqtt,
+      ...(config.mqtt.passwordFile ? { passwordFile: abs(config.mqtt.passwordFile) } : {}),
+      ...(tls
+        ? {
+            tls: {
+              ...tls,
+              ...(tls.caFile ? { caFile: abs(tls.caFile) } : {}),
+              ...(tls.certFile ? { certFile: abs(tls.certFile) } : {}),
+              ...(tls.keyFile ? { keyFile: abs(tls.keyFile) } : {}),
+            },
+          }
+        : {}),
+    },
     model: {
       ...config.model,
       repository: abs(config.model.repository),

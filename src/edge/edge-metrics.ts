@@ -112,7 +112,11 @@ export function createEdgeMetrics(registry: Registry = new Registry()): EdgeMetr
       labelNames: ['code'],
       registers,
     }),
-    kafkaConnected: new Gauge({ name: 'inflow_edge_kafka_connected', help: '1 while the last produce succeeded', registers }),
+    kafkaConnected: new Gauge({
+      name: 'inflow_edge_kafka_connected',
+      help: '1 while the cluster answered the last produce (0: unreachable)',
+      registers,
+    }),
     modelsInstalled: new Counter({
       name: 'inflow_edge_model_versions_installed_total',
       help: 'Model versions installed from the models topic',

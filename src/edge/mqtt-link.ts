@@ -11,16 +11,81 @@
  * A message whose handler never returns before a shutdown is not acknowledged, so the broker
  * delivers it again to the next session.
  */
+import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { InflowError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
+
+/** TLS of the MQTT connection: PEM contents. */
+export interface MqttTls {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly rejectUnauthorized: boolean;
+  readonly servername?: string;
+}
+
+/** The `mqtt:` settings whose secrets come from files or the environment. */
+export interface MqttSecretSettings {
+  readonly password?: string | undefined;
+  readonly passwordFile?: string | undefined;
+  readonly passwordEnv?: string | undefined;
+  readonly tls?:
+    | {
+        readonly caFile?: string | undefined;
+        readonly certFile?: string | undefined;
+        readonly keyFile?: string | undefined;
+        readonly rejectUnauthorized: boolean;
+        readonly servername?: string | undefined;
+      }
+    | undefined;
+}
+
+/**
+ * Reads the password (inline, `passwordFile` or `passwordEnv`) and the TLS files of the `mqtt:`
+ * section, at start, so a missing Secret fails with the field that names it.
+ * @throws InflowError INVALID_CONFIG naming the field and the file or variable.
+ */
+export function mqttSecrets(settings: MqttSecretSettings, env: NodeJS.ProcessEnv = process.env): { password?: string; tls?: MqttTls } {
+  const file = (path: string, field: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new InflowError(
+        'INVALID_CONFIG',
+        `mqtt.${field}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  };
+  let password = settings.password;
+  if (settings.passwordFile !== undefined) password = file(settings.passwordFile, 'passwordFile').replace(/\r?\n$/, '');
+  if (settings.passwordEnv !== undefined) {
+    password = env[settings.passwordEnv];
+    if (password === undefined)
+      throw new InflowError('INVALID_CONFIG', `mqtt.passwordEnv: the environment variable ${settings.passwordEnv} is not set`);
+  }
+  const t = settings.tls;
+  const tls: MqttTls | undefined = t && {
+    rejectUnauthorized: t.rejectUnauthorized,
+    ...(t.caFile ? { ca: file(t.caFile, 'tls.caFile') } : {}),
+    ...(t.certFile ? { cert: file(t.certFile, 'tls.certFile') } : {}),
+    ...(t.keyFile ? { key: file(t.keyFile, 'tls.keyFile') } : {}),
+    ...(t.servername ? { servername: t.servername } : {}),
+  };
+  return { ...(password === undefined ? {} : { password }), ...(tls ? { tls } : {}) };
+}
 
 export interface MqttLinkOptions {
   readonly url: string;
   readonly clientId: string;
   readonly username?: string | undefined;
   readonly password?: string | undefined;
+  /** TLS material (PEM text), see {@link mqttSecrets}. */
+  readonly tls?: MqttTls | undefined;
   readonly protocolVersion: 4 | 5;
   readonly cleanSession: boolean;
   /** MQTT 5 session expiry, seconds. */
@@ -76,6 +141,7 @@ export function openMqttLink(options: MqttLinkOptions): OpeningMqttLink {
     resubscribe: true,
     ...(options.username === undefined ? {} : { username: options.username }),
     ...(options.password === undefined ? {} : { password: options.password }),
+    ...(options.tls ?? {}),
     ...(options.protocolVersion === 5 ? { properties: { sessionExpiryInterval: options.sessionExpirySec } } : {}),
   };
   const client: MqttClient = mqtt.connect(options.url, clientOptions);

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { InflowError } from '../errors.ts';
 import { createMemoryClient } from '../kafka/memory/memory-client.ts';
 import type { KafkaProducer, ProducerRecord } from '../kafka/types.ts';
@@ -160,5 +161,52 @@ describe('outbox forwarder', () => {
     await fwd.close();
     assert.ok(performance.now() - started < 1000);
     assert.equal(s.stats().records, 1, 'the record stays for the next start');
+  });
+
+  it('says once why a reachable cluster refuses the records (a missing topic), reports it connected with the reason, and clears it when they go', async () => {
+    const s = store();
+    const { client, ids } = memory();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    let missing = true;
+    let attempts = 0;
+    const inner = client.producer();
+    const producer: KafkaProducer = {
+      async send(records) {
+        attempts++;
+        if (missing) throw new InflowError('KAFKA_TOPIC_NOT_FOUND', 'producing to readings: UNKNOWN_TOPIC_OR_PARTITION');
+        return inner.send(records);
+      },
+      beginTransaction: () => inner.beginTransaction(),
+      close: () => inner.close(),
+    };
+    const counter = forwardedCounter();
+    const metrics = createEdgeMetrics();
+    const fwd = startOutboxForwarder({
+      store: s,
+      producer,
+      batchRecords: 4,
+      retryMinMs: 1,
+      retryMaxMs: 2,
+      random: () => 1,
+      metrics,
+      logger,
+      ...counter,
+    });
+    cleanups.push(() => fwd.close());
+    s.complete([{ records: [rec(0)] }]);
+    fwd.wake();
+    while (attempts < 5) await new Promise((resolve) => setImmediate(resolve));
+    const warnings = lines.filter((l) => l.code === 'KAFKA_TOPIC_NOT_FOUND');
+    assert.equal(warnings.length, 1, JSON.stringify(lines));
+    assert.match(String(warnings[0]?.msg), /no such topic/);
+    assert.equal(fwd.connected, true);
+    assert.deepEqual(fwd.lastError, { code: 'KAFKA_TOPIC_NOT_FOUND', message: 'producing to readings: UNKNOWN_TOPIC_OR_PARTITION' });
+    assert.equal((await metrics.kafkaConnected.get()).values[0]?.value, 1);
+    missing = false;
+    await counter.reach(1);
+    assert.equal(fwd.lastError, undefined);
+    assert.deepEqual(ids('readings'), ['m-0']);
+    assert.ok(lines.some((l) => l.msg === 'Kafka reachable: draining the outbox'));
   });
 });

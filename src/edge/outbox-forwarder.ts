@@ -37,8 +37,14 @@ export interface ForwarderOptions {
 export interface OutboxForwarder {
   /** New records were appended: try now (an idle forwarder waits for this). */
   wake(): void;
-  /** Whether the last produce succeeded (false before the first one). */
+  /**
+   * Whether the cluster answered the last produce (false before the first one, and while it is
+   * unreachable). A cluster that answers with an error (a missing topic, no authorization) is
+   * connected: {@link lastError} says why nothing is forwarded.
+   */
   readonly connected: boolean;
+  /** Why the last produce failed; undefined once one succeeds. */
+  readonly lastError: { code: string; message: string } | undefined;
   /** Stops; a produce in flight is waited for at most closeTimeoutMs. */
   close(): Promise<void>;
 }
@@ -50,6 +56,9 @@ const toProducerRecord = (r: StoredRecord): ProducerRecord => ({
   headers: r.headers.map(([k, v]) => [k, Buffer.from(v)] as const),
 });
 
+/** Error codes that come from a broker's answer (so the cluster is reachable, but refuses). */
+const ANSWERED_BY_CLUSTER: ReadonlySet<string> = new Set(['KAFKA_TOPIC_NOT_FOUND', 'UNAUTHENTICATED', 'PERMISSION_DENIED']);
+
 /** Starts draining `store` into `producer`. */
 export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder {
   const { store, producer, metrics } = options;
@@ -57,6 +66,7 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
   const random = options.random ?? Math.random;
   const stop = new AbortController();
   let connected = false;
+  let lastError: InflowError | undefined;
   let kick: (() => void) | undefined;
   let pendingKick = false;
 
@@ -80,17 +90,26 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
       stop.signal.addEventListener('abort', done, { once: true });
     });
 
-  const setConnected = (value: boolean, error?: InflowError): void => {
-    if (value !== connected) {
-      if (value) log.info('Kafka reachable: draining the outbox');
-      else
-        log.warn(
-          { code: error?.code, err: error?.message, waiting: store.stats().records },
-          'Kafka unreachable: records wait in the outbox',
-        );
+  /** Records the outcome of a produce; logs each change of state or of the reason, once. */
+  const setOutcome = (error?: InflowError): void => {
+    // Only errors the cluster itself answered with mean it is reachable; a network error, a timeout
+    // or an unclassified failure counts as unreachable.
+    const reachable = error === undefined || ANSWERED_BY_CLUSTER.has(error.code);
+    if (error === undefined) {
+      if (lastError !== undefined || !connected) log.info('Kafka reachable: draining the outbox');
+    } else if (lastError?.code !== error.code || lastError.message !== error.message) {
+      log.warn(
+        { code: error.code, err: error.message, waiting: store.stats().records },
+        !ANSWERED_BY_CLUSTER.has(error.code)
+          ? 'Kafka unreachable: records wait in the outbox'
+          : error.code === 'KAFKA_TOPIC_NOT_FOUND'
+            ? 'Kafka has no such topic: records wait in the outbox until it is created (the agent does not create topics)'
+            : 'Kafka refused the records: they wait in the outbox',
+      );
     }
-    connected = value;
-    metrics?.kafkaConnected.set(value ? 1 : 0);
+    connected = reachable;
+    lastError = error;
+    metrics?.kafkaConnected.set(reachable ? 1 : 0);
   };
 
   const acknowledged = (batch: readonly StoredRecord[]): void => {
@@ -138,12 +157,12 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
           if (InflowError.from(error).code !== 'KAFKA_RECORD_TOO_LARGE') throw error;
           await isolate(batch);
         }
-        setConnected(true);
+        setOutcome();
         backoff = options.retryMinMs;
       } catch (error) {
         const e = InflowError.from(error);
         metrics?.forwardFailures.inc({ code: e.code });
-        setConnected(false, e);
+        setOutcome(e);
         if (stop.signal.aborted) break;
         // Full jitter: reconnecting agents of a site do not hammer the cluster in step.
         await idle(Math.round(random() * backoff), false);
@@ -163,6 +182,9 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
     },
     get connected() {
       return connected;
+    },
+    get lastError() {
+      return lastError && { code: lastError.code, message: lastError.message };
     },
     async close() {
       stop.abort();

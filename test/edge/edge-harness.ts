@@ -83,15 +83,31 @@ export function edgeSkipReason(kafka: boolean): string | false {
   return false;
 }
 
+/** What a test's Mosquitto requires: users (a password_file made with mosquitto_passwd) and/or TLS (PEM files; clientCa = mutual TLS). */
+export interface MosquittoSecurity {
+  readonly users?: Readonly<Record<string, string>>;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
+}
+
 /** Starts Mosquitto on a free loopback port: persistence on, deep queues for persistent sessions. */
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(security: MosquittoSecurity = {}): Promise<Mosquitto> {
   const bin = mosquittoPath();
   if (!bin) throw new Error('mosquitto is not installed (apt-get install -y mosquitto)');
   const dir = await mkdtemp(join(tmpdir(), 'inflow-mosquitto-'));
   const port = await freePort();
+  const users = Object.entries(security.users ?? {});
+  for (const [i, [user, password]] of users.entries()) {
+    const made = spawnSync('mosquitto_passwd', [...(i === 0 ? ['-c'] : []), '-b', join(dir, 'passwd'), user, password], {
+      encoding: 'utf8',
+    });
+    if (made.status !== 0) throw new Error(`mosquitto_passwd failed: ${made.stderr}`);
+  }
+  const tls = security.tls;
   const conf = [
     `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    ...(users.length > 0 ? ['allow_anonymous false', `password_file ${join(dir, 'passwd')}`] : ['allow_anonymous true']),
+    ...(tls ? [`certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`] : []),
+    ...(tls?.clientCaFile ? [`cafile ${tls.clientCaFile}`, 'require_certificate true'] : []),
     'persistence true',
     `persistence_location ${dir}/`,
     // Persistent sessions of the agent hold what arrives while it is down (default 1000 would drop).
@@ -113,7 +129,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     if (!ok) throw new Error(`mosquitto exited at start: ${readFileSync(join(dir, 'broker.log'), 'utf8').slice(-2000)}`);
   });
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     async stop() {
       if (!exited) child.kill('SIGTERM');
