@@ -148,6 +148,21 @@ describe('inflow predict', () => {
     assert.match(r.stderr, new RegExp(`^inflow: --input ${file}: .*JSON`));
   });
 
+  it('loads only the model it predicts with from a repository of several', async () => {
+    const r = await inflow(
+      ['predict', 'digits-mlp', '--input', 'models/samples/digits-mlp.json', '--model-repository', 'models/repository'],
+      {
+        env: { INFLOW_LOG_LEVEL: 'info' },
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const loaded = modelLoadLogs(r.stderr)
+      .map((l) => JSON.parse(l) as { model?: string; msg?: string })
+      .filter((l) => l.msg === 'version loaded')
+      .map((l) => l.model);
+    assert.deepEqual(loaded, ['digits-mlp'], r.stderr);
+  });
+
   it('reports an unreachable gRPC server in its own words, not grpc-js text', async () => {
     const port = await closedPort();
     const r = await inflow(['predict', 'digits-mlp', '--input', 'models/samples/digits-mlp.json', '--server', `127.0.0.1:${port}`]);

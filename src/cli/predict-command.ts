@@ -117,7 +117,8 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
     }
     const logger = createLogger({ name: 'inflow.predict', level: process.env.INFLOW_LOG_LEVEL ?? 'warn' });
     setRuntimeLogger(logger);
-    inferencer = await createLocalInference({ modelRepository: repository, load: loadServable, watch: false, logger });
+    // Only the model asked for: the repository's other models (a CNN among them) need not load.
+    inferencer = await createLocalInference({ modelRepository: repository, models: [model], load: loadServable, watch: false, logger });
     where = 'embedded';
   }
   try {
