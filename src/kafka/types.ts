@@ -83,6 +83,12 @@ export interface ConsumerOptions {
   rebalanceTimeoutMs?: number;
   /** Records buffered ahead of poll() before fetching pauses (bounds memory). Default 1024. */
   maxBufferedRecords?: number;
+  /**
+   * Groups of subscribed topics that are co-partitioned: the group's assignor gives partition p
+   * of every topic of a group to one member (src/kafka/task-assignor.ts). A streams task reads
+   * partition p of each input topic of its sub-topology.
+   */
+  copartitioned?: readonly (readonly string[])[];
 }
 
 /** Options of {@link KafkaConsumer.poll}. */

@@ -41,7 +41,7 @@ export class MemoryConsumer implements KafkaConsumer {
     for (const topic of topics) if (!this.#log.hasTopic(topic)) throw this.#log.topicNotFound(topic);
     this.#topics = [...topics];
     this.#listener = listener;
-    this.#group.join({ memberId: this.memberId, topics: this.#topics });
+    this.#group.join({ memberId: this.memberId, topics: this.#topics, copartitioned: this.#options.copartitioned ?? [] });
     await this.#syncAssignment();
   }
 

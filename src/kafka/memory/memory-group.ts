@@ -1,11 +1,12 @@
 /**
- * A consumer group of the in-process log: members, generations, a range assignment per topic
- * (like Kafka's RangeAssignor) and committed offsets. A rebalance bumps the generation;
+ * A consumer group of the in-process log: members, generations, the same task-aware, sticky,
+ * co-partitioning assignment as on Apache Kafka (../task-assignor.ts) and committed offsets. A rebalance bumps the generation;
  * each member picks up its new assignment on its next poll() and runs its rebalance listener
  * there, as the Java consumer does. Commits for a partition the member no longer owns are
  * rejected (KAFKA_REBALANCE), which fences zombie owners.
  */
 import { InflowError } from '../../errors.ts';
+import { assignTasks } from '../task-assignor.ts';
 import type { TopicPartition, TopicPartitionOffset } from '../types.ts';
 import { partitionKey } from '../types.ts';
 
@@ -20,6 +21,8 @@ export interface GroupLog {
 export interface GroupMember {
   readonly memberId: string;
   readonly topics: readonly string[];
+  /** Groups of co-partitioned topics (partition p of each goes to one member). */
+  readonly copartitioned?: readonly (readonly string[])[];
 }
 
 export class MemoryGroup {
@@ -57,29 +60,22 @@ export class MemoryGroup {
     return this.#assignment.get(memberId) ?? [];
   }
 
-  /** Recomputes the assignment: per topic, contiguous partition ranges over sorted members. */
+  /** Recomputes the assignment (sticky: members keep what they owned as far as balance allows). */
   rebalance(): void {
     this.generation += 1;
+    const members = [...this.#members.values()].map((m) => ({
+      memberId: m.memberId,
+      topics: m.topics,
+      owned: this.#assignment.get(m.memberId) ?? [],
+      copartitioned: m.copartitioned ?? [],
+    }));
+    const partitions = new Map<string, number>();
+    for (const t of new Set(members.flatMap((m) => m.topics))) if (this.#log.hasTopic(t)) partitions.set(t, this.#log.partitionCount(t));
     this.#assignment.clear();
     this.#owners.clear();
-    const members = [...this.#members.values()].sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
-    for (const member of members) this.#assignment.set(member.memberId, []);
-    const topics = new Set(members.flatMap((m) => m.topics));
-    for (const topic of [...topics].sort()) {
-      if (!this.#log.hasTopic(topic)) continue;
-      const subscribers = members.filter((m) => m.topics.includes(topic));
-      const partitions = this.#log.partitionCount(topic);
-      const per = Math.floor(partitions / subscribers.length);
-      const extra = partitions % subscribers.length;
-      let next = 0;
-      subscribers.forEach((member, i) => {
-        const count = per + (i < extra ? 1 : 0);
-        for (let p = next; p < next + count; p++) {
-          this.#assignment.get(member.memberId)?.push({ topic, partition: p });
-          this.#owners.set(partitionKey(topic, p), member.memberId);
-        }
-        next += count;
-      });
+    for (const [memberId, assigned] of assignTasks(members, partitions)) {
+      this.#assignment.set(memberId, assigned);
+      for (const p of assigned) this.#owners.set(partitionKey(p.topic, p.partition), memberId);
     }
     this.#log.notify();
   }

@@ -22,6 +22,7 @@ import type {
 } from '../types.ts';
 import { partitionKey } from '../types.ts';
 import type { BaseClientOptions } from './connection-options.ts';
+import { encodeUserData, GROUP_PROTOCOLS, taskPartitionAssigner } from './group-assignor.ts';
 import { mapErrors } from './kafka-errors.ts';
 import { ReadCommittedConsumer } from './read-committed-consumer.ts';
 
@@ -91,6 +92,11 @@ export class PlatformaticConsumer implements KafkaConsumer {
       isolationLevel: options.isolationLevel === 'read_committed' ? 1 : 0,
       maxWaitTime: 500,
       highWaterMark: Math.max(16, Math.min(this.#maxBuffered, 1024)),
+      // Task-aware, sticky, co-partitioning (./group-assignor.ts): each member tells the leader
+      // what it owns and which topics are co-partitioned.
+      protocols: GROUP_PROTOCOLS,
+      protocolsMetadata: () => encodeUserData({ owned: [...this.#assigned.values()], copartitioned: options.copartitioned ?? [] }),
+      partitionAssigner: taskPartitionAssigner,
     });
     // The library sets its generation at JoinGroup and its assignment at SyncGroup, then emits
     // this: only here do the two belong together.

@@ -307,6 +307,8 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       autoOffsetReset: options.autoOffsetReset ?? 'earliest',
       isolationLevel: eos ? 'read_committed' : 'read_uncommitted',
       maxBufferedRecords: Math.max(maxPoll * 2, 1024),
+      // A task reads partition p of each input topic of its sub-topology: the group assigns them together.
+      copartitioned: topology.subtopologies.map((s) => s.inputTopics).filter((topics) => topics.length > 1),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
     });
     consumer = c;

@@ -1,0 +1,67 @@
+/**
+ * The task assignor (../task-assignor.ts) as @platformatic/kafka's partition assigner. Each
+ * member sends, as the user data of its JoinGroup subscription, the partitions it owns and the
+ * topics it declares co-partitioned; the group leader assigns from those. The protocol is named
+ * `inflow-tasks`; `roundrobin` is offered second, so a group that still has members of another
+ * client agrees on that one (the leader, if an inflow member, still assigns with this one).
+ */
+import type { ClusterMetadata, GroupPartitionsAssigner, GroupProtocolSubscription } from '@platformatic/kafka';
+import { type AssignorMember, assignTasks } from '../task-assignor.ts';
+import type { TopicPartition } from '../types.ts';
+
+export const TASK_ASSIGNOR_PROTOCOL = 'inflow-tasks';
+
+/** The protocols a member offers, preferred first. */
+export const GROUP_PROTOCOLS: GroupProtocolSubscription[] = [
+  { name: TASK_ASSIGNOR_PROTOCOL, version: 1 },
+  { name: 'roundrobin', version: 1 },
+];
+
+interface UserData {
+  readonly owned: readonly TopicPartition[];
+  readonly copartitioned: readonly (readonly string[])[];
+}
+
+/** The user data a member sends with its subscription. */
+export function encodeUserData(data: UserData): Buffer {
+  return Buffer.from(JSON.stringify({ v: 1, owned: data.owned, copartitioned: data.copartitioned }));
+}
+
+/** Decodes a member's user data; a member of another client (or garbage) owns nothing and declares nothing. */
+export function decodeUserData(raw: Buffer | string | undefined | null): UserData {
+  try {
+    const parsed = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw ?? '')) as Partial<UserData> & { v?: number };
+    if (parsed.v !== 1) return { owned: [], copartitioned: [] };
+    const owned = Array.isArray(parsed.owned)
+      ? parsed.owned.filter((p) => typeof p?.topic === 'string' && Number.isInteger(p?.partition))
+      : [];
+    const copartitioned = Array.isArray(parsed.copartitioned)
+      ? parsed.copartitioned.filter((g) => Array.isArray(g) && g.every((t) => typeof t === 'string'))
+      : [];
+    return { owned, copartitioned };
+  } catch {
+    return { owned: [], copartitioned: [] };
+  }
+}
+
+/** The assigner the group leader runs. */
+export const taskPartitionAssigner: GroupPartitionsAssigner = (_current, members, topics, metadata: ClusterMetadata) => {
+  const list: AssignorMember[] = [...members.values()].map((m) => {
+    const data = decodeUserData(m.metadata);
+    return { memberId: m.memberId, topics: m.topics ?? [...topics], owned: data.owned, copartitioned: data.copartitioned };
+  });
+  const partitions = new Map<string, number>();
+  for (const t of topics) {
+    const count = metadata.topics.get(t)?.partitionsCount;
+    if (count !== undefined) partitions.set(t, count);
+  }
+  return [...assignTasks(list, partitions)].map(([memberId, assigned]) => {
+    const byTopic = new Map<string, { topic: string; partitions: number[] }>();
+    for (const p of assigned) {
+      const entry = byTopic.get(p.topic) ?? { topic: p.topic, partitions: [] };
+      entry.partitions.push(p.partition);
+      byTopic.set(p.topic, entry);
+    }
+    return { memberId, assignments: byTopic };
+  });
+};
