@@ -29,19 +29,25 @@ export function encodeUserData(data: UserData): Buffer {
 
 /** Decodes a member's user data; a member of another client (or garbage) owns nothing and declares nothing. */
 export function decodeUserData(raw: Buffer | string | undefined | null): UserData {
+  const none: UserData = { owned: [], copartitioned: [] };
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw ?? '')) as Partial<UserData> & { v?: number };
-    if (parsed.v !== 1) return { owned: [], copartitioned: [] };
-    const owned = Array.isArray(parsed.owned)
-      ? parsed.owned.filter((p) => typeof p?.topic === 'string' && Number.isInteger(p?.partition))
-      : [];
-    const copartitioned = Array.isArray(parsed.copartitioned)
-      ? parsed.copartitioned.filter((g) => Array.isArray(g) && g.every((t) => typeof t === 'string'))
-      : [];
-    return { owned, copartitioned };
+    parsed = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : (raw ?? ''));
   } catch {
-    return { owned: [], copartitioned: [] };
+    return none;
   }
+  if (typeof parsed !== 'object' || parsed === null || (parsed as { v?: unknown }).v !== 1) return none;
+  const { owned, copartitioned } = parsed as { owned?: unknown; copartitioned?: unknown };
+  const isPartition = (p: unknown): p is TopicPartition =>
+    typeof p === 'object' &&
+    p !== null &&
+    typeof (p as { topic?: unknown }).topic === 'string' &&
+    Number.isInteger((p as { partition?: unknown }).partition);
+  const isGroup = (g: unknown): g is string[] => Array.isArray(g) && g.every((t) => typeof t === 'string');
+  return {
+    owned: Array.isArray(owned) ? owned.filter(isPartition) : [],
+    copartitioned: Array.isArray(copartitioned) ? copartitioned.filter(isGroup) : [],
+  };
 }
 
 /** The assigner the group leader runs. */
