@@ -187,7 +187,8 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       await checkKafka(kafkaConfig, needed, hint);
     }
   }
-  const kafkaClient = kafkaConfig ? createKafkaClient(kafkaConfig) : undefined;
+  // Its consumers and producers ride out broker outages; the logger gets one line per change.
+  const kafkaClient = kafkaConfig ? createKafkaClient(kafkaConfig, { logger }) : undefined;
   const options: ModelServerOptions = {
     modelRepository: flags.modelRepository,
     ...(flags.models?.length ? { models: flags.models } : {}),

@@ -102,11 +102,14 @@ async function total(metric: MetricValues, o: { suffix?: string; exceptTopic?: s
 
 /**
  * One status line from the runner's metrics: totals since start (out: records written to the
- * pipeline's topics, dlq: to the dead-letter topic), and the input rate since the last line.
+ * pipeline's topics, dlq: to the dead-letter topic), and the input rate since the last line —
+ * or, for the final line (`final`), the mean rate over the whole run (a rate over the last few
+ * microseconds printed "in 5961 (5961000/s)").
  */
-function createStatus(metrics: StreamsMetrics, dlqTopic: string) {
-  let last = { at: performance.now(), in: 0 };
-  return async (): Promise<string> => {
+export function createStatus(metrics: StreamsMetrics, dlqTopic: string, now: () => number = () => performance.now()) {
+  const started = now();
+  let last = { at: started, in: 0 };
+  return async (final = false): Promise<string> => {
     const [recordsIn, out, dlq, skipped, inFlight, lag, batchSum, batchCount] = await Promise.all([
       total(metrics.recordsIn),
       total(metrics.recordsOut, { exceptTopic: dlqTopic }),
@@ -117,11 +120,14 @@ function createStatus(metrics: StreamsMetrics, dlqTopic: string) {
       total(metrics.batchSize, { suffix: '_sum' }),
       total(metrics.batchSize, { suffix: '_count' }),
     ]);
-    const now = performance.now();
-    const rate = ((recordsIn - last.in) * 1000) / Math.max(1, now - last.at);
-    last = { at: now, in: recordsIn };
+    const at = now();
+    const from = final ? { at: started, in: 0 } : last;
+    const seconds = (at - from.at) / 1000;
+    // Under a second of data says nothing about a rate.
+    const rate = seconds >= 1 ? `${((recordsIn - from.in) / seconds).toFixed(0)}/s${final ? ` over ${seconds.toFixed(0)} s` : ''}` : '-/s';
+    last = { at, in: recordsIn };
     const batch = batchCount > 0 ? (batchSum / batchCount).toFixed(1) : '-';
-    return `in ${recordsIn} (${rate.toFixed(0)}/s)  out ${out}  dlq ${dlq}${skipped ? `  skipped ${skipped}` : ''}  in-flight ${inFlight}  lag ${lag}  batch mean ${batch}`;
+    return `in ${recordsIn} (${rate})  out ${out}  dlq ${dlq}${skipped ? `  skipped ${skipped}` : ''}  in-flight ${inFlight}  lag ${lag}  batch mean ${batch}`;
   };
 }
 
@@ -176,7 +182,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
   }
   const logger = hooks.logger ?? createLogger({ name: 'inflow.stream' });
   // Without an injected client the servers are brokers: memory was refused above.
-  const client: KafkaClient = hooks.client ?? createKafkaClient(kafka);
+  const client: KafkaClient = hooks.client ?? createKafkaClient(kafka, { logger });
   let built: BuiltPipeline;
   try {
     built = await buildPipeline(config, {
@@ -198,6 +204,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
     throw error;
   }
   let runner: StreamsRunner | undefined;
+  let status: ((final?: boolean) => Promise<string>) | undefined;
   let started = false;
   const stop = stopRequested(hooks.signal, out);
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -219,11 +226,16 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
         port,
         '0.0.0.0',
         () => [...new Set(registries())],
-        // Not ready while the Schema Registry is unreachable: records that need a schema wait for it.
-        () => created.stats().state === 'running' && (built.schemaRegistry?.health().reachable ?? true),
+        // Not ready while stopping, failed, cut off from Kafka (the runner retries meanwhile), or
+        // while the Schema Registry is unreachable (records that need a schema wait for it).
+        () =>
+          created.stats().state === 'running' &&
+          created.stats().connection === 'connected' &&
+          (built.schemaRegistry?.health().reachable ?? true),
       );
       out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz)`);
     }
+    status = createStatus(runner.metrics, built.runnerOptions.deadLetterTopic ?? `${config.applicationId}-dlq`);
     await runner.start().catch((error: unknown) => {
       // The runner says which topics are missing; the CLI adds the command that creates them.
       const e = InflowError.from(error);
@@ -239,9 +251,8 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
     out(
       `pipeline ${config.applicationId} running (${config.guarantee}): ${t.inputTopics.join(', ')} → ${t.outputTopics.join(', ')}; Ctrl-C stops`,
     );
-    const dlqTopic = built.runnerOptions.deadLetterTopic ?? `${config.applicationId}-dlq`;
-    const status = createStatus(runner.metrics, dlqTopic);
-    timer = setInterval(() => void status().then(out, () => undefined), hooks.statusIntervalMs ?? 5000);
+    const line = status;
+    timer = setInterval(() => void line().then(out, () => undefined), hooks.statusIntervalMs ?? 5000);
     const outcome = await Promise.race([stop.stopped, runner.done.then(() => 'closed')]);
     clearInterval(timer);
     if (outcome !== 'closed') {
@@ -250,12 +261,10 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
     }
     // done rejects with the fatal error when the runner failed (also while draining).
     await runner.done;
-    out(`stopped. ${await status()}`);
+    out(`stopped. ${await status(true)}`);
   } catch (error) {
-    if (runner && started) {
-      const line = await createStatus(runner.metrics, built.runnerOptions.deadLetterTopic ?? `${config.applicationId}-dlq`)().catch(
-        () => '',
-      );
+    if (status && started) {
+      const line = await status(true).catch(() => '');
       if (line) out(`failed. ${line}`);
     }
     throw error;

@@ -132,7 +132,8 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
     const store: EdgeStore = openEdgeStore({ dir: config.outbox.path, ...config.outbox });
     cleanups.push(() => store.close());
     const ownClient = deps.kafkaClient === undefined && config.kafka !== undefined;
-    const client: KafkaClient | undefined = deps.kafkaClient ?? (config.kafka ? createKafkaClient(config.kafka) : undefined);
+    const client: KafkaClient | undefined =
+      deps.kafkaClient ?? (config.kafka ? createKafkaClient(config.kafka, { logger: log }) : undefined);
     if (ownClient && client) cleanups.push(() => client.close());
 
     await mkdir(config.model.repository, { recursive: true });

@@ -23,7 +23,17 @@ export { Compression, IsolationLevel, OffsetReset, partitionKey } from './types.
 export { partitionForKey } from './partitioner.ts';
 export { createMemoryClient } from './memory/memory-client.ts';
 export { MemoryLog, type MemoryLogOptions } from './memory/memory-log.ts';
-export { createKafkaClient } from './platformatic/platformatic-client.ts';
+export { createKafkaClient, type KafkaClientOptions } from './platformatic/platformatic-client.ts';
+export {
+  backoffDelay,
+  type BackoffOptions,
+  type ConnectionChange,
+  type ConnectionMonitor,
+  ConnectionState,
+  createConnectionMonitor,
+  isTransient,
+  retryTransient,
+} from './connection.ts';
 export {
   createSchemaRegistryClient,
   type RegistryHealth,

@@ -6,6 +6,7 @@
  * Keys, values and header values are bytes; serdes (./serdes.ts) sit above this layer.
  * Offsets are int64 on the wire and bigint here.
  */
+import type { ConnectionMonitor } from './connection.ts';
 
 /** A header; Kafka allows the same key more than once, so headers are a list. */
 export type KafkaHeader = readonly [key: string, value: Buffer];
@@ -195,6 +196,8 @@ export interface KafkaAdmin {
 export interface KafkaClient {
   /** `memory` or `kafka`, for logs and metrics. */
   readonly kind: 'memory' | 'kafka';
+  /** Whether the cluster is reachable, as this client last saw it; absent: always reachable (the in-process log). */
+  readonly connection?: ConnectionMonitor;
   producer(options?: ProducerOptions): KafkaProducer;
   consumer(options: ConsumerOptions): KafkaConsumer;
   admin(): KafkaAdmin;

@@ -8,6 +8,13 @@
  * the cost is fetching its records twice). seek() opens a new stream at the
  * wanted positions before closing the old one (topics stay tracked, so no group rejoin).
  * Offsets are committed explicitly only (autocommit off).
+ *
+ * Broker outages: when the stream (or the library's group membership) fails for a reason that
+ * retrying can fix, every partition is revoked (the listener hears it, as in a rebalance), the
+ * library consumer is replaced by a fresh one, and the group is joined again with capped
+ * exponential backoff for as long as the outage lasts (../connection.ts); poll() answers empty
+ * meanwhile. The new member fetches from the committed offsets, so nothing committed is
+ * skipped and nothing uncommitted is lost.
  */
 import type { Consumer, Message, MessagesStream } from '@platformatic/kafka';
 import { InflowError } from '../../errors.ts';
@@ -21,9 +28,10 @@ import type {
   TopicPartitionOffset,
 } from '../types.ts';
 import { partitionKey } from '../types.ts';
+import { backoffDelay, type ConnectionMonitor, createConnectionMonitor, isTransient, retryTransient, sleep } from '../connection.ts';
 import type { BaseClientOptions } from './connection-options.ts';
 import { encodeUserData, GROUP_PROTOCOLS, taskPartitionAssigner } from './group-assignor.ts';
-import { mapErrors } from './kafka-errors.ts';
+import { mapErrors, toInflowError } from './kafka-errors.ts';
 import { ReadCommittedConsumer } from './read-committed-consumer.ts';
 
 type RawStream = MessagesStream<Buffer, Buffer, Buffer, Buffer>;
@@ -42,8 +50,13 @@ function toRecord(m: Message): ConsumedRecord {
 
 export class PlatformaticConsumer implements KafkaConsumer {
   readonly groupId: string;
-  /** The library consumer (transactions need its group metadata). */
-  readonly raw: Consumer;
+  #raw: Consumer;
+  readonly #base: BaseClientOptions;
+  readonly #monitor: ConnectionMonitor;
+  /** Aborted by close(): ends the retries of an outage. */
+  readonly #closing = new AbortController();
+  /** Set while the member rejoins after a transient failure: no partitions are assigned meanwhile. */
+  #recovery: Promise<void> | undefined;
   readonly #options: ConsumerOptions;
   readonly #maxBuffered: number;
   #topics: string[] = [];
@@ -78,31 +91,63 @@ export class PlatformaticConsumer implements KafkaConsumer {
   #wake: (() => void) | undefined;
   #closed = false;
 
-  constructor(base: BaseClientOptions, options: ConsumerOptions) {
+  constructor(base: BaseClientOptions, options: ConsumerOptions, monitor: ConnectionMonitor = createConnectionMonitor()) {
     this.groupId = options.groupId;
     this.#options = options;
+    this.#base = base;
+    this.#monitor = monitor;
     this.#maxBuffered = options.maxBufferedRecords ?? 1024;
-    this.raw = new ReadCommittedConsumer(base, {
-      ...base,
-      groupId: options.groupId,
+    this.#raw = this.#newRaw();
+    // Another part of the client (a producer, an offsets read) may see the outage first, while
+    // this member's stream is paused and fetches nothing: the library then rejoins on its own
+    // when the broker returns, and streams reopened around that rejoin were seen to deliver
+    // nothing more. A lost connection anywhere in the client makes this member rejoin cleanly.
+    this.#unwatch = monitor.onChange((change) => {
+      if (change.state === 'disconnected' && change.error?.code === 'KAFKA_UNREACHABLE' && this.#stream) this.#failed(change.error);
+    });
+  }
+
+  readonly #unwatch: () => void;
+
+  /** The library consumer (transactions need its group metadata); a new one after an outage. */
+  get raw(): Consumer {
+    return this.#raw;
+  }
+
+  #newRaw(): Consumer {
+    const raw = new ReadCommittedConsumer(this.#base, {
+      ...this.#base,
+      groupId: this.#options.groupId,
       autocommit: false,
-      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: options.heartbeatIntervalMs ?? 1000,
-      rebalanceTimeout: options.rebalanceTimeoutMs ?? 30_000,
-      isolationLevel: options.isolationLevel === 'read_committed' ? 1 : 0,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
+      rebalanceTimeout: this.#options.rebalanceTimeoutMs ?? 30_000,
+      isolationLevel: this.#options.isolationLevel === 'read_committed' ? 1 : 0,
       maxWaitTime: 500,
       highWaterMark: Math.max(16, Math.min(this.#maxBuffered, 1024)),
       // Task-aware, sticky, co-partitioning (./group-assignor.ts): each member tells the leader
       // what it owns and which topics are co-partitioned.
       protocols: GROUP_PROTOCOLS,
-      protocolsMetadata: () => encodeUserData({ owned: [...this.#assigned.values()], copartitioned: options.copartitioned ?? [] }),
+      protocolsMetadata: () => encodeUserData({ owned: [...this.#assigned.values()], copartitioned: this.#options.copartitioned ?? [] }),
       partitionAssigner: taskPartitionAssigner,
     });
     // The library sets its generation at JoinGroup and its assignment at SyncGroup, then emits
     // this: only here do the two belong together.
-    this.raw.on('consumer:group:join', () => {
-      this.#assignedGeneration = this.raw.generationId;
+    raw.on('consumer:group:join', () => {
+      if (this.#raw === raw) this.#assignedGeneration = raw.generationId;
     });
+    // The library emits 'error' when a rejoin fails (e.g. the broker went away); unheard, Node
+    // would throw it and end the process.
+    raw.on('error', (error: Error) => {
+      if (this.#raw === raw) this.#failed(error);
+    });
+    // A paused stream (full buffer, a caller busy elsewhere) fetches nothing and so sees no
+    // outage; the heartbeats go on and do. Only a lost connection counts: a slow answer is not an outage.
+    raw.on('consumer:heartbeat:error', (event: { error?: Error }) => {
+      if (this.#raw !== raw || !this.#stream || !event.error) return;
+      if (toInflowError(event.error, 'heartbeat').code === 'KAFKA_UNREACHABLE') this.#failed(event.error);
+    });
+    return raw;
   }
 
   /** The group generation of the assignment poll() last applied (transactions send offsets with it, KIP-447). */
@@ -114,20 +159,123 @@ export class PlatformaticConsumer implements KafkaConsumer {
     this.#assertOpen();
     this.#topics = [...topics];
     this.#listener = listener;
-    await mapErrors(`subscribing group "${this.groupId}" to ${topics.join(', ')}`, async () => {
-      const metadata = await this.raw.metadata({ topics, autocreateTopics: false });
-      for (const t of topics) if (!metadata.topics.has(t)) throw new InflowError('KAFKA_TOPIC_NOT_FOUND', `topic "${t}" does not exist`);
-    });
-    const stream = await mapErrors(`joining group "${this.groupId}"`, () =>
-      this.raw.consume({
-        topics: this.#topics,
-        mode: 'committed',
-        fallbackMode: this.#options.autoOffsetReset === 'earliest' ? 'earliest' : 'latest',
-        autocommit: false,
-      }),
-    );
+    // A broker still booting (or away) is waited for; a missing topic or a refused login is not.
+    const stream = await retryTransient(() => this.#join(), { monitor: this.#monitor, signal: this.#closing.signal });
     this.#attach(stream);
     await this.#syncAssignment();
+  }
+
+  /** One try at joining the group; a failed try leaves a fresh library consumer for the next. */
+  async #join(): Promise<RawStream> {
+    const raw = this.#raw;
+    try {
+      await mapErrors(`subscribing group "${this.groupId}" to ${this.#topics.join(', ')}`, async () => {
+        const metadata = await raw.metadata({ topics: this.#topics, autocreateTopics: false, forceUpdate: true });
+        for (const t of this.#topics) {
+          const topic = metadata.topics.get(t);
+          if (!topic) throw new InflowError('KAFKA_TOPIC_NOT_FOUND', `topic "${t}" does not exist`);
+          // A broker that just started may list a topic before its partitions have leaders; the
+          // group's assignor then skipped them and this member stayed with no partitions for good
+          // (measured after a restart). Joining waits for every leader.
+          const leaderless = topic.partitions.filter((p) => !p || p.leader < 0).length;
+          if (leaderless > 0 || topic.partitions.length < topic.partitionsCount) {
+            throw new InflowError('UNAVAILABLE', `topic "${t}" has partitions without a leader yet (the broker is starting)`);
+          }
+        }
+      });
+      return await mapErrors(`joining group "${this.groupId}"`, () =>
+        raw.consume({
+          topics: this.#topics,
+          mode: 'committed',
+          fallbackMode: this.#options.autoOffsetReset === 'earliest' ? 'earliest' : 'latest',
+          autocommit: false,
+        }),
+      );
+    } catch (error) {
+      if (!this.#closed) {
+        this.#raw = this.#newRaw();
+        this.#retire(raw);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A failure of the stream or of the group membership. One retrying can fix starts a recovery
+   * (revoke everything, rejoin with backoff); any other is reported by the next poll().
+   */
+  #failed(error: Error): void {
+    if (this.#closed) return;
+    const e = toInflowError(error, `consumer of group "${this.groupId}"`);
+    if (!isTransient(e)) {
+      this.#error ??= e;
+      this.#wake?.();
+      return;
+    }
+    this.#monitor.failed(e);
+    if (this.#recovery) return;
+    // Seeks and rebalance reopens still queued would open streams on the replacement consumer
+    // while it joins: they are void now (the rejoined member fetches from the committed offsets).
+    this.#reopens++;
+    const old = this.#stream;
+    this.#stream = undefined;
+    this.#streamPaused = false;
+    void old?.close().catch(() => undefined);
+    this.#manual = false;
+    this.#recovery = this.#recover().finally(() => {
+      this.#recovery = undefined;
+      this.#wake?.();
+    });
+    this.#wake?.();
+  }
+
+  /**
+   * Closes a replaced library consumer for good. The library's close() sends LeaveGroup first
+   * and, when that fails (the broker is away), stays open — heartbeats, rejoins and all: such a
+   * zombie rejoined when the broker returned, led the group with no topics and assigned nothing
+   * to anyone (measured: both members Stable with empty assignments). So close is retried with
+   * backoff until it goes through; its LeaveGroup then also ends the zombie's membership at once.
+   */
+  #retire(raw: Consumer): void {
+    void (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await raw.close(true);
+          return;
+        } catch {
+          if (this.#closed && attempt > 3) return;
+          await sleep(backoffDelay(attempt));
+        }
+      }
+    })();
+  }
+
+  /** Replaces the library consumer and joins again, with backoff, until it works or close(). */
+  async #recover(): Promise<void> {
+    const old = this.#raw;
+    this.#raw = this.#newRaw();
+    this.#retire(old);
+    for (let attempt = 0; !this.#closed; attempt++) {
+      await sleep(backoffDelay(attempt), this.#closing.signal);
+      if (this.#closed) return;
+      try {
+        const stream = await this.#join();
+        if (this.#closed) {
+          await stream.close().catch(() => undefined);
+          return;
+        }
+        this.#monitor.succeeded();
+        this.#attach(stream);
+        return;
+      } catch (error) {
+        const e = error as InflowError;
+        if (!isTransient(e)) {
+          this.#error ??= e;
+          return;
+        }
+        this.#monitor.failed(e);
+      }
+    }
   }
 
   async poll(options: PollOptions = {}): Promise<ConsumedRecord[]> {
@@ -163,16 +311,31 @@ export class PlatformaticConsumer implements KafkaConsumer {
   async commit(offsets: TopicPartitionOffset[]): Promise<void> {
     this.#assertOpen();
     await mapErrors(`committing offsets of group "${this.groupId}"`, () =>
-      this.raw.commit({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: -1 })) }),
+      this.#raw.commit({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: -1 })) }),
     );
   }
 
   async committed(partitions: TopicPartition[]): Promise<TopicPartitionOffset[]> {
     const byTopic = new Map<string, number[]>();
     for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
-    const result = await mapErrors(`reading committed offsets of group "${this.groupId}"`, () =>
-      this.raw.listCommittedOffsets({ topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })) }),
+    // A read: safe to repeat, so it waits out an outage (a rewind needs it to go on).
+    let outage: InflowError | undefined;
+    const result = await retryTransient(
+      async () => {
+        try {
+          return await mapErrors(`reading committed offsets of group "${this.groupId}"`, () =>
+            this.#raw.listCommittedOffsets({ topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })) }),
+          );
+        } catch (error) {
+          outage = error as InflowError;
+          throw error;
+        }
+      },
+      { monitor: this.#monitor, signal: this.#closing.signal },
     );
+    // This member was cut off from the cluster meanwhile, maybe with its stream paused (so the
+    // stream saw nothing): its group membership and fetch state are not to be trusted. Rejoin.
+    if (outage && isTransient(outage) && this.#stream) this.#failed(outage);
     return partitions.map((p) => ({ ...p, offset: result.get(p.topic)?.[p.partition] ?? -1n }));
   }
 
@@ -217,6 +380,9 @@ export class PlatformaticConsumer implements KafkaConsumer {
     if (!this.#assigned.has(key)) {
       throw new InflowError('FAILED_PRECONDITION', `cannot seek ${key}: the partition is not assigned to this consumer`);
     }
+    // While rejoining after an outage every partition is being revoked; the rejoined member
+    // starts from the committed offsets, which is where a rewind seeks to anyway.
+    if (this.#recovery) return;
     this.#positions.set(key, position.offset);
     this.#reopen(key);
   }
@@ -228,12 +394,15 @@ export class PlatformaticConsumer implements KafkaConsumer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatch();
+    this.#closing.abort();
     this.#wake?.();
     const stream = this.#stream;
     this.#stream = undefined;
     if (stream) await stream.close().catch(() => undefined);
     await this.#reopening;
-    await this.raw.close(true).catch(() => undefined);
+    await this.#recovery;
+    await this.#raw.close(true).catch(() => undefined);
   }
 
   #attach(stream: RawStream): void {
@@ -261,8 +430,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
       this.#wake?.();
     });
     stream.on('error', (error: Error) => {
-      if (this.#stream === stream && !this.#closed) this.#error = error;
-      this.#wake?.();
+      if (this.#stream === stream) this.#failed(error);
     });
   }
 
@@ -288,7 +456,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
   }
 
   #libraryAssigns(topic: string, partition: number): boolean {
-    return (this.raw.assignments ?? []).some((a) => a.topic === topic && a.partitions.includes(partition));
+    return (this.#raw.assignments ?? []).some((a) => a.topic === topic && a.partitions.includes(partition));
   }
 
   /** Diffs the library's assignment with ours: revoke (dropping buffered records), then assign. */
@@ -296,7 +464,9 @@ export class PlatformaticConsumer implements KafkaConsumer {
     // Read together, synchronously: the assignment below is the one of this generation.
     const generation = this.#assignedGeneration;
     const next = new Map<string, TopicPartition>();
-    for (const a of this.raw.assignments ?? [])
+    // While rejoining after an outage nothing is assigned: the old member's partitions were revoked.
+    const current = this.#recovery ? [] : (this.#raw.assignments ?? []);
+    for (const a of current)
       for (const partition of a.partitions) next.set(partitionKey(a.topic, partition), { topic: a.topic, partition });
     const revoked = [...this.#assigned].filter(([k]) => !next.has(k)).map(([, p]) => p);
     const added = [...next].filter(([k]) => !this.#assigned.has(k)).map(([, p]) => p);
@@ -348,9 +518,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
     const generation = ++this.#reopens;
     this.#reopening = this.#reopening
       .then(() => this.#reopenAt(why, old, generation))
-      .catch((error: unknown) => {
-        this.#error = error as Error;
-      });
+      .catch((error: unknown) => this.#failed(error as Error));
   }
 
   /**
@@ -360,7 +528,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
    * which then fetched the still-buffered records a second time.
    */
   async #reopenAt(seekKey: string, old: RawStream | undefined, generation: number): Promise<void> {
-    if (this.#closed || generation !== this.#reopens) {
+    if (this.#closed || generation !== this.#reopens || this.#recovery) {
       await old?.close().catch(() => undefined);
       return;
     }
@@ -372,21 +540,23 @@ export class PlatformaticConsumer implements KafkaConsumer {
     const unknown = offsets.filter((o) => o.offset < 0n);
     if (unknown.length > 0) {
       const at = this.#options.autoOffsetReset === 'earliest' ? -2n : -1n;
-      const listed = await this.raw.listOffsets({ topics: [...new Set(unknown.map((o) => o.topic))], timestamp: at });
+      const listed = await this.#raw.listOffsets({ topics: [...new Set(unknown.map((o) => o.topic))], timestamp: at });
       for (const o of unknown) o.offset = listed.get(o.topic)?.[o.partition] ?? 0n;
     }
     this.#fetched.clear();
     for (const o of offsets) this.#fetched.set(partitionKey(o.topic, o.partition), o.offset);
     const stream = await mapErrors(`seeking ${seekKey}`, () =>
-      this.raw.consume({ topics: this.#topics, mode: 'manual', offsets, autocommit: false }),
+      this.#raw.consume({ topics: this.#topics, mode: 'manual', offsets, autocommit: false }),
     );
     this.#manual = true;
-    if (this.#closed || generation !== this.#reopens) {
+    if (this.#closed || generation !== this.#reopens || this.#recovery) {
       await Promise.all([stream.close(), old?.close()]).catch(() => undefined);
       return;
     }
     this.#attach(stream);
-    if (old) await old.close().catch(() => undefined);
+    // Not awaited: closing a stream whose connection died can hang, and every later seek and
+    // rebalance waits for this reopen. The old stream is detached: its records are dropped.
+    if (old) void old.close().catch(() => undefined);
   }
 
   #assertOpen(): void {

@@ -16,6 +16,7 @@ import type {
   RecordMetadata,
   TopicPartitionOffset,
 } from '../types.ts';
+import { type ConnectionMonitor, createConnectionMonitor, isTransient, retryTransient } from '../connection.ts';
 import type { BaseClientOptions } from './connection-options.ts';
 import { mapErrors } from './kafka-errors.ts';
 
@@ -51,13 +52,27 @@ function isGroupMetadataSource(consumer: KafkaConsumer): consumer is KafkaConsum
 }
 
 export class PlatformaticProducer implements KafkaProducer {
-  readonly #producer: RawProducer;
+  #producer: RawProducer;
   readonly #transactional: boolean;
   readonly #roundRobin = createRoundRobin();
+  readonly #base: BaseClientOptions;
+  readonly #options: ProducerOptions;
+  readonly #monitor: ConnectionMonitor;
+  /** Aborted by close(): ends the retries of an outage. */
+  readonly #closing = new AbortController();
 
-  constructor(base: BaseClientOptions, options: ProducerOptions = {}) {
+  constructor(base: BaseClientOptions, options: ProducerOptions = {}, monitor: ConnectionMonitor = createConnectionMonitor()) {
     this.#transactional = options.transactionalId !== undefined;
-    this.#producer = new Producer({
+    this.#base = base;
+    this.#options = options;
+    this.#monitor = monitor;
+    this.#producer = this.#newRaw();
+  }
+
+  #newRaw(): RawProducer {
+    const base = this.#base;
+    const options = this.#options;
+    return new Producer({
       ...base,
       // The library sends its request timeout as the transaction timeout in InitProducerId.
       ...(options.transactionTimeoutMs === undefined ? {} : { timeout: options.transactionTimeoutMs }),
@@ -87,11 +102,23 @@ export class PlatformaticProducer implements KafkaProducer {
     });
   }
 
+  /** Reports the outcome of a request to the client's connection state. */
+  async #observed<T>(work: Promise<T>): Promise<T> {
+    try {
+      const value = await work;
+      this.#monitor.succeeded();
+      return value;
+    } catch (error) {
+      if (error instanceof InflowError && isTransient(error)) this.#monitor.failed(error);
+      throw error;
+    }
+  }
+
   async send(records: ProducerRecord[]): Promise<RecordMetadata[]> {
     if (this.#transactional) {
       throw new InflowError('FAILED_PRECONDITION', 'a transactional producer sends inside a transaction: call beginTransaction() first');
     }
-    return this.sendWith((o) => this.#producer.send(o as never), records);
+    return this.#observed(this.sendWith((o) => this.#producer.send(o as never), records));
   }
 
   /** Sends through `send` (the producer, or an open transaction) and returns per-record metadata. */
@@ -153,11 +180,29 @@ export class PlatformaticProducer implements KafkaProducer {
     if (!this.#transactional) {
       throw new InflowError('FAILED_PRECONDITION', 'beginTransaction() needs a producer created with a transactionalId');
     }
-    const txn = await mapErrors('beginning a transaction', () => this.#producer.beginTransaction());
+    // The first transaction registers the transactional id (InitProducerId), which also ends a
+    // predecessor's open transaction: safe to repeat, so it waits out an outage (or a broker
+    // still booting). A failed try leaves a fresh library producer: its state is not trusted.
+    const txn = await retryTransient(
+      async () => {
+        const raw = this.#producer;
+        try {
+          return await mapErrors('beginning a transaction', () => raw.beginTransaction());
+        } catch (error) {
+          if (!this.#closing.signal.aborted) {
+            this.#producer = this.#newRaw();
+            await raw.close(true).catch(() => undefined);
+          }
+          throw error;
+        }
+      },
+      { monitor: this.#monitor, signal: this.#closing.signal },
+    );
     return new PlatformaticTransaction(this, txn);
   }
 
   async close(): Promise<void> {
+    this.#closing.abort();
     const txn = this.#producer.transaction;
     if (txn && !txn.completed) await txn.abort().catch(() => undefined);
     await this.#producer.close(true);

@@ -112,7 +112,8 @@ export class StreamThread {
       } catch (e) {
         const err = InflowError.from(e, 'KAFKA_ERROR');
         if (stopped.aborted) return;
-        if (err.retriable && err.code !== 'KAFKA_ERROR') {
+        // The client rides out outages itself; what reaches here retriable is a one-off.
+        if (err.retriable) {
           log.warn({ code: err.code, err: err.message }, 'poll failed; retrying');
           continue;
         }

@@ -21,6 +21,8 @@ export interface StreamsMetrics {
   readonly endToEnd: Histogram<'pipeline'>;
   readonly inFlight: Gauge<'pipeline'>;
   readonly pausedPartitions: Gauge<'pipeline'>;
+  /** 1 while the Kafka cluster is reachable, 0 during an outage (the runner retries meanwhile). */
+  readonly kafkaConnected: Gauge<'pipeline'>;
   readonly consumerLag: Gauge<'pipeline' | 'topic' | 'partition'>;
   readonly commits: Counter<'pipeline'>;
   readonly rewinds: Counter<'pipeline' | 'reason'>;
@@ -88,6 +90,12 @@ export function createStreamsMetrics(registry: Registry = new Registry()): Strea
     pausedPartitions: new Gauge({
       name: 'inflow_stream_paused_partitions',
       help: 'Partitions paused by backpressure',
+      labelNames: p,
+      registers,
+    }),
+    kafkaConnected: new Gauge({
+      name: 'inflow_stream_kafka_connected',
+      help: 'Whether the Kafka cluster is reachable: 1 connected, 0 disconnected (retrying with backoff)',
       labelNames: p,
       registers,
     }),

@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import { InflowError } from '../../errors.ts';
 import type { KafkaAdmin, KafkaClient, KafkaConsumer, TopicPartition } from '../../kafka/types.ts';
 import { partitionKey } from '../../kafka/types.ts';
+import { retryTransient } from '../../kafka/connection.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { type Clock, systemClock } from '../../serving/clock.ts';
@@ -88,6 +89,8 @@ export interface StreamsRunnerOptions {
 /** A snapshot of the runner. */
 export interface RunnerStats {
   readonly state: 'created' | 'running' | 'closing' | 'closed' | 'failed';
+  /** Whether the Kafka cluster is reachable; during an outage the runner waits and retries. */
+  readonly connection: 'connected' | 'disconnected';
   readonly inFlight: number;
   readonly assigned: readonly TopicPartition[];
   readonly paused: number;
@@ -158,6 +161,8 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
 
   function fail(error: unknown): void {
     if (fatal || state === 'closed') return;
+    // close() during an outage ends the client's retries: that is the stop, not a failure.
+    if (state === 'closing' && InflowError.from(error).code === 'CANCELLED') return;
     fatal = InflowError.from(error);
     log.error({ code: fatal.code, err: fatal.message }, 'pipeline stopped on a fatal error');
     state = 'failed';
@@ -228,9 +233,13 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   }
 
   let closing: Promise<void> | undefined;
+  /** Aborted by close(): ends start()'s wait for a broker that is away. */
+  const stopping = new AbortController();
+  let unwatchConnection = (): void => undefined;
   let releaseId = (): boolean => false;
   async function shutdown(): Promise<void> {
     releaseId();
+    unwatchConnection();
     if (commitTimer) clearInterval(commitTimer);
     if (lagTimer) clearInterval(lagTimer);
     for (const b of batchers.values()) b.close();
@@ -251,7 +260,14 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     state = 'running';
     const topics = [...topology.inputTopics];
     admin = client.admin();
-    const existing = new Set(await admin.listTopics());
+    const a = admin;
+    // A broker still booting (or away) is waited for, not taken for a missing topic.
+    const existing = new Set(
+      await retryTransient(() => a.listTopics(), {
+        signal: stopping.signal,
+        ...(client.connection ? { monitor: client.connection } : {}),
+      }),
+    );
     const missing = [...topics, ...topology.outputTopics, ...(policy === 'dlq' ? [dlqTopic] : [])].filter((t) => !existing.has(t));
     if (missing.length > 0) {
       state = 'failed';
@@ -336,6 +352,11 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       lagTimer.unref();
     }
     log.info({ guarantee, topics, instanceId }, 'pipeline started');
+    const connection = client.connection;
+    if (connection) {
+      metrics.kafkaConnected.set(labels, connection.state === 'connected' ? 1 : 0);
+      unwatchConnection = connection.onChange((c) => metrics.kafkaConnected.set(labels, c.state === 'connected' ? 1 : 0));
+    }
     // A fatal error during start-up (a rewind in onRevoked) has stopped the runner already.
     if (!fatal) thread.start();
   }
@@ -346,9 +367,22 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       return;
     }
     state = 'closing';
-    await thread?.stop();
+    stopping.abort();
+    // During an outage the loop may be waiting in a rewind for the broker to return (a new
+    // producer's InitProducerId, committed offsets): closing the clients ends those waits.
+    const drainMs = options.drainTimeoutMs ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stopped = await Promise.race([
+      (thread?.stop() ?? Promise.resolve()).then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(r, drainMs, false))),
+    ]).finally(() => clearTimeout(timer));
+    if (!stopped) {
+      log.warn('Kafka unreachable while stopping: in-flight records stay uncommitted and are reprocessed on restart');
+      await Promise.all([consumer?.close().catch(() => undefined), producer?.close().catch(() => undefined)]);
+      await thread?.stop();
+    }
     const t = tasks as TaskManager;
-    const deadline = Date.now() + (options.drainTimeoutMs ?? 10_000);
+    const deadline = Date.now() + drainMs;
     // After a failed produce or commit nothing drains: the records stay uncommitted and are redone later.
     while (t.inFlight > 0 && Date.now() < deadline && !fatal && t.rewindReason === undefined) {
       await new Promise((r) => setTimeout(r, 5));
@@ -384,6 +418,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     stats() {
       return {
         state,
+        connection: client.connection?.state ?? 'connected',
         inFlight: tasks?.inFlight ?? 0,
         assigned: consumer?.assignment() ?? [],
         paused: consumer?.paused().length ?? 0,
