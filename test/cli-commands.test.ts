@@ -106,7 +106,7 @@ describe('inflow commands', () => {
       [
         ['predict', 'no-such-model', '--input', SAMPLE, '--model-repository', REPOSITORY],
         2,
-        /^inflow: Servable not found for request: Latest\(no-such-model\)\n$/,
+        /^inflow: model no-such-model has no folder in the model repository .*; expected one of: .*digits-mlp.*\n$/,
       ],
       [
         ['predict', 'digits-mlp', '--model-repository', REPOSITORY],

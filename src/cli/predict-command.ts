@@ -3,6 +3,7 @@
  * process) or remote (`--server`: inflow serve, TF Serving, Triton, MLServer, KServe). It parses
  * its own flags (main.ts hands it the arguments after `predict`).
  */
+import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -15,6 +16,25 @@ import { cliError, reportError } from './cli-errors.ts';
 import { serverInferencer, serverProtocol } from './cli-remote.ts';
 import { exitCodeFor } from './main.ts';
 import { parseInferRequest, readRequestText } from './request-input.ts';
+
+/**
+ * Only the asked-for model is loaded, so an unknown name would otherwise surface as a repository
+ * warning plus a lookup failure: say it in one line, with the models the repository has. A
+ * repository that cannot be read is left to the loader, which names it.
+ */
+async function checkModelFolder(repository: string, model: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = (await readdir(repository, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return;
+  }
+  if (entries.includes(model)) return;
+  throw new InflowError(
+    'NOT_FOUND',
+    `model ${model} has no folder in the model repository ${repository}; expected one of: ${entries.sort().join(', ') || '(none)'}`,
+  );
+}
 
 export const predictHelp = `inflow predict <model> --input <file|-> [--model-repository <dir> | --server <url>] [options]
 
@@ -115,6 +135,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
         '--model-repository <dir> is required for an embedded prediction (e.g. models/repository), or --server <url> for a remote one',
       );
     }
+    await checkModelFolder(repository, model);
     const logger = createLogger({ name: 'inflow.predict', level: process.env.INFLOW_LOG_LEVEL ?? 'warn' });
     setRuntimeLogger(logger);
     // Only the model asked for: the repository's other models (a CNN among them) need not load.
