@@ -79,4 +79,22 @@ describe('riding out broker outages', () => {
       { code: 'CANCELLED' },
     );
   });
+
+  it('gives up after maxWaitMs with the last transient error, measured on an injected clock', async () => {
+    let clock = 0;
+    let calls = 0;
+    await assert.rejects(
+      retryTransient(
+        async () => {
+          calls++;
+          throw new InflowError('KAFKA_UNREACHABLE', `Connection refused (try ${calls})`);
+        },
+        { maxWaitMs: 3000, random: () => 0, now: () => clock, sleep: async (ms) => void (clock += ms) },
+      ),
+      { code: 'KAFKA_UNREACHABLE' },
+    );
+    // Delays 50, 100, 200, 400, 800, 1600 (equal jitter at 0): 1550 ms slept before the 6th try; the next wait passes 3000.
+    assert.equal(calls, 6);
+    assert.ok(clock <= 3000, `slept ${clock} ms`);
+  });
 });

@@ -137,6 +137,9 @@ export interface RetryOptions extends BackoffOptions {
   /** Maps what `fn` threw onto an InflowError (the client layer's error mapping). */
   readonly toError?: (error: unknown) => InflowError;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Gives up after this long (ms, from the first try) and throws the last error; default: never. */
+  readonly maxWaitMs?: number;
+  readonly now?: () => number;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -161,6 +164,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export async function retryTransient<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const toError = options.toError ?? ((e: unknown) => InflowError.from(e, 'KAFKA_ERROR'));
   const wait = options.sleep ?? sleep;
+  const now = options.now ?? Date.now;
+  const giveUpAt = options.maxWaitMs === undefined ? Number.POSITIVE_INFINITY : now() + options.maxWaitMs;
   for (let attempt = 0; ; attempt++) {
     try {
       const value = await fn();
@@ -173,7 +178,9 @@ export async function retryTransient<T>(fn: () => Promise<T>, options: RetryOpti
       if (options.signal?.aborted) {
         throw new InflowError('CANCELLED', `stopped while Kafka was unreachable: ${error.message}`, { cause: error });
       }
-      await wait(backoffDelay(attempt, options), options.signal);
+      const delay = backoffDelay(attempt, options);
+      if (now() + delay > giveUpAt) throw error;
+      await wait(delay, options.signal);
       if (options.signal?.aborted) {
         throw new InflowError('CANCELLED', `stopped while Kafka was unreachable: ${error.message}`, { cause: error });
       }

@@ -90,6 +90,12 @@ export interface ConsumerOptions {
    * partition p of each input topic of its sub-topology.
    */
   copartitioned?: readonly (readonly string[])[];
+  /**
+   * How long subscribe() waits out an unreachable broker before it fails with the last error
+   * (KAFKA_UNREACHABLE), ms. Default: for ever, as the Java consumer does — a pipeline started
+   * while its broker boots waits for it. Tools that should give up (a CLI check) set a bound.
+   */
+  subscribeTimeoutMs?: number;
 }
 
 /** Options of {@link KafkaConsumer.poll}. */

@@ -160,7 +160,11 @@ export class PlatformaticConsumer implements KafkaConsumer {
     this.#topics = [...topics];
     this.#listener = listener;
     // A broker still booting (or away) is waited for; a missing topic or a refused login is not.
-    const stream = await retryTransient(() => this.#join(), { monitor: this.#monitor, signal: this.#closing.signal });
+    const stream = await retryTransient(() => this.#join(), {
+      monitor: this.#monitor,
+      signal: this.#closing.signal,
+      ...(this.#options.subscribeTimeoutMs === undefined ? {} : { maxWaitMs: this.#options.subscribeTimeoutMs }),
+    });
     this.#attach(stream);
     await this.#syncAssignment();
   }
