@@ -41,7 +41,7 @@ docker=/usr/bin/docker
 [ -x "$docker" ] || docker="$(command -v docker)"
 node_bin="$(readlink -f "$(command -v node)")"
 npm_dir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"
-"$node_bin" --version | grep -q '^v24\.' || { echo "need Node 24 on PATH (export PATH=\$HOME/.node24/bin:\$PATH), got $("$node_bin" --version)" >&2; exit 2; }
+"$node_bin" --version | grep -q '^v24\.' || { echo "need Node 24 on PATH (after npm ci: PATH=\"\$PWD/node_modules/.bin:\$PATH\"), got $("$node_bin" --version)" >&2; exit 2; }
 [ -d node_modules/onnxruntime-node ] || { echo "node_modules missing: run npm ci first (the image takes the installed packages)" >&2; exit 2; }
 echo "dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,)  client $("$docker" --version | cut -d' ' -f3 | tr -d ,)  node $("$node_bin" --version)  npm $("$node_bin" -p "require('$npm_dir/package.json').version")"
 
