@@ -31,12 +31,12 @@ export const LAYERS = [
 ] as const;
 
 /**
- * The folders of src/streams are layers too, lowest first: the API users build topologies with,
- * the runtime that executes them, the test driver over the runtime, and YAML pipelines over all.
+ * The folders of src/streams are layers too, lowest first: state stores (engines, changelog
+ * records; no topology), the API users build topologies with, the runtime that executes them, the test driver over the runtime, and YAML pipelines over all.
  * Files directly in src/streams (the package entry) may import any of them; tests anywhere may
  * import the test driver.
  */
-export const STREAMS_LAYERS = ['api', 'runtime', 'testing', 'pipeline'] as const;
+export const STREAMS_LAYERS = ['state', 'api', 'runtime', 'testing', 'pipeline'] as const;
 
 /** Streams sub-layer rank of a file, or undefined outside src/streams' folders. */
 function streamsRank(file: string): number | undefined {
