@@ -42,6 +42,8 @@ export const batchingSchema = z
     // 2 overlaps the main thread's work on one batch with the model's work on another (measured:
     // +26 % rows/s for digits-mlp at 64 callers, bench/serving/inference-throughput.ts).
     maxConcurrentBatches: z.number().int().min(1).default(2),
+    /** With no batch in flight, a request does not wait out maxDelayMicros (batch when busy, not when idle). */
+    idleDispatch: z.boolean().default(true),
   })
   // Checked here so a bad combination fails the config load, not the first request.
   .refine((b) => b.maxQueueSize >= b.maxBatchSize, { message: 'maxQueueSize must be at least maxBatchSize', path: ['maxQueueSize'] })

@@ -48,7 +48,9 @@ function setup(options: Partial<BatcherOptions> = {}): {
       calls.push({ inputs, outputs, resolve, reject });
       return promise;
     },
-    { maxBatchSize: 4, maxDelayMicros: 1_000, maxQueueSize: 16, maxConcurrentBatches: 1, ...options },
+    // The fixed-delay mode unless a test asks for the default (`idleDispatch: undefined`): most
+    // tests here are about the delay, which the default skips while no batch runs.
+    { maxBatchSize: 4, maxDelayMicros: 1_000, maxQueueSize: 16, maxConcurrentBatches: 1, idleDispatch: false, ...options },
     { clock, onBatch: (info) => batches.push(info) },
   );
   return { batcher, calls, clock, batches };
@@ -59,6 +61,62 @@ function complete(call: Call): void {
 }
 
 describe('dynamic batcher', () => {
+  describe('batches when busy, not when idle (the default)', () => {
+    it('runs a request that finds no batch in flight at once, without waiting for maxDelayMicros or arming a timer', async () => {
+      const { batcher, calls, clock } = setup({ idleDispatch: undefined });
+      const a = batcher.submit({ x: fp32([[1]]) });
+      assert.equal(clock.pendingTimers, 0);
+      await Promise.resolve();
+      assert.equal(calls.length, 1, 'dispatched in a microtask, the clock not advanced');
+      complete(calls[0]!);
+      assert.deepEqual(rowsOf((await a).y!), [[2]]);
+    });
+
+    it('still lets requests submitted in the same synchronous run share the idle dispatch', async () => {
+      const { batcher, calls } = setup({ idleDispatch: undefined });
+      for (const i of [1, 2, 3]) batcher.submit({ x: fp32([[i]]) }).catch(() => {});
+      await Promise.resolve();
+      assert.equal(calls.length, 1);
+      assert.deepEqual(calls[0]!.inputs.x!.shape, [3, 1]);
+    });
+
+    it('queues requests that arrive while a batch runs and dispatches them together once the model is idle again', async () => {
+      const { batcher, calls, clock } = setup({ idleDispatch: undefined, maxBatchSize: 8 });
+      batcher.submit({ x: fp32([[1]]) }).catch(() => {});
+      await Promise.resolve();
+      assert.equal(calls.length, 1);
+      const later = [2, 3, 4].map((i) => {
+        clock.advance(100);
+        return batcher.submit({ x: fp32([[i]]) });
+      });
+      await Promise.resolve();
+      assert.equal(calls.length, 1, 'the model is busy: they wait (maxConcurrentBatches 1)');
+      assert.equal(batcher.queuedRows, 3);
+      complete(calls[0]!);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(calls.length, 2, 'dispatched when the batch settled, before their delay ran out');
+      assert.deepEqual(calls[1]!.inputs.x!.shape, [3, 1]);
+      assert.equal(clock.pendingTimers, 0, 'their delay timer was cancelled');
+      complete(calls[1]!);
+      assert.deepEqual(
+        (await Promise.all(later)).map((o) => rowsOf(o.y!)),
+        [[[4]], [[6]], [[8]]],
+      );
+    });
+
+    it('applies maxDelayMicros to a request that finds a free slot while another batch runs', async () => {
+      const { batcher, calls, clock } = setup({ idleDispatch: undefined, maxConcurrentBatches: 2 });
+      batcher.submit({ x: fp32([[1]]) }).catch(() => {});
+      await Promise.resolve();
+      assert.equal(calls.length, 1);
+      batcher.submit({ x: fp32([[2]]) }).catch(() => {});
+      await Promise.resolve();
+      assert.equal(calls.length, 1, 'busy: it waits for company');
+      clock.advance(1_000);
+      assert.equal(calls.length, 2);
+    });
+  });
+
   it('dispatches a full batch as soon as maxBatchSize rows are queued, without waiting for the delay', async () => {
     const { batcher, calls } = setup();
     const results = [1, 2, 3, 4].map((i) => batcher.submit({ x: fp32([[i]]) }));

@@ -16,6 +16,12 @@
  *   size (the largest such prefix is taken), or a `drain()`/`close()` is pending (flush).
  * - `maxDelayMicros: 0` dispatches without a timer, in a microtask: requests submitted in the same
  *   synchronous run (a stream operator looping over a poll) still share a batch.
+ * - Batch when busy, not when idle (`idleDispatch`, default on): with no batch in flight a request
+ *   does not wait out `maxDelayMicros` — nobody else is coming that the wait would let in, and
+ *   the delay costs ≥ 1 ms through timer granularity (issue: p50 1.45 ms vs 0.3 ms at one client).
+ *   It goes in a microtask, like delay 0. While batches run, requests queue and the delay applies;
+ *   when the last batch in flight settles, what queued meanwhile goes at once: batches form from
+ *   what arrived while the model was busy.
  * - A request with more rows than `maxBatchSize` is rejected with INVALID_ARGUMENT, as TF Serving
  *   and Triton do: `maxBatchSize` is usually the model's own bound on dim 0.
  * - When several groups are due, the one whose oldest request waited longest goes first.
@@ -37,6 +43,8 @@ export interface BatcherOptions {
   preferredBatchSizes?: number[];
   /** Batches in flight at once (1 = serial). */
   maxConcurrentBatches: number;
+  /** With no batch in flight, dispatch at once instead of waiting `maxDelayMicros` (default true). */
+  idleDispatch?: boolean;
 }
 
 /** What one dispatched batch looked like, for metrics. */
@@ -184,6 +192,7 @@ class Batcher implements DynamicBatcher {
   readonly #maxDelayMicros: number;
   readonly #maxQueueSize: number;
   readonly #maxConcurrent: number;
+  readonly #idleDispatch: boolean;
   readonly #preferred: ReadonlySet<number> | undefined;
   readonly #clock: Clock;
   readonly #onBatch: ((info: BatchInfo) => void) | undefined;
@@ -200,6 +209,7 @@ class Batcher implements DynamicBatcher {
     this.#maxDelayMicros = options.maxDelayMicros;
     this.#maxQueueSize = options.maxQueueSize;
     this.#maxConcurrent = options.maxConcurrentBatches;
+    this.#idleDispatch = options.idleDispatch ?? true;
     this.#preferred = options.preferredBatchSizes?.length ? new Set(options.preferredBatchSizes) : undefined;
     this.#clock = hooks.clock ?? systemClock;
     this.#onBatch = hooks.onBatch;
@@ -329,7 +339,7 @@ class Batcher implements DynamicBatcher {
       group.expired = true;
       this.#pump();
     };
-    if (this.#maxDelayMicros === 0) {
+    if (this.#maxDelayMicros === 0 || (this.#idleDispatch && this.#inflight === 0)) {
       queueMicrotask(expire);
       return;
     }
@@ -408,9 +418,10 @@ class Batcher implements DynamicBatcher {
     group.rows -= rows;
     group.count -= take;
     this.#queuedRows -= rows;
+    // Counted before re-arming the rest of the group: it now waits behind a busy model.
+    this.#inflight++;
     if (group.count === 0) this.#dropGroup(group);
     else this.#arm(group);
-    this.#inflight++;
     void this.#execute(batch, rows, group.outputs);
   }
 
@@ -434,6 +445,14 @@ class Batcher implements DynamicBatcher {
       else item.reject(failure as InflowError);
     }
     this.#inflight--;
+    if (this.#inflight === 0 && this.#idleDispatch) {
+      // The model went idle: what queued while it ran has waited long enough.
+      for (const group of this.#groups.values()) {
+        if (group.timer !== undefined) this.#clock.clearTimer(group.timer);
+        group.timer = undefined;
+        group.expired = true;
+      }
+    }
     if (this.#onBatch) {
       try {
         this.#onBatch({ rows, requests: batch.length, queueMicros: batch.map((item) => started - item.enqueuedAt), computeMicros });

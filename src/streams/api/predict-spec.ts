@@ -60,6 +60,8 @@ export interface PredictOptions<V = unknown, R = unknown> {
   readonly maxDelayMs?: number;
   /** Inference calls in flight at once; default 2 (one computing, one being filled). */
   readonly maxConcurrentBatches?: number;
+  /** With no inference call in flight, a record does not wait out `maxDelayMs` (batch when busy, not when idle); default true. */
+  readonly idleDispatch?: boolean;
   /** Deadline of one inference call, ms; default 30 000. */
   readonly timeoutMs?: number;
   readonly retry?: PredictRetry;
@@ -94,6 +96,7 @@ export interface PredictSpec {
   readonly maxBatch: number;
   readonly maxDelayMs: number;
   readonly maxConcurrentBatches: number;
+  readonly idleDispatch: boolean;
   readonly timeoutMs: number;
   readonly retry: Required<PredictRetry>;
 }
@@ -179,6 +182,7 @@ export function normalizePredict(options: PredictOptions): PredictSpec {
     maxBatch: positiveInt(options.maxBatch, 64, 'maxBatch'),
     maxDelayMs,
     maxConcurrentBatches: positiveInt(options.maxConcurrentBatches, 2, 'maxConcurrentBatches'),
+    idleDispatch: options.idleDispatch ?? true,
     timeoutMs: positiveInt(options.timeoutMs, 30_000, 'timeoutMs'),
     retry: {
       maxAttempts: positiveInt(options.retry?.maxAttempts, 8, 'retry.maxAttempts'),

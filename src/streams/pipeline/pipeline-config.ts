@@ -135,6 +135,8 @@ const predictSchema = z.strictObject({
   /** How long a partial batch waits, ms; default 0. */
   maxDelayMs: z.number().min(0).optional(),
   maxConcurrentBatches: positiveInt.optional(),
+  /** With no inference call in flight, a record does not wait out maxDelayMs (batch when busy); default true. */
+  idleDispatch: z.boolean().optional(),
   /** Deadline of one inference call, ms; default 30 000. */
   timeoutMs: positiveInt.optional(),
   /** One JSON record per prediction to this topic (schema: src/streams/README.md). */

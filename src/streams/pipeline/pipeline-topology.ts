@@ -33,6 +33,7 @@ function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer
     ...(p.outputTensor !== undefined ? { requestOutputs: [p.outputTensor] } : {}),
     ...(p.maxBatch !== undefined ? { maxBatch: p.maxBatch } : {}),
     ...(p.maxDelayMs !== undefined ? { maxDelayMs: p.maxDelayMs } : {}),
+    ...(p.idleDispatch !== undefined ? { idleDispatch: p.idleDispatch } : {}),
     ...(p.maxConcurrentBatches !== undefined ? { maxConcurrentBatches: p.maxConcurrentBatches } : {}),
     ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
     ...(p.retry !== undefined ? { retry: p.retry } : {}),

@@ -34,7 +34,7 @@ describe('predict batcher', () => {
   });
 
   it('holds a partial batch until maxDelayMs has passed on the clock, a full one not at all', async () => {
-    const { inferencer, clock, batcher } = setup({ maxBatch: 4, maxDelayMs: 5 });
+    const { inferencer, clock, batcher } = setup({ maxBatch: 4, maxDelayMs: 5, idleDispatch: false });
     const partial = [batcher.submit(row(1), T), batcher.submit(row(2), T), batcher.submit(row(3), T)];
     await tick();
     assert.deepEqual(inferencer.calls, []);
@@ -46,6 +46,30 @@ describe('predict batcher', () => {
     assert.deepEqual(inferencer.calls, [3]);
     await Promise.all([1, 2, 3, 4].map((v) => batcher.submit(row(v), T)));
     assert.deepEqual(inferencer.calls, [3, 4]);
+  });
+
+  it('does not hold a lone record for maxDelayMs when no call is in flight (batch when busy, not when idle)', async () => {
+    const { inferencer, batcher } = setup({ maxBatch: 4, maxDelayMs: 5 });
+    const lone = batcher.submit(row(1), T);
+    await tick();
+    assert.deepEqual(inferencer.calls, [1], 'called without advancing the clock');
+    await lone;
+  });
+
+  it('batches what queues while a call runs and sends it when the call returns, before its delay', async () => {
+    const { inferencer, batcher } = setup({ maxBatch: 8, maxDelayMs: 5, maxConcurrentBatches: 1 });
+    const { promise: gate, resolve: open } = Promise.withResolvers<undefined>();
+    inferencer.gate = gate;
+    const first = batcher.submit(row(1), T);
+    await tick();
+    assert.deepEqual(inferencer.calls, [1]);
+    const queued = [2, 3, 4].map((v) => batcher.submit(row(v), T));
+    await tick();
+    assert.deepEqual(inferencer.calls, [1], 'the model is busy: they wait');
+    inferencer.gate = undefined;
+    open(undefined);
+    await Promise.all([first, ...queued]);
+    assert.deepEqual(inferencer.calls, [1, 3]);
   });
 
   it('isolates a poison row: its neighbours get predictions, it gets the model error', async () => {
@@ -117,7 +141,7 @@ describe('predict batcher', () => {
   });
 
   it('rejects records without rows, and queued records on close', async () => {
-    const { batcher, inferencer } = setup({ maxDelayMs: 50 });
+    const { batcher, inferencer } = setup({ maxDelayMs: 50, idleDispatch: false });
     await assert.rejects(batcher.submit({ x: { dtype: 'FP32', shape: [0, 1], data: new Float32Array(0) } }, T), {
       code: 'INVALID_ARGUMENT',
       message: 'input "x" has shape [0, 1]; expected a first (batch) dimension ≥ 1',

@@ -1,8 +1,9 @@
 /**
  * The `predict` operator's micro-batcher: records from any partition queue here; a batch of up
  * to `maxBatch` rows goes to the inferencer as one call when it is full, when `maxDelayMs` has
- * passed since its oldest record, or (delay 0) as soon as a call slot is free — so batches grow
- * by themselves while the model is busy. A record usually is one row; a record may carry
+ * passed since its oldest record, or (delay 0, or no call in flight: `idleDispatch`) as soon as
+ * a call slot is free — so batches grow by themselves while the model is busy, and a lone record
+ * at a low rate does not wait out the delay. A record usually is one row; a record may carry
  * several (the Kafka-native endpoint's requests). Records only share a call when they ask the
  * same model target and their tensors can be concatenated.
  *
@@ -107,7 +108,7 @@ export function createPredictBatcher(
     if (calls >= spec.maxConcurrentBatches || queue.length === 0) return;
     const oldest = queue[0] as Item;
     const due = oldest.since + spec.maxDelayMs * 1000;
-    if (queuedRows >= spec.maxBatch || spec.maxDelayMs === 0 || clock.now() >= due) {
+    if (queuedRows >= spec.maxBatch || spec.maxDelayMs === 0 || (spec.idleDispatch && calls === 0) || clock.now() >= due) {
       if (immediate) return;
       immediate = true;
       // A macrotask, so every record admitted by the current poll joins this batch.
@@ -129,7 +130,8 @@ export function createPredictBatcher(
     }
     while (calls < spec.maxConcurrentBatches && queue.length > 0) {
       const oldest = queue[0] as Item;
-      if (queuedRows < spec.maxBatch && spec.maxDelayMs > 0 && clock.now() < oldest.since + spec.maxDelayMs * 1000) break;
+      const idle = spec.idleDispatch && calls === 0;
+      if (queuedRows < spec.maxBatch && spec.maxDelayMs > 0 && !idle && clock.now() < oldest.since + spec.maxDelayMs * 1000) break;
       const batch: Item[] = [];
       let rows = 0;
       for (let i = 0; i < queue.length; ) {
