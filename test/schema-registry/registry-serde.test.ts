@@ -203,4 +203,46 @@ describe('Schema Registry serdes', { skip: url ? false : 'no Schema Registry (se
       message: new RegExp(`the output schema was refused by the registry for subject "${subject}".*409`),
     });
   });
+
+  it('asks the registry once for a refused output schema: each record fails with the cached reason until the refusal expires', async () => {
+    const topic = `refused-${run}`;
+    const subject = `${topic}-value`;
+    const v1 = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] });
+    await client.register(subject, { schemaType: 'AVRO', schema: v1, references: [] });
+    await client.setCompatibility('BACKWARD', subject);
+    const v2 = JSON.stringify({
+      type: 'record',
+      name: 'R',
+      fields: [
+        { name: 'a', type: 'int' },
+        { name: 'b', type: 'string' },
+      ],
+    });
+    let registerCalls = 0;
+    const counting = {
+      ...client,
+      register: (s: string, schema: Parameters<typeof client.register>[1]) => (registerCalls++, client.register(s, schema)),
+    };
+    let clock = 1_000_000;
+    const serde = createRegistrySerde({
+      client: counting,
+      format: 'avro',
+      topic,
+      write: { schema: v2 },
+      refusalTtlMs: 30_000,
+      now: () => clock,
+    });
+    await assert.rejects(async () => serde.serialize({ a: 1, b: 'x' }), { code: 'FAILED_PRECONDITION', message: /409/ });
+    for (let i = 0; i < 5; i++) {
+      clock += 1_000;
+      await assert.rejects(async () => serde.serialize({ a: i, b: 'y' }), {
+        code: 'FAILED_PRECONDITION',
+        message: new RegExp(`subject "${subject}".*409.*refusal cached: the registry is asked again in ${30 - i - 1} s`),
+      });
+    }
+    assert.equal(registerCalls, 1, 'the refused schema was sent to the registry once, not once per record');
+    clock += 30_000;
+    await assert.rejects(async () => serde.serialize({ a: 9, b: 'z' }), { code: 'FAILED_PRECONDITION', message: /409/ });
+    assert.equal(registerCalls, 2, 'after the refusal expired the registry was asked again');
+  });
 });

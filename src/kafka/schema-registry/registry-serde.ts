@@ -51,7 +51,19 @@ export interface RegistrySerdeOptions {
   readonly subjectNameStrategy?: SubjectNameStrategy;
   /** Needed to serialize; a read-only serde may leave it out. */
   readonly write?: WriteSchema;
+  /**
+   * How long a refused output schema (the registry answered 409 incompatible, 422 invalid, 403
+   * forbidden, …: not retriable) stays refused before the registry is asked again, in
+   * milliseconds; default {@link DEFAULT_REFUSAL_TTL_MS}. Meanwhile every record fails at once
+   * with the registry's reason (a dead letter) instead of one registry call per record.
+   */
+  readonly refusalTtlMs?: number;
+  /** Clock of the refusal cache (tests); default Date.now. */
+  readonly now?: () => number;
 }
+
+/** Default time a refused output schema is not asked for again: 60 s. */
+export const DEFAULT_REFUSAL_TTL_MS = 60_000;
 
 /** The subject of a topic's keys or values under a strategy (Confluent's naming). */
 export function subjectName(strategy: SubjectNameStrategy, topic: string, isKey: boolean, recordName: string | undefined): string {
@@ -155,6 +167,19 @@ export function createRegistrySerde(options: RegistrySerdeOptions): AsyncSerde<u
 
   let writer: Writer | undefined;
   let writerPending: Promise<Writer> | undefined;
+  const refusalTtlMs = options.refusalTtlMs ?? DEFAULT_REFUSAL_TTL_MS;
+  const now = options.now ?? Date.now;
+  /** The registry's last refusal of the output schema and when it may be asked again (ms, `now()`'s clock). */
+  let refused: { readonly error: InflowError; readonly until: number } | undefined;
+
+  /** Each record gets its own error (a dead letter of its own) carrying the cached reason. */
+  function refusal(r: { readonly error: InflowError; readonly until: number }): InflowError {
+    const seconds = Math.max(0, Math.ceil((r.until - now()) / 1000));
+    return new InflowError(r.error.code, `${r.error.message} (refusal cached: the registry is asked again in ${seconds} s)`, {
+      cause: r.error,
+      details: { ...r.error.details, refusalCached: true },
+    });
+  }
 
   async function makeWriter(): Promise<Writer> {
     if (!write)
@@ -224,10 +249,17 @@ export function createRegistrySerde(options: RegistrySerdeOptions): AsyncSerde<u
     serialize(value) {
       if (value === null) return null;
       if (writer) return encodeWith(writer, value);
+      if (refused) {
+        if (now() < refused.until) throw refusal(refused);
+        refused = undefined;
+      }
       writerPending ??= makeWriter().then(
         (w) => (writer = w),
         (error: unknown) => {
           writerPending = undefined;
+          const e = InflowError.from(error);
+          // An outage is retried by the caller (not the record's fault); a refusal would be refused again.
+          if (!e.retriable && refusalTtlMs > 0) refused = { error: e, until: now() + refusalTtlMs };
           throw error;
         },
       );
