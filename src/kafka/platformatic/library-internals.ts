@@ -1,7 +1,8 @@
 /**
  * What inflow's wrapper relies on inside @platformatic/kafka beyond its documented API: a
- * private method it patches (read_committed filtering, ./read-committed-consumer.ts) and
- * getters and transaction methods the exactly-once path reads (./platformatic-producer.ts).
+ * private method it patches (read_committed filtering, ./read-committed-consumer.ts), getters
+ * and transaction methods the exactly-once path reads (./platformatic-producer.ts), and the
+ * events the consumer listens to ({@link LIBRARY_EVENTS}, ./platformatic-consumer.ts).
  * The dependency is pinned to one exact version (package.json); the Kafka contract suite
  * runs {@link libraryInternalsProblems} so an upgrade that moves any of these fails with a
  * line naming what moved, instead of losing or duplicating records silently.
@@ -22,6 +23,37 @@ export function installedLibraryVersion(): string {
   return manifest.version ?? 'unknown';
 }
 
+/**
+ * Events of the library's Consumer that ./platformatic-consumer.ts listens to, how the library
+ * emits each (`emitWithDebug(section, name)` emits `section:name`; no section: `name`), and what
+ * breaks if it is no longer emitted. An event nobody emits fails silently — no listener is ever
+ * called — so each one is checked here (and `consumer:group:join` on a real broker in the
+ * contract suite). A listener added to the consumer must be added here (a unit test checks).
+ */
+export const LIBRARY_EVENTS = [
+  {
+    event: 'consumer:group:join',
+    emitted: "emitWithDebug('consumer', 'group:join'",
+    why: 'the generation of the assignment poll() applies (exactly-once commits after an unseen rebalance, issue 16)',
+  },
+  {
+    event: 'consumer:heartbeat:error',
+    emitted: "emitWithDebug('consumer:heartbeat', 'error'",
+    why: 'a paused consumer notices a broker outage only through its heartbeats (rejoin after the outage)',
+  },
+  {
+    event: 'error',
+    emitted: "emitWithDebug(null, 'error'",
+    why: 'a failed rejoin is reported as an error event; unheard it would end the process',
+  },
+] as const;
+
+/** The library's compiled file that emits the consumer's events. */
+function consumerSource(): string {
+  const entry = createRequire(import.meta.url).resolve('@platformatic/kafka');
+  return readFileSync(join(dirname(entry), 'clients', 'consumer', 'consumer.js'), 'utf8');
+}
+
 /** A symbol-keyed method on a class's prototype chain, found by its description. */
 function hasSymbolMethod(proto: object, description: string): boolean {
   for (let p: object | null = proto; p; p = Object.getPrototypeOf(p) as object | null) {
@@ -40,8 +72,11 @@ function hasMember(proto: object, name: string): boolean {
   return false;
 }
 
-/** Every way the installed library differs from what the wrapper was written against; empty when none. */
-export function libraryInternalsProblems(): string[] {
+/**
+ * Every way the installed library differs from what the wrapper was written against; empty when
+ * none. `consumerSource` stands in for the library's consumer.js (tests).
+ */
+export function libraryInternalsProblems(options: { consumerSource?: string } = {}): string[] {
   const problems: string[] = [];
   const version = installedLibraryVersion();
   if (version !== CHECKED_LIBRARY_VERSION) {
@@ -62,6 +97,17 @@ export function libraryInternalsProblems(): string[] {
   void probe.close().catch(() => undefined);
   for (const name of ['beginTransaction', 'transaction']) {
     if (!hasMember(Producer.prototype, name)) problems.push(`Producer has no "${name}": the exactly-once path uses it`);
+  }
+  let source: string | undefined;
+  try {
+    source = options.consumerSource ?? consumerSource();
+  } catch (error) {
+    problems.push(
+      `cannot read the library's clients/consumer/consumer.js (${(error as Error).message}): the consumer's events are unchecked`,
+    );
+  }
+  for (const { event, emitted, why } of LIBRARY_EVENTS) {
+    if (source !== undefined && !source.includes(emitted)) problems.push(`Consumer no longer emits "${event}" (${emitted}…): ${why}`);
   }
   if (typeof findErrorBy !== 'function') problems.push('findErrorBy is no longer exported: retry delays classify errors with it');
   return problems;
