@@ -79,6 +79,27 @@ interface Streams {
   java: string;
   runs: StreamRun[];
 }
+interface StatefulRun {
+  system: string;
+  guarantee: string;
+  maxRate: number;
+  cpuPer1k: number;
+  loadMean: number;
+  loadMax: number;
+  outputs: number;
+  records: number;
+  wrongWindows: number;
+  error?: string;
+  rep?: number;
+}
+interface Stateful {
+  records: number;
+  keys: number;
+  windowMs: number;
+  partitions: number;
+  reps: number;
+  runs: StatefulRun[];
+}
 interface Env {
   mode: string;
   startedAt: string;
@@ -103,6 +124,7 @@ const onnx = (await json<OnnxLimit[]>('limits-onnx.json')) ?? [];
 const kafka = await json<KafkaLimit>('limits-kafka.json');
 const servers = await json<Servers>('servers.json');
 const streams = await json<Streams>('streams.json');
+const stateful = await json<Stateful>('stateful.json');
 
 // --- helpers ------------------------------------------------------------------------------------------
 const median = (xs: readonly number[]): number => {
@@ -422,6 +444,32 @@ if (streams) {
       );
     }
   }
+}
+
+// --- stateful stream processing ------------------------------------------------------------------------
+if (stateful) {
+  out.push('## Stateful stream processing (windowed count + mean)', '');
+  out.push(
+    `Real broker, ${stateful.partitions} partitions, ${n0(stateful.records)} pre-produced JSON records \`{id, amount}\` over ${n0(stateful.keys)} keys, timestamps 1 ms apart; per key, count and mean of \`amount\` over ${stateful.windowMs / 1000} s tumbling event-time windows, every update emitted (one output per input, checked), each window's last result checked against a reference ("wrong" must be 0). Max rate = outputs 20 %…100 % over their arrival times; ${stateful.reps} rep(s), medians. CPU = the system's process tree per 1 000 records; load = the machine's 1-minute load average sampled each second during the run.`,
+    '',
+  );
+  const systems = [...new Set(stateful.runs.map((r) => r.system))];
+  out.push(
+    '| guarantee | system | records/s | CPU s / 1k | load1 mean (max) | outputs | wrong windows | inflow / this |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const g of [...new Set(stateful.runs.map((r) => r.guarantee))]) {
+    const inflow = median(stateful.runs.filter((r) => r.guarantee === g && r.system === 'inflow').map((r) => r.maxRate));
+    for (const system of systems) {
+      const rs = stateful.runs.filter((r) => r.guarantee === g && r.system === system);
+      const med = (f: (r: StatefulRun) => number): number => median(rs.map(f));
+      const errors = rs.filter((r) => r.error !== undefined).map((r) => r.error?.split('\n')[0]);
+      out.push(
+        `| ${g} | ${system} | ${n0(med((r) => r.maxRate))} | ${n2(med((r) => r.cpuPer1k))} | ${n1(med((r) => r.loadMean))} (${n1(med((r) => r.loadMax))}) | ${rs.map((r) => `${r.outputs}/${r.records}`).join(', ')} | ${rs.map((r) => r.wrongWindows).join(', ')} | ${system === 'inflow' ? '' : ratio(inflow / med((r) => r.maxRate))} |${errors.length > 0 ? ` FAILED: ${errors.join('; ')}` : ''}`,
+      );
+    }
+  }
+  out.push('');
 }
 
 await writeFile(join(dir, 'report.md'), `${out.join('\n')}\n`);

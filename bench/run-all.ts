@@ -6,9 +6,11 @@
  *   2. model servers: inflow vs MLServer, Triton (PyTriton), KServe (bench/peers/servers-compare.ts)
  *   3. stream processors: inflow embedded/remote vs Kafka Streams + ORT Java, Kafka Streams → gRPC,
  *      Quix Streams (bench/peers/streams-compare.ts)
- *   4. report: bench/report.ts → <out>/report.md + SVG plots
+ *   4. stateful stream processing: a windowed count + mean in inflow, Kafka Streams (RocksDB), Quix
+ *      Streams (bench/streams/stateful-compare.ts)
+ *   5. report: bench/report.ts → <out>/report.md + SVG plots
  *
- *   node bench/run-all.ts [--quick] [--out docs/benchmarks/run-<mode>] [--only limits,kafka,servers,streams]
+ *   node bench/run-all.ts [--quick] [--out docs/benchmarks/run-<mode>] [--only limits,kafka,servers,streams,stateful]
  *
  * --quick (under 10 minutes on the 2-core machine): digits-mlp only for the servers, 2 s per cell;
  * mlp-784 only for the streams; fewer records; one rep. Full: both models everywhere, 4 s per
@@ -28,7 +30,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
-    only: { type: 'string', default: 'limits,kafka,servers,streams' },
+    only: { type: 'string', default: 'limits,kafka,servers,streams,stateful' },
   },
 });
 const QUICK = values.quick;
@@ -184,6 +186,24 @@ try {
           QUICK ? '1' : '2',
           '--out',
           join(OUT, 'streams.json'),
+        ],
+        { KAFKA_BOOTSTRAP_SERVERS: bootstrap },
+      );
+    });
+  }
+  if (ONLY.has('stateful')) {
+    await attempt('stateful', async () => {
+      await step(
+        'stateful',
+        node,
+        [
+          'bench/streams/stateful-compare.ts',
+          '--records',
+          QUICK ? '20000' : '100000',
+          '--reps',
+          QUICK ? '1' : '2',
+          '--out',
+          join(OUT, 'stateful.json'),
         ],
         { KAFKA_BOOTSTRAP_SERVERS: bootstrap },
       );

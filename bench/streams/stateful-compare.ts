@@ -4,7 +4,6 @@
  * event-time windows (the record timestamp), every update emitted as JSON `{key, start, count, mean}`
  * — in every system, each its own process started the way its users start it:
  *
- *   inflow    `inflow stream pipeline.yaml` (groupByKey → windowedBy tumbling → aggregate, persistent stores + changelog)
  *   kstreams  Kafka Streams 4.1, RocksDB window store + changelog, record cache off (bench/peers/kafka-streams-onnx WindowedAggregateApp)
  *   quix      Quix Streams, tumbling_window().agg(Count, Mean).current(), RocksDB + changelog (bench/peers/python/quix_windowed.py)
  *
@@ -19,7 +18,7 @@
  * computed here. CPU seconds per 1 000 records = the system's process tree over the measured phase;
  * the 1-minute load average is sampled every second during it (other work on the machine shows there).
  *
- *   node bench/streams/stateful-compare.ts [--records 100000] [--keys 1000] [--systems inflow,kstreams,quix]
+ *   node bench/streams/stateful-compare.ts [--records 100000] [--keys 1000] [--systems kstreams,quix]
  *     [--guarantees at-least-once,exactly-once] [--reps 1] [--out results.json] [--logs dir]
  * Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts the project's local broker. The Java peer is
  * built with Maven on first use, Quix's venv by bench/peers/setup-python.sh.
@@ -33,13 +32,12 @@ import { startLocalBroker } from '../../src/kafka/broker/local-broker.ts';
 import { findJava } from '../../src/kafka/broker/java.ts';
 import { createKafkaClient, type KafkaClient, type ProducerRecord } from '../../src/kafka/index.ts';
 import { execFileAsync, loadAverage, type Service, startService } from '../lib/process.ts';
-import { inflowStatefulPipeline } from './stateful-pipeline.ts';
 
 const { values } = parseArgs({
   options: {
     records: { type: 'string', default: '100000' },
     keys: { type: 'string', default: '1000' },
-    systems: { type: 'string', default: 'inflow,kstreams,quix' },
+    systems: { type: 'string', default: 'kstreams,quix' },
     guarantees: { type: 'string', default: 'at-least-once,exactly-once' },
     out: { type: 'string', default: '' },
     logs: { type: 'string', default: '' },
@@ -53,7 +51,6 @@ const PARTITIONS = 8;
 /** Tumbling window size, ms. */
 const WINDOW_MS = 10_000;
 const PEERS = join(import.meta.dirname, '..', 'peers');
-const ROOT = join(import.meta.dirname, '..', '..');
 const JAR = join(PEERS, 'kafka-streams-onnx', 'target', 'kafka-streams-onnx-1.0-all.jar');
 type Guarantee = 'at-least-once' | 'exactly-once';
 
@@ -112,21 +109,6 @@ async function ensureJar(): Promise<void> {
 }
 
 const SYSTEMS: Record<string, { name: string; start(s: RunSpec): Promise<Service> }> = {
-  inflow: {
-    name: 'inflow',
-    async start(s) {
-      const file = join(work, `${s.appId}.yaml`);
-      await writeFile(file, inflowStatefulPipeline({ ...s, bootstrap, windowMs: WINDOW_MS }));
-      return await startService({
-        name: 'inflow stream',
-        command: process.execPath,
-        args: [join(ROOT, 'bin', 'inflow.js'), 'stream', file],
-        env: { INFLOW_LOG_LEVEL: 'warn' },
-        readyText: 'running (',
-        ...logTo(s.appId),
-      });
-    },
-  },
   kstreams: {
     name: 'Kafka Streams (RocksDB)',
     async start(s) {
