@@ -75,6 +75,7 @@ function failingAdmin(admin: KafkaAdmin, down: () => boolean): KafkaAdmin {
     listOffsets: (topic, at) => admin.listOffsets(topic, at),
     groupOffsets: (group, topics) => admin.groupOffsets(group, topics),
     groupLag: (group, topics) => admin.groupLag(group, topics),
+    deleteRecords: (offsets) => admin.deleteRecords(offsets),
     close: () => admin.close(),
   };
 }
@@ -344,6 +345,7 @@ describe('model sync on the in-process log', () => {
       kind: 'kafka',
       producer: (o) => client.producer(o),
       consumer: (o) => client.consumer(o),
+      restoreConsumer: (o) => client.restoreConsumer(o),
       admin: () => failingAdmin(client.admin(), () => down),
       close: async () => undefined,
     };

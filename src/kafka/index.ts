@@ -15,6 +15,8 @@ export type {
   ProducerRecord,
   RebalanceListener,
   RecordMetadata,
+  RestoreConsumer,
+  RestoreConsumerOptions,
   TopicDescription,
   TopicPartition,
   TopicPartitionOffset,

@@ -130,6 +130,44 @@ export interface KafkaConsumer {
   close(): Promise<void>;
 }
 
+/** Options of {@link KafkaClient.restoreConsumer}. */
+export interface RestoreConsumerOptions {
+  /**
+   * Default `read_committed`: a store's changelog is written in the transactions of its task's
+   * outputs, and a restore must see exactly what was committed (aborted writes never happened).
+   */
+  isolationLevel?: IsolationLevel;
+}
+
+/**
+ * A group-less reader of explicitly assigned partitions, like the Java client's
+ * `assign()` + `seek()` (Kafka Streams' restore consumer): it joins no group, commits nothing,
+ * and reads each partition from the offset it was given. A streams task uses it to replay a
+ * store's changelog from a checkpoint (or the beginning) up to the end offset read at start.
+ */
+export interface RestoreConsumer {
+  /**
+   * Reads exactly these partitions from these offsets on (the next offset to read), replacing
+   * any earlier assignment; `[]` unassigns all. An offset below the partition's log start
+   * (records deleted or compacted away) reads from the log start.
+   */
+  assign(positions: TopicPartitionOffset[]): void;
+  assignment(): TopicPartition[];
+  /** The next offset poll() reads of an assigned partition: past the last record returned, and past transaction markers and aborted records it skipped. */
+  position(partition: TopicPartition): bigint;
+  /** Records of the assigned partitions from their positions (empty after `timeoutMs`). */
+  poll(options?: PollOptions): Promise<ConsumedRecord[]>;
+  /**
+   * End offsets: the last stable offset under read_committed (the first offset of the oldest
+   * open transaction, else the high watermark), the high watermark under read_uncommitted.
+   * Reading until `position(p) >= end` reads everything committed when the end was taken.
+   */
+  endOffsets(partitions: TopicPartition[]): Promise<TopicPartitionOffset[]>;
+  /** The log start offset of each partition (it moves on deleteRecords and retention). */
+  beginningOffsets(partitions: TopicPartition[]): Promise<TopicPartitionOffset[]>;
+  close(): Promise<void>;
+}
+
 /** Options of {@link KafkaClient.producer}. */
 export interface ProducerOptions {
   /** Idempotent producer (no duplicates from retries). Default true, like Kafka 3+. */
@@ -195,6 +233,13 @@ export interface KafkaAdmin {
   listOffsets(topic: string, at: 'earliest' | 'latest'): Promise<TopicPartitionOffset[]>;
   groupOffsets(groupId: string, topics: string[]): Promise<TopicPartitionOffset[]>;
   groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]>;
+  /**
+   * Deletes every record below `offset` in each partition (Kafka's DeleteRecords: the log start
+   * offset moves up; `-1n` means the high watermark). Resolves with each partition's new low
+   * watermark. A streams runner trims its repartition topics with it once their records are
+   * committed downstream.
+   */
+  deleteRecords(offsets: TopicPartitionOffset[]): Promise<TopicPartitionOffset[]>;
   close(): Promise<void>;
 }
 
@@ -206,6 +251,8 @@ export interface KafkaClient {
   readonly connection?: ConnectionMonitor;
   producer(options?: ProducerOptions): KafkaProducer;
   consumer(options: ConsumerOptions): KafkaConsumer;
+  /** A group-less consumer of explicitly assigned partitions (restoring state stores from changelogs). */
+  restoreConsumer(options?: RestoreConsumerOptions): RestoreConsumer;
   admin(): KafkaAdmin;
   /** Closes every producer, consumer and admin made by this client. */
   close(): Promise<void>;

@@ -1,4 +1,5 @@
 /** Admin operations on the in-process log. */
+import { InflowError } from '../../errors.ts';
 import type { KafkaAdmin, NewTopic, PartitionLag, TopicDescription, TopicPartitionOffset } from '../types.ts';
 import type { MemoryLog } from './memory-log.ts';
 
@@ -30,7 +31,7 @@ export class MemoryAdmin implements KafkaAdmin {
     return Array.from({ length: n }, (_, partition) => ({
       topic,
       partition,
-      offset: at === 'earliest' ? 0n : this.#log.partition(topic, partition).endOffset,
+      offset: at === 'earliest' ? this.#log.partition(topic, partition).startOffset : this.#log.partition(topic, partition).endOffset,
     }));
   }
 
@@ -51,6 +52,24 @@ export class MemoryAdmin implements KafkaAdmin {
       const committed = o.offset;
       return { topic: o.topic, partition: o.partition, committed, end, lag: end - (committed < 0n ? 0n : committed) };
     });
+  }
+
+  async deleteRecords(offsets: TopicPartitionOffset[]): Promise<TopicPartitionOffset[]> {
+    // Validate every partition first, like the broker answering per partition: a bad one deletes nothing.
+    for (const o of offsets) {
+      const end = this.#log.partition(o.topic, o.partition).endOffset;
+      if (o.offset !== -1n && (o.offset < 0n || o.offset > end)) {
+        throw new InflowError(
+          'INVALID_ARGUMENT',
+          `cannot delete records of ${o.topic}:${o.partition} below offset ${o.offset}: expected -1 (the end) or 0..${end} (the end offset)`,
+        );
+      }
+    }
+    return offsets.map((o) => ({
+      topic: o.topic,
+      partition: o.partition,
+      offset: this.#log.deleteRecords(o.topic, o.partition, o.offset),
+    }));
   }
 
   async close(): Promise<void> {}

@@ -128,7 +128,7 @@ export class MemoryConsumer implements KafkaConsumer {
         committed >= 0n
           ? committed
           : this.#options.autoOffsetReset === 'earliest'
-            ? 0n
+            ? this.#log.partition(p.topic, p.partition).startOffset
             : this.#log.partition(p.topic, p.partition).endOffset;
       this.#positions.set(partitionKey(p.topic, p.partition), start);
     }

@@ -35,11 +35,16 @@ interface Entry {
   control?: true;
 }
 
+/** What a deleted record's slot holds, so its data can be collected (offsets stay array indexes). */
+const DELETED: Entry = Object.freeze({ offset: -1n, key: null, value: null, headers: [], timestamp: 0, control: true as const });
+
 /** One partition: an append-only array whose index is the offset. */
 export class PartitionLog {
   readonly entries: Entry[] = [];
   /** Open transactions that wrote here, with their first offset (bounds the LSO). */
   readonly openTxns = new Map<TxnState, bigint>();
+  /** Log start offset: records below it were deleted (deleteRecords); their slots hold {@link DELETED}. */
+  startOffset = 0n;
 
   get endOffset(): bigint {
     return BigInt(this.entries.length);
@@ -200,7 +205,7 @@ export class MemoryLog {
     const log = this.partition(topic, partition);
     const end = readCommitted ? log.lastStableOffset : log.endOffset;
     const records: ConsumedRecord[] = [];
-    let position = from;
+    let position = from < log.startOffset ? log.startOffset : from;
     while (position < end && records.length < max) {
       const entry = log.entries[Number(position)] as Entry;
       position += 1n;
@@ -217,6 +222,26 @@ export class MemoryLog {
       });
     }
     return { records, next: position };
+  }
+
+  /**
+   * Deletes the records of a partition below `offset` (`-1n`: the end), like DeleteRecords:
+   * the log start offset moves up (never down) and readers below it continue from it.
+   * Returns the new log start offset.
+   */
+  deleteRecords(topic: string, partition: number, offset: bigint): bigint {
+    const log = this.partition(topic, partition);
+    const upTo = offset === -1n ? log.endOffset : offset;
+    if (upTo < 0n || upTo > log.endOffset) {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        `cannot delete records of ${topic}:${partition} below offset ${offset}: expected -1 (the end) or 0..${log.endOffset} (the end offset)`,
+      );
+    }
+    for (let i = Number(log.startOffset); i < Number(upTo); i++) log.entries[i] = DELETED;
+    if (upTo > log.startOffset) log.startOffset = upTo;
+    this.notify();
+    return log.startOffset;
   }
 
   /** Registers a new producer for `transactionalId`; older producers with it are fenced. */

@@ -112,6 +112,27 @@ export class PlatformaticAdmin implements KafkaAdmin {
     });
   }
 
+  async deleteRecords(offsets: TopicPartitionOffset[]): Promise<TopicPartitionOffset[]> {
+    if (offsets.length === 0) return [];
+    const byTopic = new Map<string, { partition: number; offset: bigint }[]>();
+    for (const o of offsets) {
+      let list = byTopic.get(o.topic);
+      if (!list) byTopic.set(o.topic, (list = []));
+      list.push({ partition: o.partition, offset: o.offset });
+    }
+    const deleted = await mapErrors(`deleting records of ${[...byTopic.keys()].join(', ')}`, () =>
+      this.#admin.deleteRecords({ topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) }),
+    );
+    const lows = new Map<string, bigint>();
+    for (const t of deleted) for (const p of t.partitions) lows.set(`${t.name}:${p.partition}`, p.lowWatermark);
+    return offsets.map((o) => {
+      const low = lows.get(`${o.topic}:${o.partition}`);
+      if (low === undefined)
+        throw new InflowError('KAFKA_ERROR', `the broker did not answer for deleting records of ${o.topic}:${o.partition}`);
+      return { topic: o.topic, partition: o.partition, offset: low };
+    });
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.#admin.close(), this.#offsetsReader?.close(true)]);
   }

@@ -4,11 +4,21 @@ import { validateConfig } from '../../config/load-config.ts';
 import { InflowError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { createConnectionMonitor } from '../connection.ts';
-import type { ConsumerOptions, KafkaAdmin, KafkaClient, KafkaConsumer, KafkaProducer, ProducerOptions } from '../types.ts';
+import type {
+  ConsumerOptions,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  ProducerOptions,
+  RestoreConsumer,
+  RestoreConsumerOptions,
+} from '../types.ts';
 import { connectionOptions } from './connection-options.ts';
 import { PlatformaticAdmin } from './platformatic-admin.ts';
 import { PlatformaticConsumer } from './platformatic-consumer.ts';
 import { PlatformaticProducer } from './platformatic-producer.ts';
+import { PlatformaticRestoreConsumer } from './platformatic-restore-consumer.ts';
 
 /** Options of {@link createKafkaClient} beyond the cluster's configuration. */
 export interface KafkaClientOptions {
@@ -43,6 +53,8 @@ export function createKafkaClient(config: KafkaConfigInput, clientOptions: Kafka
     connection,
     producer: (options?: ProducerOptions): KafkaProducer => track(new PlatformaticProducer(base('producer'), options, connection)),
     consumer: (options: ConsumerOptions): KafkaConsumer => track(new PlatformaticConsumer(base('consumer'), options, connection)),
+    restoreConsumer: (options?: RestoreConsumerOptions): RestoreConsumer =>
+      track(new PlatformaticRestoreConsumer(base('restore'), options)),
     admin: (): KafkaAdmin => track(new PlatformaticAdmin(base('admin'))),
     async close() {
       await Promise.all([...open].map((item) => item.close().catch(() => undefined)));
