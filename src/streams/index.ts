@@ -5,6 +5,19 @@ export type { KeyValue, RecordOrigin, StreamRecord } from './api/stream-record.t
 export { headerText, withHeader } from './api/stream-record.ts';
 export type { PredictionInfo, PredictOptions, PredictRetry, PredictTarget } from './api/predict-spec.ts';
 export type { InputField, OutputField } from './api/field-mapping.ts';
+export type { Forward, ProcessFn, ProcessorContext, StoreRef } from './api/processor-context.ts';
+export {
+  createKeyValueStore,
+  jsonValueSerde,
+  type KeyValueBytesStore,
+  type KeyValueStore,
+  orderedKeySerde,
+  type StoreKey,
+  type StoreSerde,
+  type StoreSerdes,
+} from './state/key-value-store.ts';
+export { createMemoryStore, type MemoryKeyValueStore } from './state/memory-store.ts';
+export { createMemoryStoreProvider, type MemoryStoreProvider, type StoreProvider, type StoreWriter } from './state/store-provider.ts';
 export { MODEL_HEADER, MODEL_VERSION_HEADER, REQUEST_ID_HEADER, Stage, StageError } from './runtime/record-processor.ts';
 export { DeadLetterHeader, ErrorPolicy } from './runtime/dead-letter.ts';
 export {

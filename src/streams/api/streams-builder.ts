@@ -5,6 +5,7 @@
  */
 import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
+import type { ProcessFn, StoreRef } from './processor-context.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 import { freezeTopology, type Serdes, type SinkSerdes, type StoreDeclaration, type Topology, type TopologyNode } from './topology.ts';
 
@@ -43,6 +44,12 @@ export interface KStream<K, V> {
   ): Record<B, KStream<K, V>> & Record<string, KStream<K, V>>;
   /** Model inference, micro-batched across records and partitions, output order kept per partition. */
   predict<R>(options: PredictOptions<V, R>, named?: Named): KStream<K, R>;
+  /**
+   * Custom stateful logic (Kafka Streams' `process()`): `fn` gets each record and a context with
+   * the stores named in `stores` (declared here or by {@link StreamsBuilder.addStateStore}) and
+   * returns the records to forward. The node joins the sub-topology of its stores.
+   */
+  process<K2 = K, V2 = V>(fn: ProcessFn<K, V, K2, V2>, options: Named & { readonly stores?: readonly StoreRef[] }): KStream<K2, V2>;
   /** Writes records to `topic`. */
   to(topic: string, serdes?: SinkSerdes<K, V>, options?: Named): void;
 }
@@ -56,7 +63,7 @@ export interface StreamsBuilder {
    * instance, backed by the changelog topic `<applicationId>-<name>-changelog` unless
    * `changelog` is false.
    */
-  addStateStore(store: { readonly name: string; readonly changelog?: boolean }, ...nodes: string[]): void;
+  addStateStore(store: Exclude<StoreRef, string>, ...nodes: string[]): void;
   /** Checks and freezes the topology; the builder cannot be used afterwards. */
   build(): Topology;
 }
@@ -70,6 +77,7 @@ const PREFIX: Record<TopologyNode['kind'], string> = {
   peek: 'PEEK',
   split: 'SPLIT',
   predict: 'PREDICT',
+  process: 'PROCESS',
   sink: 'SINK',
 };
 
@@ -79,7 +87,41 @@ export function createStreamsBuilder(): StreamsBuilder {
   const byName = new Map<string, MutableNode>();
   const topics = new Set<string>();
   const stores = new Map<string, StoreDeclaration>();
+  /** Stores declared only by being named in a node's `stores` (addStateStore may still configure them). */
+  const implicit = new Set<string>();
   let built = false;
+
+  function checkStoreName(name: string): void {
+    // The name becomes part of a topic name (Kafka's legal topic characters).
+    if (!/^[a-zA-Z0-9._-]+$/.test(name)) {
+      throw new InflowError(
+        'INVALID_CONFIG',
+        `store name "${name}" must be letters, digits, ".", "_" or "-" (it names the changelog topic)`,
+      );
+    }
+  }
+
+  /** Declares or configures a store used by `users`; `explicit` for a declaration with options. */
+  function declareStore(store: Exclude<StoreRef, string>, users: readonly string[], explicit: boolean): void {
+    checkStoreName(store.name);
+    const existing = stores.get(store.name);
+    if (existing && explicit && !implicit.has(store.name))
+      throw new InflowError('INVALID_CONFIG', `store "${store.name}" is declared twice`);
+    const nodes = [...(existing?.nodes ?? []), ...users];
+    if (existing && !explicit) {
+      stores.set(store.name, { ...existing, nodes });
+      return;
+    }
+    stores.set(store.name, {
+      name: store.name,
+      kind: 'key-value',
+      nodes,
+      changelog: store.changelog ?? true,
+      ...(store.serdes ? { serdes: store.serdes } : {}),
+    });
+    if (explicit) implicit.delete(store.name);
+    else implicit.add(store.name);
+  }
 
   function add(node: NodeInit & { name?: string | undefined }, parent?: MutableNode): MutableNode {
     if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
@@ -117,6 +159,16 @@ export function createStreamsBuilder(): StreamsBuilder {
         return out;
       },
       predict: (options, o) => next({ kind: 'predict', spec: normalizePredict(options as PredictOptions) }, o),
+      process(fn, o) {
+        const refs = o.stores ?? [];
+        const names = refs.map((r) => (typeof r === 'string' ? r : r.name));
+        if (new Set(names).size !== names.length)
+          throw new InflowError('INVALID_CONFIG', `process() names a store twice: ${names.join(', ')}`);
+        for (const name of names) checkStoreName(name);
+        const added = add({ kind: 'process', name: o.name, fn: fn as never, stores: names }, node);
+        for (const r of refs) declareStore(typeof r === 'string' ? { name: r } : r, [added.name], typeof r !== 'string');
+        return streamOf(added);
+      },
       to(topic, serdes = {}, o) {
         if (!topic) throw new InflowError('INVALID_CONFIG', 'to() needs a topic name');
         add({ kind: 'sink', name: o?.name, topic, serdes: serdes }, node);
@@ -137,15 +189,7 @@ export function createStreamsBuilder(): StreamsBuilder {
     },
     addStateStore(store, ...users) {
       if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
-      // The name becomes part of a topic name (Kafka's legal topic characters).
-      if (!/^[a-zA-Z0-9._-]+$/.test(store.name)) {
-        throw new InflowError(
-          'INVALID_CONFIG',
-          `store name "${store.name}" must be letters, digits, ".", "_" or "-" (it names the changelog topic)`,
-        );
-      }
-      if (stores.has(store.name)) throw new InflowError('INVALID_CONFIG', `store "${store.name}" is declared twice`);
-      stores.set(store.name, { name: store.name, kind: 'key-value', nodes: users, changelog: store.changelog ?? true });
+      declareStore(store, users, true);
     },
     build() {
       if (built) throw new InflowError('FAILED_PRECONDITION', 'build() was already called on this StreamsBuilder');
@@ -155,7 +199,8 @@ export function createStreamsBuilder(): StreamsBuilder {
       }
       if (nodes.length === 0) throw new InflowError('INVALID_CONFIG', 'the topology is empty: add a stream() first');
       for (const n of nodes) {
-        if (n.kind !== 'sink' && n.children.length === 0 && n.kind !== 'peek') {
+        // A peek or a process node may end a branch (it acts on the side: logs, metrics, stores).
+        if (n.kind !== 'sink' && n.children.length === 0 && n.kind !== 'peek' && n.kind !== 'process') {
           throw new InflowError('INVALID_CONFIG', `node "${n.name}" (${n.kind}) leads nowhere: end it with to(topic)`);
         }
       }

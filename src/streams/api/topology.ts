@@ -7,7 +7,9 @@
  * test driver execute it; `describe()` prints it like Kafka Streams' `TopologyDescription`.
  */
 import type { AsyncSerde } from '../../kafka/serdes.ts';
+import type { StoreSerdes } from '../state/key-value-store.ts';
 import type { PredictSpec } from './predict-spec.ts';
+import type { ProcessFn } from './processor-context.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 
 /** Serdes of a source or sink; missing ones default to bytes. A Schema Registry serde may answer with a promise. */
@@ -57,6 +59,14 @@ export type TopologyNode =
     }
   | { readonly kind: 'predict'; readonly name: string; readonly spec: PredictSpec; readonly children: readonly string[] }
   | {
+      readonly kind: 'process';
+      readonly name: string;
+      readonly fn: ProcessFn<unknown, unknown, unknown, unknown>;
+      /** Stores the function may use (declared in the topology's stores). */
+      readonly stores: readonly string[];
+      readonly children: readonly string[];
+    }
+  | {
       readonly kind: 'sink';
       readonly name: string;
       readonly topic: string;
@@ -74,6 +84,8 @@ export interface StoreDeclaration {
   readonly nodes: readonly string[];
   /** Whether the store is backed by a compacted changelog topic (default true). */
   readonly changelog: boolean;
+  /** Serdes of its typed view; missing ones default to ordered keys and JSON values. */
+  readonly serdes?: StoreSerdes<unknown, unknown>;
 }
 
 /** A topic the runtime creates and owns for the topology. */
@@ -134,6 +146,8 @@ function detail(node: TopologyNode): string {
       const target = `${s.model}${s.version !== undefined ? `@${s.version}` : s.label ? `:${s.label}` : ''}`;
       return ` (model: ${target}, maxBatch: ${s.maxBatch}, maxDelayMs: ${s.maxDelayMs}, inferencer: ${s.inferencerName})`;
     }
+    case 'process':
+      return ` (stores: [${node.stores.join(', ')}])`;
     case 'split':
       return ` (branches: [${node.branches.map((b) => (b.fn ? b.name : `${b.name} (default)`)).join(', ')}])`;
     default:

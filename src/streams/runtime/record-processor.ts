@@ -12,6 +12,9 @@ import { rowToJson } from '../api/field-mapping.ts';
 import type { PredictBatcher, RowResult } from './predict-batcher.ts';
 import { headerText, type StreamRecord, withHeader } from '../api/stream-record.ts';
 import type { Topology, TopologyNode } from '../api/topology.ts';
+import type { ProcessorContext } from '../api/processor-context.ts';
+import { createKeyValueStore, type KeyValueStore } from '../state/key-value-store.ts';
+import { createMemoryStoreProvider, type StoreProvider } from '../state/store-provider.ts';
 import { Turn } from './turn.ts';
 
 /** Where in the pipeline a record failed (the DLQ header `inflow-error-stage`). */
@@ -55,17 +58,38 @@ export interface ProcessingOrder {
 export const MODEL_HEADER = 'inflow-model';
 export const MODEL_VERSION_HEADER = 'inflow-model-version';
 
-/** Processes consumed records with `topology`; `batchers` holds one batcher per predict node. */
 /** Default largest output record, bytes of key + value + headers: under the broker's 1 MiB default message.max.bytes with room for the batch framing. */
 export const DEFAULT_MAX_RECORD_BYTES = 1_000_000;
 
+/** The task a record is processed in: its id and stream time (ms). */
+export interface TaskView {
+  readonly taskId: string;
+  readonly streamTime: number;
+}
+
+/** What the processor carries along one record's path. */
+interface Path {
+  readonly order: ProcessingOrder;
+  readonly task: TaskView;
+}
+
+export interface RecordProcessorOptions {
+  readonly maxRecordBytes?: number;
+  /** The tasks' store instances; default in-memory stores, created on first use. */
+  readonly stores?: StoreProvider;
+}
+
+/** Processes consumed records with `topology`; `batchers` holds one batcher per predict node. */
 export function createRecordProcessor(
   topology: Topology,
   batchers: ReadonlyMap<string, PredictBatcher>,
-  options: { readonly maxRecordBytes?: number } = {},
+  options: RecordProcessorOptions = {},
 ) {
   const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  const provider = options.stores ?? createMemoryStoreProvider();
   const sourceOf = new Map<string, TopologyNode & { kind: 'source' }>();
+  const subtopologyOf = new Map<string, number>();
+  for (const st of topology.subtopologies) for (const t of st.inputTopics) subtopologyOf.set(t, st.id);
   for (const name of topology.sources) {
     const node = topology.nodes.get(name);
     if (node?.kind === 'source') for (const t of node.topics) sourceOf.set(t, node);
@@ -77,9 +101,9 @@ export function createRecordProcessor(
     return Promise.all(parts.map(async (p) => p)).then((ps) => ps.flat());
   }
 
-  function children(node: TopologyNode, record: StreamRecord, order: ProcessingOrder): Out {
-    if (node.children.length === 1) return visit(node.children[0] as string, record, order);
-    return join(node.children.map((c) => visit(c, record, order)));
+  function children(node: TopologyNode, record: StreamRecord, path: Path): Out {
+    if (node.children.length === 1) return visit(node.children[0] as string, record, path);
+    return join(node.children.map((c) => visit(c, record, path)));
   }
 
   function user<T>(node: TopologyNode, fn: () => T): T {
@@ -94,36 +118,38 @@ export function createRecordProcessor(
     }
   }
 
-  function visit(name: string, record: StreamRecord, order: ProcessingOrder): Out {
+  function visit(name: string, record: StreamRecord, path: Path): Out {
     const node = topology.nodes.get(name) as TopologyNode;
     switch (node.kind) {
       case 'source':
-        return children(node, record, order);
+        return children(node, record, path);
       case 'filter':
-        return user(node, () => node.fn(record)) ? children(node, record, order) : [];
+        return user(node, () => node.fn(record)) ? children(node, record, path) : [];
       case 'map': {
         const kv = user(node, () => node.fn(record));
-        return children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers }, order);
+        return children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers }, path);
       }
       case 'mapValues': {
         const value = user(node, () => node.fn(record));
-        return children(node, { ...record, value }, order);
+        return children(node, { ...record, value }, path);
       }
       case 'flatMap': {
         const items = user(node, () => [...node.fn(record)]);
         return join(
-          items.map((kv) => children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers }, order)),
+          items.map((kv) => children(node, { ...record, key: kv.key, value: kv.value, headers: kv.headers ?? record.headers }, path)),
         );
       }
       case 'peek':
         user(node, () => node.fn(record));
-        return children(node, record, order);
+        return children(node, record, path);
       case 'split': {
         const branch = node.branches.find((b) => !b.fn || user(node, () => (b.fn as (r: StreamRecord) => boolean)(record)));
-        return branch ? visit(`${node.name}-${branch.name}`, record, order) : [];
+        return branch ? visit(`${node.name}-${branch.name}`, record, path) : [];
       }
       case 'predict':
-        return predict(node, record, order);
+        return predict(node, record, path);
+      case 'process':
+        return process(node, record, path);
       case 'sink': {
         let key: Buffer | null | Promise<Buffer | null>;
         let value: Buffer | null | Promise<Buffer | null>;
@@ -186,11 +212,8 @@ export function createRecordProcessor(
    * it ran (synchronously, up to the next predict, whose turn comes after every turn taken so
    * far). A record that fails passes its turn on too, once the turn before was passed.
    */
-  async function predict(
-    node: TopologyNode & { kind: 'predict' },
-    record: StreamRecord,
-    order: ProcessingOrder,
-  ): Promise<ProducerRecord[]> {
+  async function predict(node: TopologyNode & { kind: 'predict' }, record: StreamRecord, path: Path): Promise<ProducerRecord[]> {
+    const order = path.order;
     const turn = order.tail;
     const mine = new Turn();
     order.tail = mine;
@@ -229,7 +252,7 @@ export function createRecordProcessor(
         MODEL_VERSION_HEADER,
         String(result.info.version),
       );
-      out = children(node, { ...record, value, headers }, order);
+      out = children(node, { ...record, value, headers }, path);
       const log = spec.predictionLog;
       if (log) {
         const entry = predictionLogRecord(log, record, inputs, result, latencyMs);
@@ -241,13 +264,59 @@ export function createRecordProcessor(
     return out;
   }
 
+  /** Runs a process node's function with its stores; forwards what it returns. */
+  function process(node: TopologyNode & { kind: 'process' }, record: StreamRecord, path: Path): Out {
+    const { topic, partition, offset } = record.origin;
+    const opened = new Map<string, KeyValueStore<unknown, unknown>>();
+    const context: ProcessorContext = {
+      store<K, V>(name: string): KeyValueStore<K, V> {
+        let s = opened.get(name);
+        if (!s) {
+          const declared = topology.stores.get(name);
+          if (!declared || !node.stores.includes(name)) {
+            throw new InflowError(
+              'FAILED_PRECONDITION',
+              `node "${node.name}" uses store "${name}" it did not declare; declared: [${node.stores.join(', ')}] (add it to the node's stores)`,
+            );
+          }
+          s = createKeyValueStore(name, provider.store(path.task.taskId, name, record.origin), declared.serdes);
+          opened.set(name, s);
+        }
+        return s as KeyValueStore<K, V>;
+      },
+      timestamp: record.timestamp,
+      streamTime: path.task.streamTime,
+      topic,
+      partition,
+      offset,
+      headers: record.headers,
+      taskId: path.task.taskId,
+    };
+    const forwarded = user(node, () => {
+      const out = node.fn(record, context);
+      return out ? [...out] : [];
+    });
+    if (forwarded.length === 0) return [];
+    return join(
+      forwarded.map((f) =>
+        children(
+          node,
+          { ...record, key: f.key, value: f.value, headers: f.headers ?? record.headers, timestamp: f.timestamp ?? record.timestamp },
+          path,
+        ),
+      ),
+    );
+  }
+
   return {
     /**
      * The topology's outputs for `record`; throws (or rejects with) a {@link StageError}.
      * `order` is the record's partition's (its queue): nodes after a predict run in the order
-     * the partition's records took their turns, i.e. in offset order.
+     * the partition's records took their turns, i.e. in offset order. `task` is the record's
+     * task (id and stream time); without it, the task is derived from the record and its
+     * stream time is the record's timestamp.
      */
-    process(record: ConsumedRecord, order: ProcessingOrder = { tail: Turn.FREE, signal: undefined }): Out {
+    process(record: ConsumedRecord, order: ProcessingOrder = { tail: Turn.FREE, signal: undefined }, task?: TaskView): Out {
       const source = sourceOf.get(record.topic);
       if (!source)
         throw new StageError(Stage.DESERIALIZE, '(none)', new InflowError('INTERNAL', `no source reads topic "${record.topic}"`));
@@ -259,6 +328,10 @@ export function createRecordProcessor(
       } catch (e) {
         throw new StageError(Stage.DESERIALIZE, source.name, e);
       }
+      const path: Path = {
+        order,
+        task: task ?? { taskId: `${subtopologyOf.get(record.topic) ?? -1}_${record.partition}`, streamTime: record.timestamp },
+      };
       const next = (k: unknown, v: unknown): Out =>
         children(
           source,
@@ -269,7 +342,7 @@ export function createRecordProcessor(
             timestamp: record.timestamp,
             origin: { topic: record.topic, partition: record.partition, offset: record.offset },
           },
-          order,
+          path,
         );
       // A Schema Registry serde answers with a promise the first time it meets a schema id. The
       // nodes after a predict still run in offset order: `order` waits for the previous record.

@@ -22,6 +22,7 @@ import type { Logger } from '../../observability/logger.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { type Clock, systemClock } from '../../serving/clock.ts';
 import type { Topology } from '../api/topology.ts';
+import type { StoreProvider } from '../state/store-provider.ts';
 import type { ErrorPolicy } from './dead-letter.ts';
 import { createPauseController } from './pause-controller.ts';
 import type { InFlightRecord } from './partition-queue.ts';
@@ -60,6 +61,8 @@ export interface StreamsRunnerOptions {
    * message.max.bytes is 1 MiB by default).
    */
   readonly maxRecordBytes?: number;
+  /** The tasks' state store instances; default in-memory stores (no changelog: gone on restart). */
+  readonly stores?: StoreProvider;
   /** Default 500 (Kafka's max.poll.records). */
   readonly maxPollRecords?: number;
   /**
@@ -135,11 +138,10 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   const client = options.client;
 
   const batchers = createPredictBatchers(topology, clock, metrics, log, options.applicationId);
-  const processor = createRecordProcessor(
-    topology,
-    batchers,
-    options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
-  );
+  const processor = createRecordProcessor(topology, batchers, {
+    ...(options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes }),
+    ...(options.stores ? { stores: options.stores } : {}),
+  });
 
   let state: RunnerStats['state'] = 'created';
   let consumer: KafkaConsumer | undefined;

@@ -141,7 +141,7 @@ export class TaskManager {
     const { queue, entry } = admitted;
     let result;
     try {
-      result = this.#o.processor.process(record, queue);
+      result = this.#o.processor.process(record, queue, { taskId: taskIdText(task.id), streamTime: task.streamTime });
     } catch (e) {
       this.#complete(queue, entry, e instanceof StageError ? e : new StageError('process', '(runner)', e));
       return;

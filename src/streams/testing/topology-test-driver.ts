@@ -12,6 +12,9 @@ import { createManualClock, type ManualClock } from '../../serving/clock.ts';
 import type { ErrorPolicy } from '../runtime/dead-letter.ts';
 import { createStreamsRunner, type Guarantee, type StreamsRunner } from '../runtime/streams-runner.ts';
 import type { Topology } from '../api/topology.ts';
+import { createStoreView } from './store-view.ts';
+import type { KeyValueStore, StoreKey } from '../state/key-value-store.ts';
+import { createMemoryStoreProvider } from '../state/store-provider.ts';
 
 export interface TopologyTestDriverOptions {
   readonly guarantee?: Guarantee;
@@ -49,6 +52,12 @@ export interface TopologyTestDriver {
   read<K = Buffer | null, V = Buffer | null>(topic: string, serdes?: { key?: Serde<K>; value?: Serde<V> }): Promise<TestRecord<K, V>[]>;
   /** Dead-letter records. */
   deadLetters(): Promise<TestRecord<Buffer | null, Buffer | null>[]>;
+  /**
+   * A read-only view of store `name` over every task's instance (with several partitions each
+   * key lives in the instance of its partition's task), typed by the store's serdes. `flush()`
+   * first: the view reads what processing wrote so far.
+   */
+  store<K = StoreKey, V = unknown>(name: string): KeyValueStore<K, V>;
   readonly runner: StreamsRunner;
   readonly clock: ManualClock;
   close(): Promise<void>;
@@ -70,8 +79,10 @@ export async function createTopologyTestDriver(topology: Topology, options: Topo
   await admin.createTopics(
     [...topology.inputTopics, ...topology.outputTopics, dlq].map((topic) => ({ topic, partitions: options.partitions ?? 1 })),
   );
+  const stores = createMemoryStoreProvider();
   const runner = createStreamsRunner(topology, {
     client,
+    stores,
     applicationId,
     instanceId: 'driver',
     clock,
@@ -172,6 +183,13 @@ export async function createTopologyTestDriver(topology: Topology, options: Topo
     },
     read: read as TopologyTestDriver['read'],
     deadLetters: () => read(dlq) as Promise<TestRecord<Buffer | null, Buffer | null>[]>,
+    store<K, V>(name: string): KeyValueStore<K, V> {
+      const declared = topology.stores.get(name);
+      if (!declared) {
+        throw new InflowError('NOT_FOUND', `the topology has no store "${name}"; its stores: [${[...topology.stores.keys()].join(', ')}]`);
+      }
+      return createStoreView<K, V>(name, () => stores.instances(name).map(([, s]) => s), declared.serdes);
+    },
     async close() {
       await runner.close();
       await producer.close();
