@@ -25,6 +25,7 @@ export const LAYERS = [
   'delivery',
   'client',
   'streams',
+  'monitoring',
   'server',
   'edge',
   'cli',

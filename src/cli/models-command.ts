@@ -18,6 +18,7 @@ import {
   readSignature,
 } from '../delivery/index.ts';
 import { listStatus } from './models-list-status.ts';
+import { referenceProfileFile } from './models-profile.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import type { KafkaClient } from '../kafka/types.ts';
@@ -36,6 +37,9 @@ Usage:
   inflow models publish <version-dir> --model <name> --version <n> [--config <file>] [--chunk-size <bytes>]
                        [--sign-key <ed25519 private key PEM>]
       every file under <version-dir>; the config is <version-dir>/../config.yaml unless --config names one;
+      --reference-data <file> builds the version's reference profile (for drift: per-feature quantile bins,
+      a sample, category counts) from JSON rows {"inputs": {...}, "outputs": {...}} and ships it as
+      reference-profile.json; --categorical a,b names features to count as categories;
       --sign-key signs the manifest (files with sha256 and sizes, model, version, config); label, split and
       delete take --sign-key too (followers with trusted keys apply only signed label moves, splits, deletions)
   inflow models label <model> <label>=<version> …     move labels (label= removes one); other labels stay
@@ -168,6 +172,8 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
       version: { type: 'string' },
       config: { type: 'string' },
       'chunk-size': { type: 'string' },
+      'reference-data': { type: 'string' },
+      categorical: { type: 'string' },
       shadow: { type: 'string' },
       'sign-key': { type: 'string' },
       'trusted-key': { type: 'string', multiple: true },
@@ -236,6 +242,12 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
                 throw bad(`--config ${configPath}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
               });
         const chunkSize = values['chunk-size'] === undefined ? undefined : integer(values['chunk-size'], '--chunk-size');
+        const profile =
+          values['reference-data'] === undefined
+            ? undefined
+            : await referenceProfileFile(values['reference-data'], values.categorical?.split(',').filter((c) => c !== '') ?? []);
+        if (values.categorical !== undefined && profile === undefined)
+          throw bad('--categorical names features of --reference-data; give that too');
         const started = performance.now();
         const r = await publishModel({
           client,
@@ -246,6 +258,7 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
           ...(config === undefined ? {} : { config }),
           ...(chunkSize ? { chunkSize } : {}),
           ...(signingKey ? { signingKey } : {}),
+          ...(profile ? { extraFiles: [profile.file] } : {}),
         });
         const ms = Math.round(performance.now() - started);
         const files = r.manifest.files.length;
@@ -261,7 +274,7 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
             signedBy: r.signedBy ?? null,
           },
           `published ${values.model} version ${version}: ${files} file${files === 1 ? '' : 's'}, ${humanBytes(r.bytes)} in ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}, ` +
-            `${configPath ? `config from ${configPath}` : 'no config.yaml (readers keep theirs)'}${r.signedBy ? `, signed by key ${r.signedBy}` : ', unsigned'}; topic ${topic} partition ${r.partition} offset ${r.offset} (${ms} ms)`,
+            `${configPath ? `config from ${configPath}` : 'no config.yaml (readers keep theirs)'}${profile ? `, ${profile.summary}` : ''}${r.signedBy ? `, signed by key ${r.signedBy}` : ', unsigned'}; topic ${topic} partition ${r.partition} offset ${r.offset} (${ms} ms)`,
         );
       }
       case 'label': {

@@ -41,6 +41,8 @@ export interface PublishModelOptions {
   modelDir?: string;
   /** Files in memory; excludes `modelDir`. */
   files?: readonly PublishFile[];
+  /** Files in memory published along with `modelDir`'s or `files` (e.g. a reference profile built at publish time). */
+  extraFiles?: readonly PublishFile[];
   model: string;
   version: number;
   /** The model's config.yaml, as YAML text or an object; validated here. Readers write it as the model's config.yaml. */
@@ -206,7 +208,10 @@ export async function publishModel(options: PublishModelOptions): Promise<Publis
     throw new InflowError('INVALID_ARGUMENT', 'publishModel needs exactly one of modelDir (a version folder) or files');
   }
   const config = options.config === undefined ? null : configObject(options.config, model);
-  const sources = options.modelDir !== undefined ? await folderSources(options.modelDir) : memorySources(options.files ?? []);
+  const sources = [
+    ...(options.modelDir !== undefined ? await folderSources(options.modelDir) : memorySources(options.files ?? [])),
+    ...memorySources(options.extraFiles ?? []),
+  ];
   let producer: KafkaProducer | undefined;
   try {
     if (sources.length === 0) throw new InflowError('INVALID_ARGUMENT', `model "${model}" version ${version}: no files to publish`);
@@ -214,8 +219,12 @@ export async function publishModel(options: PublishModelOptions): Promise<Publis
       if (!isSafeRelativePath(s.path))
         throw new InflowError('INVALID_ARGUMENT', `file path "${s.path}": expected a relative path without ".." segments`);
     }
-    if (new Set(sources.map((s) => s.path)).size !== sources.length) {
-      throw new InflowError('INVALID_ARGUMENT', `model "${model}" version ${version}: file paths must be unique`);
+    const duplicate = sources.find((s, i) => sources.findIndex((o) => o.path === s.path) !== i);
+    if (duplicate) {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        `model "${model}" version ${version}: file paths must be unique ("${duplicate.path}" twice)`,
+      );
     }
     const partition = await topicPartition(client, topic, model);
     const publishId = options.publishId ?? randomUUID();
