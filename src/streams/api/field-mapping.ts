@@ -6,14 +6,29 @@
 import { InflowError } from '../../errors.ts';
 import { arrayTypeOf, type DType, type NumericArray } from '../../tensor/dtype.ts';
 import { elementCount, MAX_RANK, type Tensor } from '../../tensor/tensor.ts';
+import { compileAssembly, type FeaturePart, featureParts, inferRowShape, readDelimited } from './feature-assembly.ts';
 
-/** Where a model input comes from. */
+export type { FeaturePart } from './feature-assembly.ts';
+
+/** Where a model input comes from: one `field`, or several `fields` assembled in order. */
 export interface InputField {
   /** Dotted path into the record value (`features`, `reading.pixels`); `.` is the value itself. */
-  readonly field: string;
+  readonly field?: string;
+  /**
+   * Several fields concatenated in this order into one row (`[amount, stats.count, customer.segment]`):
+   * paths, or parts with their own delimiter, default or one-hot categories. Exactly one of
+   * `field` and `fields`.
+   */
+  readonly fields?: readonly (string | FeaturePart)[];
+  /** With `field`: the field is a string of numbers separated by this (`"0.12,0.98,…"` with `","`). */
+  readonly delimiter?: string;
   /** Default FP32. */
   readonly dtype?: DType;
-  /** Row shape without the batch dimension; default: the flat length of the field (`[n]`), `[]` for a number. */
+  /**
+   * Row shape without the batch dimension; default: the flat length of the field (`[n]`), `[]` for
+   * a number. Reshapes: 784 numbers with `[1, 784]` feed a model declaring `[-1, 1, 784]`. One
+   * dimension may be -1: inferred from the element count, as numpy's reshape does.
+   */
   readonly shape?: readonly number[];
   /** Accept NaN/±Infinity (some models treat NaN as missing); default false: a clear error instead. */
   readonly allowNonFinite?: boolean;
@@ -94,26 +109,53 @@ function fastNumeric(raw: unknown, dtype: DType, spec: InputField): NumericArray
   return data;
 }
 
-/** Builds one model input tensor (batch of 1) from a record value. */
-function inputTensor(name: string, spec: InputField, value: unknown): Tensor {
-  const raw = readField(value, spec.field);
-  if (raw === undefined || raw === null) {
-    throw new InflowError(
-      'INVALID_ARGUMENT',
-      `input "${name}": field "${spec.field}" is missing from the record; expected a number or an array of numbers`,
-    );
+/** Reads the raw value of one input: its field (a delimited string parsed), or its assembled fields. */
+type RawReader = (value: unknown) => unknown;
+
+function rawReader(name: string, spec: InputField): RawReader {
+  if ((spec.field === undefined) === (spec.fields === undefined)) {
+    throw new InflowError('INVALID_CONFIG', `predict input "${name}": give field (one field) or fields (several, in order), exactly one`);
   }
+  if (spec.fields !== undefined) {
+    if (spec.delimiter !== undefined) {
+      throw new InflowError('INVALID_CONFIG', `predict input "${name}": with fields, give each field its own delimiter`);
+    }
+    return compileAssembly(featureParts(spec.fields, name), name, readField, spec.dtype === 'BYTES');
+  }
+  const field = spec.field as string;
+  const where = `input "${name}": field "${field}"`;
+  const delimiter = spec.delimiter;
+  if (delimiter === '') throw new InflowError('INVALID_CONFIG', `predict ${where}: delimiter is empty; expected e.g. ","`);
+  return (value) => {
+    const raw = readField(value, field);
+    if (raw === undefined || raw === null) {
+      throw new InflowError('INVALID_ARGUMENT', `${where} is missing from the record; expected a number or an array of numbers`);
+    }
+    if (typeof raw === 'string' && delimiter === undefined && spec.dtype !== 'BYTES') {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        `${where} is a string (${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw)}); expected a number or an array of numbers (for a delimited string of numbers give delimiter, e.g. ",")`,
+      );
+    }
+    return readDelimited(raw, delimiter, where);
+  };
+}
+
+/** Builds one model input tensor (batch of 1) from the input's raw value. */
+function inputTensor(name: string, spec: InputField, raw: unknown): Tensor {
   const dtype = spec.dtype ?? 'FP32';
-  const fast = fastNumeric(raw, dtype, spec);
+  const what = spec.field !== undefined ? `field "${spec.field}"` : 'the assembled fields';
+  const fast = spec.shape?.includes(-1) ? undefined : fastNumeric(raw, dtype, spec);
   if (fast) return { dtype, shape: [1, ...(spec.shape ?? [fast.length])], data: fast };
   const flat: unknown[] = [];
-  flatten(raw, flat, name, spec.field);
-  const rowShape = spec.shape ?? (Array.isArray(raw) ? [flat.length] : []);
-  const n = elementCount(rowShape);
-  if (flat.length !== n) {
+  flatten(raw, flat, name, spec.field ?? 'fields');
+  const rowShape = spec.shape ? inferRowShape(spec.shape, flat.length) : Array.isArray(raw) ? [flat.length] : [];
+  const n = rowShape ? elementCount(rowShape) : -1;
+  if (!rowShape || flat.length !== n) {
+    const expected = rowShape ? String(n) : 'a multiple of the known dimensions';
     throw new InflowError(
       'INVALID_ARGUMENT',
-      `input "${name}": field "${spec.field}" has ${flat.length} elements; expected ${n} (row shape [${rowShape.join(', ')}])`,
+      `input "${name}": ${what} has ${flat.length} elements; expected ${expected} (row shape [${(spec.shape ?? rowShape ?? []).join(', ')}])`,
     );
   }
   if (dtype === 'BYTES') {
@@ -127,7 +169,7 @@ function inputTensor(name: string, spec: InputField, value: unknown): Tensor {
     if (typeof v !== 'number' || (!spec.allowNonFinite && !Number.isFinite(v))) {
       throw new InflowError(
         'INVALID_ARGUMENT',
-        `input "${name}": element ${i} of field "${spec.field}" is ${typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v))}; expected a finite number`,
+        `input "${name}": element ${i} of ${what} is ${typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v))}; expected a finite number`,
       );
     }
     (data as unknown as Array<number | bigint>)[i] = big ? BigInt(Math.trunc(v)) : v;
@@ -139,7 +181,14 @@ function inputTensor(name: string, spec: InputField, value: unknown): Tensor {
 export function compileInputMapping(mapping: Readonly<Record<string, InputField>>): (value: unknown) => Record<string, Tensor> {
   const entries = Object.entries(mapping);
   if (entries.length === 0) throw new InflowError('INVALID_CONFIG', 'predict inputs: map at least one model input to a record field');
+  const readers = entries.map(([name, spec]) => [name, spec, rawReader(name, spec)] as const);
   for (const [name, spec] of entries) {
+    if (spec.shape !== undefined && spec.shape.filter((d) => d === -1).length > 1) {
+      throw new InflowError(
+        'INVALID_CONFIG',
+        `predict input "${name}": shape [${spec.shape.join(', ')}] has more than one -1; at most one dimension is inferred`,
+      );
+    }
     if (spec.dtype === 'FP16') {
       throw new InflowError(
         'INVALID_CONFIG',
@@ -149,7 +198,7 @@ export function compileInputMapping(mapping: Readonly<Record<string, InputField>
   }
   return (value) => {
     const out: Record<string, Tensor> = {};
-    for (const [name, spec] of entries) out[name] = inputTensor(name, spec, value);
+    for (const [name, spec, read] of readers) out[name] = inputTensor(name, spec, read(value));
     return out;
   };
 }

@@ -20,6 +20,7 @@ import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig } from './pipeline-config.ts';
 import type { SchemaRegistryClient } from '../../kafka/schema-registry/registry-client.ts';
 import { registryClientFromConfig } from '../../kafka/schema-registry/registry-from-config.ts';
+import { fitInputsToSignature } from './pipeline-features.ts';
 import { buildTopology } from './pipeline-topology.ts';
 
 type RemoteSource = NonNullable<PipelineConfig['models'][string]['remote']>;
@@ -209,11 +210,11 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
       const fallback = remote.fallback !== undefined ? inferencers.get(remote.fallback) : undefined;
       inferencers.set(name, deps.dryRun ? placeholder(name) : remoteInferencer(remote, fallback, deps));
     }
-    await checkEmbeddedModels(config, predicts, inferencers, { source, baseDir, dryRun: deps.dryRun ?? false });
+    const fitted = await checkEmbeddedModels(config, predicts, inferencers, { source, baseDir, dryRun: deps.dryRun ?? false });
     const registry = config.schemaRegistry
       ? { client: registryClientFromConfig(config.schemaRegistry, { baseDir, signal: registryAbort.signal }), baseDir }
       : undefined;
-    const topology = buildTopology(config, inferencers, source, registry);
+    const topology = buildTopology(config, inferencers, source, registry, fitted);
     const runnerOptions: Omit<StreamsRunnerOptions, 'client'> = {
       applicationId: config.applicationId,
       guarantee: config.guarantee,
@@ -250,13 +251,18 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
   }
 }
 
-/** Fails fast on a model an embedded source (or fallback) does not have: checked once here, not per record. */
+/**
+ * Fails fast on a model an embedded source (or fallback) does not have, and on an input mapping
+ * that does not fit its signature: checked once here, not per record. Returns the inputs of each
+ * embedded predict fitted to the signature (row shapes filled in).
+ */
 async function checkEmbeddedModels(
   config: PipelineConfig,
   predicts: readonly [PredictStepConfig, string][],
   inferencers: ReadonlyMap<string, Inferencer>,
   o: { source: string; baseDir: string; dryRun: boolean },
-): Promise<void> {
+): Promise<Map<PredictStepConfig, PredictStepConfig['inputs']>> {
+  const fitted = new Map<PredictStepConfig, PredictStepConfig['inputs']>();
   for (const [p, path] of predicts) {
     const src = config.models[p.using];
     const localName = src?.embedded ? p.using : src?.remote?.fallback;
@@ -290,5 +296,7 @@ async function checkEmbeddedModels(
         `${where}: label "${p.label}" is not defined in ${root}; expected one of: ${labels.length ? labels.join(', ') : '(no labels)'}`,
       );
     }
+    fitted.set(p, fitInputsToSignature(p.inputs, meta.inputs, p.model, `${o.source}: ${path}`));
   }
+  return fitted;
 }

@@ -101,8 +101,8 @@ function checkPredict(state: State, p: PredictStepConfig, path: Path, flow: Flow
       if (spec.dtype === 'FP16') {
         issue(state, [...path, 'inputs', name, 'dtype'], 'FP16 cannot be filled from JSON numbers; expected FP32 (or the tensor serde)');
       }
-      if (spec.shape?.includes(-1)) {
-        issue(state, [...path, 'inputs', name, 'shape'], `-1 (any size) applies to tensor values only; give the exact row shape`);
+      if ((spec.shape?.filter((d) => d === -1).length ?? 0) > 1) {
+        issue(state, [...path, 'inputs', name, 'shape'], 'at most one -1 (inferred from the element count); give the other dimensions');
       }
     }
   }

@@ -108,6 +108,32 @@ describe('pipeline config', () => {
     rejects(both, /models\.local: a model source is either `embedded: \{\.\.\.\}` or `remote: \{\.\.\.\}`/);
   });
 
+  it('accepts declarative features (delimited strings, assembled fields, one -1 in a shape) and names what is wrong with them', () => {
+    const ok = example();
+    ok.pipeline[2]!.predict!.inputs = {
+      input: {
+        fields: ['a', { field: 'b', delimiter: ';' }, { field: 'c', oneHot: ['x', 'y'] }, { field: 'd', default: 0 }],
+        shape: [-1, 8],
+      },
+    };
+    assert.deepEqual((validatePipelineConfig(ok, 'p.yaml').pipeline[2]?.predict?.inputs.input?.fields ?? []).length, 4);
+    const delimited = example();
+    delimited.pipeline[2]!.predict!.inputs = { input: { field: 'pixels', delimiter: ',' } };
+    assert.equal(validatePipelineConfig(delimited, 'p.yaml').pipeline[2]?.predict?.inputs.input?.delimiter, ',');
+    const both = example();
+    both.pipeline[2]!.predict!.inputs = { input: { field: 'a', fields: ['b'] } };
+    rejects(both, /pipeline\.2\.predict\.inputs\.input: give field \(one field\) or fields \(several, in order\), exactly one/);
+    const delimiterOnFields = example();
+    delimiterOnFields.pipeline[2]!.predict!.inputs = { input: { fields: ['b'], delimiter: ',' } };
+    rejects(delimiterOnFields, /pipeline\.2\.predict\.inputs\.input\.delimiter: with fields, give each field its own delimiter/);
+    const badPart = example();
+    badPart.pipeline[2]!.predict!.inputs = { input: { fields: [{ field: 'b', scale: 2 }] } };
+    rejects(badPart, /pipeline\.2\.predict\.inputs\.input\.fields\.0: unknown key "scale"/);
+    const twoFree = example();
+    twoFree.pipeline[2]!.predict!.inputs = { input: { field: 'pixels', shape: [-1, -1] } };
+    rejects(twoFree, /pipeline\.2\.predict\.inputs\.input\.shape: at most one -1/);
+  });
+
   it('rejects a predict whose model source is unknown, or with both a version and a label', () => {
     const using = example();
     using.pipeline[2]!.predict!.using = 'remot';

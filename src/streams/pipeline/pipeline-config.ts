@@ -100,15 +100,49 @@ const renameSchema = z.strictObject({
   fields: z.record(z.string().min(1), z.string().min(1)),
 });
 
-const inputFieldSchema = z.strictObject({
-  /** Dotted path into the value; `.` is the value itself (a string, or a whole tensor with the tensor serde). */
-  field: z.string().min(1),
-  /** Default FP32 (with the tensor serde: the record's own dtype, checked when given). */
-  dtype: z.enum(Object.values(DType) as [DType, ...DType[]]).optional(),
-  /** Row shape without the batch dimension (-1: any size, with the tensor serde only). */
-  shape: z.array(z.number().int().min(-1)).optional(),
-  allowNonFinite: z.boolean().optional(),
-});
+/** One part of an input assembled from several fields. */
+const featurePartSchema = z.union(
+  [
+    z.string().min(1),
+    z.strictObject({
+      /** Dotted path into the value. */
+      field: z.string().min(1),
+      /** The field is a string of numbers separated by this (`","`; a space splits on runs of whitespace). */
+      delimiter: z.string().min(1).optional(),
+      /** Used when the field is missing or null (a left join without a row). */
+      default: z.union([z.number(), z.array(z.number())]).optional(),
+      /** The field is a category: one element per listed category (1 where equal, else 0). */
+      oneHot: z
+        .array(z.union([z.string(), z.number(), z.boolean()]))
+        .min(1)
+        .optional(),
+    }),
+  ],
+  { error: 'expected a field path or { field, delimiter, default, oneHot }' },
+);
+
+const inputFieldSchema = z
+  .strictObject({
+    /** Dotted path into the value; `.` is the value itself (a string, or a whole tensor with the tensor serde). */
+    field: z.string().min(1).optional(),
+    /** Several fields concatenated in this order into one row (record, aggregate and joined table fields). */
+    fields: z.array(featurePartSchema).min(1).optional(),
+    /** With `field`: the field is a string of numbers separated by this (`"0.12,0.98,…"` with `","`). */
+    delimiter: z.string().min(1).optional(),
+    /** Default FP32 (with the tensor serde: the record's own dtype, checked when given). */
+    dtype: z.enum(Object.values(DType) as [DType, ...DType[]]).optional(),
+    /** Row shape without the batch dimension (`[1, 784]` feeds a model declaring `[-1, 1, 784]`); one -1 is inferred from the element count. */
+    shape: z.array(z.number().int().min(-1)).optional(),
+    allowNonFinite: z.boolean().optional(),
+  })
+  .superRefine((value, context) => {
+    if ((value.field === undefined) === (value.fields === undefined)) {
+      context.addIssue({ code: 'custom', path: [], message: 'give field (one field) or fields (several, in order), exactly one' });
+    }
+    if (value.fields !== undefined && value.delimiter !== undefined) {
+      context.addIssue({ code: 'custom', path: ['delimiter'], message: 'with fields, give each field its own delimiter' });
+    }
+  });
 
 const outputFieldSchema = z.strictObject({
   tensor: z.string().min(1),

@@ -16,7 +16,10 @@ import type { PipelineConfig, PipelineStep, PredictStepConfig, SerdeSpec } from 
 import { type Flow, kindOf, operatorOf, predictOutputKind } from './pipeline-checks.ts';
 import { compilePredicate, compileRename, compileSelect, serdeOf, tensorInputs, tensorOutput } from './pipeline-ops.ts';
 
-function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer): PredictOptions {
+/** A predict step's inputs fitted to its model's signature (embedded models; pipeline-features.ts). */
+export type FittedInputs = ReadonlyMap<PredictStepConfig, PredictStepConfig['inputs']>;
+
+function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer, fitted: FittedInputs | undefined): PredictOptions {
   const tensorIn = flow.value === 'tensor';
   const [inputName, inputSpec] = Object.entries(p.inputs)[0] ?? ['', { field: '.' }];
   const toTensor = tensorIn ? tensorInputs(inputName, inputSpec.dtype, inputSpec.shape) : undefined;
@@ -27,7 +30,7 @@ function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer
     model: p.model,
     ...(p.version !== undefined ? { version: p.version } : {}),
     ...(p.label !== undefined ? { label: p.label } : {}),
-    inputs: toTensor ? (r) => toTensor(r.value) : p.inputs,
+    inputs: toTensor ? (r) => toTensor(r.value) : (fitted?.get(p) ?? p.inputs),
     outputs: toOutput ? (_r, outputs) => toOutput(outputs) : (p.outputs as Record<string, OutputField>),
     keepInput: p.keepInput ?? flow.value === 'json',
     ...(p.outputTensor !== undefined ? { requestOutputs: [p.outputTensor] } : {}),
@@ -61,6 +64,7 @@ function addSteps(
   inferencers: ReadonlyMap<string, Inferencer>,
   counter: NodeCounter,
   serdeFor: SerdeFactory,
+  fitted?: FittedInputs,
 ): void {
   let s = stream;
   let f = flow;
@@ -90,7 +94,7 @@ function addSteps(
       }
       case 'predict': {
         const p = step.predict as PredictStepConfig;
-        s = s.predict(predictOptions(p, f, inferencers.get(p.using) as Inferencer), { name: p.name });
+        s = s.predict(predictOptions(p, f, inferencers.get(p.using) as Inferencer, fitted), { name: p.name });
         f = { key: f.key, value: predictOutputKind(p) };
         break;
       }
@@ -115,7 +119,8 @@ function addSteps(
           }
         }
         const branches = s.split(predicates, { name: o.name, ...(defaultBranch !== undefined ? { defaultBranch } : {}) });
-        for (const b of o.branches) addSteps(branches[b.name] as KStream<unknown, unknown>, b.pipeline, f, inferencers, counter, serdeFor);
+        for (const b of o.branches)
+          addSteps(branches[b.name] as KStream<unknown, unknown>, b.pipeline, f, inferencers, counter, serdeFor, fitted);
         return;
       }
       case 'source':
@@ -142,6 +147,7 @@ export function buildTopology(
   inferencers: ReadonlyMap<string, Inferencer>,
   source: string,
   registry?: TopologyRegistry,
+  fitted?: FittedInputs,
 ): Topology {
   const [first, ...rest] = config.pipeline;
   const src = first?.source;
@@ -160,7 +166,7 @@ export function buildTopology(
       { key: serdeFor(src.key ?? flow.key, topics, true), value: serdeFor(src.value ?? flow.value, topics, false) },
       { name: src.name },
     );
-    addSteps(stream, rest, flow, inferencers, { added: 1 }, serdeFor);
+    addSteps(stream, rest, flow, inferencers, { added: 1 }, serdeFor, fitted);
     return builder.build();
   } catch (error) {
     const e = InflowError.from(error);
