@@ -241,6 +241,13 @@ describe('router', () => {
     assert.deepEqual(router.resolve('m', { version: 2, key: 'user-42' }), { version: 2 }, 'never mirrored to itself');
   });
 
+  it('never mirrors a request that names a version explicitly, but mirrors label requests', () => {
+    const router = routerWith({ ready: [1, 2], labels: { stable: 1 }, shadow: { version: 2, fraction: 1 } });
+    assert.deepEqual(router.resolve('m', { version: 1, key: 'k' }), { version: 1 });
+    assert.deepEqual(router.resolve('m', { version: 1 }), { version: 1 });
+    assert.deepEqual(router.resolve('m', { label: 'stable', key: 'k' }), { version: 1, shadow: 2 });
+  });
+
   it('hashes the shadow decision independently of the split', () => {
     const router = routerWith({
       ready: [1, 2, 3],

@@ -10,6 +10,9 @@
  * scaled to a bucket in [0, 10000), then the first version whose cumulative weight share exceeds
  * the bucket's share. The shadow decision hashes the key with a second, independent seed, so the
  * mirrored keys are spread evenly over the split's versions. Without a key, `random()` decides.
+ * A request that names a version explicitly is never mirrored: it asked for that version alone
+ * (a backtest, a debugging call, a client pinned during a migration), not for the model's traffic
+ * that a shadow samples. Label requests are the model's traffic and are mirrored.
  */
 import { InflowError } from '../errors.ts';
 import { BUCKETS, keyBucket } from './key-hash.ts';
@@ -249,7 +252,7 @@ class RoutingTable implements Router {
       }
     }
     const shadow = compiled?.shadow;
-    if (shadow && shadow.version !== primary) {
+    if (shadow && shadow.version !== primary && version === undefined) {
       const mirrored = key === undefined ? this.#random() < shadow.fraction : keyBucket(key, SHADOW_SEED) < shadow.fraction * BUCKETS;
       if (mirrored) return { version: primary, shadow: shadow.version };
     }

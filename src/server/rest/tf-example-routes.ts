@@ -45,7 +45,8 @@ export function createTfExampleRoute(deps: RouteDeps): TfExampleRoute {
         examples: request.examples,
         tasks: new Set([task]),
       },
-      key !== undefined ? { signal, key } : { signal },
+      // The route goes along: resolving again from the version would lose its shadow decision.
+      key !== undefined ? { signal, key, route } : { signal, route },
     );
     x.sendJson(
       200,

@@ -64,9 +64,10 @@ export function createTfServingRoutes(deps: RouteDeps): TfServingRoutes {
       createInputGate(model, [], options.decodeLimits),
     );
     const signal = x.signal(options.requestTimeoutMs);
+    // The route goes along: resolving again from the version would lose its shadow decision.
     const result = await inference.infer(
       { model, version: route.version, inputs: request.inputs },
-      key !== undefined ? { signal, key } : { signal },
+      key !== undefined ? { signal, key, route } : { signal, route },
     );
     x.sendJson(200, encodeTfPredict(result.outputs, request.format));
   };
