@@ -10,6 +10,11 @@
  * routing: { split: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }], shadow: { version: 2, fraction: 0.1 } }
  * warmup: { rows: 1, runs: 1 }
  * runtime: { file: model.onnx }        # platform options
+ * features:                            # fill missing inputs from a pipeline's store (interactive queries)
+ *   from: http://stream-0:9464         #   an `inflow stream --metrics-port` instance (it redirects to the key's owner)
+ *   store: card-features               #   the store, keyed by the entity key
+ *   entityKey: card_id                 #   the request input (BYTES, one key per row) naming the entity; not passed to the model
+ *   inputs: { features: [count, mean] } #  model input ← the stored value's fields, in order (one row per entity)
  * ```
  */
 import { z } from 'zod';
@@ -79,6 +84,17 @@ export const warmupSchema = z.strictObject({
   runs: z.number().int().min(0).max(1000).default(1),
 });
 
+/** Inputs filled from a pipeline's state store by the request's entity key (src/serving/feature-fill.ts). */
+export const featuresSchema = z.strictObject({
+  from: z.url({ protocol: /^https?$/, error: 'expected the http(s) URL of an `inflow stream --metrics-port` instance' }),
+  store: z.string().min(1),
+  entityKey: z.string().min(1),
+  inputs: z
+    .record(z.string().min(1), z.array(z.string().min(1)).min(1))
+    .refine((o) => Object.keys(o).length > 0, 'name at least one input'),
+});
+export type FeaturesConfig = z.output<typeof featuresSchema>;
+
 export const modelConfigSchema = z.strictObject({
   platform: z.enum(['onnx', 'lookup', 'transform', 'pipeline', 'module']),
   versionPolicy: versionPolicySchema.default({ latest: 1 }),
@@ -87,6 +103,7 @@ export const modelConfigSchema = z.strictObject({
   routing: routingSchema.optional(),
   warmup: warmupSchema.default(warmupSchema.parse({})),
   runtime: z.record(z.string(), z.unknown()).default({}),
+  features: featuresSchema.optional(),
 });
 export type ModelConfig = z.output<typeof modelConfigSchema>;
 

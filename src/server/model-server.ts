@@ -11,6 +11,8 @@ import { createGrpcServer, type GrpcServerOptions } from './grpc/index.ts';
 import { type RepositorySync, type RepositorySyncOptions, startRepositorySync } from '../delivery/repository-sync.ts';
 import { type KafkaEndpointOptions, startKafkaEndpoint } from './kafka/kafka-endpoint-runner.ts';
 import { type RestServerOptions, startRestServer } from './rest/index.ts';
+import { createHttpFeatureLookup } from './store-lookup-http.ts';
+import type { FeatureLookup } from '../serving/feature-fill.ts';
 
 export interface ModelServerOptions {
   modelRepository: string;
@@ -33,6 +35,8 @@ export interface ModelServerOptions {
   /** Bound on draining in-flight requests at shutdown, ms. Default 10 000. */
   shutdownGraceMs?: number;
   logger?: Logger;
+  /** Where models configured with `features:` read them; default over HTTP from the configured stream instance. */
+  featureLookup?: FeatureLookup;
 }
 
 /** A listener's address to connect to: a wildcard host is reached on loopback. */
@@ -63,6 +67,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
     ...(options.models ? { models: options.models } : {}),
     ...(options.watch === undefined ? {} : { watch: options.watch }),
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    featureLookup: options.featureLookup ?? createHttpFeatureLookup(),
     logger: log,
   }).catch(async (error: unknown) => {
     await sync?.close();

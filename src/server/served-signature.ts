@@ -31,9 +31,17 @@ export function singleInput(repository: ModelRepository, model: string, version:
 export function requestGate(repository: ModelRepository, model: string, version: number | undefined, limits: DecodeLimits): TensorGate {
   const versions = version === undefined ? [...repository.available(model)].reverse() : [version];
   const signatures: Signature[] = [];
+  // A model filled from a store also takes its entity key input (one string per row).
+  const entityKey = repository.config(model)?.features?.entityKey;
   for (const v of versions) {
     const loaded = repository.get(model, v);
-    if (loaded) signatures.push(loaded.servable.signature);
+    if (!loaded) continue;
+    const sig = loaded.servable.signature;
+    signatures.push(
+      entityKey === undefined || sig.inputs.some((s) => s.name === entityKey)
+        ? sig
+        : { ...sig, inputs: [...sig.inputs, { name: entityKey, dtype: 'BYTES', shape: [-1] }] },
+    );
   }
   return createInputGate(model, signatures, limits);
 }

@@ -14,6 +14,7 @@ import type { Servable } from '../runtime/servable.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { checkInputs } from './check-inputs.ts';
 import { createDynamicBatcher, type DynamicBatcher } from './dynamic-batcher.ts';
+import { type FeatureLookup, fillFeatures } from './feature-fill.ts';
 import { createRouter, type RouteState, type Router } from './router.ts';
 import { compareOutputs } from './shadow-compare.ts';
 import type { InferOptions, InferRequest, InferResponse, Inferencer, ModelMetadata } from './types.ts';
@@ -24,6 +25,8 @@ export interface InferenceServiceOptions {
   logger?: Logger;
   /** Randomness for unkeyed splits and shadow sampling (tests inject one). */
   random?: () => number;
+  /** Reads the stored features of models configured with `features:` (their missing inputs are filled from it). */
+  featureLookup?: FeatureLookup;
 }
 
 export interface InferenceService extends Inferencer {
@@ -113,9 +116,20 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     for (let attempt = 0; ; attempt++) {
       const loaded = repository.get(model, version);
       if (!loaded) throw new InflowError('NOT_FOUND', `Servable not found for request: Specific(${model}, ${version})`);
-      checkInputs(model, loaded.servable.signature, request.inputs, request.outputs);
+      const features = loaded.config.features;
+      let inputs = request.inputs;
+      if (features !== undefined) {
+        if (options.featureLookup === undefined) {
+          throw new InflowError(
+            'FAILED_PRECONDITION',
+            `model "${model}" reads features from store "${features.store}", but this server has no feature lookup`,
+          );
+        }
+        inputs = await fillFeatures(model, features, loaded.servable.signature, inputs, options.featureLookup, signal);
+      }
+      checkInputs(model, loaded.servable.signature, inputs, request.outputs);
       try {
-        return await batcherFor(loaded).submit(request.inputs, {
+        return await batcherFor(loaded).submit(inputs, {
           ...(signal ? { signal } : {}),
           ...(request.outputs ? { outputs: request.outputs } : {}),
         });

@@ -3,6 +3,7 @@
  * and batchers of an InferenceService, and the runtime's platforms. This is what `inflow serve`,
  * the embedded stream operator and the edge agent start.
  */
+import type { FeatureLookup } from './feature-fill.ts';
 import type { InferenceMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createModelRepository, type ModelRepository, type PlatformLoader } from '../repository/model-repository.ts';
@@ -23,6 +24,8 @@ export interface LocalInferenceOptions {
   logger?: Logger;
   metrics?: InferenceMetrics;
   random?: () => number;
+  /** Reads stored features for models configured with `features:`. */
+  featureLookup?: FeatureLookup;
 }
 
 /** The service with the repository behind it (status pages, admin, tests that trigger a refresh). */
@@ -46,6 +49,7 @@ export async function createLocalInference(options: LocalInferenceOptions): Prom
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.random ? { random: options.random } : {}),
+    ...(options.featureLookup ? { featureLookup: options.featureLookup } : {}),
   });
   late.service = service;
   const stopWatching =
