@@ -82,3 +82,11 @@ export const registryFormatSchema = z.strictObject({
 
 /** A validated registry format of a key or value. */
 export type RegistryFormatConfig = z.output<typeof registryFormatSchema>;
+
+/** Serde names a topic's key or value may have without a registry (src/kafka/serdes.ts). */
+export const SERDE_NAMES = ['bytes', 'string', 'json', 'tensor'] as const;
+
+/** A topic's key or value format: a serde name, or a registry format (needs the `schemaRegistry:` section). */
+export const topicFormatSchema = z.union([z.enum(SERDE_NAMES), registryFormatSchema], {
+  error: 'expected bytes, string, json, tensor, or { format: avro | protobuf | json-schema, … }',
+});

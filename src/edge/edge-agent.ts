@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createModelSync, loadSyncPolicy, type ModelSync, type ModelSyncEvent, registerModelSyncMetrics } from '../delivery/index.ts';
 import { createKafkaClient, type KafkaClient } from '../kafka/index.ts';
+import { registryClientFromConfig } from '../kafka/schema-registry/registry-from-config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { createInferenceMetrics } from '../observability/metrics.ts';
@@ -24,6 +25,7 @@ import { createMessageDecoder, createPredictionBuilder } from './device-message.
 import type { EdgeConfig } from './edge-config.ts';
 import { createEdgeMetrics, type EdgeMetrics, type MetricsServer, startMetricsServer } from './edge-metrics.ts';
 import { createEdgeOutputs } from './edge-outputs.ts';
+import { forwardEncoder } from './forward-encoder.ts';
 import { type EdgeStore, type EdgeStoreStats, openEdgeStore } from './edge-store.ts';
 import { createMessageProcessor, type MessageProcessor } from './message-processor.ts';
 import { type MqttLink, mqttSecrets, openMqttLink } from './mqtt-link.ts';
@@ -202,6 +204,9 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
         metrics,
         logger: parts,
         onForwarded: (count) => emit({ type: 'forwarded', count }),
+        ...(config.forward.formats && config.schemaRegistry
+          ? { encode: forwardEncoder(config.forward, registryClientFromConfig(config.schemaRegistry, { baseDir: '.', attempts: 1 })) }
+          : {}),
       });
       const f = forwarder;
       cleanups.push(() => f.close());

@@ -11,6 +11,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { kafkaConfigSchema } from '../config/kafka-config.ts';
+import { registryFormatSchema, schemaRegistryConfigSchema } from '../config/schema-registry-config.ts';
 import { loadConfigFile, parseConfigText, validateConfig } from '../config/load-config.ts';
 import { modelsSyncConfigSchema } from '../delivery/sync-policy.ts';
 import { oneLineConfigError } from '../streams/pipeline/pipeline-config.ts';
@@ -218,6 +219,18 @@ const forwardSchema = z.strictObject({
   /** Backoff between attempts while Kafka is unreachable: doubles from min to max, ms. */
   retryMinMs: positiveInt.default(500),
   retryMaxMs: positiveInt.default(30_000),
+  /**
+   * Record formats under the Schema Registry (`schemaRegistry:`), as a pipeline's topics name
+   * them: the JSON of predictions, errors (and JSON readings) is written in the topic's format
+   * when forwarded, so the outbox fills while the registry is away.
+   */
+  formats: z
+    .strictObject({
+      readings: registryFormatSchema.optional(),
+      predictions: registryFormatSchema.optional(),
+      errors: registryFormatSchema.optional(),
+    })
+    .optional(),
 });
 
 const outboxSchema = z.strictObject({
@@ -253,6 +266,8 @@ export const edgeConfigSchema = z
     publish: publishSchema,
     /** Omitted: nothing is forwarded and the models topic is not followed (a purely local agent). */
     kafka: kafkaConfigSchema.optional(),
+    /** The Schema Registry of `forward.formats` (like a pipeline's `schemaRegistry:`). */
+    schemaRegistry: schemaRegistryConfigSchema.optional(),
     forward: forwardSchema.default(forwardSchema.parse({})),
     outbox: outboxSchema.default(outboxSchema.parse({})),
     limits: z
@@ -279,6 +294,18 @@ export const edgeConfigSchema = z
         path: ['kafka', 'bootstrapServers'],
         message: 'the edge agent forwards to a real cluster: give broker addresses, e.g. [kafka.example:9092]',
       });
+    }
+    for (const k of ['readings', 'predictions', 'errors'] as const) {
+      if (v.forward.formats?.[k] === undefined) continue;
+      if (v.forward[k] === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['forward', 'formats', k], message: `applies to forward.${k}, which is not given` });
+      } else if (v.schemaRegistry === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['forward', 'formats', k, 'format'],
+          message: `the ${v.forward.formats[k]?.format} format needs a schemaRegistry: section (its url)`,
+        });
+      }
     }
     if (v.model.modelsSync !== undefined && v.model.modelsTopic === undefined) {
       ctx.addIssue({ code: 'custom', path: ['model', 'modelsSync'], message: 'applies to model.modelsTopic, which is not given' });
@@ -334,6 +361,40 @@ export function resolveEdgePaths(config: EdgeConfig, baseDir: string): EdgeConfi
         : {}),
     },
     outbox: { ...config.outbox, path: abs(config.outbox.path) },
+    ...(config.forward.formats
+      ? {
+          forward: {
+            ...config.forward,
+            formats: Object.fromEntries(
+              Object.entries(config.forward.formats).map(([k, f]) => [k, f?.schemaFile ? { ...f, schemaFile: abs(f.schemaFile) } : f]),
+            ),
+          },
+        }
+      : {}),
+    ...(config.schemaRegistry ? { schemaRegistry: resolveRegistryPaths(config.schemaRegistry, abs) } : {}),
+  };
+}
+
+/** The registry section with its secret and certificate files absolute. */
+function resolveRegistryPaths(
+  r: NonNullable<EdgeConfig['schemaRegistry']>,
+  abs: (p: string) => string,
+): NonNullable<EdgeConfig['schemaRegistry']> {
+  const tls = r.tls;
+  return {
+    ...r,
+    ...(r.basicAuth?.passwordFile ? { basicAuth: { ...r.basicAuth, passwordFile: abs(r.basicAuth.passwordFile) } } : {}),
+    ...(r.bearerTokenFile ? { bearerTokenFile: abs(r.bearerTokenFile) } : {}),
+    ...(tls
+      ? {
+          tls: {
+            ...tls,
+            ...(tls.caFile ? { caFile: abs(tls.caFile) } : {}),
+            ...(tls.certFile ? { certFile: abs(tls.certFile) } : {}),
+            ...(tls.keyFile ? { keyFile: abs(tls.keyFile) } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -31,6 +31,13 @@ export interface ForwarderOptions {
   /** After each acknowledged batch (the count) — tests and status lines. */
   readonly onForwarded?: (count: number) => void;
   readonly random?: () => number;
+  /**
+   * The value to send for a stored record (its topic's record format, e.g. Avro under the Schema
+   * Registry); default the stored bytes. Encoding waits for the send, so the outbox keeps filling
+   * while the registry is away (retried like an outage); a record its schema cannot hold
+   * (SERIALIZATION) is discarded like one Kafka refuses for good.
+   */
+  readonly encode?: (record: StoredRecord) => Buffer | null | Promise<Buffer | null>;
 }
 
 /** A running forwarder. */
@@ -49,12 +56,15 @@ export interface OutboxForwarder {
   close(): Promise<void>;
 }
 
-const toProducerRecord = (r: StoredRecord): ProducerRecord => ({
+const toProducerRecord = (r: StoredRecord, value: Buffer | null = r.value): ProducerRecord => ({
   topic: r.topic,
   key: r.key,
-  value: r.value,
+  value,
   headers: r.headers.map(([k, v]) => [k, Buffer.from(v)] as const),
 });
+
+/** Errors that refuse one record for good (retrying cannot help): it is discarded so the rest can go. */
+const REFUSED_RECORD: ReadonlySet<string> = new Set(['KAFKA_RECORD_TOO_LARGE', 'SERIALIZATION']);
 
 /** Error codes that come from a broker's answer (so the cluster is reachable, but refuses). */
 const ANSWERED_BY_CLUSTER: ReadonlySet<string> = new Set(['KAFKA_TOPIC_NOT_FOUND', 'UNAUTHENTICATED', 'PERMISSION_DENIED']);
@@ -62,6 +72,13 @@ const ANSWERED_BY_CLUSTER: ReadonlySet<string> = new Set(['KAFKA_TOPIC_NOT_FOUND
 /** Starts draining `store` into `producer`. */
 export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder {
   const { store, producer, metrics } = options;
+  const encode = options.encode;
+  const send = async (batch: readonly StoredRecord[]): Promise<void> => {
+    const records = encode
+      ? await Promise.all(batch.map(async (r) => toProducerRecord(r, await encode(r))))
+      : batch.map((r) => toProducerRecord(r));
+    await producer.send(records);
+  };
   const log = (options.logger ?? silentLogger).child({ component: 'edge-forwarder' });
   const random = options.random ?? Math.random;
   const stop = new AbortController();
@@ -128,12 +145,15 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
   const isolate = async (batch: readonly StoredRecord[]): Promise<void> => {
     for (const r of batch) {
       try {
-        await producer.send([toProducerRecord(r)]);
+        await send([r]);
       } catch (error) {
         const e = InflowError.from(error);
-        if (e.code !== 'KAFKA_RECORD_TOO_LARGE') throw e;
+        if (!REFUSED_RECORD.has(e.code)) throw e;
         metrics?.forwardDiscarded.inc({ code: e.code });
-        log.error({ topic: r.topic, seq: r.seq, err: e.message }, 'Kafka refused a record for good; it is discarded so the rest can go');
+        log.error(
+          { topic: r.topic, seq: r.seq, code: e.code, err: e.message },
+          "a record was refused for good (by Kafka, or by its topic's schema); it is discarded so the rest can go",
+        );
       }
       acknowledged([r]);
     }
@@ -151,10 +171,10 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
       }
       try {
         try {
-          await producer.send(batch.map(toProducerRecord));
+          await send(batch);
           acknowledged(batch);
         } catch (error) {
-          if (InflowError.from(error).code !== 'KAFKA_RECORD_TOO_LARGE') throw error;
+          if (!REFUSED_RECORD.has(InflowError.from(error).code)) throw error;
           await isolate(batch);
         }
         setOutcome();

@@ -2,7 +2,10 @@
  * Starts the Kafka-native endpoint: its topology on a streams runner over a Kafka client,
  * serving the same InferenceService as the REST and gRPC transports.
  */
+import type { RegistryFormatConfig } from '../../config/schema-registry-config.ts';
+import { type TopicRegistry, topicSerde } from '../../kafka/topic-serde.ts';
 import type { KafkaClient } from '../../kafka/types.ts';
+import { InflowError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { LocalInference } from '../../serving/local-inference.ts';
 import { createStreamsRunner, type Guarantee, type StreamsRunner } from '../../streams/index.ts';
@@ -28,15 +31,43 @@ export interface KafkaEndpointOptions {
   readonly maxInFlight?: number;
   /** Also log each prediction to this topic (schema: src/streams/README.md). */
   readonly predictionLogTopic?: string;
+  /**
+   * Record formats in the Schema Registry (`registry`), configured like a pipeline's topics:
+   * requests whose fields are the model's inputs, responses whose fields are its outputs, and
+   * the prediction log's entries (src/server/kafka/kafka-endpoint.ts). Default: protocol bodies and JSON.
+   */
+  readonly formats?: {
+    readonly request?: RegistryFormatConfig;
+    readonly response?: RegistryFormatConfig;
+    readonly predictionLog?: RegistryFormatConfig;
+  };
+  readonly registry?: TopicRegistry;
   readonly logger?: Logger;
 }
 
 /** Starts consuming requests; close the returned runner to drain and stop. */
 export async function startKafkaEndpoint(inference: LocalInference, options: KafkaEndpointOptions): Promise<StreamsRunner> {
+  const requestTopic = options.requestTopic ?? 'inflow-requests';
+  const responseTopic = options.responseTopic ?? 'inflow-responses';
+  const f = options.formats ?? {};
+  if (f.response && !f.request) {
+    throw new InflowError(
+      'INVALID_CONFIG',
+      'a response format needs a request format (responses of protocol requests are protocol bodies)',
+    );
+  }
+  if (f.predictionLog && options.predictionLogTopic === undefined) {
+    throw new InflowError('INVALID_CONFIG', 'a prediction log format needs the prediction log topic');
+  }
   const topology = kafkaEndpointTopology({
     inference,
-    requestTopic: options.requestTopic ?? 'inflow-requests',
-    responseTopic: options.responseTopic ?? 'inflow-responses',
+    requestTopic,
+    responseTopic,
+    ...(f.request ? { requestSerde: topicSerde(f.request, { topic: requestTopic, isKey: false }, options.registry) } : {}),
+    ...(f.response ? { responseSerde: topicSerde(f.response, { topic: responseTopic, isKey: false }, options.registry) } : {}),
+    ...(f.predictionLog && options.predictionLogTopic !== undefined
+      ? { predictionLogSerde: topicSerde(f.predictionLog, { topic: options.predictionLogTopic, isKey: false }, options.registry) }
+      : {}),
     ...(options.defaultModel !== undefined ? { defaultModel: options.defaultModel } : {}),
     ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
     ...(options.maxDelayMs !== undefined ? { maxDelayMs: options.maxDelayMs } : {}),

@@ -12,8 +12,15 @@
  * key and headers and adds `inflow-model`, `inflow-model-version`, `content-type` and, for
  * binary responses, `inference-header-content-length`. A request that fails goes to the error
  * topic unchanged with headers saying why (`inflow.error.code`, `inflow.error.message`, …).
+ *
+ * With a request serde (a Schema Registry format: Avro, Protobuf, JSON Schema), a request value
+ * is a record whose fields are the model's inputs by name, one row each (flat or nested numbers,
+ * shaped by the answering version's signature), and the response — in the response serde, JSON
+ * when none is given — is a record whose fields are the outputs by name, one row each (a number
+ * when the row has one element, else the row's values nested by its shape).
  */
 import { InflowError } from '../../errors.ts';
+import { type AsyncSerde, jsonSerde } from '../../kafka/serdes.ts';
 import type { KafkaHeader } from '../../kafka/types.ts';
 import type { LocalInference } from '../../serving/local-inference.ts';
 import { servedSignature, singleInput } from '../served-signature.ts';
@@ -32,6 +39,7 @@ import {
   wantsBinaryOutput,
 } from '../../tensor/codecs/index.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
+import { compileInputMapping, type InputField, rowToJson } from '../../streams/api/field-mapping.ts';
 import { createStreamsBuilder, headerText, type StreamRecord, type Topology, withHeader } from '../../streams/index.ts';
 
 /** Request headers the endpoint reads. */
@@ -43,6 +51,14 @@ export const KafkaEndpointHeader = {
   REQUEST_ID: 'inflow-request-id',
   CONTENT_TYPE: 'content-type',
 } as const;
+
+/** Content types of `fields` responses by serde (the header says how the value is framed). */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  json: 'application/json',
+  avro: 'application/vnd.confluent.avro',
+  protobuf: 'application/vnd.confluent.protobuf',
+  'json-schema': 'application/vnd.confluent.json-schema',
+};
 
 /** Options of {@link kafkaEndpointTopology}. */
 export interface KafkaEndpointTopologyOptions {
@@ -57,10 +73,16 @@ export interface KafkaEndpointTopologyOptions {
   readonly maxDelayMs?: number;
   /** Also log each prediction to this topic (schema: src/streams/README.md). */
   readonly predictionLogTopic?: string;
+  /** The prediction log's value serde (a registry format); default JSON. */
+  readonly predictionLogSerde?: AsyncSerde<unknown>;
+  /** Requests are records in this serde whose fields are the model's inputs (see the file comment); default protocol bodies. */
+  readonly requestSerde?: AsyncSerde<unknown>;
+  /** Responses of {@link requestSerde} requests: records whose fields are the outputs; default JSON. */
+  readonly responseSerde?: AsyncSerde<unknown>;
 }
 
 interface Decoded {
-  readonly protocol: 'oip' | 'tfserving';
+  readonly protocol: 'oip' | 'tfserving' | 'fields';
   readonly model: string;
   readonly version: number | undefined;
   readonly label: string | undefined;
@@ -71,7 +93,8 @@ interface Decoded {
 }
 
 interface Encoded {
-  readonly body: Buffer;
+  /** Bytes, or the response record of a `fields` request (the response serde writes it). */
+  readonly body: Buffer | Record<string, unknown>;
   readonly contentType: string;
   readonly headerLength: number | undefined;
 }
@@ -92,12 +115,56 @@ function parseVersion(text: string | undefined): number | undefined {
 export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): Topology {
   const { inference } = options;
   const repository = inference.repository;
+  const responseSerde = options.responseSerde ?? jsonSerde();
 
-  function decode(record: StreamRecord<Buffer | null, Buffer | null>): Decoded {
-    const body = record.value;
+  /** A request record's fields as the answering version's inputs (one row each). */
+  function fieldInputs(value: unknown, model: string, version: number): Record<string, Tensor> {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        `request value is ${value === null ? 'null' : typeof value}; expected a record whose fields are the inputs of ${model}`,
+      );
+    }
+    const signature = servedSignature(repository, model, version);
+    let mapping = mappings.get(signature);
+    if (!mapping) {
+      const fields: Record<string, InputField> = {};
+      for (const input of signature.inputs) {
+        const row = input.shape.slice(1);
+        fields[input.name] = { field: input.name, dtype: input.dtype, ...(row.every((d) => d >= 0) ? { shape: row } : {}) };
+      }
+      mapping = compileInputMapping(fields);
+      mappings.set(signature, mapping);
+    }
+    return mapping(value);
+  }
+  const mappings = new WeakMap<object, (value: unknown) => Record<string, Tensor>>();
+
+  function decode(record: StreamRecord): Decoded {
+    const h = record.headers;
+    if (options.requestSerde) {
+      const model = headerText(h, KafkaEndpointHeader.MODEL) ?? options.defaultModel;
+      if (!model) {
+        throw new InflowError(
+          'INVALID_ARGUMENT',
+          `request has no ${KafkaEndpointHeader.MODEL} header and the endpoint has no default model`,
+        );
+      }
+      const pinned = parseVersion(headerText(h, KafkaEndpointHeader.VERSION));
+      const label = headerText(h, KafkaEndpointHeader.LABEL);
+      const key = Buffer.isBuffer(record.key) ? record.key.toString('utf8') : undefined;
+      // The version that answers types the fields (dtype, row shape), so route now.
+      const { version } = inference.router.resolve(model, {
+        ...(pinned !== undefined ? { version: pinned } : {}),
+        ...(label !== undefined ? { label } : {}),
+        ...(key !== undefined ? { key } : {}),
+      });
+      const inputs = fieldInputs(record.value, model, version);
+      return { protocol: 'fields', model, version, label: undefined, inputs, oip: undefined, tfFormat: undefined, binary: false };
+    }
+    const body = record.value as Buffer | null;
     if (body === null || body.length === 0)
       throw new InflowError('INVALID_ARGUMENT', 'request record has no value; expected an inference request body');
-    const h = record.headers;
     const model = headerText(h, KafkaEndpointHeader.MODEL) ?? options.defaultModel;
     if (!model) {
       throw new InflowError('INVALID_ARGUMENT', `request has no ${KafkaEndpointHeader.MODEL} header and the endpoint has no default model`);
@@ -110,7 +177,7 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
     const protocol = (headerText(h, KafkaEndpointHeader.PROTOCOL) ?? 'oip').toLowerCase();
     if (protocol === 'tfserving') {
       // The version that answers types the JSON (TF Serving's rows/columns carry no dtypes), so route now.
-      const key = record.key?.toString('utf8');
+      const key = Buffer.isBuffer(record.key) ? record.key.toString('utf8') : undefined;
       const route = inference.router.resolve(model, {
         ...(version !== undefined ? { version } : {}),
         ...(label !== undefined ? { label } : {}),
@@ -151,6 +218,10 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
   }
 
   function encode(d: Decoded, outputs: Readonly<Record<string, Tensor>>, version: number, id: string | undefined): Encoded {
+    if (d.protocol === 'fields') {
+      const value = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, rowToJson(t)]));
+      return { body: value, contentType: CONTENT_TYPES[responseSerde.name] ?? 'application/octet-stream', headerLength: undefined };
+    }
     if (d.protocol === 'tfserving') {
       return {
         body: Buffer.from(encodeTfPredict(outputs, d.tfFormat as TfJsonFormat)),
@@ -174,7 +245,7 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
   }
 
   const b = createStreamsBuilder();
-  b.stream(options.requestTopic, {}, { name: 'requests' })
+  b.stream(options.requestTopic, options.requestSerde ? { value: options.requestSerde } : {}, { name: 'requests' })
     .mapValues((r) => decode(r), { name: 'decode-request' })
     .predict<Encoded>(
       {
@@ -190,7 +261,14 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
           encode(r.value, outputs, info.version, r.value.oip?.id ?? headerText(r.headers, KafkaEndpointHeader.REQUEST_ID)),
         maxBatch: options.maxBatch ?? 64,
         maxDelayMs: options.maxDelayMs ?? 0,
-        ...(options.predictionLogTopic ? { predictionLog: { topic: options.predictionLogTopic } } : {}),
+        ...(options.predictionLogTopic
+          ? {
+              predictionLog: {
+                topic: options.predictionLogTopic,
+                ...(options.predictionLogSerde ? { valueSerde: options.predictionLogSerde } : {}),
+              },
+            }
+          : {}),
       },
       { name: 'infer' },
     )
@@ -203,6 +281,6 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
       },
       { name: 'encode-response' },
     )
-    .to(options.responseTopic, {}, { name: 'responses' });
+    .to(options.responseTopic, options.requestSerde ? { value: responseSerde } : {}, { name: 'responses' });
   return b.build();
 }

@@ -3,6 +3,7 @@
  * {@link Inferencer} (embedded InferenceService, remote client, …): which one is configuration.
  */
 import { InflowError } from '../../errors.ts';
+import type { AsyncSerde } from '../../kafka/serdes.ts';
 import type { Inferencer } from '../../serving/types.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import { compileInputMapping, compileOutputMapping, type InputField, type OutputField } from './field-mapping.ts';
@@ -74,7 +75,8 @@ export interface PredictOptions<V = unknown, R = unknown> {
    * Also write one JSON record per prediction to `topic` for monitoring (schema in
    * src/streams/README.md); in exactly-once mode it is part of the same transaction.
    */
-  readonly predictionLog?: { readonly topic: string; readonly includeInputs?: boolean };
+  /** `valueSerde`: how the log entries are written (e.g. a registry format); default JSON. */
+  readonly predictionLog?: { readonly topic: string; readonly includeInputs?: boolean; readonly valueSerde?: AsyncSerde<unknown> };
   /** Name for describe() and metrics; default the inferencer's kind. */
   readonly inferencerName?: string;
 }
@@ -91,7 +93,7 @@ export interface PredictSpec {
   readonly toInputs: (record: StreamRecord) => Record<string, Tensor>;
   readonly toValue: (record: StreamRecord, outputs: Readonly<Record<string, Tensor>>, info: PredictionInfo) => unknown;
   readonly routeKey: (record: StreamRecord) => string | undefined;
-  readonly predictionLog?: { readonly topic: string; readonly includeInputs: boolean };
+  readonly predictionLog?: { readonly topic: string; readonly includeInputs: boolean; readonly valueSerde?: AsyncSerde<unknown> };
   readonly requestOutputs?: readonly string[];
   readonly maxBatch: number;
   readonly maxDelayMs: number;
@@ -176,7 +178,13 @@ export function normalizePredict(options: PredictOptions): PredictSpec {
     toValue,
     routeKey: options.routeKey ?? defaultRouteKey,
     ...(options.predictionLog
-      ? { predictionLog: { topic: options.predictionLog.topic, includeInputs: options.predictionLog.includeInputs ?? false } }
+      ? {
+          predictionLog: {
+            topic: options.predictionLog.topic,
+            includeInputs: options.predictionLog.includeInputs ?? false,
+            ...(options.predictionLog.valueSerde ? { valueSerde: options.predictionLog.valueSerde } : {}),
+          },
+        }
       : {}),
     ...(requestOutputs ? { requestOutputs } : {}),
     maxBatch: positiveInt(options.maxBatch, 64, 'maxBatch'),

@@ -14,7 +14,12 @@ import { modelsSyncConfigSchema } from '../../delivery/sync-policy.ts';
 import { remoteClientConfigSchema } from '../../client/remote-config.ts';
 import { kafkaConfigSchema } from '../../config/kafka-config.ts';
 import { loadConfigFile, parseConfigText, validateConfig } from '../../config/load-config.ts';
-import { type RegistryFormatConfig, registryFormatSchema, schemaRegistryConfigSchema } from '../../config/schema-registry-config.ts';
+import {
+  type RegistryFormatConfig,
+  registryFormatSchema,
+  schemaRegistryConfigSchema,
+  topicFormatSchema,
+} from '../../config/schema-registry-config.ts';
 import { InflowError } from '../../errors.ts';
 import { DType } from '../../tensor/dtype.ts';
 import { checkPipeline } from './pipeline-checks.ts';
@@ -23,12 +28,8 @@ import { checkPipeline } from './pipeline-checks.ts';
 export const SerdeName = { BYTES: 'bytes', STRING: 'string', JSON: 'json', TENSOR: 'tensor' } as const;
 export type SerdeName = (typeof SerdeName)[keyof typeof SerdeName];
 
-const serdeName = z.enum([SerdeName.BYTES, SerdeName.STRING, SerdeName.JSON, SerdeName.TENSOR]);
-
 /** A key or value serde: a name, or a Schema Registry format (`{ format: avro, … }`, needs `schemaRegistry:`). */
-const serdeSpec = z.union([serdeName, registryFormatSchema], {
-  error: 'expected bytes, string, json, tensor, or { format: avro | protobuf | json-schema, … }',
-});
+const serdeSpec = topicFormatSchema;
 
 /** A key or value serde of `source` / `to`. */
 export type SerdeSpec = SerdeName | RegistryFormatConfig;
@@ -174,7 +175,14 @@ const predictSchema = z.strictObject({
   /** Deadline of one inference call, ms; default 30 000. */
   timeoutMs: positiveInt.optional(),
   /** One JSON record per prediction to this topic (schema: src/streams/README.md). */
-  predictionLog: z.strictObject({ topic: z.string().min(1), includeInputs: z.boolean().optional() }).optional(),
+  predictionLog: z
+    .strictObject({
+      topic: z.string().min(1),
+      includeInputs: z.boolean().optional(),
+      /** How entries are written: json (default) or a registry format with the log's schema (needs `schemaRegistry:`). */
+      value: z.union([z.literal(SerdeName.JSON), registryFormatSchema]).optional(),
+    })
+    .optional(),
   retry: z
     .strictObject({
       maxAttempts: positiveInt.optional(),

@@ -1,28 +1,13 @@
 /**
  * The functions behind the declarative operators of a pipeline file: field predicates (filter,
- * split), select and rename of fields, serdes by name, and the tensor-valued form of predict
+ * split), select and rename of fields, and the tensor-valued form of predict
  * (a record value that is one tensor in, one output tensor out).
  */
 import { InflowError } from '../../errors.ts';
-import { bytesSerde, jsonSerde, type Serde, stringSerde, tensorSerde } from '../../kafka/serdes.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import { readField } from '../api/field-mapping.ts';
-import type { PredicateConfig, SerdeName } from './pipeline-config.ts';
-
-/** The serde a name stands for. */
-export function serdeOf(name: SerdeName): Serde<unknown> {
-  switch (name) {
-    case 'bytes':
-      return bytesSerde;
-    case 'string':
-      return stringSerde;
-    case 'json':
-      return jsonSerde();
-    case 'tensor':
-      return tensorSerde;
-  }
-}
+import type { PredicateConfig } from './pipeline-config.ts';
 
 /** A predicate over record values: every condition given must hold. */
 export function compilePredicate(p: PredicateConfig): (value: unknown) => boolean {

@@ -5,8 +5,8 @@
  */
 import { InflowError } from '../../errors.ts';
 import type { SchemaRegistryClient } from '../../kafka/schema-registry/registry-client.ts';
-import { registrySerdeFromConfig } from '../../kafka/schema-registry/registry-from-config.ts';
 import type { AsyncSerde } from '../../kafka/serdes.ts';
+import { topicSerde } from '../../kafka/topic-serde.ts';
 import type { Inferencer } from '../../serving/types.ts';
 import type { OutputField } from '../api/field-mapping.ts';
 import type { PredictOptions } from '../api/predict-spec.ts';
@@ -14,12 +14,18 @@ import { createStreamsBuilder, type KStream } from '../api/streams-builder.ts';
 import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig, SerdeSpec } from './pipeline-config.ts';
 import { type Flow, kindOf, operatorOf, predictOutputKind } from './pipeline-checks.ts';
-import { compilePredicate, compileRename, compileSelect, serdeOf, tensorInputs, tensorOutput } from './pipeline-ops.ts';
+import { compilePredicate, compileRename, compileSelect, tensorInputs, tensorOutput } from './pipeline-ops.ts';
 
 /** A predict step's inputs fitted to its model's signature (embedded models; pipeline-features.ts). */
 export type FittedInputs = ReadonlyMap<PredictStepConfig, PredictStepConfig['inputs']>;
 
-function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer, fitted: FittedInputs | undefined): PredictOptions {
+function predictOptions(
+  p: PredictStepConfig,
+  flow: Flow,
+  inferencer: Inferencer,
+  fitted: FittedInputs | undefined,
+  serdeFor: SerdeFactory,
+): PredictOptions {
   const tensorIn = flow.value === 'tensor';
   const [inputName, inputSpec] = Object.entries(p.inputs)[0] ?? ['', { field: '.' }];
   const toTensor = tensorIn ? tensorInputs(inputName, inputSpec.dtype, inputSpec.shape) : undefined;
@@ -40,7 +46,15 @@ function predictOptions(p: PredictStepConfig, flow: Flow, inferencer: Inferencer
     ...(p.maxConcurrentBatches !== undefined ? { maxConcurrentBatches: p.maxConcurrentBatches } : {}),
     ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
     ...(p.retry !== undefined ? { retry: p.retry } : {}),
-    ...(p.predictionLog !== undefined ? { predictionLog: p.predictionLog } : {}),
+    ...(p.predictionLog !== undefined
+      ? {
+          predictionLog: {
+            topic: p.predictionLog.topic,
+            ...(p.predictionLog.includeInputs !== undefined ? { includeInputs: p.predictionLog.includeInputs } : {}),
+            ...(p.predictionLog.value !== undefined ? { valueSerde: serdeFor(p.predictionLog.value, p.predictionLog.topic, false) } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -94,7 +108,7 @@ function addSteps(
       }
       case 'predict': {
         const p = step.predict as PredictStepConfig;
-        s = s.predict(predictOptions(p, f, inferencers.get(p.using) as Inferencer, fitted), { name: p.name });
+        s = s.predict(predictOptions(p, f, inferencers.get(p.using) as Inferencer, fitted, serdeFor), { name: p.name });
         f = { key: f.key, value: predictOutputKind(p) };
         break;
       }
@@ -153,11 +167,7 @@ export function buildTopology(
   const src = first?.source;
   if (!src) throw new InflowError('INTERNAL', 'pipeline without a source step passed validation');
   const flow: Flow = { key: kindOf(src.key) ?? 'bytes', value: kindOf(src.value) ?? 'json' };
-  const serdeFor: SerdeFactory = (spec, topic, isKey) => {
-    if (typeof spec === 'string') return serdeOf(spec);
-    if (!registry) throw new InflowError('INVALID_CONFIG', `the ${spec.format} format needs a schemaRegistry: section (its url)`);
-    return registrySerdeFromConfig(registry.client, spec, { topic, isKey, baseDir: registry.baseDir });
-  };
+  const serdeFor: SerdeFactory = (spec, topic, isKey) => topicSerde(spec, { topic, isKey }, registry);
   try {
     const builder = createStreamsBuilder();
     const topics = typeof src.topic === 'string' ? src.topic : src.topic.join(',');

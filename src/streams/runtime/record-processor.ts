@@ -6,6 +6,7 @@
  * error policy: dead-letter, skip or fail); partial outputs of a failed record are dropped.
  */
 import { InflowError } from '../../errors.ts';
+import type { AsyncSerde } from '../../kafka/serdes.ts';
 import type { ConsumedRecord, ProducerRecord } from '../../kafka/types.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import { rowToJson } from '../api/field-mapping.ts';
@@ -256,7 +257,17 @@ export function createRecordProcessor(
       const log = spec.predictionLog;
       if (log) {
         const entry = predictionLogRecord(log, record, inputs, result, latencyMs);
-        out = out instanceof Promise ? out.then((o) => [...o, entry]) : [...out, entry];
+        // A registry serde answers with a promise until the log's schema is registered.
+        if (out instanceof Promise || entry instanceof Promise) {
+          out = Promise.all([out, entry]).then(
+            ([o, e]) => [...o, e],
+            (e: unknown) => {
+              throw e instanceof StageError ? e : new StageError(Stage.SERIALIZE, `${log.topic} (prediction log)`, e);
+            },
+          );
+        } else {
+          out = [...out, entry];
+        }
       }
     } finally {
       mine.passAfter(turn);
@@ -373,12 +384,12 @@ function tensorsJson(tensors: Readonly<Record<string, Tensor>>): Record<string, 
 
 /** One prediction-log record (schema: src/streams/README.md). */
 function predictionLogRecord(
-  log: { readonly topic: string; readonly includeInputs: boolean },
+  log: { readonly topic: string; readonly includeInputs: boolean; readonly valueSerde?: AsyncSerde<unknown> },
   record: StreamRecord,
   inputs: Readonly<Record<string, Tensor>>,
   result: RowResult,
   latencyMs: number,
-): ProducerRecord {
+): ProducerRecord | Promise<ProducerRecord> {
   const { topic, partition, offset } = record.origin;
   const k = record.key;
   const key = k === null || k === undefined ? null : Buffer.isBuffer(k) ? k : Buffer.from(typeof k === 'string' ? k : JSON.stringify(k));
@@ -394,11 +405,19 @@ function predictionLogRecord(
     loggedAt: Date.now(),
     source: { topic, partition, offset: String(offset) },
   };
-  return {
+  const entry = (bytes: Buffer | null): ProducerRecord => ({
     topic: log.topic,
     key,
-    value: Buffer.from(JSON.stringify(value)),
+    value: bytes,
     headers: [[MODEL_HEADER, Buffer.from(result.info.model)]],
     timestamp: record.timestamp,
-  };
+  });
+  if (!log.valueSerde) return entry(Buffer.from(JSON.stringify(value)));
+  let bytes: Buffer | null | Promise<Buffer | null>;
+  try {
+    bytes = log.valueSerde.serialize(value);
+  } catch (e) {
+    throw new StageError(Stage.SERIALIZE, `${log.topic} (prediction log)`, e);
+  }
+  return bytes instanceof Promise ? bytes.then(entry) : entry(bytes);
 }
