@@ -206,6 +206,39 @@ describe('inflow commands', () => {
     });
   });
 
+  it('serve --model loads only the named models of the repository; the others answer NOT_FOUND', async () => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--model-repository', REPOSITORY, '--model', 'digits-mlp', '--host', '127.0.0.1', '--rest-port', '0', '--no-grpc'],
+      { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let text = '';
+      const rest = await new Promise<string>((resolve, reject) => {
+        child.stdout?.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          const r = /REST {2}http:\/\/(\S+)/.exec(text);
+          if (r?.[1]) resolve(r[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`inflow serve exited (${code}): ${text}`)));
+      });
+      const served = await fetch(`http://${rest}/v1/models/digits-mlp`);
+      assert.equal(served.status, 200);
+      const state = (await (await fetch(`http://${rest}/dashboard/api/state`)).json()) as { models: Array<{ name: string }> };
+      assert.deepEqual(
+        state.models.map((m) => m.name),
+        ['digits-mlp'],
+        'the server knows the named model only',
+      );
+      const other = await fetch(`http://${rest}/v1/models/mlp-784`);
+      assert.equal(other.status, 404);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it('serve refuses a port in use with one line, and leaves nothing listening', async () => {
     const busy = await occupyPort();
     const { port: grpcPort, server: probe } = await occupyPort();
