@@ -86,9 +86,13 @@ export const warmupSchema = z.strictObject({
 
 /** Inputs filled from a pipeline's state store by the request's entity key (src/serving/feature-fill.ts). */
 export const featuresSchema = z.strictObject({
+  /** An `inflow stream --metrics-port` instance of the pipeline; one that does not own a key redirects to the one that does. */
   from: z.url({ protocol: /^https?$/, error: 'expected the http(s) URL of an `inflow stream --metrics-port` instance' }),
+  /** The store to read, keyed by the entity key. */
   store: z.string().min(1),
+  /** The request input (BYTES, one key per row) naming the entity; not passed to the model unless it is one of its inputs. */
   entityKey: z.string().min(1),
+  /** Model input → the stored value's fields, in order (one row per entity); filled only when the request leaves the input out. */
   inputs: z
     .record(z.string().min(1), z.array(z.string().min(1)).min(1))
     .refine((o) => Object.keys(o).length > 0, 'name at least one input'),
@@ -103,6 +107,7 @@ export const modelConfigSchema = z.strictObject({
   routing: routingSchema.optional(),
   warmup: warmupSchema.default(warmupSchema.parse({})),
   runtime: z.record(z.string(), z.unknown()).default({}),
+  /** Fill inputs a request leaves out from a pipeline's state store (interactive queries), by the request's entity key. */
   features: featuresSchema.optional(),
 });
 export type ModelConfig = z.output<typeof modelConfigSchema>;
