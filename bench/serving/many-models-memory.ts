@@ -15,6 +15,9 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type * as RuntimeModule from '../../src/runtime/index.ts';
+import type * as ServingModule from '../../src/serving/local-inference.ts';
+import type * as TensorModule from '../../src/tensor/tensor.ts';
 
 const { values } = parseArgs({
   options: {
@@ -24,9 +27,9 @@ const { values } = parseArgs({
   },
 });
 const from = (module: string): string => new URL(values.dist ? `../../dist/${module}.js` : `../../src/${module}.ts`, import.meta.url).href;
-const { loadServable } = (await import(from('runtime/index'))) as typeof import('../../src/runtime/index.ts');
-const { createLocalInference } = (await import(from('serving/local-inference'))) as typeof import('../../src/serving/local-inference.ts');
-const { createTensor } = (await import(from('tensor/tensor'))) as typeof import('../../src/tensor/tensor.ts');
+const { loadServable } = (await import(from('runtime/index'))) as typeof RuntimeModule;
+const { createLocalInference } = (await import(from('serving/local-inference'))) as typeof ServingModule;
+const { createTensor } = (await import(from('tensor/tensor'))) as typeof TensorModule;
 const MODEL = values.model;
 const COUNT = Number(values.count);
 const src = join(import.meta.dirname, '..', '..', 'models', 'repository', MODEL, '1', 'model.onnx');
