@@ -11,6 +11,7 @@ import { resolveKafkaAuto } from './local-kafka.ts';
 // Commands load lazily: `inflow --help` should not pay for the Kafka client and its deps.
 const demo = () => import('./demo-command.ts');
 const kafka = () => import('./kafka-command.ts');
+const registry = () => import('./registry-command.ts');
 const serve = () => import('./serve-command.ts');
 const models = () => import('./models-command.ts');
 const stream = () => import('./stream-command.ts');
@@ -31,6 +32,7 @@ Commands:
   predict <model>      one inference: embedded over --model-repository, or --server <url>
   bench                load against a model server or a pipeline: progress and percentiles
   kafka <action>       the project's local single-node Kafka broker: up, down, restart, status
+  registry <action>    the project's local Schema Registry (Avro, Protobuf, JSON Schema): up, down, status
   models <action>      model delivery over Kafka: publish, label, split, list, inspect, delete
   stream <file.yaml>   run a stream pipeline declared in YAML (Kafka → predict → Kafka)
   validate <file.yaml> check a pipeline file without running it
@@ -98,6 +100,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   if (argv[0] === 'topics') return (await topics()).topicsMain(argv.slice(1), out);
   // `kafka` too (--port, --data, --keep-data), and its status answers 1 when no broker runs.
   if (argv[0] === 'kafka') return (await kafka()).kafkaMain(argv.slice(1), out);
+  if (argv[0] === 'registry') return (await registry()).registryMain(argv.slice(1), out);
   let parsed: ReturnType<typeof parseOptions>;
   try {
     parsed = parseOptions(joinNegativeValues(argv, (flag) => OPTIONS[flag as keyof typeof OPTIONS]?.type === 'string'));
