@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
+import { startTracing } from '../observability/tracing.ts';
 import { cliError, joinNegativeValues, reportError } from './cli-errors.ts';
 import { resolveKafkaAuto } from './local-kafka.ts';
 
@@ -63,6 +64,19 @@ export function exitCodeFor(error: InflowError): number {
   return 1;
 }
 
+/**
+ * Runs a long-lived command with OpenTelemetry tracing when the `OTEL_*` environment asks for it
+ * (src/observability/tracing.ts); queued spans are flushed when the command ends.
+ */
+async function traced<T>(serviceName: string, run: () => Promise<T>): Promise<T> {
+  const tracing = await startTracing({ serviceName });
+  try {
+    return await run();
+  } finally {
+    await tracing?.shutdown();
+  }
+}
+
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   // `inflow help <command>` is `inflow <command> --help` (`npx inflow --help` shows npm's help).
   if (argv[0] === 'help') return main(argv[1] !== undefined ? [argv[1], '--help'] : ['--help'], out);
@@ -117,66 +131,72 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       case 'demo': {
         const { demoCommand, demoHelp } = await demo();
         if (values.help) return (out(demoHelp), 0);
-        await demoCommand(
-          {
-            records: values.records,
-            rate: values.rate,
-            kafka: values.kafka,
-            remote: values.remote,
-            exactlyOnce: values['exactly-once'],
-            restPort: values['rest-port'],
-            grpcPort: values['grpc-port'],
-            stay: values.stay,
-            json: values.json,
-          },
-          out,
+        await traced('inflow-demo', () =>
+          demoCommand(
+            {
+              records: values.records,
+              rate: values.rate,
+              kafka: values.kafka,
+              remote: values.remote,
+              exactlyOnce: values['exactly-once'],
+              restPort: values['rest-port'],
+              grpcPort: values['grpc-port'],
+              stay: values.stay,
+              json: values.json,
+            },
+            out,
+          ),
         );
         return 0;
       }
       case 'serve': {
         const { serveCommand, serveHelp } = await serve();
         if (values.help) return (out(serveHelp), 0);
-        await serveCommand(
-          {
-            modelRepository: values['model-repository'],
-            models: values.model,
-            host: values.host,
-            restPort: values['rest-port'],
-            grpcPort: values['grpc-port'],
-            noRest: values['no-rest'],
-            noGrpc: values['no-grpc'],
-            workers: values.workers,
-            kafka: values.kafka,
-            requestTopic: values['request-topic'],
-            responseTopic: values['response-topic'],
-            errorTopic: values['error-topic'],
-            defaultModel: values['default-model'],
-            exactlyOnce: values['exactly-once'],
-            modelsTopic: values['models-topic'],
-            modelsTrustedKeys: values['models-trusted-key'],
-            modelsAllowExecutable: values['models-allow-executable'],
-            modelsMaxStagingBytes: values['models-max-staging-bytes'],
-            group: values.group,
-            kafkaConfig: values['kafka-config'],
-            noKafkaEndpoint: values['no-kafka-endpoint'],
-          },
-          out,
+        await traced('inflow-serve', () =>
+          serveCommand(
+            {
+              modelRepository: values['model-repository'],
+              models: values.model,
+              host: values.host,
+              restPort: values['rest-port'],
+              grpcPort: values['grpc-port'],
+              noRest: values['no-rest'],
+              noGrpc: values['no-grpc'],
+              workers: values.workers,
+              kafka: values.kafka,
+              requestTopic: values['request-topic'],
+              responseTopic: values['response-topic'],
+              errorTopic: values['error-topic'],
+              defaultModel: values['default-model'],
+              exactlyOnce: values['exactly-once'],
+              modelsTopic: values['models-topic'],
+              modelsTrustedKeys: values['models-trusted-key'],
+              modelsAllowExecutable: values['models-allow-executable'],
+              modelsMaxStagingBytes: values['models-max-staging-bytes'],
+              group: values.group,
+              kafkaConfig: values['kafka-config'],
+              noKafkaEndpoint: values['no-kafka-endpoint'],
+            },
+            out,
+          ),
         );
         return 0;
       }
       case 'stream': {
         const { streamCommand, streamHelp } = await stream();
         if (values.help) return (out(streamHelp), 0);
-        await streamCommand(
-          {
-            file: action,
-            kafka: values.kafka,
-            describe: values.describe,
-            dryRun: values['dry-run'],
-            metricsPort: values['metrics-port'],
-            json: values.json,
-          },
-          out,
+        await traced('inflow-stream', () =>
+          streamCommand(
+            {
+              file: action,
+              kafka: values.kafka,
+              describe: values.describe,
+              dryRun: values['dry-run'],
+              metricsPort: values['metrics-port'],
+              json: values.json,
+            },
+            out,
+          ),
         );
         return 0;
       }
@@ -189,7 +209,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       case 'edge': {
         const { edgeCommand, edgeHelp } = await edge();
         if (values.help) return (out(edgeHelp), 0);
-        await edgeCommand({ file: action, kafka: values.kafka, dryRun: values['dry-run'], json: values.json }, out);
+        await traced('inflow-edge', () =>
+          edgeCommand({ file: action, kafka: values.kafka, dryRun: values['dry-run'], json: values.json }, out),
+        );
         return 0;
       }
       default:

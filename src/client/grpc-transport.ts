@@ -4,6 +4,8 @@
  * {@link PROTO_LOAD_OPTIONS} (as the server does), a deadline per call, the caller's AbortSignal
  * cancelling the call, and gRPC statuses mapped to InflowErrors (see remote-errors.ts).
  */
+import type { Span } from '@opentelemetry/api';
+import { endWithError, injectContext, startClientSpan, tracingActive } from '../observability/tracing.ts';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type protobuf from 'protobufjs';
@@ -115,6 +117,13 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
       const definition = method(service, name);
       const metadata = baseMetadata.clone();
       for (const [key, value] of Object.entries(callOptions.metadata ?? {})) metadata.set(key, value);
+      // Tracing on: a CLIENT span (RPC semantic conventions), its context in the call's metadata.
+      let span: Span | undefined;
+      if (tracingActive()) {
+        const traced = startClientSpan(definition.path.slice(1), { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': name });
+        span = traced.span;
+        injectContext((k, v) => metadata.set(k, v), traced.context);
+      }
       return new Promise<T>((resolve, reject) => {
         const onAbort = (): void => call.cancel();
         const call = channel.makeUnaryRequest(
@@ -126,6 +135,11 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
           timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {},
           (error, response) => {
             signal?.removeEventListener('abort', onAbort);
+            if (span) {
+              span.setAttribute('rpc.grpc.status_code', error ? error.code : 0);
+              if (error) endWithError(span, error);
+              else span.end();
+            }
             if (!error) return resolve(response as T);
             if (signal?.aborted) return reject(cancelledError(endpoint, signal));
             reject(grpcStatusError(endpoint, error.code, error.details, error));

@@ -10,6 +10,8 @@
  * importable from Node without the npm package, which inflow does not depend on. The round-trip
  * numbers are in bench/client/remote-inferencer.ts.
  */
+import type { Span } from '@opentelemetry/api';
+import { endWithError, injectContext, startClientSpan, tracingActive } from '../observability/tracing.ts';
 import http from 'node:http';
 import https from 'node:https';
 import { InflowError } from '../errors.ts';
@@ -69,6 +71,18 @@ export function createHttpTransport(options: HttpTransportOptions): HttpTranspor
   const send = secure ? https.request : http.request;
   const authorization = options.bearerToken === undefined ? undefined : `Bearer ${options.bearerToken}`;
 
+  function clientSpan(method: string, path: string, headers: Record<string, string | number>): Span {
+    const { span, context } = startClientSpan(`${method} ${path}`, {
+      'http.request.method': method,
+      'server.address': base.hostname,
+      'url.full': `${base.protocol}//${base.host}${path}`,
+    });
+    injectContext((k, v) => {
+      headers[k] = v;
+    }, context);
+    return span;
+  }
+
   function request(req: HttpRequest): Promise<HttpResponse> {
     const { signal } = req;
     if (signal?.aborted) return Promise.reject(cancelledError(endpoint, signal));
@@ -77,6 +91,8 @@ export function createHttpTransport(options: HttpTransportOptions): HttpTranspor
       let timer: ReturnType<typeof setTimeout> | undefined;
       const headers: Record<string, string | number> = { ...req.headers };
       if (authorization !== undefined) headers.authorization = authorization;
+      // Tracing on: a CLIENT span, its context in the W3C traceparent header.
+      const span = tracingActive() ? clientSpan(req.method, basePath + req.path, headers) : undefined;
       let length = 0;
       for (const chunk of req.body ?? []) length += chunk.byteLength;
       if (req.method === 'POST') headers['content-length'] = length;
@@ -94,6 +110,11 @@ export function createHttpTransport(options: HttpTransportOptions): HttpTranspor
         settled = true;
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        if (span) {
+          if (response) span.setAttribute('http.response.status_code', response.status);
+          if (error) endWithError(span, error);
+          else span.end();
+        }
         if (error) {
           // Destroying the socket (not returning it to the pool) is right: it is mid-exchange.
           outgoing.destroy();

@@ -1,8 +1,10 @@
 /**
  * Structured logging (pino). One root logger per process; components take a child with
- * `component` set. Level from `INFLOW_LOG_LEVEL` (default `info`; tests use `silent`).
+ * `component` set. Level from `INFLOW_LOG_LEVEL` (default `info`; tests use `silent`). With
+ * tracing on (./tracing.ts), lines logged inside a span carry `trace_id` and `span_id`.
  */
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
+import { traceFields } from './tracing.ts';
 
 export type { Logger } from 'pino';
 
@@ -10,6 +12,8 @@ export type { Logger } from 'pino';
 export interface LoggerOptions {
   level?: string;
   name?: string;
+  /** Where lines go; default stderr. */
+  destination?: DestinationStream;
 }
 
 /** Creates a JSON logger writing to stderr (stdout stays free for command output). */
@@ -18,8 +22,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       name: options.name ?? 'inflow',
       level: options.level ?? process.env.INFLOW_LOG_LEVEL ?? 'info',
+      // With tracing on, a line logged inside a span carries its trace_id and span_id (OpenTelemetry's log correlation fields).
+      mixin: traceFields,
     },
-    pino.destination({ fd: 2, sync: false }),
+    options.destination ?? pino.destination({ fd: 2, sync: false }),
   );
 }
 

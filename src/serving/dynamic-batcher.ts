@@ -75,6 +75,16 @@ export interface SubmitOptions {
   signal?: AbortSignal;
   /** Only these outputs (all when absent); requests with different sets never share a batch. */
   outputs?: readonly string[];
+  /** Called once the request's batch ran (tracing: its queue and compute spans), µs. */
+  onTimings?: (timings: RequestTimings) => void;
+}
+
+/** One request's share of the batcher's time, µs. */
+export interface RequestTimings {
+  readonly queueMicros: number;
+  readonly computeMicros: number;
+  /** Rows of the batch it ran in. */
+  readonly batchRows: number;
 }
 
 /** The dynamic batcher of one model version. */
@@ -99,6 +109,7 @@ interface Pending {
   readonly resolve: (outputs: Record<string, Tensor>) => void;
   readonly reject: (error: InflowError) => void;
   readonly signal: AbortSignal | undefined;
+  readonly onTimings: ((timings: RequestTimings) => void) | undefined;
   onAbort: (() => void) | undefined;
   /** The group while queued; undefined once dispatched. */
   group: Group | undefined;
@@ -283,6 +294,7 @@ class Batcher implements DynamicBatcher {
       resolve,
       reject,
       signal,
+      onTimings: options.onTimings,
       onAbort: undefined,
       group,
       prev: group.tail,
@@ -441,6 +453,7 @@ class Batcher implements DynamicBatcher {
       const item = batch[i] as Pending;
       if (item.settled) continue;
       this.#settle(item);
+      item.onTimings?.({ queueMicros: started - item.enqueuedAt, computeMicros, batchRows: rows });
       if (results) item.resolve(results[i] as Record<string, Tensor>);
       else item.reject(failure as InflowError);
     }

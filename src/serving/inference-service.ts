@@ -4,6 +4,8 @@
  * transport (REST, gRPC, Kafka) and the embedded stream operator call this.
  */
 import { InflowError } from '../errors.ts';
+import { context } from '@opentelemetry/api';
+import { inflowTracer, inSpan, tracingActive } from '../observability/tracing.ts';
 import type { InferenceMetrics } from '../observability/metrics.ts';
 import { createInferenceMetrics, UNKNOWN_MODEL_LABEL } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -13,7 +15,7 @@ import type { LoadedVersion, ModelRepository } from '../repository/model-reposit
 import type { Servable } from '../runtime/servable.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { checkInputs } from './check-inputs.ts';
-import { createDynamicBatcher, type DynamicBatcher } from './dynamic-batcher.ts';
+import { createDynamicBatcher, type DynamicBatcher, type RequestTimings } from './dynamic-batcher.ts';
 import { type FeatureLookup, fillFeatures } from './feature-fill.ts';
 import { createRouter, type RouteState, type Router } from './router.ts';
 import { compareOutputs } from './shadow-compare.ts';
@@ -106,6 +108,19 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     return batcher;
   }
 
+  /** The batcher's timings of one request as `queue` and `compute` spans (child of the active span), ending now. */
+  function traceTimings(submitted: number): (t: RequestTimings) => void {
+    const parent = context.active();
+    return (t) => {
+      const tracer = inflowTracer();
+      const computeStart = submitted + t.queueMicros / 1000;
+      tracer.startSpan('queue', { startTime: submitted }, parent).end(computeStart);
+      tracer
+        .startSpan('compute', { startTime: computeStart, attributes: { 'inflow.batch.rows': t.batchRows } }, parent)
+        .end(computeStart + t.computeMicros / 1000);
+    };
+  }
+
   /** Resolves, checks and runs one request on one version; retries once when the version was swapped out mid-way. */
   async function runOn(
     model: string,
@@ -132,6 +147,7 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
         return await batcherFor(loaded).submit(inputs, {
           ...(signal ? { signal } : {}),
           ...(request.outputs ? { outputs: request.outputs } : {}),
+          ...(tracingActive() ? { onTimings: traceTimings(performance.now()) } : {}),
         });
       } catch (error) {
         // A version being unloaded closes its batcher; the router already points elsewhere.
@@ -173,35 +189,41 @@ export function createInferenceService(options: InferenceServiceOptions): Infere
     return new InflowError('UNAVAILABLE', `model ${model} has no version ready yet (loading); retry shortly`, { cause: e });
   }
 
+  async function infer(request: InferRequest, inferOptions: InferOptions): Promise<InferResponse> {
+    if (closed) throw new InflowError('UNAVAILABLE', 'the inference service is shut down');
+    const started = performance.now();
+    let version: number | undefined;
+    try {
+      inferOptions.signal?.throwIfAborted();
+      const target = {
+        ...(request.version !== undefined ? { version: request.version } : {}),
+        ...(request.label !== undefined ? { label: request.label } : {}),
+        ...(inferOptions.key !== undefined ? { key: inferOptions.key } : {}),
+      };
+      const route = inferOptions.route ?? router.resolve(request.model, target);
+      version = route.version;
+      const outputs = await runOn(request.model, route.version, request, inferOptions.signal);
+      if (route.shadow !== undefined && route.shadow !== route.version) mirror(request, route.version, route.shadow, outputs);
+      const labels = { model: request.model, version: String(route.version) };
+      metrics.requestSuccess.inc(labels);
+      metrics.requestDuration.observe(labels, (performance.now() - started) / 1000);
+      return { model: request.model, version: route.version, ...(request.id !== undefined ? { id: request.id } : {}), outputs };
+    } catch (error) {
+      const e = stillLoading(request, InflowError.from(error));
+      // Only models the repository knows become label values (caller-chosen names would grow /metrics without bound).
+      const model = repository.config(request.model) ? request.model : UNKNOWN_MODEL_LABEL;
+      metrics.requestFailure.inc({ model, version: version === undefined ? '' : String(version), code: e.code });
+      throw e;
+    }
+  }
+
   return {
     metrics,
     router,
-    async infer(request, inferOptions: InferOptions = {}): Promise<InferResponse> {
-      if (closed) throw new InflowError('UNAVAILABLE', 'the inference service is shut down');
-      const started = performance.now();
-      let version: number | undefined;
-      try {
-        inferOptions.signal?.throwIfAborted();
-        const target = {
-          ...(request.version !== undefined ? { version: request.version } : {}),
-          ...(request.label !== undefined ? { label: request.label } : {}),
-          ...(inferOptions.key !== undefined ? { key: inferOptions.key } : {}),
-        };
-        const route = inferOptions.route ?? router.resolve(request.model, target);
-        version = route.version;
-        const outputs = await runOn(request.model, route.version, request, inferOptions.signal);
-        if (route.shadow !== undefined && route.shadow !== route.version) mirror(request, route.version, route.shadow, outputs);
-        const labels = { model: request.model, version: String(route.version) };
-        metrics.requestSuccess.inc(labels);
-        metrics.requestDuration.observe(labels, (performance.now() - started) / 1000);
-        return { model: request.model, version: route.version, ...(request.id !== undefined ? { id: request.id } : {}), outputs };
-      } catch (error) {
-        const e = stillLoading(request, InflowError.from(error));
-        // Only models the repository knows become label values (caller-chosen names would grow /metrics without bound).
-        const model = repository.config(request.model) ? request.model : UNKNOWN_MODEL_LABEL;
-        metrics.requestFailure.inc({ model, version: version === undefined ? '' : String(version), code: e.code });
-        throw e;
-      }
+    infer(request, inferOptions: InferOptions = {}): Promise<InferResponse> {
+      // Tracing on: the service's span; its queue and compute children come from the batcher's timings.
+      if (tracingActive()) return inSpan(`infer ${request.model}`, () => infer(request, inferOptions), { 'inflow.model': request.model });
+      return infer(request, inferOptions);
     },
     route(model, target) {
       return router.resolve(model, target);

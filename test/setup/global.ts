@@ -2,7 +2,8 @@
  * Global setup of `npm test` (node --test-global-setup): one real Kafka broker and one real
  * Schema Registry (Apicurio, Confluent-compatible API) for the whole run, started side by
  * side, unless KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL name existing ones; always
- * stopped at the end. Without Java the integration suites are skipped with a loud message on a
+ * stopped at the end; and one real OpenTelemetry Collector (./otel-collector.ts) for the tracing
+ * tests. Without Java (or Go, for the collector) the integration suites are skipped with a loud message on a
  * laptop, and the run fails under CI=true.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalBroker, type LocalBroker } from '../../src/kafka/broker/local-broker.ts';
 import { type LocalRegistry, startLocalRegistry } from '../../src/kafka/schema-registry/local-registry.ts';
+import { type LocalCollector, startLocalCollector } from './otel-collector.ts';
 
 let broker: LocalBroker | undefined;
 let registry: LocalRegistry | undefined;
+let collector: LocalCollector | undefined;
 let runTmp: string | undefined;
 
 export async function globalSetup(): Promise<void> {
@@ -21,7 +24,7 @@ export async function globalSetup(): Promise<void> {
   runTmp = mkdtempSync(join(tmpdir(), 'inflow-test-run-'));
   process.env.TMPDIR = runTmp;
   // Two JVMs starting at once share the cores, but the run waits for the slower one only.
-  const results = await Promise.allSettled([setUpBroker(), setUpRegistry()]);
+  const results = await Promise.allSettled([setUpBroker(), setUpRegistry(), setUpCollector(runTmp)]);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
     await globalTeardown(); // the one that did start must not outlive the failed run
@@ -59,6 +62,26 @@ async function setUpRegistry(): Promise<void> {
   );
 }
 
+/** The OpenTelemetry Collector of the tracing tests (INFLOW_OTELCOL_ENDPOINT, INFLOW_OTELCOL_FILE). */
+async function setUpCollector(dir: string): Promise<void> {
+  if (process.env.INFLOW_OTELCOL_ENDPOINT && process.env.INFLOW_OTELCOL_FILE) {
+    process.stderr.write(`inflow tests: using the OpenTelemetry Collector at ${process.env.INFLOW_OTELCOL_ENDPOINT}\n`);
+    return;
+  }
+  const started = Date.now();
+  try {
+    collector = await startLocalCollector(dir);
+  } catch (error) {
+    skipOrFail('OpenTelemetry Collector', error);
+    return;
+  }
+  process.env.INFLOW_OTELCOL_ENDPOINT = collector.endpoint;
+  process.env.INFLOW_OTELCOL_FILE = collector.file;
+  process.stderr.write(
+    `inflow tests: OpenTelemetry Collector at ${collector.endpoint} (pid ${collector.pid}) ready in ${Date.now() - started} ms\n`,
+  );
+}
+
 async function setUpBroker(): Promise<void> {
   if (process.env.KAFKA_BOOTSTRAP_SERVERS) {
     process.stderr.write(`inflow tests: using the Kafka cluster at ${process.env.KAFKA_BOOTSTRAP_SERVERS}\n`);
@@ -80,6 +103,10 @@ async function setUpBroker(): Promise<void> {
 }
 
 export async function globalTeardown(): Promise<void> {
+  if (collector) {
+    await collector.stop();
+    collector = undefined;
+  }
   if (registry) {
     const started = Date.now();
     await registry.stop();

@@ -8,7 +8,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { GrpcStatus, type GrpcStatusCode, grpcStatusName, InflowError } from '../../errors.ts';
+import { context as otelContext, type Span } from '@opentelemetry/api';
 import type { Logger } from '../../observability/logger.ts';
+import { endWithError, startServerSpan, tracingActive } from '../../observability/tracing.ts';
 import { MalformedRequest } from './grpc-protos.ts';
 
 /** What a unary implementation gets besides the request. */
@@ -203,6 +205,20 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
           if (timer) clearTimeout(timer);
           call.off('cancelled', onCancel);
         };
+        // Tracing on: a SERVER span (RPC semantic conventions) whose parent is the caller's traceparent.
+        let span: Span | undefined;
+        let run = (): Promise<Res> => impl(call.request as Req, { signal: controller.signal, metadata: call.metadata });
+        if (tracingActive()) {
+          const slash = method.lastIndexOf('/');
+          const traced = startServerSpan(method, (k) => call.metadata.get(k)[0]?.toString(), {
+            'rpc.system': 'grpc',
+            'rpc.service': slash < 0 ? '' : method.slice(0, slash),
+            'rpc.method': slash < 0 ? method : method.slice(slash + 1),
+          });
+          span = traced.span;
+          const inner = run;
+          run = () => otelContext.with(traced.context, inner);
+        }
         let promise: Promise<Res>;
         try {
           controller.signal.throwIfAborted();
@@ -212,7 +228,7 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
               `${method}: the request is not a valid protobuf message (${call.request.error.message})`,
             );
           }
-          promise = impl(call.request, { signal: controller.signal, metadata: call.metadata });
+          promise = run();
         } catch (error) {
           promise = Promise.reject(error instanceof Error ? error : new Error(String(error)));
         }
@@ -220,6 +236,10 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
           (response) => {
             finish();
             record(method, GrpcStatus.OK, started);
+            if (span) {
+              span.setAttribute('rpc.grpc.status_code', GrpcStatus.OK);
+              span.end();
+            }
             callback(null, response);
           },
           (error: unknown) => {
@@ -227,6 +247,10 @@ export function createUnaryWrapper(options: UnaryWrapperOptions): UnaryWrapper {
             const e = toStatus(error, controller.signal);
             if (e.code === 'INTERNAL') logger.error({ err: error, method }, 'gRPC call failed with an internal error');
             record(method, e.grpcStatus, started);
+            if (span) {
+              span.setAttribute('rpc.grpc.status_code', e.grpcStatus);
+              endWithError(span, e);
+            }
             callback({ code: grpcStatus[grpcStatusName(e.grpcStatus) as keyof typeof grpcStatus], details: boundedDetails(e.message) });
           },
         );

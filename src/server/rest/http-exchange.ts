@@ -4,6 +4,7 @@
  * (and binary) answers. Every answer is `Content-Type: application/json` except binary OIP
  * responses; every error body is `{"error": "<message>"}` (TF Serving's and OIP's shape).
  */
+import type { Span } from '@opentelemetry/api';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
@@ -43,6 +44,8 @@ export class Exchange {
   limited = false;
   timedOut = false;
   deadlineMs = 0;
+  /** Tracing on: the request's SERVER span, ended when the response closes. */
+  span: Span | undefined = undefined;
   #controller: AbortController | undefined;
   #timer: NodeJS.Timeout | undefined;
 

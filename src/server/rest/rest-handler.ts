@@ -8,7 +8,9 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { context as otelContext, SpanStatusCode } from '@opentelemetry/api';
 import { InflowError } from '../../errors.ts';
+import { startServerSpan, tracingActive } from '../../observability/tracing.ts';
 import type { LocalInference } from '../../serving/local-inference.ts';
 import { createAdminRoutes } from './admin-routes.ts';
 import { createDashboardRoutes } from './dashboard-routes.ts';
@@ -62,6 +64,11 @@ function onResponseClose(x: Exchange): void {
   }
   const seconds = (performance.now() - x.started) / 1000;
   state.metrics.observe(x.route, status, seconds);
+  if (x.span) {
+    x.span.setAttribute('http.response.status_code', status);
+    if (status >= 500) x.span.setStatus({ code: SpanStatusCode.ERROR });
+    x.span.end();
+  }
   // Structured access log, sampled: every failed request, a fraction of the successful ones.
   if (status >= 400 || (state.accessLogSampleRate > 0 && Math.random() < state.accessLogSampleRate)) {
     state.logger.info(
@@ -90,6 +97,10 @@ const notFound: RouteRun = async (x) => {
   );
 };
 const EMPTY_MATCH = /^/.exec('') as RegExpExecArray;
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
 
 function startsWithV1(path: string): boolean {
   // TF Serving matches `(?i)/v1/.*`.
@@ -189,6 +200,18 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
       }
       state.active++;
       x.limited = true;
+    }
+    if (tracingActive() && m.access !== 'open') {
+      // A SERVER span per API call (HTTP semantic conventions), child of the caller's traceparent.
+      const method = req.method ?? 'GET';
+      const traced = startServerSpan(`${method} ${m.route}`, (k) => headerValue(req.headers[k]), {
+        'http.request.method': method,
+        'http.route': m.route,
+        'url.path': path,
+      });
+      x.span = traced.span;
+      otelContext.with(traced.context, () => void runRoute(m.run, x, m.match));
+      return;
     }
     void runRoute(m.run, x, m.match);
   }) as RestHandler;

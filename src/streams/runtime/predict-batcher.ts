@@ -11,7 +11,9 @@
  * of a batch is isolated by retrying its records one by one, so one poison record does not fail
  * its neighbours.
  */
+import { type Context, context, type Link, trace } from '@opentelemetry/api';
 import { InflowError } from '../../errors.ts';
+import { inflowTracer, endWithError, tracingActive } from '../../observability/tracing.ts';
 import type { Clock } from '../../serving/clock.ts';
 import type { InferResponse, ResolvedRoute } from '../../serving/types.ts';
 import { batchKey, concatBatch, splitBatch } from '../../tensor/batch.ts';
@@ -54,6 +56,8 @@ interface Item {
   readonly group: string;
   readonly since: number;
   readonly signal: AbortSignal | undefined;
+  /** Tracing on: the record's context and when it was queued (performance.now() ms). */
+  readonly trace: { readonly context: Context; readonly at: number } | undefined;
   resolve(result: RowResult): void;
   reject(error: unknown): void;
 }
@@ -176,18 +180,56 @@ export function createPredictBatcher(
     const inputs: Record<string, Tensor> = {};
     for (const n of Object.keys((items[0] as Item).inputs)) inputs[n] = concatBatch(items.map((r) => r.inputs[n] as Tensor));
     const started = performance.now();
-    const response = await spec.inferencer.infer(
-      {
-        model: target.model,
-        ...(target.version !== undefined ? { version: target.version } : {}),
-        ...(target.label !== undefined ? { label: target.label } : {}),
-        inputs,
-        ...(spec.requestOutputs ? { outputs: [...spec.requestOutputs] } : {}),
-      },
-      { signal: AbortSignal.any([closed.signal, AbortSignal.timeout(spec.timeoutMs)]), ...(route ? { route } : {}) },
-    );
+    const infer = (): Promise<InferResponse> =>
+      spec.inferencer.infer(
+        {
+          model: target.model,
+          ...(target.version !== undefined ? { version: target.version } : {}),
+          ...(target.label !== undefined ? { label: target.label } : {}),
+          inputs,
+          ...(spec.requestOutputs ? { outputs: [...spec.requestOutputs] } : {}),
+        },
+        { signal: AbortSignal.any([closed.signal, AbortSignal.timeout(spec.timeoutMs)]), ...(route ? { route } : {}) },
+      );
+    const response = tracingActive() ? await tracedCall(items, started, infer) : await infer();
     observer.onBatch?.(sumRows(items), (performance.now() - started) / 1000, { model: response.model, version: response.version });
     return response;
+  }
+
+  /**
+   * One inference call in a span `predict <model>` whose parent is the first record's context and
+   * whose links name every record's (OpenTelemetry's batch-processing convention: a batch has many
+   * parents); each record also gets a `queue` span for its wait in this batcher.
+   */
+  async function tracedCall(items: readonly Item[], started: number, infer: () => Promise<InferResponse>): Promise<InferResponse> {
+    const links: Link[] = [];
+    const tracer = inflowTracer();
+    for (const item of items) {
+      if (!item.trace) continue;
+      tracer.startSpan('queue', { startTime: item.trace.at }, item.trace.context).end(started);
+      const parent = trace.getSpanContext(item.trace.context);
+      if (parent) links.push({ context: parent });
+    }
+    const first = items.find((i) => i.trace)?.trace?.context ?? context.active();
+    const model = (items[0] as Item).target.model;
+    const span = tracer.startSpan(
+      `predict ${model}`,
+      {
+        startTime: started,
+        links,
+        attributes: { 'inflow.model': model, 'inflow.batch.records': items.length, 'inflow.batch.rows': sumRows(items) },
+      },
+      first,
+    );
+    try {
+      const response = await context.with(trace.setSpan(first, span), infer);
+      span.setAttribute('inflow.model.version', response.version);
+      span.end();
+      return response;
+    } catch (e) {
+      endWithError(span, e);
+      throw e;
+    }
   }
 
   /** Each item's share of a response to all of `items`. */
@@ -306,7 +348,19 @@ export function createPredictBatcher(
       if (rows === undefined) return Promise.reject(new InflowError('INVALID_ARGUMENT', 'the record gave no model inputs'));
       const count = rows;
       return new Promise<RowResult>((resolve, reject) => {
-        queue.push({ inputs, rows: count, target, key, group: groupOf(inputs, target), since: clock.now(), signal, resolve, reject });
+        const traced = tracingActive() ? { context: context.active(), at: performance.now() } : undefined;
+        queue.push({
+          inputs,
+          rows: count,
+          target,
+          key,
+          group: groupOf(inputs, target),
+          since: clock.now(),
+          signal,
+          trace: traced,
+          resolve,
+          reject,
+        });
         if (signal && !watched.has(signal)) {
           watched.add(signal);
           signal.addEventListener('abort', onAbort, { once: true });

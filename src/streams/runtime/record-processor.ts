@@ -5,7 +5,10 @@
  * Any failure fails the whole input record with a {@link StageError} (the runner applies the
  * error policy: dead-letter, skip or fail); partial outputs of a failed record are dropped.
  */
+import { context } from '@opentelemetry/api';
 import { InflowError } from '../../errors.ts';
+import { sendSpanHeaders, startProcessSpan } from '../../observability/kafka-tracing.ts';
+import { endWithError, inSpan, tracingActive } from '../../observability/tracing.ts';
 import type { AsyncSerde } from '../../kafka/serdes.ts';
 import type { ConsumedRecord, ProducerRecord } from '../../kafka/types.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
@@ -109,7 +112,8 @@ export function createRecordProcessor(
 
   function user<T>(node: TopologyNode, fn: () => T): T {
     try {
-      return fn();
+      // Tracing on: one span per user function, named after its node (decode-request, …).
+      return tracingActive() ? inSpan(node.name, fn) : fn();
     } catch (e) {
       throw new StageError(
         Stage.PROCESS,
@@ -203,7 +207,9 @@ export function createRecordProcessor(
         ),
       );
     }
-    return [{ topic: node.topic, key, value, headers: [...record.headers], timestamp: record.timestamp }];
+    // Tracing on: the output carries its send span's context (W3C traceparent header).
+    const headers = tracingActive() ? sendSpanHeaders(node.topic, record.headers) : [...record.headers];
+    return [{ topic: node.topic, key, value, headers, timestamp: record.timestamp }];
   }
 
   /**
@@ -319,6 +325,76 @@ export function createRecordProcessor(
     );
   }
 
+  /** {@link processRecord} inside the record's CONSUMER span (tracing on). */
+  function traced(record: ConsumedRecord, order: ProcessingOrder, task: TaskView | undefined): Out {
+    const { span, context: ctx } = startProcessSpan(record);
+    let out: Out;
+    try {
+      out = context.with(ctx, () => processRecord(record, order, task));
+    } catch (e) {
+      endWithError(span, e);
+      throw e;
+    }
+    if (!(out instanceof Promise)) {
+      span.end();
+      return out;
+    }
+    return out.then(
+      (o) => {
+        span.end();
+        return o;
+      },
+      (e: unknown) => {
+        endWithError(span, e);
+        throw e;
+      },
+    );
+  }
+
+  function processRecord(record: ConsumedRecord, order: ProcessingOrder, task: TaskView | undefined): Out {
+    const source = sourceOf.get(record.topic);
+    if (!source) throw new StageError(Stage.DESERIALIZE, '(none)', new InflowError('INTERNAL', `no source reads topic "${record.topic}"`));
+    let key: unknown;
+    let value: unknown;
+    try {
+      const decode = (): void => {
+        key = source.serdes.key ? source.serdes.key.deserialize(record.key) : record.key;
+        value = source.serdes.value ? source.serdes.value.deserialize(record.value) : record.value;
+      };
+      if (tracingActive()) inSpan('deserialize', decode);
+      else decode();
+    } catch (e) {
+      throw new StageError(Stage.DESERIALIZE, source.name, e);
+    }
+    const path: Path = {
+      order,
+      task: task ?? { taskId: `${subtopologyOf.get(record.topic) ?? -1}_${record.partition}`, streamTime: record.timestamp },
+    };
+    const next = (k: unknown, v: unknown): Out =>
+      children(
+        source,
+        {
+          key: k,
+          value: v,
+          headers: record.headers,
+          timestamp: record.timestamp,
+          origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+        },
+        path,
+      );
+    // A Schema Registry serde answers with a promise the first time it meets a schema id. The
+    // nodes after a predict still run in offset order: `order` waits for the previous record.
+    if (key instanceof Promise || value instanceof Promise) {
+      return Promise.all([key, value]).then(
+        ([k, v]) => next(k, v),
+        (e: unknown) => {
+          throw new StageError(Stage.DESERIALIZE, source.name, e);
+        },
+      );
+    }
+    return next(key, value);
+  }
+
   return {
     /**
      * The topology's outputs for `record`; throws (or rejects with) a {@link StageError}.
@@ -328,44 +404,7 @@ export function createRecordProcessor(
      * stream time is the record's timestamp.
      */
     process(record: ConsumedRecord, order: ProcessingOrder = { tail: Turn.FREE, signal: undefined }, task?: TaskView): Out {
-      const source = sourceOf.get(record.topic);
-      if (!source)
-        throw new StageError(Stage.DESERIALIZE, '(none)', new InflowError('INTERNAL', `no source reads topic "${record.topic}"`));
-      let key: unknown;
-      let value: unknown;
-      try {
-        key = source.serdes.key ? source.serdes.key.deserialize(record.key) : record.key;
-        value = source.serdes.value ? source.serdes.value.deserialize(record.value) : record.value;
-      } catch (e) {
-        throw new StageError(Stage.DESERIALIZE, source.name, e);
-      }
-      const path: Path = {
-        order,
-        task: task ?? { taskId: `${subtopologyOf.get(record.topic) ?? -1}_${record.partition}`, streamTime: record.timestamp },
-      };
-      const next = (k: unknown, v: unknown): Out =>
-        children(
-          source,
-          {
-            key: k,
-            value: v,
-            headers: record.headers,
-            timestamp: record.timestamp,
-            origin: { topic: record.topic, partition: record.partition, offset: record.offset },
-          },
-          path,
-        );
-      // A Schema Registry serde answers with a promise the first time it meets a schema id. The
-      // nodes after a predict still run in offset order: `order` waits for the previous record.
-      if (key instanceof Promise || value instanceof Promise) {
-        return Promise.all([key, value]).then(
-          ([k, v]) => next(k, v),
-          (e: unknown) => {
-            throw new StageError(Stage.DESERIALIZE, source.name, e);
-          },
-        );
-      }
-      return next(key, value);
+      return tracingActive() ? traced(record, order, task) : processRecord(record, order, task);
     },
   };
 }
@@ -405,11 +444,15 @@ function predictionLogRecord(
     loggedAt: Date.now(),
     source: { topic, partition, offset: String(offset) },
   };
+  // Tracing on: the log record carries its send span's context, like every output.
+  const headers: ProducerRecord['headers'] = tracingActive()
+    ? sendSpanHeaders(log.topic, [[MODEL_HEADER, Buffer.from(result.info.model)]])
+    : [[MODEL_HEADER, Buffer.from(result.info.model)]];
   const entry = (bytes: Buffer | null): ProducerRecord => ({
     topic: log.topic,
     key,
     value: bytes,
-    headers: [[MODEL_HEADER, Buffer.from(result.info.model)]],
+    headers,
     timestamp: record.timestamp,
   });
   if (!log.valueSerde) return entry(Buffer.from(JSON.stringify(value)));
