@@ -88,7 +88,7 @@ describe('the Avro example pipeline', { skip }, () => {
     const scoredId = (await registry.latest(`${scored}-value`)).id;
     for (const r of out) {
       assert.equal((r.value as Buffer).readUInt32BE(1), scoredId, 'written with the registered ScoredDigit schema');
-      const v = (await reader.deserialize(r.value as Buffer)) as { id: string; label: number; probabilities: number[] };
+      const v = (await reader.deserialize(r.value)) as { id: string; label: number; probabilities: number[] };
       const id = idOf(v.id);
       assert.ok(id !== undefined, `unknown id ${v.id}`);
       assert.equal(r.key?.toString(), keyOf(id), 'keyed like the input');
@@ -99,7 +99,7 @@ describe('the Avro example pipeline', { skip }, () => {
     assert.equal(logged.length, COUNT, 'one Avro log entry per prediction');
     const logReader = createRegistrySerde({ client: registry, format: 'avro', topic: log });
     for (const r of logged) {
-      const e = (await logReader.deserialize(r.value as Buffer)) as {
+      const e = (await logReader.deserialize(r.value)) as {
         model: string;
         outputs: { label: number[] };
         source: { topic: string };
