@@ -6,6 +6,7 @@
 import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { ProcessFn, StoreRef } from './processor-context.ts';
+import { checkTableName, type GlobalKTable, type GlobalTableDeclaration, type GlobalTableOptions, type TableJoin } from './table.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 import { freezeTopology, type Serdes, type SinkSerdes, type StoreDeclaration, type Topology, type TopologyNode } from './topology.ts';
 
@@ -50,6 +51,19 @@ export interface KStream<K, V> {
    * returns the records to forward. The node joins the sub-topology of its stores.
    */
   process<K2 = K, V2 = V>(fn: ProcessFn<K, V, K2, V2>, options: Named & { readonly stores?: readonly StoreRef[] }): KStream<K2, V2>;
+  /**
+   * Inner join with a global table (Kafka Streams' `KStream.join(GlobalKTable, …)`): each record
+   * looks up the row of `join.key(record)` and goes on with `join.joiner(value, row)`; a record
+   * without a row is dropped. Table updates do not trigger output: a record sees the rows the
+   * table held when it was processed.
+   */
+  join<TK, TV, R>(table: GlobalKTable<TK, TV>, join: TableJoin<K, V, NoInfer<TK>, NoInfer<TV>, R>, options?: Named): KStream<K, R>;
+  /** Left join with a global table: a record without a row is joined with `undefined`. */
+  leftJoin<TK, TV, R>(
+    table: GlobalKTable<TK, TV>,
+    join: TableJoin<K, V, NoInfer<TK>, NoInfer<TV> | undefined, R>,
+    options?: Named,
+  ): KStream<K, R>;
   /** Writes records to `topic`. */
   to(topic: string, serdes?: SinkSerdes<K, V>, options?: Named): void;
 }
@@ -64,6 +78,16 @@ export interface StreamsBuilder {
    * `changelog` is false.
    */
   addStateStore(store: Exclude<StoreRef, string>, ...nodes: string[]): void;
+  /**
+   * A global table over a compacted `topic` (see table.ts): every instance materializes all its
+   * partitions before processing and keeps following it; a tombstone (null value) deletes a row.
+   * The topic is no input topic: it is read by no task and needs no co-partitioning.
+   */
+  globalTable<K = string, V = unknown>(
+    topic: string,
+    serdes?: Serdes<K, V>,
+    options?: GlobalTableOptions,
+  ): GlobalKTable<NonNullable<K>, NonNullable<V>>;
   /** Checks and freezes the topology; the builder cannot be used afterwards. */
   build(): Topology;
 }
@@ -78,6 +102,7 @@ const PREFIX: Record<TopologyNode['kind'], string> = {
   split: 'SPLIT',
   predict: 'PREDICT',
   process: 'PROCESS',
+  lookup: 'JOIN',
   sink: 'SINK',
 };
 
@@ -87,6 +112,7 @@ export function createStreamsBuilder(): StreamsBuilder {
   const byName = new Map<string, MutableNode>();
   const topics = new Set<string>();
   const stores = new Map<string, StoreDeclaration>();
+  const globals = new Map<string, GlobalTableDeclaration>();
   /** Stores declared only by being named in a node's `stores` (addStateStore may still configure them). */
   const implicit = new Set<string>();
   let built = false;
@@ -134,6 +160,17 @@ export function createStreamsBuilder(): StreamsBuilder {
     return full;
   }
 
+  function lookupNode(
+    table: GlobalKTable<unknown, unknown>,
+    j: TableJoin<unknown, unknown, unknown, unknown, unknown>,
+    inner: boolean,
+  ): NodeInit {
+    if (!globals.has(table.name)) {
+      throw new InflowError('INVALID_CONFIG', `join: "${table.name}" is not a global table of this builder; create it with globalTable()`);
+    }
+    return { kind: 'lookup', table: table.name, key: j.key, joiner: j.joiner, inner };
+  }
+
   function streamOf<K, V>(node: MutableNode): KStream<K, V> {
     const next = <K2, V2>(n: NodeInit, options?: Named): KStream<K2, V2> => streamOf<K2, V2>(add({ ...n, name: options?.name }, node));
     return {
@@ -169,6 +206,8 @@ export function createStreamsBuilder(): StreamsBuilder {
         for (const r of refs) declareStore(typeof r === 'string' ? { name: r } : r, [added.name], typeof r !== 'string');
         return streamOf(added);
       },
+      join: (table, j, o) => next(lookupNode(table, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, true), o),
+      leftJoin: (table, j, o) => next(lookupNode(table, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, false), o),
       to(topic, serdes = {}, o) {
         if (!topic) throw new InflowError('INVALID_CONFIG', 'to() needs a topic name');
         add({ kind: 'sink', name: o?.name, topic, serdes: serdes }, node);
@@ -186,6 +225,18 @@ export function createStreamsBuilder(): StreamsBuilder {
         topics.add(t);
       }
       return streamOf<K, V>(add({ kind: 'source', name: options?.name, topics: list, serdes: serdes }));
+    },
+    globalTable<K, V>(topic: string, serdes: Serdes<K, V> = {}, options: GlobalTableOptions = {}) {
+      if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
+      if (!topic) throw new InflowError('INVALID_CONFIG', 'globalTable() needs a topic name');
+      const name = options.name ?? topic;
+      checkTableName(name);
+      if (globals.has(name) || stores.has(name)) throw new InflowError('INVALID_CONFIG', `table name "${name}" is used twice`);
+      if (topics.has(topic))
+        throw new InflowError('INVALID_CONFIG', `topic "${topic}" is already read by a stream() or table; read each topic once`);
+      topics.add(topic);
+      globals.set(name, { name, topic, serdes, ...(options.validate ? { validate: options.validate } : {}) });
+      return { name, topic };
     },
     addStateStore(store, ...users) {
       if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
@@ -205,7 +256,7 @@ export function createStreamsBuilder(): StreamsBuilder {
         }
       }
       built = true;
-      return freezeTopology(nodes, [...stores.values()]);
+      return freezeTopology(nodes, [...stores.values()], [...globals.values()]);
     },
   };
 }

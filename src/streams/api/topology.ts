@@ -10,6 +10,7 @@ import type { AsyncSerde } from '../../kafka/serdes.ts';
 import type { StoreSerdes } from '../state/key-value-store.ts';
 import type { PredictSpec } from './predict-spec.ts';
 import type { ProcessFn } from './processor-context.ts';
+import type { GlobalTableDeclaration } from './table.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 
 /** Serdes of a source or sink; missing ones default to bytes. A Schema Registry serde may answer with a promise. */
@@ -64,6 +65,17 @@ export type TopologyNode =
       readonly fn: ProcessFn<unknown, unknown, unknown, unknown>;
       /** Stores the function may use (declared in the topology's stores). */
       readonly stores: readonly string[];
+      readonly children: readonly string[];
+    }
+  | {
+      /** A stream-table join with a global table: the row of `key(record)`, combined by `joiner`. */
+      readonly kind: 'lookup';
+      readonly name: string;
+      readonly table: string;
+      readonly key: Fn<unknown>;
+      readonly joiner: (value: unknown, row: unknown, record: StreamRecord) => unknown;
+      /** Inner join: a record without a row is dropped; else (left join) joined with undefined. */
+      readonly inner: boolean;
       readonly children: readonly string[];
     }
   | {
@@ -129,6 +141,8 @@ export interface Topology {
   readonly subtopologies: readonly Subtopology[];
   /** Declared state stores by name. */
   readonly stores: ReadonlyMap<string, StoreDeclaration>;
+  /** Global tables by name: every instance reads all partitions of their topics (not input topics of any task). */
+  readonly globalTables: ReadonlyMap<string, GlobalTableDeclaration>;
   /** The internal topics (changelogs, repartition topics) for `applicationId`. */
   internalTopics(applicationId: string): readonly InternalTopic[];
   /** A readable description: sub-topologies with one line per node and its successors, stores, internal topics. */
@@ -148,6 +162,8 @@ function detail(node: TopologyNode): string {
     }
     case 'process':
       return ` (stores: [${node.stores.join(', ')}])`;
+    case 'lookup':
+      return ` (${node.inner ? 'inner' : 'left'} join, global table: ${node.table})`;
     case 'split':
       return ` (branches: [${node.branches.map((b) => (b.fn ? b.name : `${b.name} (default)`)).join(', ')}])`;
     default:
@@ -194,7 +210,11 @@ function groupSubtopologies(nodes: readonly TopologyNode[], stores: readonly Sto
 }
 
 /** Freezes `nodes` into a {@link Topology}; the builder has already checked names and topics. */
-export function freezeTopology(nodes: readonly TopologyNode[], storeList: readonly StoreDeclaration[] = []): Topology {
+export function freezeTopology(
+  nodes: readonly TopologyNode[],
+  storeList: readonly StoreDeclaration[] = [],
+  globalList: readonly GlobalTableDeclaration[] = [],
+): Topology {
   const byName = new Map<string, TopologyNode>();
   for (const n of nodes) byName.set(n.name, Object.freeze({ ...n, children: Object.freeze([...n.children]) }));
   const sources = nodes.filter((n) => n.kind === 'source').map((n) => n.name);
@@ -225,6 +245,7 @@ export function freezeTopology(nodes: readonly TopologyNode[], storeList: readon
     outputTopics: Object.freeze(outputTopics),
     subtopologies: Object.freeze(subtopologies),
     stores,
+    globalTables: new Map(globalList.map((g) => [g.name, Object.freeze({ ...g })])),
     internalTopics,
     describe() {
       const lines = ['Topology'];
@@ -246,6 +267,7 @@ export function freezeTopology(nodes: readonly TopologyNode[], storeList: readon
           lines.push(`    store     ${name} (${store.kind}, used by: [${store.nodes.join(', ')}])`);
         }
       }
+      for (const g of globalList) lines.push(`  Global table: ${g.name} (topic: ${g.topic}, all partitions on every instance)`);
       const internal = internalTopics('<applicationId>');
       if (internal.length > 0) {
         lines.push('  Internal topics:');

@@ -17,6 +17,9 @@ interface CheckedConfig {
   readonly models: Readonly<Record<string, { readonly embedded?: unknown; readonly remote?: { readonly fallback?: string | undefined } }>>;
   readonly pipeline: readonly PipelineStep[];
   readonly schemaRegistry?: unknown;
+  readonly tables: Readonly<
+    Record<string, { readonly topic: string; readonly key?: SerdeSpec | undefined; readonly value?: SerdeSpec | undefined }>
+  >;
 }
 
 /** The serdes of the records at one point of the pipeline (a value's kind is its serde's name). */
@@ -51,6 +54,7 @@ export function predictOutputKind(predict: PredictStepConfig): SerdeName {
 interface State {
   readonly context: z.core.$RefinementCtx;
   readonly models: CheckedConfig['models'];
+  readonly tables: CheckedConfig['tables'];
   readonly inputTopics: Set<string>;
   readonly names: Map<string, string>;
   readonly hasRegistry: boolean;
@@ -174,6 +178,20 @@ function walk(state: State, steps: readonly PipelineStep[], path: Path, start: F
     }
     const cur: Flow = flow;
     switch (op) {
+      case 'join': {
+        const j = step.join as NonNullable<PipelineStep['join']>;
+        checkName(state, j.name, here);
+        if (!Object.hasOwn(state.tables, j.table)) {
+          const known = Object.keys(state.tables);
+          issue(
+            state,
+            [...here, 'table'],
+            `unknown table "${j.table}"; expected one of tables: ${known.length ? known.join(', ') : '(none declared)'}`,
+          );
+        }
+        if (cur.value !== 'json') issue(state, here, `join adds a field to JSON values; the values here are ${cur.value}`);
+        return;
+      }
       case 'filter':
       case 'select':
       case 'rename': {
@@ -245,6 +263,7 @@ export function checkPipeline(config: CheckedConfig, context: z.core.$Refinement
   const state: State = {
     context,
     models: config.models,
+    tables: config.tables,
     inputTopics: new Set(),
     names: new Map(),
     hasRegistry: config.schemaRegistry !== undefined,
@@ -260,6 +279,13 @@ export function checkPipeline(config: CheckedConfig, context: z.core.$Refinement
     }
   }
   walk(state, config.pipeline, ['pipeline'], undefined);
+  for (const [name, table] of Object.entries(config.tables)) {
+    if (state.inputTopics.has(table.topic)) {
+      issue(state, ['tables', name, 'topic'], `"${table.topic}" is an input topic of this pipeline; a table reads a topic of its own`);
+    }
+    checkRegistryFormat(state, table.key, ['tables', name, 'key'], false);
+    checkRegistryFormat(state, table.value, ['tables', name, 'value'], false);
+  }
   const dlq = config.errors.deadLetterTopic;
   if (dlq !== undefined && config.errors.policy !== 'dlq') {
     issue(state, ['errors', 'deadLetterTopic'], `applies to policy dlq only; the policy is ${config.errors.policy}`);

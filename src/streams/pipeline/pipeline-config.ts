@@ -201,8 +201,37 @@ const toSchema = z.strictObject({
   value: serdeSpec.optional(),
 });
 
+/** A global table: a compacted topic every instance reads in full, for enrichment (`join`). */
+const tableSchema = z.strictObject({
+  topic: kafkaName,
+  /** Default string (the row key a join looks up). */
+  key: serdeSpec.optional(),
+  /** Default json. */
+  value: serdeSpec.optional(),
+  /**
+   * The row schema: field → type every row must have (`integer` is a whole number). A row that
+   * does not match goes to the dead-letter topic with the reason; the previous row stays.
+   */
+  fields: z.record(z.string().min(1), z.enum(['string', 'number', 'integer', 'boolean'])).optional(),
+});
+
+/** Enriches each record with the row of a global table (a stream-table join). */
+const joinSchema = z.strictObject({
+  name: nodeName,
+  /** A name from `tables:`. */
+  table: z.string().min(1),
+  /** Dotted path of the value field holding the row key; default the record key. */
+  key: z.string().min(1).optional(),
+  /** Dotted path where the row goes in the value; default the table name. */
+  as: z.string().min(1).optional(),
+  /** `inner` (default): a record without a row is dropped; `left`: it goes on without the field. */
+  type: z.enum(['inner', 'left']).default('inner'),
+  /** Only these fields of the row (default all). */
+  fields: z.array(z.string().min(1)).min(1).optional(),
+});
+
 /** The operators, one key each; a step holds exactly one. */
-export const OPERATORS = ['source', 'filter', 'select', 'rename', 'predict', 'split', 'to'] as const;
+export const OPERATORS = ['source', 'filter', 'select', 'rename', 'join', 'predict', 'split', 'to'] as const;
 export type Operator = (typeof OPERATORS)[number];
 
 function exactlyOneOperator(step: Record<string, unknown>, context: z.core.$RefinementCtx): void {
@@ -222,6 +251,7 @@ const stepSchema = z
     filter: filterSchema.optional(),
     select: selectSchema.optional(),
     rename: renameSchema.optional(),
+    join: joinSchema.optional(),
     predict: predictSchema.optional(),
     get split() {
       return splitSchema.optional();
@@ -324,6 +354,10 @@ export const pipelineConfigSchema = z
         lagIntervalMs: z.number().int().min(0).optional(),
       })
       .default({}),
+    /** Global tables a join step names: every instance reads all partitions of each topic. */
+    tables: z
+      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9._-]{0,99}$/, 'a table name starts with a letter: A-Z a-z 0-9 . _ -'), tableSchema)
+      .default({}),
     /** Named inferencers a predict step picks with `using`. */
     models: z
       .record(z.string().regex(MODEL_NAME, 'a model source name starts with a letter: A-Z a-z 0-9 . _ -'), modelSourceSchema)
@@ -340,6 +374,8 @@ export type PipelineStep = z.output<typeof stepSchema>;
 export type PredicateConfig = z.output<typeof predicateSchema>;
 export type PredictStepConfig = z.output<typeof predictSchema>;
 export type SplitStepConfig = z.output<typeof splitSchema>;
+export type TableConfig = z.output<typeof tableSchema>;
+export type JoinStepConfig = z.output<typeof joinSchema>;
 export type ModelSourceConfig = z.output<typeof modelSourceSchema>;
 
 /**

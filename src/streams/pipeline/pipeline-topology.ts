@@ -15,6 +15,8 @@ import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig, SerdeSpec } from './pipeline-config.ts';
 import { type Flow, kindOf, operatorOf, predictOutputKind } from './pipeline-checks.ts';
 import { compilePredicate, compileRename, compileSelect, tensorInputs, tensorOutput } from './pipeline-ops.ts';
+import { addJoin, declareTables } from './pipeline-joins.ts';
+import type { GlobalKTable } from '../api/table.ts';
 
 /** A predict step's inputs fitted to its model's signature (embedded models; pipeline-features.ts). */
 export type FittedInputs = ReadonlyMap<PredictStepConfig, PredictStepConfig['inputs']>;
@@ -61,6 +63,9 @@ function predictOptions(
 /** Counts the nodes added, as the builder does, so select and rename get names like the builder's own (`SELECT-0003`). */
 interface NodeCounter {
   added: number;
+  /** The global tables join steps use, and the file's table configs (their key serdes). */
+  tables?: ReadonlyMap<string, GlobalKTable<unknown, unknown>>;
+  tableConfigs?: PipelineConfig['tables'];
 }
 
 function autoName(kind: string, index: number, name: string | undefined): string {
@@ -106,6 +111,13 @@ function addSteps(
         s = s.mapValues((r) => fn(r.value), { name: autoName('RENAME', at, o.name) });
         break;
       }
+      case 'join': {
+        const j = step.join as NonNullable<PipelineStep['join']>;
+        const table = counter.tables?.get(j.table);
+        if (!table) throw new InflowError('INTERNAL', `join on table "${j.table}" that was not declared passed validation`);
+        s = addJoin(s, j, table, counter.tableConfigs?.[j.table]?.key);
+        break;
+      }
       case 'predict': {
         const p = step.predict as PredictStepConfig;
         s = s.predict(predictOptions(p, f, inferencers.get(p.using) as Inferencer, fitted, serdeFor), { name: p.name });
@@ -145,6 +157,16 @@ function addSteps(
   }
 }
 
+/** The tables the join steps name, branches included. */
+function joinedTables(steps: readonly PipelineStep[]): Set<string> {
+  const out = new Set<string>();
+  for (const step of steps) {
+    if (step.join) out.add(step.join.table);
+    for (const b of step.split?.branches ?? []) for (const t of joinedTables(b.pipeline)) out.add(t);
+  }
+  return out;
+}
+
 /** The Schema Registry of a pipeline with registry formats, and the folder its schema files are relative to. */
 export interface TopologyRegistry {
   readonly client: SchemaRegistryClient;
@@ -176,7 +198,8 @@ export function buildTopology(
       { key: serdeFor(src.key ?? flow.key, topics, true), value: serdeFor(src.value ?? flow.value, topics, false) },
       { name: src.name },
     );
-    addSteps(stream, rest, flow, inferencers, { added: 1 }, serdeFor, fitted);
+    const tables = declareTables(builder, config.tables, joinedTables(config.pipeline), serdeFor);
+    addSteps(stream, rest, flow, inferencers, { added: 1, tables, tableConfigs: config.tables }, serdeFor, fitted);
     return builder.build();
   } catch (error) {
     const e = InflowError.from(error);

@@ -81,6 +81,8 @@ export interface RecordProcessorOptions {
   readonly maxRecordBytes?: number;
   /** The tasks' store instances; default in-memory stores, created on first use. */
   readonly stores?: StoreProvider;
+  /** This instance's store of each global table (global-tables.ts), by table name. */
+  readonly globalTables?: (name: string) => KeyValueStore<unknown, unknown> | undefined;
 }
 
 /** Processes consumed records with `topology`; `batchers` holds one batcher per predict node. */
@@ -155,6 +157,8 @@ export function createRecordProcessor(
         return predict(node, record, path);
       case 'process':
         return process(node, record, path);
+      case 'lookup':
+        return lookup(node, record, path);
       case 'sink': {
         let key: Buffer | null | Promise<Buffer | null>;
         let value: Buffer | null | Promise<Buffer | null>;
@@ -279,6 +283,18 @@ export function createRecordProcessor(
       mine.passAfter(turn);
     }
     return out;
+  }
+
+  /** A stream-table join with a global table: the row of the record's key, or none. */
+  function lookup(node: TopologyNode & { kind: 'lookup' }, record: StreamRecord, path: Path): Out {
+    const table = options.globalTables?.(node.table);
+    if (!table) throw new InflowError('INTERNAL', `global table "${node.table}" has no store on this instance`);
+    const key = user(node, () => node.key(record));
+    // A key that does not serialize (an object, NaN) throws SERIALIZATION: a dead letter naming it.
+    const row = key === null || key === undefined ? undefined : user(node, () => table.get(key));
+    if (row === undefined && node.inner) return [];
+    const value = user(node, () => node.joiner(record.value, row, record));
+    return children(node, { ...record, value }, path);
   }
 
   /** Runs a process node's function with its stores; forwards what it returns. */

@@ -23,12 +23,13 @@ import { silentLogger } from '../../observability/logger.ts';
 import { type Clock, systemClock } from '../../serving/clock.ts';
 import type { Topology } from '../api/topology.ts';
 import type { StoreProvider } from '../state/store-provider.ts';
-import type { ErrorPolicy } from './dead-letter.ts';
+import { deadLetterRecord, type ErrorPolicy } from './dead-letter.ts';
+import { createGlobalTables } from './global-tables.ts';
 import { createPauseController } from './pause-controller.ts';
 import type { InFlightRecord } from './partition-queue.ts';
 import { createPredictBatchers } from './predict-batcher.ts';
 import { createRecordCollector } from './record-collector.ts';
-import { createRecordProcessor, DEFAULT_MAX_RECORD_BYTES } from './record-processor.ts';
+import { createRecordProcessor, DEFAULT_MAX_RECORD_BYTES, Stage, StageError } from './record-processor.ts';
 import { StreamThread } from './stream-thread.ts';
 import { createStreamsMetrics, type StreamsMetrics } from './streams-metrics.ts';
 import { StreamsProducer } from './streams-producer.ts';
@@ -112,6 +113,8 @@ export interface StreamsRunner {
   close(): Promise<void>;
   /** Produces what is ready and commits now (tests, shutdown). */
   commitNow(): Promise<void>;
+  /** Resolves once the global tables applied everything committed to their topics when called (tests). */
+  syncGlobalTables(): Promise<void>;
   stats(): RunnerStats;
   readonly metrics: StreamsMetrics;
 }
@@ -138,9 +141,30 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
   const client = options.client;
 
   const batchers = createPredictBatchers(topology, clock, metrics, log, options.applicationId);
+  /** Dead letters of global table records: outside any task, so from a plain idempotent producer. */
+  let tableDlq: ReturnType<KafkaClient['producer']> | undefined;
+  const globalTables = createGlobalTables({
+    topology,
+    client,
+    log,
+    onFatal: (e) => fail(e),
+    async onBadRecord(record, table, error) {
+      log.warn(
+        { table, topic: record.topic, partition: record.partition, offset: String(record.offset), err: error.message },
+        'bad table record',
+      );
+      if (policy === 'fail') return fail(error);
+      if (policy !== 'dlq') return;
+      const failure = new StageError(Stage.DESERIALIZE, `table:${table}`, error);
+      tableDlq ??= client.producer();
+      await tableDlq.send([deadLetterRecord(dlqTopic, record, failure, Date.now(), options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES)]);
+      metrics.deadLettered.inc({ ...labels, stage: Stage.DESERIALIZE, code: error.code });
+    },
+  });
   const processor = createRecordProcessor(topology, batchers, {
     ...(options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes }),
     ...(options.stores ? { stores: options.stores } : {}),
+    globalTables: (name) => globalTables.store(name),
   });
 
   let state: RunnerStats['state'] = 'created';
@@ -246,6 +270,8 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     if (lagTimer) clearInterval(lagTimer);
     for (const b of batchers.values()) b.close();
     await tasks?.idle();
+    await globalTables.close();
+    await tableDlq?.close().catch(() => undefined);
     await consumer?.close().catch(() => undefined);
     await producer?.close();
     await admin?.close().catch(() => undefined);
@@ -270,7 +296,10 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
         ...(client.connection ? { monitor: client.connection } : {}),
       }),
     );
-    const missing = [...topics, ...topology.outputTopics, ...(policy === 'dlq' ? [dlqTopic] : [])].filter((t) => !existing.has(t));
+    const tableTopics = [...topology.globalTables.values()].map((g) => g.topic);
+    const missing = [...topics, ...tableTopics, ...topology.outputTopics, ...(policy === 'dlq' ? [dlqTopic] : [])].filter(
+      (t) => !existing.has(t),
+    );
     if (missing.length > 0) {
       state = 'failed';
       await admin.close();
@@ -320,6 +349,8 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     });
     tasks = t;
     await p.start();
+    // Every row of every global table is in place before the first record is processed.
+    await globalTables.start(stopping.signal);
     const c = client.consumer({
       groupId: options.applicationId,
       autoOffsetReset: options.autoOffsetReset ?? 'earliest',
@@ -408,6 +439,7 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
     metrics,
     done,
     start,
+    syncGlobalTables: () => globalTables.catchUp(),
     commitNow() {
       if (!tasks) return Promise.resolve();
       tasks.requestCommit();

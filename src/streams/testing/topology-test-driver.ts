@@ -77,7 +77,10 @@ export async function createTopologyTestDriver(topology: Topology, options: Topo
   const dlq = `${applicationId}-dlq`;
   const admin = client.admin();
   await admin.createTopics(
-    [...topology.inputTopics, ...topology.outputTopics, dlq].map((topic) => ({ topic, partitions: options.partitions ?? 1 })),
+    [...topology.inputTopics, ...[...topology.globalTables.values()].map((g) => g.topic), ...topology.outputTopics, dlq].map((topic) => ({
+      topic,
+      partitions: options.partitions ?? 1,
+    })),
   );
   const stores = createMemoryStoreProvider();
   const runner = createStreamsRunner(topology, {
@@ -157,6 +160,8 @@ export async function createTopologyTestDriver(topology: Topology, options: Topo
     async flush() {
       // Real time only bounds a hung topology; the clock the topology sees does not move.
       const deadline = Date.now() + 10_000;
+      // Table rows piped before stream records are in place before those records are processed.
+      await runner.syncGlobalTables();
       for (;;) {
         await runner.commitNow();
         const lag = await admin.groupLag(applicationId, [...topology.inputTopics]);

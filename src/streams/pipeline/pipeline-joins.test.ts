@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
+import { DeadLetterHeader } from '../runtime/dead-letter.ts';
+import { createTopologyTestDriver } from '../testing/topology-test-driver.ts';
+import { parsePipelineConfig } from './pipeline-config.ts';
+import { compileRowSchema } from './pipeline-joins.ts';
+import { buildTopology } from './pipeline-topology.ts';
+
+const json = jsonSerde<Record<string, unknown>>();
+const serdes = { key: stringSerde, value: json };
+
+const YAML = (type: 'inner' | 'left') => `
+applicationId: enrich
+tables:
+  customers:
+    topic: customers
+    fields: { segment: string, age: integer }
+pipeline:
+  - source: { topic: events, key: string }
+  - join: { name: with-customer, table: customers, key: customer_id, as: customer, type: ${type}, fields: [segment] }
+  - to: { topic: enriched }
+`;
+
+async function run(type: 'inner' | 'left') {
+  const topology = buildTopology(parsePipelineConfig(YAML(type), 'p.yaml'), new Map(), 'p.yaml');
+  const d = await createTopologyTestDriver(topology, { partitions: 2 });
+  try {
+    await d.pipe('customers', '1', { segment: 'gold', age: 40 }, { serdes });
+    await d.pipe('customers', '2', { segment: 'silver', age: 30.5 }, { serdes });
+    await d.flush();
+    await d.pipe('events', 'e1', { id: 'e1', customer_id: 1, amount: 3 }, { serdes });
+    await d.pipe('events', 'e2', { id: 'e2', customer_id: 2, amount: 4 }, { serdes });
+    await d.flush();
+    const out = (await d.read('enriched', serdes)).map((r) => r.value);
+    return { out, dead: await d.deadLetters(), describe: topology.describe() };
+  } finally {
+    await d.close();
+  }
+}
+
+describe('pipeline tables and joins', () => {
+  it('joins each record with the row its field names, putting the chosen row fields at `as` (inner)', async () => {
+    const { out, dead, describe: text } = await run('inner');
+    assert.deepEqual(out, [{ id: 'e1', customer_id: 1, amount: 3, customer: { segment: 'gold' } }]);
+    // Row 2 breaks the schema (age 30.5 is no integer): a dead letter; e2 then has no row and the inner join drops it.
+    assert.equal(dead.length, 1);
+    assert.equal(
+      dead[0]?.headers[DeadLetterHeader.MESSAGE],
+      'table "customers": field "age" is number 30.5; expected an integer (tables.customers.fields)',
+    );
+    assert.equal(dead[0]?.headers[DeadLetterHeader.TOPIC], 'customers');
+    assert.match(text, /lookup +with-customer \(inner join, global table: customers\)/);
+  });
+
+  it('a left join passes a record without a row on unchanged', async () => {
+    const { out } = await run('left');
+    assert.deepEqual(out, [
+      { id: 'e1', customer_id: 1, amount: 3, customer: { segment: 'gold' } },
+      { id: 'e2', customer_id: 2, amount: 4 },
+    ]);
+  });
+
+  it('rejects a join on an unknown table, a table on an input topic, and a join on non-JSON values', () => {
+    const base = YAML('inner');
+    assert.throws(() => parsePipelineConfig(base.replace('table: customers,', 'table: people,'), 'p.yaml'), {
+      code: 'INVALID_CONFIG',
+      message: /pipeline\.1\.join\.table: unknown table "people"; expected one of tables: customers/,
+    });
+    assert.throws(() => parsePipelineConfig(base.replace('topic: customers', 'topic: events'), 'p.yaml'), {
+      message: /tables\.customers\.topic: "events" is an input topic of this pipeline/,
+    });
+    assert.throws(() => parsePipelineConfig(base.replace('key: string }', 'key: string, value: string }'), 'p.yaml'), {
+      message: /pipeline\.1\.join: join adds a field to JSON values; the values here are string/,
+    });
+    assert.throws(() => parsePipelineConfig(base.replace('type: inner', 'type: outer'), 'p.yaml'), { message: /pipeline\.1\.join\.type/ });
+  });
+
+  it('checks rows against the table schema with the field and what was expected', () => {
+    const check = compileRowSchema('t', { 'a.b': 'number', c: 'boolean' });
+    check({ a: { b: 1 }, c: false });
+    assert.throws(() => check({ a: {}, c: true }), {
+      code: 'INVALID_ARGUMENT',
+      message: 'table "t": field "a.b" is missing; expected a number (tables.t.fields)',
+    });
+    assert.throws(() => check([1]), { message: 'table "t": the row is an array; expected a JSON object' });
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * The tables and joins of a pipeline file: each table under `tables:` a global table (every
+ * instance reads all partitions of its topic; see api/table.ts for why global), its `fields:`
+ * the row schema a row must match (else a dead letter with the reason), and each `join` step a
+ * lookup that puts the row (or some of its fields) at a path of the value.
+ */
+import { InflowError } from '../../errors.ts';
+import type { AsyncSerde } from '../../kafka/serdes.ts';
+import { readField } from '../api/field-mapping.ts';
+import type { StreamRecord } from '../api/stream-record.ts';
+import type { KStream, StreamsBuilder } from '../api/streams-builder.ts';
+import type { GlobalKTable } from '../api/table.ts';
+import type { JoinStepConfig, SerdeSpec, TableConfig } from './pipeline-config.ts';
+
+type FieldType = NonNullable<TableConfig['fields']>[string];
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** The row check of a table's `fields:`: every field present with its type. */
+export function compileRowSchema(table: string, fields: Readonly<Record<string, FieldType>>): (row: unknown) => void {
+  const entries = Object.entries(fields);
+  const is: Record<FieldType, (v: unknown) => boolean> = {
+    string: (v) => typeof v === 'string',
+    number: (v) => typeof v === 'number' && Number.isFinite(v),
+    integer: (v) => Number.isInteger(v),
+    boolean: (v) => typeof v === 'boolean',
+  };
+  return (row) => {
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+      throw new InflowError('INVALID_ARGUMENT', `table "${table}": the row is ${typeOf(row)}; expected a JSON object`);
+    }
+    for (const [field, type] of entries) {
+      const v = readField(row, field);
+      if (!is[type](v)) {
+        throw new InflowError(
+          'INVALID_ARGUMENT',
+          `table "${table}": field "${field}" is ${v === undefined ? 'missing' : typeOf(v)}; expected ${type === 'integer' ? 'an integer' : `a ${type}`} (tables.${table}.fields)`,
+        );
+      }
+    }
+  };
+}
+
+/** Makes a topic's key or value serde from its spec (the pipeline's serde factory). */
+export type TableSerdeFactory = (spec: SerdeSpec, topic: string, isKey: boolean) => AsyncSerde<unknown>;
+
+/** Declares the global tables the join steps use on `builder`. */
+export function declareTables(
+  builder: StreamsBuilder,
+  tables: Readonly<Record<string, TableConfig>>,
+  used: ReadonlySet<string>,
+  serdeFor: TableSerdeFactory,
+): Map<string, GlobalKTable<unknown, unknown>> {
+  const out = new Map<string, GlobalKTable<unknown, unknown>>();
+  for (const [name, t] of Object.entries(tables)) {
+    if (!used.has(name)) continue;
+    const validate = t.fields ? compileRowSchema(name, t.fields) : undefined;
+    const table = builder.globalTable(
+      t.topic,
+      { key: serdeFor(t.key ?? 'string', t.topic, true), value: serdeFor(t.value ?? 'json', t.topic, false) },
+      { name, ...(validate ? { validate } : {}) },
+    );
+    out.set(name, table);
+  }
+  return out;
+}
+
+/** The lookup key of a record: a value field (numbers and booleans as text, like the string keys of a topic), or the record key. */
+function keyOf(j: JoinStepConfig, textKeys: boolean): (r: StreamRecord) => unknown {
+  const path = j.key;
+  if (path === undefined) return (r) => (Buffer.isBuffer(r.key) && textKeys ? r.key.toString('utf8') : r.key);
+  return (r) => {
+    const v = readField(r.value, path);
+    return textKeys && (typeof v === 'number' || typeof v === 'boolean') ? String(v) : v;
+  };
+}
+
+/** Sets a dotted path in a copy of `value` (the input's objects are not mutated). */
+function withField(value: Record<string, unknown>, path: string, v: unknown): Record<string, unknown> {
+  const [head, ...rest] = path.split('.');
+  const out = { ...value };
+  if (rest.length === 0) out[head as string] = v;
+  else {
+    const inner = out[head as string];
+    out[head as string] = withField(
+      inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? (inner as Record<string, unknown>) : {},
+      rest.join('.'),
+      v,
+    );
+  }
+  return out;
+}
+
+/** Adds a join step after `stream`. */
+export function addJoin(
+  stream: KStream<unknown, unknown>,
+  j: JoinStepConfig,
+  table: GlobalKTable<unknown, unknown>,
+  tableKeySpec: SerdeSpec | undefined,
+): KStream<unknown, unknown> {
+  const as = j.as ?? j.table;
+  const pick = j.fields;
+  const key = keyOf(j, (tableKeySpec ?? 'string') === 'string');
+  const joiner = (value: unknown, row: unknown): unknown => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new InflowError('INVALID_ARGUMENT', `join "${j.table}": the record value is ${typeOf(value)}; expected a JSON object`);
+    }
+    if (row === undefined) return value;
+    const part: unknown = pick
+      ? Object.fromEntries(pick.map((f): [string, unknown] => [f, readField(row, f)]).filter(([, v]) => v !== undefined))
+      : row;
+    return withField(value as Record<string, unknown>, as, part);
+  };
+  const options = j.name !== undefined ? { name: j.name } : {};
+  return j.type === 'left' ? stream.leftJoin(table, { key, joiner }, options) : stream.join(table, { key, joiner }, options);
+}
