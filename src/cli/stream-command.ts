@@ -2,6 +2,7 @@
  * `inflow stream <pipeline.yaml>`: runs a pipeline declared in YAML until SIGINT/SIGTERM, with
  * a status line every few seconds; `--dry-run` (and `inflow validate`) only check the file.
  */
+import { registerProcessMetrics } from '../observability/metrics.ts';
 import { dirname } from 'node:path';
 import { type KafkaConfig, kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
 import { validateConfig } from '../config/load-config.ts';
@@ -218,6 +219,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new InflowError('INVALID_ARGUMENT', `--metrics-port must be a port number 0-65535, got "${flags.metricsPort}"`);
       }
+      registerProcessMetrics(created.metrics.registry);
       const registries = () => [
         created.metrics.registry,
         ...[...built.inferencers.values()].flatMap((i) => ('metrics' in i ? [(i as LocalInference).metrics.registry] : [])),

@@ -3,7 +3,7 @@
  * nv_inference_count, nv_inference_exec_count, queue/compute durations), labelled by model and
  * version. Each service owns a Registry (no global state), which the server exposes.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Latency buckets, seconds: 50 µs … 10 s. */
 const LATENCY = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -123,4 +123,46 @@ export function createInferenceMetrics(registry: Registry = new Registry()): Inf
       registers,
     }),
   };
+}
+
+/**
+ * Registers prom-client's default process and Node.js runtime metrics on `registry` once:
+ * `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`,
+ * `nodejs_eventloop_lag_*` (monitorEventLoopDelay, 10 ms resolution), `nodejs_heap_*`,
+ * `nodejs_gc_duration_seconds`, … — the names Prometheus' Node.js dashboards expect. A second
+ * call on the same registry does nothing.
+ */
+export function registerProcessMetrics(registry: Registry): void {
+  if (registry.getSingleMetric('process_cpu_seconds_total')) return;
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+}
+
+/** One loaded version's state, as the repository reports it. */
+export interface VersionReadiness {
+  readonly model: string;
+  readonly version: number;
+  readonly ready: boolean;
+}
+
+/**
+ * `inflow_model_ready{model,version}`: 1 for a version that serves, 0 for one loading or being
+ * unloaded; a model with no version at all shows `version=""` 0. Read from `source` at each scrape.
+ */
+export function createModelReadyGauge(
+  registry: Registry,
+  source: () => Iterable<VersionReadiness | { model: string; version: undefined; ready: false }>,
+): Gauge<'model' | 'version'> {
+  const name = 'inflow_model_ready';
+  const existing = registry.getSingleMetric(name);
+  if (existing) registry.removeSingleMetric(name);
+  return new Gauge({
+    name,
+    help: 'Whether a model version serves (1) or is loading / unloading (0); version "" = the model has no version',
+    labelNames: ['model', 'version'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of source()) this.set({ model: v.model, version: v.version === undefined ? '' : String(v.version) }, v.ready ? 1 : 0);
+    },
+  });
 }

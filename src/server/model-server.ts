@@ -3,6 +3,7 @@
  * + Open Inference Protocol, default port 8501) and gRPC (TF Serving + OIP + health, default
  * port 8500). Graceful shutdown: not ready → drain both transports (bounded) → unload models.
  */
+import { registerProcessMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { PlatformLoader } from '../repository/model-repository.ts';
@@ -75,6 +76,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   });
   sync?.attach(inference.repository);
   sync?.registerMetrics(inference.metrics.registry);
+  registerProcessMetrics(inference.metrics.registry);
   const grace = options.shutdownGraceMs ?? 10_000;
   const closers: Array<(graceMs: number) => Promise<void>> = [];
   let restAddress: string | undefined;

@@ -7,7 +7,7 @@ import { InflowError } from '../errors.ts';
 import { context } from '@opentelemetry/api';
 import { inflowTracer, inSpan, tracingActive } from '../observability/tracing.ts';
 import type { InferenceMetrics } from '../observability/metrics.ts';
-import { createInferenceMetrics, UNKNOWN_MODEL_LABEL } from '../observability/metrics.ts';
+import { createInferenceMetrics, createModelReadyGauge, UNKNOWN_MODEL_LABEL } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { RoutingConfig } from '../repository/model-config.ts';
@@ -55,6 +55,13 @@ const seconds = (micros: number): number => micros / 1e6;
 export function createInferenceService(options: InferenceServiceOptions): InferenceService {
   const repository = options.repository;
   const metrics = options.metrics ?? createInferenceMetrics();
+  createModelReadyGauge(metrics.registry, function* () {
+    for (const model of repository.models()) {
+      const versions = repository.status(model)?.versions ?? [];
+      if (versions.length === 0) yield { model, version: undefined, ready: false };
+      for (const v of versions) yield { model, version: v.version, ready: v.state === 'AVAILABLE' };
+    }
+  });
   const log = options.logger ?? silentLogger;
   const router = createRouter(options.random ? { random: options.random } : {});
   const batchers = new Map<Servable, DynamicBatcher>();

@@ -1,7 +1,8 @@
 /**
  * Offline validation of rendered Kubernetes objects, with no cluster:
  *  - core kinds with the validators `kubernetes-models` generates from the Kubernetes OpenAPI
- *    schema, KEDA kinds with `@kubernetes-models/keda`'s;
+ *    schema, KEDA kinds with `@kubernetes-models/keda`'s, Prometheus Operator kinds (ServiceMonitor,
+ *    PodMonitor, PrometheusRule) with `@kubernetes-models/prometheus-operator`'s;
  *  - CRD kinds (Strimzi KafkaTopic, KServe ClusterServingRuntime) with ajv over the CRD's
  *    openAPIV3Schema (test/deploy/crds/).
  * Unknown fields are errors everywhere (like kubeconform --strict): the generated validators
@@ -26,6 +27,13 @@ const core = (name: string): string => join(repoRoot, 'node_modules/kubernetes-m
 const keda = (name: string): string =>
   join(repoRoot, 'node_modules/@kubernetes-models/keda/_schemas', `ComGithubKedacoreKedaV2ApisKedaV1alpha1${name}.js`);
 
+const promOperator = (name: string): string =>
+  join(
+    repoRoot,
+    'node_modules/@kubernetes-models/prometheus-operator/_schemas',
+    `ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoringV1${name}.js`,
+  );
+
 /** apiVersion/kind → the generated validator's module. */
 const GENERATED: Readonly<Record<string, string>> = {
   'v1/ConfigMap': core('IoK8sApiCoreV1ConfigMap'),
@@ -37,6 +45,9 @@ const GENERATED: Readonly<Record<string, string>> = {
   'autoscaling/v2/HorizontalPodAutoscaler': core('IoK8sApiAutoscalingV2HorizontalPodAutoscaler'),
   'keda.sh/v1alpha1/ScaledObject': keda('ScaledObject'),
   'keda.sh/v1alpha1/TriggerAuthentication': keda('TriggerAuthentication'),
+  'monitoring.coreos.com/v1/ServiceMonitor': promOperator('ServiceMonitor'),
+  'monitoring.coreos.com/v1/PodMonitor': promOperator('PodMonitor'),
+  'monitoring.coreos.com/v1/PrometheusRule': promOperator('PrometheusRule'),
   // Not a kind: the containers of a KServe runtime are core/v1 Containers.
   '#Container': core('IoK8sApiCoreV1Container'),
   '#ObjectMeta': join(repoRoot, 'node_modules/@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta.js'),
