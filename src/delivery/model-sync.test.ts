@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { parse } from 'yaml';
 import { InflowError } from '../errors.ts';
 import { createMemoryClient } from '../kafka/memory/memory-client.ts';
@@ -361,6 +362,42 @@ describe('model sync on the in-process log', () => {
       await sync.ready;
       await log.next((e) => e.type === 'installed' && e.version === 2);
       assert.equal(sync.stats().state, 'live');
+    } finally {
+      await sync.close();
+    }
+  });
+
+  it('logs one line when the models topic goes away and one when it is back, not one per retry, and reports the state', async () => {
+    await publish(1);
+    let down = true;
+    const flaky: KafkaClient = {
+      kind: 'kafka',
+      producer: (o) => client.producer(o),
+      consumer: (o) => client.consumer(o),
+      restoreConsumer: (o) => client.restoreConsumer(o),
+      admin: () => failingAdmin(client.admin(), () => down),
+      close: async () => undefined,
+    };
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
+    const { sync, log } = startSync({ client: flaky, logger, startTimeoutMs: 0, retryMinMs: 1, retryMaxMs: 2 });
+    await sync.start();
+    try {
+      await log.next(() => log.events.filter((x) => x.type === 'retrying').length >= 20);
+      assert.equal(sync.stats().connection, 'disconnected');
+      down = false;
+      await sync.ready;
+      assert.equal(sync.stats().connection, 'connected');
+      const about = lines.filter((l) => /models topic|Kafka/.test(l.msg) && !/installing unsigned|not caught up within/.test(l.msg));
+      assert.deepEqual(
+        about.map((l) => [l.level, l.msg.replace(/after [\d.]+ s/, 'after N s')]),
+        [
+          [40, 'Kafka (models topic "models") unreachable; retrying with backoff until it is back'],
+          [30, 'Kafka (models topic "models") reachable again after N s'],
+          [30, 'model sync caught up with the models topic'],
+        ],
+      );
+      assert.ok(sync.stats().errors >= 20, `${sync.stats().errors} failed tries counted`);
     } finally {
       await sync.close();
     }

@@ -15,15 +15,17 @@
  * chunks, finds every sha256 matching on disk and installs nothing again (`skipped`).
  *
  * Offline first. The repository on disk is the state: `start()` waits at most `startTimeoutMs`
- * for the topic, then returns either way; the sync keeps retrying in the background (backoff
- * 1 s → 30 s) and `ready` resolves once it has caught up with the topic's end.
+ * for the topic, then returns either way; the sync keeps retrying in the background (the Kafka
+ * layer's capped backoff with jitter, 1 s → 30 s; one log line when the topic goes away, one
+ * when it is back) and `ready` resolves once it has caught up with the topic's end.
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { InflowError } from '../errors.ts';
-import type { KafkaClient, KafkaConsumer } from '../kafka/types.ts';
+import { type ConnectionState, createConnectionMonitor, isTransient, reportTo, retryTransient } from '../kafka/connection.ts';
+import type { KafkaAdmin, KafkaClient, KafkaConsumer } from '../kafka/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { DEFAULT_MODELS_TOPIC } from './delivery-format.ts';
@@ -53,7 +55,7 @@ export interface ModelSyncOptions {
   createTopic?: boolean;
   /** Give up a publish that has had no chunk for this long and no manifest. Default 15 min. */
   abandonAfterMs?: number;
-  /** Backoff between reconnects: doubles from min to max. Defaults 1 000 and 30 000. */
+  /** Backoff between reconnects: doubles from min to max, with jitter. Defaults 1 000 and 30 000. */
   retryMinMs?: number;
   retryMaxMs?: number;
   /** Longest wait of one poll. Default 1 000. */
@@ -90,6 +92,8 @@ export interface ModelSyncStats extends ApplierCounters {
   caughtUp: boolean;
   /** Publishes with chunks staged and no manifest yet. */
   pending: number;
+  /** Whether this sync last reached Kafka (`disconnected` from its first failed try until one works). */
+  connection: ConnectionState;
   /** Failed connection attempts and sessions. */
   errors: number;
   lastError?: string;
@@ -121,6 +125,10 @@ export function createModelSync(options: ModelSyncOptions): ModelSync {
   const log = (options.logger ?? silentLogger).child({ component: 'model-sync', topic });
   const retryMin = options.retryMinMs ?? 1000;
   const retryMax = options.retryMaxMs ?? 30_000;
+  // This sync's own view (one log line per change, in its component's log) and the client's
+  // shared one (what a server's readiness reads).
+  const monitor = createConnectionMonitor({ logger: log, name: `Kafka (models topic "${topic}")` });
+  const reporter = reportTo(monitor, client.connection);
   let lastRejection: ModelSyncStats['lastRejection'];
   const applier = createRecordApplier({
     repository,
@@ -180,16 +188,29 @@ export function createModelSync(options: ModelSyncOptions): ModelSync {
       abort.signal.addEventListener('abort', done, { once: true });
     });
 
-  /** One connection: subscribe, then poll and apply until closed or an error. */
-  async function session(onConnected: () => void): Promise<void> {
-    state = 'connecting';
+  /** An open connection to the models topic: where each partition stands. */
+  interface Session {
+    readonly admin: KafkaAdmin;
+    readonly consumer: KafkaConsumer;
+    readonly assigned: ReadonlyArray<{ partition: number }>;
+    readonly endOf: Map<number, bigint>;
+    /** Next offset to apply, and the offset committed, per partition. */
+    readonly next: Map<number, bigint>;
+    readonly done: Map<number, bigint>;
+  }
+
+  /** Opens a session: the topic, a subscribed consumer, end and committed offsets. Closes what it opened on failure. */
+  async function connect(): Promise<Session> {
+    state = state === 'retrying' ? 'retrying' : 'connecting';
     await applier.reset();
     const admin = client.admin();
-    let consumer: KafkaConsumer | undefined;
+    // 16 buffered records bound memory to ~8 MiB of 512 KiB chunks.
+    const consumer = client.consumer({ groupId, autoOffsetReset: 'earliest', maxBufferedRecords: 16 });
+    // The real client's subscribe() waits out an outage by itself: close() must be able to end that wait.
+    const stop = (): void => void consumer.close().catch(() => undefined);
+    abort.signal.addEventListener('abort', stop, { once: true });
     try {
       if (options.createTopic ?? true) await ensureModelsTopic(admin, topic);
-      // 16 buffered records bound memory to ~8 MiB of 512 KiB chunks.
-      consumer = client.consumer({ groupId, autoOffsetReset: 'earliest', maxBufferedRecords: 16 });
       await consumer.subscribe([topic]);
       const assigned = consumer.assignment().filter((p) => p.topic === topic);
       const [ends, starts, committed] = await Promise.all([
@@ -197,77 +218,120 @@ export function createModelSync(options: ModelSyncOptions): ModelSync {
         admin.listOffsets(topic, 'earliest'),
         consumer.committed(assigned),
       ]);
-      onConnected();
-      const endOf = new Map(ends.map((o) => [o.partition, o.offset]));
       const startOf = new Map(starts.map((o) => [o.partition, o.offset]));
-      /** Next offset to apply, and the offset committed, per partition. */
       const next = new Map<number, bigint>();
       const done = new Map<number, bigint>();
       for (const c of committed) {
         next.set(c.partition, c.offset >= 0n ? c.offset : (startOf.get(c.partition) ?? 0n));
         done.set(c.partition, c.offset);
       }
-      // With no partition assigned (another member of the group holds it, or the assignment is
-      // not known yet) only the empty-poll rule below can say "caught up".
-      const atEnd = (): boolean =>
-        assigned.length > 0 && assigned.every((p) => (next.get(p.partition) ?? 0n) >= (endOf.get(p.partition) ?? 0n));
-      const commit = async (): Promise<void> => {
-        const offsets = [];
-        for (const [partition, offset] of next) {
-          const hold = applier.holdBack(partition);
-          const safe = hold !== undefined && hold < offset ? hold : offset;
-          if (safe > (done.get(partition) ?? -1n)) offsets.push({ topic, partition, offset: safe });
-        }
-        if (offsets.length === 0) return;
-        await consumer?.commit(offsets);
-        for (const o of offsets) done.set(o.partition, o.offset);
-      };
-      state = 'catching-up';
-      let isLive = false;
-      const live = (): void => {
-        if (isLive || abort.signal.aborted) return;
-        isLive = true;
-        state = 'live';
-        markCaughtUp();
-        emitSafe({ type: 'caught-up' });
-      };
-      if (atEnd()) live();
-      let idle = 0;
-      while (!abort.signal.aborted) {
-        const records = await consumer.poll({ maxRecords: 16, timeoutMs: options.pollTimeoutMs ?? 1000, signal: abort.signal });
-        for (const r of records) {
-          const kind = await applier.apply(r);
-          next.set(r.partition, r.offset + 1n);
-          if (kind === 'manifest' || kind === 'control') await commit();
-        }
-        await commit();
-        idle = records.length === 0 ? idle + 1 : 0;
-        // The partition's last record can be missing (a cleaned tombstone): empty polls in a row then mean the end.
-        if (!isLive && (atEnd() || idle >= IDLE_POLLS_AT_END)) live();
-      }
-    } finally {
-      await consumer?.close().catch(() => undefined);
+      return { admin, consumer, assigned, endOf: new Map(ends.map((o) => [o.partition, o.offset])), next, done };
+    } catch (error) {
+      await consumer.close().catch(() => undefined);
       await admin.close().catch(() => undefined);
+      throw error;
+    } finally {
+      abort.signal.removeEventListener('abort', stop);
     }
   }
 
-  async function run(): Promise<void> {
-    let delay = retryMin;
+  /** Polls and applies until closed or an error. */
+  async function consume(s: Session): Promise<void> {
+    const { consumer, assigned, endOf, next, done } = s;
+    // With no partition assigned (another member of the group holds it, or the assignment is
+    // not known yet) only the empty-poll rule below can say "caught up".
+    const atEnd = (): boolean =>
+      assigned.length > 0 && assigned.every((p) => (next.get(p.partition) ?? 0n) >= (endOf.get(p.partition) ?? 0n));
+    const commit = async (): Promise<void> => {
+      const offsets = [];
+      for (const [partition, offset] of next) {
+        const hold = applier.holdBack(partition);
+        const safe = hold !== undefined && hold < offset ? hold : offset;
+        if (safe > (done.get(partition) ?? -1n)) offsets.push({ topic, partition, offset: safe });
+      }
+      if (offsets.length === 0) return;
+      await consumer.commit(offsets);
+      for (const o of offsets) done.set(o.partition, o.offset);
+    };
+    state = 'catching-up';
+    let isLive = false;
+    const live = (): void => {
+      if (isLive || abort.signal.aborted) return;
+      isLive = true;
+      state = 'live';
+      markCaughtUp();
+      emitSafe({ type: 'caught-up' });
+    };
+    if (atEnd()) live();
+    let idle = 0;
     while (!abort.signal.aborted) {
+      const records = await consumer.poll({ maxRecords: 16, timeoutMs: options.pollTimeoutMs ?? 1000, signal: abort.signal });
+      for (const r of records) {
+        const kind = await applier.apply(r);
+        next.set(r.partition, r.offset + 1n);
+        if (kind === 'manifest' || kind === 'control') await commit();
+      }
+      await commit();
+      idle = records.length === 0 ? idle + 1 : 0;
+      // The partition's last record can be missing (a cleaned tombstone): empty polls in a row then mean the end.
+      if (!isLive && (atEnd() || idle >= IDLE_POLLS_AT_END)) live();
+    }
+  }
+
+  /** Counts a failure in the stats and tells the listener (never a log line: the monitor logs changes). */
+  const retrying = (e: InflowError, inMs: number): void => {
+    errors++;
+    lastError = `${e.code}: ${e.message}`;
+    state = 'retrying';
+    emitSafe({ type: 'retrying', reason: lastError, inMs });
+  };
+
+  /**
+   * Sessions until closed. Connecting retries transient failures through the Kafka layer's
+   * shared mechanism (../kafka/connection.ts): capped backoff with jitter, one log line when the
+   * models topic goes away and one when it is back. A session lost mid-run reconnects the same
+   * way. A failure retrying cannot fix (authorization, configuration) is logged once per
+   * distinct reason and retried at the longest backoff: the local repository keeps serving and
+   * an operator can fix the cause without a restart.
+   */
+  async function run(): Promise<void> {
+    let refusal: string | undefined;
+    while (!abort.signal.aborted) {
+      let session: Session;
       try {
-        await session(() => {
-          delay = retryMin;
+        session = await retryTransient(connect, {
+          monitor: reporter,
+          signal: abort.signal,
+          initialMs: retryMin,
+          maxMs: retryMax,
+          onRetry: (e, delay) => retrying(e, delay),
         });
       } catch (error) {
         if (abort.signal.aborted) break;
-        errors++;
         const e = InflowError.from(error);
-        lastError = `${e.code}: ${e.message}`;
-        state = 'retrying';
-        log.warn({ err: e, retryInMs: delay }, `model sync lost the models topic (${e.message}); serving the local repository, retrying`);
-        emitSafe({ type: 'retrying', reason: lastError, inMs: delay });
-        await wait(delay);
-        delay = Math.min(delay * 2, retryMax);
+        retrying(e, retryMax);
+        if (refusal !== lastError) {
+          refusal = lastError;
+          log.error(
+            { err: e, retryInMs: retryMax },
+            `model sync cannot read the models topic (${e.message}); serving the local repository, retrying`,
+          );
+        }
+        await wait(retryMax);
+        continue;
+      }
+      refusal = undefined;
+      try {
+        await consume(session);
+      } catch (error) {
+        if (abort.signal.aborted) break;
+        const e = InflowError.from(error);
+        // Reported as a failure only when it is one of the connection: the next connect() logs and backs off.
+        if (isTransient(e)) reporter.failed(e);
+        retrying(e, 0);
+      } finally {
+        await session.consumer.close().catch(() => undefined);
+        await session.admin.close().catch(() => undefined);
       }
     }
   }
@@ -307,6 +371,7 @@ export function createModelSync(options: ModelSyncOptions): ModelSync {
       state,
       groupId,
       caughtUp,
+      connection: monitor.state,
       pending: applier.pending(),
       errors,
       ...(lastError === undefined ? {} : { lastError }),

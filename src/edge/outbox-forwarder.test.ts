@@ -134,6 +134,46 @@ describe('outbox forwarder', () => {
     assert.equal(fwd.connected, true);
   });
 
+  it('retries an outage through the shared backoff (no zero delay, capped) and logs one line when Kafka goes away and one when it is back', async () => {
+    const s = store();
+    const { client, ids } = memory();
+    const { state, producer } = switchableProducer(client.producer());
+    const delays: number[] = [];
+    // Down for 12 backoffs (or 50 tries, should the forwarder not back off at all).
+    Object.defineProperty(state, 'down', { get: () => delays.length < 12 && state.attempts <= 50 });
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
+    const counter = forwardedCounter();
+    const fwd = startOutboxForwarder({
+      store: s,
+      producer,
+      batchRecords: 4,
+      retryMinMs: 100,
+      retryMaxMs: 1600,
+      // The unluckiest jitter: full jitter would retry at once, every time.
+      random: () => 0,
+      sleep: async (ms) => {
+        delays.push(ms);
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+      logger,
+      ...counter,
+    });
+    cleanups.push(() => fwd.close());
+    s.complete([{ records: [{ ...rec(0), headers: [['inflow-message-id', 'm-0']] }] }]);
+    fwd.wake();
+    await counter.reach(1);
+    assert.deepEqual(delays, [50, 100, 200, 400, 800, 800, 800, 800, 800, 800, 800, 800]);
+    assert.deepEqual(ids('readings'), ['m-0']);
+    assert.deepEqual(
+      lines.filter((l) => /Kafka/.test(l.msg)).map((l) => [l.level, l.msg.replace(/after [\d.]+ s/, 'after N s')]),
+      [
+        [40, 'Kafka (edge outbox) unreachable; retrying with backoff until it is back'],
+        [30, 'Kafka (edge outbox) reachable again after N s'],
+      ],
+    );
+  });
+
   it('discards only the record Kafka refuses for good and forwards its neighbours', async () => {
     const s = store();
     const { client, ids } = memory();

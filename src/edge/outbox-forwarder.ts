@@ -1,8 +1,9 @@
 /**
  * Drains the outbox to Kafka in order: the oldest records in one produce request (idempotent
  * producer, acks=all), removed only once Kafka acknowledged them, then the next. While Kafka is
- * unreachable, attempts back off exponentially (full jitter) and the outbox grows; nothing is
- * dropped here. At-least-once: a produce that reached Kafka but whose acknowledgement was lost
+ * unreachable, attempts back off through the Kafka layer's shared retry (../kafka/connection.ts:
+ * capped exponential backoff with jitter, one log line when Kafka goes away and one when it is
+ * back) and the outbox grows; nothing is dropped here. At-least-once: a produce that reached Kafka but whose acknowledgement was lost
  * (or a crash before the removal) sends the records again, with the same `inflow-message-id`
  * header, so consumers de-duplicate by it.
  *
@@ -10,6 +11,7 @@
  * the batch is retried record by record and only the refused one is discarded (counted, logged).
  */
 import { InflowError } from '../errors.ts';
+import { backoffDelay, createConnectionMonitor, retryTransient, sleep } from '../kafka/connection.ts';
 import type { KafkaProducer, ProducerRecord } from '../kafka/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
@@ -21,7 +23,7 @@ export interface ForwarderOptions {
   readonly producer: KafkaProducer;
   /** Records per produce request. */
   readonly batchRecords: number;
-  /** Backoff between failed attempts: doubles from min to max (full jitter), ms. */
+  /** Backoff between failed attempts: doubles from min to max (with jitter), ms. */
   readonly retryMinMs: number;
   readonly retryMaxMs: number;
   /** How long close() waits for a produce in flight, ms (its records stay in the outbox either way). Default 5000. */
@@ -38,6 +40,8 @@ export interface ForwarderOptions {
    * (SERIALIZATION) is discarded like one Kafka refuses for good.
    */
   readonly encode?: (record: StoredRecord) => Buffer | null | Promise<Buffer | null>;
+  /** Waits out one backoff (tests inject it); default: a timer that close() ends. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** A running forwarder. */
@@ -87,41 +91,54 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
   let kick: (() => void) | undefined;
   let pendingKick = false;
 
-  /** Resolves on wake() (when `wakeable`), close(), or after `ms` (undefined: no timeout). */
-  const idle = (ms?: number, wakeable = true): Promise<void> =>
+  /** Resolves on wake() or close(). */
+  const idle = (): Promise<void> =>
     new Promise((resolve) => {
-      if ((wakeable && pendingKick) || stop.signal.aborted) {
+      if (pendingKick || stop.signal.aborted) {
         pendingKick = false;
         resolve();
         return;
       }
       const done = (): void => {
-        clearTimeout(timer);
         stop.signal.removeEventListener('abort', done);
         kick = undefined;
         resolve();
       };
-      const timer = ms === undefined ? undefined : setTimeout(done, ms);
-      // A backoff is not cut short by new records (at 1 k msg/s it would never back off).
-      if (wakeable) kick = done;
+      kick = done;
       stop.signal.addEventListener('abort', done, { once: true });
     });
 
-  /** Records the outcome of a produce; logs each change of state or of the reason, once. */
-  const setOutcome = (error?: InflowError): void => {
+  // Reachable or not is the Kafka layer's connection state: one log line when Kafka goes away,
+  // one when it is back, whatever the number of retries between.
+  const monitor = createConnectionMonitor({ logger: log, name: 'Kafka (edge outbox)' });
+  let everDrained = false;
+
+  /** A produce was acknowledged: clears the failure; one line when the records flow again (the monitor's after an outage). */
+  const succeeded = (): void => {
+    const wasDown = monitor.state === 'disconnected';
+    monitor.succeeded();
+    if (!wasDown && (!everDrained || (lastError !== undefined && ANSWERED_BY_CLUSTER.has(lastError.code)))) {
+      log.info('Kafka reachable: draining the outbox');
+    }
+    everDrained = true;
+    connected = true;
+    lastError = undefined;
+    metrics?.kafkaConnected.set(1);
+  };
+
+  /** A produce failed: counted; an unreachable cluster is the monitor's to log, a refusal is logged once per reason. */
+  const failed = (error: InflowError): void => {
+    metrics?.forwardFailures.inc({ code: error.code });
     // Only errors the cluster itself answered with mean it is reachable; a network error, a timeout
     // or an unclassified failure counts as unreachable.
-    const reachable = error === undefined || ANSWERED_BY_CLUSTER.has(error.code);
-    if (error === undefined) {
-      if (lastError !== undefined || !connected) log.info('Kafka reachable: draining the outbox');
-    } else if (lastError?.code !== error.code || lastError.message !== error.message) {
+    const reachable = ANSWERED_BY_CLUSTER.has(error.code);
+    if (!reachable) monitor.failed(error);
+    else if (lastError?.code !== error.code || lastError.message !== error.message) {
       log.warn(
         { code: error.code, err: error.message, waiting: store.stats().records },
-        !ANSWERED_BY_CLUSTER.has(error.code)
-          ? 'Kafka unreachable: records wait in the outbox'
-          : error.code === 'KAFKA_TOPIC_NOT_FOUND'
-            ? 'Kafka has no such topic: records wait in the outbox until it is created (the agent does not create topics)'
-            : 'Kafka refused the records: they wait in the outbox',
+        error.code === 'KAFKA_TOPIC_NOT_FOUND'
+          ? 'Kafka has no such topic: records wait in the outbox until it is created (the agent does not create topics)'
+          : 'Kafka refused the records: they wait in the outbox',
       );
     }
     connected = reachable;
@@ -159,8 +176,27 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
     }
   };
 
+  /** Sends one batch and removes it from the outbox once acknowledged. */
+  const forward = async (batch: readonly StoredRecord[]): Promise<void> => {
+    try {
+      await send(batch);
+    } catch (error) {
+      if (!REFUSED_RECORD.has(InflowError.from(error).code)) throw error;
+      await isolate(batch);
+      succeeded();
+      return;
+    }
+    // The state first: whoever hears of the forwarded records sees the cluster connected.
+    succeeded();
+    acknowledged(batch);
+  };
+
+  const backoff = { initialMs: options.retryMinMs, maxMs: options.retryMaxMs, random };
+  const wait = options.sleep ?? sleep;
   const run = async (): Promise<void> => {
-    let backoff = options.retryMinMs;
+    // Failures retrying cannot fix by itself (a missing topic, no authorization) still wait for an
+    // operator: records stay, the batch is tried again at growing intervals.
+    let refused = 0;
     while (!stop.signal.aborted) {
       const batch = store.peek(options.batchRecords);
       metrics?.outboxRecords.set(store.stats().records);
@@ -170,23 +206,15 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
         continue;
       }
       try {
-        try {
-          await send(batch);
-          acknowledged(batch);
-        } catch (error) {
-          if (!REFUSED_RECORD.has(InflowError.from(error).code)) throw error;
-          await isolate(batch);
-        }
-        setOutcome();
-        backoff = options.retryMinMs;
+        // The shared mechanism (../kafka/connection.ts): capped exponential backoff with jitter, so
+        // the agents of a site do not hammer the cluster in step; a backoff is not cut short by new
+        // records (at 1 k msg/s it would never back off).
+        await retryTransient(() => forward(batch), { ...backoff, monitor, signal: stop.signal, onRetry: failed, sleep: wait });
+        refused = 0;
       } catch (error) {
-        const e = InflowError.from(error);
-        metrics?.forwardFailures.inc({ code: e.code });
-        setOutcome(e);
         if (stop.signal.aborted) break;
-        // Full jitter: reconnecting agents of a site do not hammer the cluster in step.
-        await idle(Math.round(random() * backoff), false);
-        backoff = Math.min(backoff * 2, options.retryMaxMs);
+        failed(InflowError.from(error));
+        await wait(backoffDelay(refused++, backoff), stop.signal);
       }
     }
   };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { InflowError } from '../errors.ts';
-import { backoffDelay, createConnectionMonitor, isTransient, retryTransient } from './connection.ts';
+import { backoffDelay, createConnectionMonitor, isTransient, reportTo, retryTransient } from './connection.ts';
 
 describe('riding out broker outages', () => {
   it('backs off exponentially from 100 ms, capped at 5 s, with jitter that never collapses to zero', () => {
@@ -96,5 +96,31 @@ describe('riding out broker outages', () => {
     // Delays 50, 100, 200, 400, 800, 1600 (equal jitter at 0): 1550 ms slept before the 6th try; the next wait passes 3000.
     assert.equal(calls, 6);
     assert.ok(clock <= 3000, `slept ${clock} ms`);
+  });
+
+  it('tells onRetry of each retry with its delay, and reports every outcome to each monitor of reportTo', async () => {
+    const own = createConnectionMonitor();
+    const shared = createConnectionMonitor();
+    const retries: Array<[string, number, number]> = [];
+    let calls = 0;
+    await retryTransient(
+      async () => {
+        if (++calls <= 3) throw new InflowError('KAFKA_UNREACHABLE', 'Connection refused');
+        assert.deepEqual([own.state, shared.state], ['disconnected', 'disconnected']);
+        return calls;
+      },
+      {
+        monitor: reportTo(own, undefined, shared),
+        random: () => 0,
+        sleep: async () => undefined,
+        onRetry: (e, delay, attempt) => void retries.push([e.code, delay, attempt]),
+      },
+    );
+    assert.deepEqual(retries, [
+      ['KAFKA_UNREACHABLE', 50, 0],
+      ['KAFKA_UNREACHABLE', 100, 1],
+      ['KAFKA_UNREACHABLE', 200, 2],
+    ]);
+    assert.deepEqual([own.state, shared.state], ['connected', 'connected']);
   });
 });

@@ -129,9 +129,30 @@ export function isTransient(error: InflowError): boolean {
   return error.retriable && error.code !== 'KAFKA_REBALANCE';
 }
 
+/** What {@link retryTransient} reports each outcome to. */
+export type ConnectionReporter = Pick<ConnectionMonitor, 'failed' | 'succeeded'>;
+
+/**
+ * One reporter for several monitors: a component that logs its own state changes (its own
+ * monitor) and also keeps the client's shared state — what `/readyz` reads — up to date.
+ */
+export function reportTo(...monitors: ReadonlyArray<ConnectionReporter | undefined>): ConnectionReporter {
+  const all = monitors.filter((m): m is ConnectionReporter => m !== undefined);
+  return {
+    failed: (error) => {
+      for (const m of all) m.failed(error);
+    },
+    succeeded: () => {
+      for (const m of all) m.succeeded();
+    },
+  };
+}
+
 /** Options of {@link retryTransient}. */
 export interface RetryOptions extends BackoffOptions {
-  readonly monitor?: ConnectionMonitor;
+  readonly monitor?: ConnectionReporter;
+  /** Called before each wait (stats, events — not logs: the monitor logs the state changes). */
+  readonly onRetry?: (error: InflowError, delayMs: number, attempt: number) => void;
   /** Stops the retries: the last error is thrown as CANCELLED. */
   readonly signal?: AbortSignal;
   /** Maps what `fn` threw onto an InflowError (the client layer's error mapping). */
@@ -180,6 +201,7 @@ export async function retryTransient<T>(fn: () => Promise<T>, options: RetryOpti
       }
       const delay = backoffDelay(attempt, options);
       if (now() + delay > giveUpAt) throw error;
+      options.onRetry?.(error, delay, attempt);
       await wait(delay, options.signal);
       if (options.signal?.aborted) {
         throw new InflowError('CANCELLED', `stopped while Kafka was unreachable: ${error.message}`, { cause: error });

@@ -31,9 +31,11 @@ export {
   type BackoffOptions,
   type ConnectionChange,
   type ConnectionMonitor,
+  type ConnectionReporter,
   ConnectionState,
   createConnectionMonitor,
   isTransient,
+  reportTo,
   retryTransient,
 } from './connection.ts';
 export {
