@@ -1,7 +1,8 @@
 /**
  * The model server: one InferenceService over a model repository, served over REST (TF Serving
  * + Open Inference Protocol, default port 8501) and gRPC (TF Serving + OIP + health, default
- * port 8500). Graceful shutdown: not ready → drain both transports (bounded) → unload models.
+ * port 8500). Readiness (REST `/v2/health/ready`, gRPC health and ServerReady) also waits for the
+ * Kafka cluster when the endpoint or model sync uses one (./readiness-gate.ts). Graceful shutdown: not ready → drain both transports (bounded) → unload models.
  */
 import { registerProcessMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -11,6 +12,8 @@ import { createLocalInference, type LocalInference } from '../serving/local-infe
 import { createGrpcServer, type GrpcServerOptions } from './grpc/index.ts';
 import { type RepositorySync, type RepositorySyncOptions, startRepositorySync } from '../delivery/repository-sync.ts';
 import { type KafkaEndpointOptions, startKafkaEndpoint } from './kafka/kafka-endpoint-runner.ts';
+import type { KafkaClient } from '../kafka/types.ts';
+import { kafkaReadinessGate } from './readiness-gate.ts';
 import { type RestServerOptions, startRestServer } from './rest/index.ts';
 import { createHttpFeatureLookup } from './store-lookup-http.ts';
 import type { FeatureLookup } from '../serving/feature-fill.ts';
@@ -77,6 +80,11 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   sync?.attach(inference.repository);
   sync?.registerMetrics(inference.metrics.registry);
   registerProcessMetrics(inference.metrics.registry);
+  // Kafka's reachability holds readiness back wherever the server uses it (one gate per client).
+  const kafkaUses = new Map<KafkaClient, string[]>();
+  if (options.kafka) kafkaUses.set(options.kafka.client, ['the Kafka-native endpoint']);
+  if (options.modelSync) kafkaUses.set(options.modelSync.client, [...(kafkaUses.get(options.modelSync.client) ?? []), 'model sync']);
+  const readiness = [...kafkaUses].map(([client, uses]) => kafkaReadinessGate(client, uses));
   const grace = options.shutdownGraceMs ?? 10_000;
   const closers: Array<(graceMs: number) => Promise<void>> = [];
   let restAddress: string | undefined;
@@ -84,13 +92,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   try {
     if (options.rest !== false) {
       const restOptions = options.rest ?? {};
-      const rest = await startRestServer(inference, { logger: log, ...restOptions });
+      const rest = await startRestServer(inference, { logger: log, readiness, ...restOptions });
       closers.push((ms) => rest.close(ms));
       restAddress = reachable(restOptions.host, rest.port);
     }
     if (options.grpc !== false) {
       const grpcOptions = options.grpc ?? {};
-      const grpc = createGrpcServer(inference, { logger: log, ...grpcOptions });
+      const grpc = createGrpcServer(inference, { logger: log, readiness, ...grpcOptions });
       const { port } = await grpc.start();
       closers.push((ms) => grpc.close(ms));
       grpcAddress = reachable(grpcOptions.host, port);

@@ -103,7 +103,10 @@ describe('inflow serve --kafka --models-topic through a broker outage', {
         'serve',
         '--model-repository',
         repo,
-        '--no-rest',
+        '--host',
+        '127.0.0.1',
+        '--rest-port',
+        '0',
         '--no-grpc',
         '--kafka',
         bootstrap,
@@ -128,15 +131,33 @@ describe('inflow serve --kafka --models-topic through a broker outage', {
     await waitFor('the server to start', () => (/Kafka .*→/.test(output) ? true : c.exitCode !== null ? assert.fail(output) : undefined), {
       timeoutMs: 90_000,
     });
+    const rest = /REST {2}http:\/\/(\S+)/.exec(output)?.[1];
+    assert.ok(rest, output);
+    const readiness = async () => {
+      const res = await fetch(`http://${rest}/v2/health/ready`);
+      return { status: res.status, body: (await res.json()) as { ready: boolean; reason?: string } };
+    };
 
     const before = ['b0', 'b1', 'b2', 'b3'];
     await send(before);
     await answered(before);
 
+    assert.deepEqual(await readiness(), { status: 200, body: { ready: true } });
+    const outageStart = Date.now();
     await broker?.stop({ keepData: true });
     broker = undefined;
+    // Not ready, with the reason, while the cluster is away (as inflow stream's /readyz).
+    const down = await waitFor(
+      'readiness to say Kafka is unreachable',
+      async () => {
+        const r = await readiness();
+        return r.status === 503 ? r : undefined;
+      },
+      { timeoutMs: 30_000, everyMs: 200, describe: () => output },
+    );
+    assert.match(down.body.reason ?? '', /^Kafka unreachable since .*; the Kafka-native endpoint and model sync wait for it$/);
     // The outage: its length is the scenario. The server must still run at its end.
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 10_000 - (Date.now() - outageStart))));
     assert.equal(c.exitCode, null, `the server exited during the outage:\n${output}`);
     broker = await startLocalBroker({ dataDir, heapMb: 256 });
     assert.equal(broker.bootstrapServers, bootstrap);
@@ -145,6 +166,11 @@ describe('inflow serve --kafka --models-topic through a broker outage', {
     await send(afterIds);
     const responses = await answered([...before, ...afterIds]);
     assert.equal(responses.length, 8);
+    await waitFor('readiness once Kafka is back', async () => ((await readiness()).status === 200 ? true : undefined), {
+      timeoutMs: 30_000,
+      everyMs: 200,
+      describe: () => output,
+    });
 
     const config = await readFile(join(ROOT, 'models', 'repository', 'digits-mlp', 'config.yaml'), 'utf8');
     await retryTransient(

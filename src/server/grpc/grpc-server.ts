@@ -18,6 +18,7 @@ import { createBearerAuthInterceptor } from './grpc-auth.ts';
 import { createGrpcMetrics, createUnaryWrapper, type UnaryImpl, type UnaryWrapper } from './grpc-call.ts';
 import type { GrpcInference } from './grpc-inference.ts';
 import { GrpcServiceName, loadGrpcProtos, tolerantServiceDefinition } from './grpc-protos.ts';
+import { notReadyReason, type ReadinessGate } from '../readiness-gate.ts';
 import { createHealthService } from './health-service.ts';
 import { createOipHandlers } from './oip-service.ts';
 import { createTfServingHandlers } from './tfserving-service.ts';
@@ -64,6 +65,8 @@ export interface GrpcServerOptions {
   /** ServerMetadata `name` and `version`. Defaults: `inflow` and the package version. */
   serverName?: string;
   serverVersion?: string;
+  /** Dependencies besides the models that health and ServerReady wait for: Kafka when the server uses it. */
+  readiness?: readonly ReadinessGate[];
   /** Where the gRPC metrics go. Default: the inference service's registry. */
   registry?: Registry;
   logger?: Logger;
@@ -153,10 +156,12 @@ export function createGrpcServer(inference: GrpcInference, options: GrpcServerOp
     serverVersion: options.serverVersion ?? packageVersion(),
     admin,
     accepting: () => accepting,
+    notReady: () => notReadyReason(options.readiness),
   });
   const health = createHealthService(inference, {
     services: [GrpcServiceName.PREDICTION, GrpcServiceName.MODEL, GrpcServiceName.INFERENCE],
     logger,
+    ...(options.readiness ? { readiness: options.readiness } : {}),
   });
   const tolerant = tolerantServiceDefinition;
   server.addService(tolerant(GrpcServiceName.PREDICTION), implement(wrapper, GrpcServiceName.PREDICTION, tf.prediction));

@@ -1,6 +1,7 @@
 /**
- * `grpc.health.v1.Health`: SERVING while the server accepts calls and every model is ready
- * (OIP's server readiness); NOT_SERVING before that and from the start of shutdown. Service ""
+ * `grpc.health.v1.Health`: SERVING while the server accepts calls, every model is ready (OIP's
+ * server readiness) and the Kafka cluster the server uses is reachable (../readiness-gate.ts);
+ * NOT_SERVING otherwise and from the start of shutdown. Service ""
  * and every served service name report the same; other names are NOT_FOUND (Check) or
  * SERVICE_UNKNOWN (Watch), as the health checking protocol says.
  */
@@ -14,6 +15,7 @@ import {
 import { boundedDetails } from './grpc-call.ts';
 import type { GrpcInference } from './grpc-inference.ts';
 import { MalformedRequest } from './grpc-protos.ts';
+import { notReadyReason, type ReadinessGate } from '../readiness-gate.ts';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus names (the generated `as const` object). */
 export const ServingStatus = GeneratedServingStatus;
@@ -35,6 +37,8 @@ export interface HealthServiceOptions {
   /** Service names that report the server's status (besides ""). */
   services: readonly string[];
   logger: Logger;
+  /** Dependencies besides the models (Kafka): NOT_SERVING while one gives a reason; watchers hear each change. */
+  readiness?: readonly ReadinessGate[];
 }
 
 function malformed(request: MalformedRequest): string {
@@ -48,7 +52,7 @@ export function createHealthService(inference: GrpcInference, options: HealthSer
   let closing = false;
 
   async function status(): Promise<ServingStatus> {
-    if (shuttingDown) return ServingStatus.NOT_SERVING;
+    if (shuttingDown || notReadyReason(options.readiness) !== undefined) return ServingStatus.NOT_SERVING;
     return (await inference.ready()) ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
   }
 
@@ -57,6 +61,7 @@ export function createHealthService(inference: GrpcInference, options: HealthSer
   }
   // Readiness changes when versions load or unload; without a repository only shutdown changes it.
   const unsubscribe = inference.repository?.onChange(notify);
+  const unsubscribeGates = (options.readiness ?? []).map((gate) => gate.onChange(notify));
 
   const check: grpc.handleUnaryCall<HealthCheckRequest__Output | MalformedRequest, HealthCheckResponse> = (call, callback) => {
     if (call.request instanceof MalformedRequest) {
@@ -117,6 +122,7 @@ export function createHealthService(inference: GrpcInference, options: HealthSer
     close() {
       closing = true;
       unsubscribe?.();
+      for (const off of unsubscribeGates) off();
       notify();
       watchers.clear();
     },

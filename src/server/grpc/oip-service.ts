@@ -136,6 +136,8 @@ export interface OipHandlerOptions {
   admin: boolean;
   /** False while the server shuts down: not ready. */
   accepting: () => boolean;
+  /** Why a dependency (Kafka) holds server readiness back; undefined when none does. */
+  notReady?: () => string | undefined;
   /** Element limits of one request, checked (with the signature) before decoding. */
   decodeLimits: DecodeLimits;
 }
@@ -234,7 +236,7 @@ export function createOipHandlers(inference: GrpcInference, options: OipHandlerO
 
   return {
     ServerLive: async () => ({ live: true }),
-    ServerReady: async () => ({ ready: options.accepting() && (await inference.ready()) }),
+    ServerReady: async () => ({ ready: options.accepting() && options.notReady?.() === undefined && (await inference.ready()) }),
     ModelReady: modelReady,
     ServerMetadata: async () => ({ name: options.serverName, version: options.serverVersion, extensions }),
     ModelMetadata: modelMetadata,

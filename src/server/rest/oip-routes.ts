@@ -89,8 +89,13 @@ export function createOipRoutes(deps: RouteDeps): OipRoutes {
 
   const health: RouteRun = async (x, m) => {
     if (m[1] === 'live') return x.sendJson(200, '{"live":true}');
-    const ready = deps.accepting() && (await inference.ready());
-    x.sendJson(ready ? 200 : 503, ready ? '{"ready":true}' : '{"ready":false}');
+    // A dependency the server waits for (Kafka) says why; OIP's body has only `ready`, `reason` is ours.
+    const reason = deps.notReady();
+    const ready = deps.accepting() && reason === undefined && (await inference.ready());
+    x.sendJson(
+      ready ? 200 : 503,
+      ready ? '{"ready":true}' : reason === undefined ? '{"ready":false}' : JSON.stringify({ ready: false, reason }),
+    );
   };
 
   const modelRoute: RouteRun = async (x, m) => {

@@ -21,6 +21,7 @@ import { type RestHandlerOptions, resolveHandlerOptions } from './rest-options.t
 import { createRepositoryRoutes } from './repository-routes.ts';
 import type { RouteDeps, RouteMatch, RouteRun } from './rest-route.ts';
 import { createTfServingRoutes } from './tf-serving-routes.ts';
+import { notReadyReason } from '../readiness-gate.ts';
 
 /** The handler, plus what a server needs for a graceful shutdown. */
 export interface RestHandler {
@@ -126,7 +127,12 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
     active: 0,
     idleWaiters: [],
   };
-  const deps: RouteDeps = { inference, options: resolved, accepting: () => !state.draining };
+  const deps: RouteDeps = {
+    inference,
+    options: resolved,
+    accepting: () => !state.draining,
+    notReady: () => notReadyReason(options.readiness),
+  };
   const tf = createTfServingRoutes(deps);
   const oip = createOipRoutes(deps);
   const admin = resolved.adminToken === undefined ? undefined : createAdminRoutes(deps);

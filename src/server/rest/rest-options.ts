@@ -8,6 +8,7 @@ import type { Logger } from '../../observability/logger.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../serving/check-inputs.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import type { DashboardOptions } from '../dashboard/dashboard-options.ts';
+import type { ReadinessGate } from '../readiness-gate.ts';
 
 /** A bearer token that guards a group of routes. */
 export interface BearerAuth {
@@ -42,6 +43,8 @@ export interface RestHandlerOptions {
   accessLogSampleRate?: number;
   /** Where the HTTP metrics are registered and what `/metrics` exposes. Default: the inference service's registry. */
   registry?: Registry;
+  /** Dependencies besides the models that readiness (`/v2/health/ready`) waits for: Kafka when the server uses it. */
+  readiness?: readonly ReadinessGate[];
   /** The live page at `/dashboard/` (on by default), with the in-process pipelines it shows; `false` turns it off. */
   dashboard?: DashboardOptions | false;
   logger?: Logger;

@@ -31,6 +31,8 @@ export interface RouteDeps {
   options: ResolvedHandlerOptions;
   /** Whether the server is ready for traffic (false once shutdown began). */
   accepting(): boolean;
+  /** Why a dependency (Kafka) holds readiness back; undefined when none does. */
+  notReady(): string | undefined;
 }
 
 /** Decodes a URL path segment; malformed escapes are INVALID_ARGUMENT with `what` named. */
