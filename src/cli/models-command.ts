@@ -53,6 +53,10 @@ Usage:
   inflow models delete <model> <version>              tombstones (refused while a label or split names it)
   inflow models keygen --out <path>                   a new Ed25519 key pair: <path>.key (private, keep it
                                                       with the publisher) and <path>.pub (for followers)
+  inflow models rollout <model> --to <v> --steps 5,25,50,100 --interval 5m --metrics <url> …
+                                                      a guarded rollout: the split moves step by step while
+                                                      guards over live signals hold; a failing guard rolls back
+                                                      (see rollout --help)
   inflow models import --savedmodel <dir> --model-repository <repo> --model <name>
                                                       a TensorFlow SavedModel as an ONNX version, same tensor
                                                       names (migrating from TF Serving; see import --help)
@@ -413,6 +417,8 @@ async function run(argv: string[], out: (line: string) => void, deps: ModelsComm
 /** Runs `inflow models …` (the arguments after `models`); returns the exit code. */
 export async function modelsMain(argv: string[], out: (line: string) => void, deps: ModelsCommandDeps = {}): Promise<number> {
   const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // `rollout` runs until promoted or rolled back, and its exit code says which.
+  if (argv[0] === 'rollout') return (await import('./models-rollout.ts')).modelsRollout(argv.slice(1), out, deps);
   try {
     await run(argv, out, deps);
     return 0;
