@@ -71,6 +71,8 @@ export const errorCodes = {
   KAFKA_FENCED: { http: 409, grpc: GrpcStatus.ABORTED, retriable: false },
   KAFKA_REBALANCE: { http: 409, grpc: GrpcStatus.ABORTED, retriable: true },
   KAFKA_ERROR: { http: 502, grpc: GrpcStatus.UNAVAILABLE, retriable: true },
+  // Streams: a record for a window that already closed (event time behind stream time by more than the grace).
+  LATE_RECORD: { http: 400, grpc: GrpcStatus.OUT_OF_RANGE, retriable: false },
   // Local tooling (the project's own Kafka broker launcher).
   JAVA_MISSING: { http: 500, grpc: GrpcStatus.FAILED_PRECONDITION, retriable: false },
   DOWNLOAD_FAILED: { http: 502, grpc: GrpcStatus.UNAVAILABLE, retriable: true },

@@ -39,6 +39,8 @@ export type StoreRef =
   | string
   | {
       readonly name: string;
+      /** Default key-value; window and session stores are keyed as in `state/window-key.ts`. */
+      readonly kind?: 'key-value' | 'window' | 'session';
       /** Whether a compacted changelog topic backs the store (default true). */
       readonly changelog?: boolean;
       /** Key and value serdes of the typed view (default: ordered keys, JSON values). */

@@ -7,6 +7,7 @@ import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { ProcessFn, StoreRef } from './processor-context.ts';
 import { checkTableName, type GlobalKTable, type GlobalTableDeclaration, type GlobalTableOptions, type TableJoin } from './table.ts';
+import { createGroupedStream, type KGroupedStream, type KeySelector, repartitionSerdes } from './grouped-stream.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
 import { freezeTopology, type Serdes, type SinkSerdes, type StoreDeclaration, type Topology, type TopologyNode } from './topology.ts';
 
@@ -64,6 +65,17 @@ export interface KStream<K, V> {
     join: TableJoin<K, V, NoInfer<TK>, NoInfer<TV> | undefined, R>,
     options?: Named,
   ): KStream<K, R>;
+  /**
+   * Groups by the current key for an aggregation. After an operator that may have changed keys
+   * (map, flatMap, process), the records go through a repartition topic first (see groupBy).
+   */
+  groupByKey(options?: Named): KGroupedStream<K, V>;
+  /**
+   * Groups by the key `selector` returns: records are re-keyed and written to the repartition
+   * topic `<applicationId>-<name>-repartition` (created by the runner), so each key's records
+   * meet in one partition; the topology splits there into two sub-topologies.
+   */
+  groupBy<K2>(selector: KeySelector<K, V, K2>, options?: Named): KGroupedStream<K2, V>;
   /** Writes records to `topic`. */
   to(topic: string, serdes?: SinkSerdes<K, V>, options?: Named): void;
 }
@@ -106,6 +118,9 @@ const PREFIX: Record<TopologyNode['kind'], string> = {
   sink: 'SINK',
 };
 
+/** Operators after which keys may differ from the input topic's partitioning. */
+const KEY_CHANGING = new Set<TopologyNode['kind']>(['map', 'flatMap', 'process']);
+
 /** Creates an empty {@link StreamsBuilder}. */
 export function createStreamsBuilder(): StreamsBuilder {
   const nodes: MutableNode[] = [];
@@ -140,7 +155,7 @@ export function createStreamsBuilder(): StreamsBuilder {
     }
     stores.set(store.name, {
       name: store.name,
-      kind: 'key-value',
+      kind: store.kind ?? 'key-value',
       nodes,
       changelog: store.changelog ?? true,
       ...(store.serdes ? { serdes: store.serdes } : {}),
@@ -171,8 +186,35 @@ export function createStreamsBuilder(): StreamsBuilder {
     return { kind: 'lookup', table: table.name, key: j.key, joiner: j.joiner, inner };
   }
 
-  function streamOf<K, V>(node: MutableNode): KStream<K, V> {
-    const next = <K2, V2>(n: NodeInit, options?: Named): KStream<K2, V2> => streamOf<K2, V2>(add({ ...n, name: options?.name }, node));
+  const nameFor = (kind: string, name: string | undefined): string => name ?? `${kind}-${String(nodes.length).padStart(4, '0')}`;
+
+  /** `keyChanged`: an operator on the way from the source may have changed keys (grouping must repartition). */
+  function streamOf<K, V>(node: MutableNode, keyChanged = false): KStream<K, V> {
+    const next = <K2, V2>(n: NodeInit, options?: Named): KStream<K2, V2> =>
+      streamOf<K2, V2>(add({ ...n, name: options?.name }, node), keyChanged || KEY_CHANGING.has(n.kind));
+    /** Groups the stream of `from`; with `repartitionAs`, through that repartition topic. */
+    const group = <K2>(from: MutableNode, changed: boolean, repartitionAs: string | undefined): KGroupedStream<K2, V> => {
+      const stream = streamOf<K2, V>(from, changed);
+      return createGroupedStream<K2, V>(
+        {
+          stream,
+          nameFor,
+          repartition(name) {
+            const topic = `${name}-repartition`;
+            add({ kind: 'sink', name: `${name}-repartition-sink`, topic, internal: topic, serdes: repartitionSerdes }, from);
+            const src = add({
+              kind: 'source',
+              name: `${name}-repartition-source`,
+              topics: [topic],
+              internal: topic,
+              serdes: repartitionSerdes,
+            });
+            return streamOf<K2, V>(src);
+          },
+        },
+        repartitionAs,
+      );
+    };
     return {
       filter: (fn, o) => next({ kind: 'filter', fn: fn as never }, o),
       map: (fn, o) => next({ kind: 'map', fn: fn as never }, o),
@@ -208,6 +250,15 @@ export function createStreamsBuilder(): StreamsBuilder {
       },
       join: (table, j, o) => next(lookupNode(table, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, true), o),
       leftJoin: (table, j, o) => next(lookupNode(table, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, false), o),
+      groupByKey(o) {
+        return group<K>(node, keyChanged, keyChanged ? nameFor('GROUPBYKEY', o?.name) : undefined);
+      },
+      groupBy(selector, o) {
+        const name = nameFor('GROUPBY', o?.name);
+        const select = (r: StreamRecord<K, V>) => ({ key: selector(r), value: r.value });
+        const map = add({ kind: 'map', name: `${name}-key-select`, fn: select as never }, node);
+        return group(map, true, name);
+      },
       to(topic, serdes = {}, o) {
         if (!topic) throw new InflowError('INVALID_CONFIG', 'to() needs a topic name');
         add({ kind: 'sink', name: o?.name, topic, serdes: serdes }, node);

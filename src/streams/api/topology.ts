@@ -39,6 +39,8 @@ export type TopologyNode =
       readonly name: string;
       readonly topics: readonly string[];
       readonly serdes: Serdes;
+      /** Reads an internal (repartition) topic of this short name: its topic is `<applicationId>-<internal>`. */
+      readonly internal?: string;
       readonly children: readonly string[];
     }
   | { readonly kind: 'filter'; readonly name: string; readonly fn: Fn<boolean>; readonly children: readonly string[] }
@@ -83,6 +85,8 @@ export type TopologyNode =
       readonly name: string;
       readonly topic: string;
       readonly serdes: SinkSerdes;
+      /** Writes an internal (repartition) topic of this short name: its topic is `<applicationId>-<internal>`. */
+      readonly internal?: string;
       readonly children: readonly string[];
     };
 
@@ -91,7 +95,8 @@ export type NodeKind = TopologyNode['kind'];
 /** A state store the topology declares: one instance per task of its sub-topology. */
 export interface StoreDeclaration {
   readonly name: string;
-  readonly kind: 'key-value';
+  /** Window and session stores are key-value stores keyed as in `state/window-key.ts`. */
+  readonly kind: 'key-value' | 'window' | 'session';
   /** Nodes that use the store (they end up in one sub-topology). */
   readonly nodes: readonly string[];
   /** Whether the store is backed by a compacted changelog topic (default true). */
@@ -127,15 +132,22 @@ export function changelogTopic(applicationId: string, store: string): string {
   return `${applicationId}-${store}-changelog`;
 }
 
+/** `<applicationId>-<name>-repartition`, like Kafka Streams. */
+export function repartitionTopic(applicationId: string, name: string): string {
+  return `${applicationId}-${name}-repartition`;
+}
+
 /** A built, frozen topology. */
 export interface Topology {
+  /** The application id its internal topic names are bound to (see {@link Topology.forApplication}). */
+  readonly applicationId: string | undefined;
   /** Every node by name, in the order they were added. */
   readonly nodes: ReadonlyMap<string, TopologyNode>;
   /** Source node names. */
   readonly sources: readonly string[];
-  /** Input topics, each read by exactly one source. */
+  /** Input topics, each read by exactly one source (internal repartition topics included). */
   readonly inputTopics: readonly string[];
-  /** Output topics written by sinks. */
+  /** Output topics written by sinks (internal repartition topics excluded). */
   readonly outputTopics: readonly string[];
   /** Sub-topologies in the order of their first source. */
   readonly subtopologies: readonly Subtopology[];
@@ -147,6 +159,11 @@ export interface Topology {
   internalTopics(applicationId: string): readonly InternalTopic[];
   /** A readable description: sub-topologies with one line per node and its successors, stores, internal topics. */
   describe(): string;
+  /**
+   * This topology with its internal topics named for `applicationId` (`<applicationId>-<name>-repartition`):
+   * what runners execute. The same topology when it has no internal topics or is bound to that id.
+   */
+  forApplication(applicationId: string): Topology;
 }
 
 function detail(node: TopologyNode): string {
@@ -214,7 +231,18 @@ export function freezeTopology(
   nodes: readonly TopologyNode[],
   storeList: readonly StoreDeclaration[] = [],
   globalList: readonly GlobalTableDeclaration[] = [],
+  applicationId?: string,
 ): Topology {
+  // Internal topics are named for the application id; unbound, they show as `<applicationId>-<name>`.
+  const prefix = applicationId ?? '<applicationId>';
+  const original = nodes;
+  nodes = nodes.map((n) =>
+    n.kind === 'source' && n.internal !== undefined
+      ? { ...n, topics: [`${prefix}-${n.internal}`] }
+      : n.kind === 'sink' && n.internal !== undefined
+        ? { ...n, topic: `${prefix}-${n.internal}` }
+        : n,
+  );
   const byName = new Map<string, TopologyNode>();
   for (const n of nodes) byName.set(n.name, Object.freeze({ ...n, children: Object.freeze([...n.children]) }));
   const sources = nodes.filter((n) => n.kind === 'source').map((n) => n.name);
@@ -222,23 +250,37 @@ export function freezeTopology(
   const outputTopics = [
     ...new Set(
       nodes.flatMap((n) =>
-        n.kind === 'sink' ? [n.topic] : n.kind === 'predict' && n.spec.predictionLog ? [n.spec.predictionLog.topic] : [],
+        n.kind === 'sink' && n.internal === undefined
+          ? [n.topic]
+          : n.kind === 'predict' && n.spec.predictionLog
+            ? [n.spec.predictionLog.topic]
+            : [],
       ),
     ),
   ];
   const subtopologies = groupSubtopologies(nodes, storeList);
   const stores = new Map(storeList.map((st) => [st.name, Object.freeze({ ...st, nodes: Object.freeze([...st.nodes]) })]));
   const subtopologyOf = (store: string): number => subtopologies.find((st) => st.stores.includes(store))?.id ?? -1;
-  const internalTopics = (applicationId: string): InternalTopic[] =>
-    [...stores.values()]
+  const subtopologyOfNode = (node: string): number => subtopologies.find((st) => st.nodes.includes(node))?.id ?? -1;
+  const internalTopics = (appId: string): InternalTopic[] => [
+    ...nodes.flatMap((n): InternalTopic[] =>
+      n.kind === 'sink' && n.internal !== undefined
+        ? [{ name: `${appId}-${n.internal}`, kind: 'repartition', subtopology: subtopologyOfNode(n.name), compacted: false }]
+        : [],
+    ),
+    ...[...stores.values()]
       .filter((st) => st.changelog)
-      .map((st) => ({
-        name: changelogTopic(applicationId, st.name),
-        kind: 'changelog',
-        subtopology: subtopologyOf(st.name),
-        compacted: true,
-      }));
+      .map(
+        (st): InternalTopic => ({
+          name: changelogTopic(appId, st.name),
+          kind: 'changelog',
+          subtopology: subtopologyOf(st.name),
+          compacted: true,
+        }),
+      ),
+  ];
   const topology: Topology = {
+    applicationId,
     nodes: byName,
     sources: Object.freeze(sources),
     inputTopics: Object.freeze(inputTopics),
@@ -247,6 +289,10 @@ export function freezeTopology(
     stores,
     globalTables: new Map(globalList.map((g) => [g.name, Object.freeze({ ...g })])),
     internalTopics,
+    forApplication(appId) {
+      const hasInternal = original.some((n) => (n.kind === 'source' || n.kind === 'sink') && n.internal !== undefined);
+      return appId === applicationId || !hasInternal ? topology : freezeTopology(original, storeList, globalList, appId);
+    },
     describe() {
       const lines = ['Topology'];
       for (const st of subtopologies) {
@@ -268,7 +314,7 @@ export function freezeTopology(
         }
       }
       for (const g of globalList) lines.push(`  Global table: ${g.name} (topic: ${g.topic}, all partitions on every instance)`);
-      const internal = internalTopics('<applicationId>');
+      const internal = internalTopics(prefix);
       if (internal.length > 0) {
         lines.push('  Internal topics:');
         for (const t of internal)

@@ -30,6 +30,7 @@ import type { InFlightRecord } from './partition-queue.ts';
 import { createPredictBatchers } from './predict-batcher.ts';
 import { createRecordCollector } from './record-collector.ts';
 import { createRecordProcessor, DEFAULT_MAX_RECORD_BYTES, Stage, StageError } from './record-processor.ts';
+import { createRepartitionPurger, createRepartitionTopics } from './repartition-topics.ts';
 import { StreamThread } from './stream-thread.ts';
 import { createStreamsMetrics, type StreamsMetrics } from './streams-metrics.ts';
 import { StreamsProducer } from './streams-producer.ts';
@@ -126,7 +127,9 @@ const STALL_WARN_MS = 60_000;
 const liveTransactionalIds = new Set<string>();
 
 /** Creates a runner; nothing happens until start(). */
-export function createStreamsRunner(topology: Topology, options: StreamsRunnerOptions): StreamsRunner {
+export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOptions): StreamsRunner {
+  // Internal (repartition) topics are named for the application id.
+  const topology = unbound.forApplication(options.applicationId);
   const guarantee = options.guarantee ?? 'at-least-once';
   const eos = guarantee === 'exactly-once';
   const policy: ErrorPolicy = options.onError ?? 'dlq';
@@ -297,8 +300,10 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       }),
     );
     const tableTopics = [...topology.globalTables.values()].map((g) => g.topic);
+    // The runner creates the repartition topics; the others are the user's.
+    const internal = new Set(await createRepartitionTopics(a, topology, options.applicationId));
     const missing = [...topics, ...tableTopics, ...topology.outputTopics, ...(policy === 'dlq' ? [dlqTopic] : [])].filter(
-      (t) => !existing.has(t),
+      (t) => !existing.has(t) && !internal.has(t),
     );
     if (missing.length > 0) {
       state = 'failed';
@@ -346,6 +351,13 @@ export function createStreamsRunner(topology: Topology, options: StreamsRunnerOp
       onFatal: fail,
       onKafkaError,
       onReleased: () => thread?.maybeResume(),
+      // Repartition records consumed and committed are not needed again (Kafka Streams purges them too).
+      onCommitted: createRepartitionPurger(
+        () => admin,
+        internal,
+        (e: unknown) =>
+          log.warn({ err: InflowError.from(e).message }, 'purging consumed repartition records failed; retried at the next commit'),
+      ),
     });
     tasks = t;
     await p.start();

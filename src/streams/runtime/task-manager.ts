@@ -45,6 +45,8 @@ export interface TaskManagerOptions {
   onKafkaError(error: unknown): void;
   /** Records left the runner (produced or dropped): backpressure may lift. */
   onReleased(): void;
+  /** Offsets were committed (with their outputs, in exactly-once mode). */
+  onCommitted?(offsets: readonly PartitionOffset[]): void;
 }
 
 export class TaskManager {
@@ -268,6 +270,7 @@ export class TaskManager {
       if (q) q.committed = o.offset;
     }
     this.#o.metrics.commits.inc(this.#o.labels);
+    this.#o.onCommitted?.(offsets);
   }
 
   /** Drops every in-flight record and rewinds each assigned partition to its committed offset. Run it through {@link exclusive}. */

@@ -15,6 +15,8 @@ import type { Topology } from '../api/topology.ts';
 import { createStoreView } from './store-view.ts';
 import type { KeyValueStore, StoreKey } from '../state/key-value-store.ts';
 import { createMemoryStoreProvider } from '../state/store-provider.ts';
+import { decodeOrderedKey, orderedKeyLength } from '../state/ordered-key.ts';
+import { allWindowsRange, parseWindowKey } from '../state/window-key.ts';
 
 export interface TopologyTestDriverOptions {
   readonly guarantee?: Guarantee;
@@ -23,6 +25,15 @@ export interface TopologyTestDriverOptions {
   readonly partitions?: number;
   readonly maxInFlight?: number;
   readonly applicationId?: string;
+}
+
+/** A window held in a window or session store. */
+export interface StoredWindow<K, V> {
+  readonly key: K;
+  readonly start: number;
+  /** Sessions only (fixed windows end at start + size). */
+  readonly end?: number;
+  readonly value: V;
 }
 
 /** One output record, deserialized. */
@@ -58,6 +69,8 @@ export interface TopologyTestDriver {
    * first: the view reads what processing wrote so far.
    */
   store<K = StoreKey, V = unknown>(name: string): KeyValueStore<K, V>;
+  /** The open windows of window or session store `name` over every task, in key then start order. */
+  windows<K = StoreKey, V = unknown>(name: string): StoredWindow<K, V>[];
   readonly runner: StreamsRunner;
   readonly clock: ManualClock;
   close(): Promise<void>;
@@ -70,10 +83,12 @@ function headerMap(headers: readonly KafkaHeader[]): Record<string, string> {
 }
 
 /** Creates the topics of `topology` on a fresh in-process log and starts its runner. */
-export async function createTopologyTestDriver(topology: Topology, options: TopologyTestDriverOptions = {}): Promise<TopologyTestDriver> {
+export async function createTopologyTestDriver(unbound: Topology, options: TopologyTestDriverOptions = {}): Promise<TopologyTestDriver> {
   const client = createMemoryClient();
   const clock = createManualClock();
   const applicationId = options.applicationId ?? 'test-driver';
+  // Repartition topics named for the application id (created here with the inputs, so with `partitions` partitions).
+  const topology = unbound.forApplication(applicationId);
   const dlq = `${applicationId}-dlq`;
   const admin = client.admin();
   await admin.createTopics(
@@ -188,6 +203,28 @@ export async function createTopologyTestDriver(topology: Topology, options: Topo
     },
     read: read as TopologyTestDriver['read'],
     deadLetters: () => read(dlq) as Promise<TestRecord<Buffer | null, Buffer | null>[]>,
+    windows<K, V>(name: string): StoredWindow<K, V>[] {
+      const declared = topology.stores.get(name);
+      if (declared?.kind !== 'window' && declared?.kind !== 'session') {
+        throw new InflowError('NOT_FOUND', `the topology has no window or session store "${name}"`);
+      }
+      const session = declared.kind === 'session';
+      const out: StoredWindow<K, V>[] = [];
+      for (const [, s] of stores.instances(name)) {
+        for (const [k, v] of s.range(...allWindowsRange())) {
+          // Sliding-window stores also keep raw values (keys 8 bytes longer): not windows.
+          if (orderedKeyLength(k.subarray(1)) !== k.length - (session ? 17 : 9)) continue;
+          const w = parseWindowKey(k, session);
+          out.push({
+            key: decodeOrderedKey(w.key) as K,
+            start: w.start,
+            ...(session ? { end: w.end } : {}),
+            value: JSON.parse(v.toString()) as V,
+          });
+        }
+      }
+      return out;
+    },
     store<K, V>(name: string): KeyValueStore<K, V> {
       const declared = topology.stores.get(name);
       if (!declared) {
