@@ -6,6 +6,9 @@ export { headerText, withHeader } from './api/stream-record.ts';
 export type { PredictionInfo, PredictOptions, PredictRetry, PredictTarget } from './api/predict-spec.ts';
 export type { InputField, OutputField } from './api/field-mapping.ts';
 export type { Forward, ProcessFn, ProcessorContext, StoreRef } from './api/processor-context.ts';
+export type { AggregateOptions, KGroupedStream, WindowedKStream } from './api/grouped-stream.ts';
+export type { KTable } from './api/ktable.ts';
+export type { EventTime, WindowOptions, Windowed, WindowSpec } from './api/windows.ts';
 export {
   createKeyValueStore,
   jsonValueSerde,
@@ -32,5 +35,6 @@ export {
   createTopologyTestDriver,
   type TestRecord,
   type TopologyTestDriver,
+  type StoredWindow,
   type TopologyTestDriverOptions,
 } from './testing/topology-test-driver.ts';
