@@ -56,8 +56,8 @@ function topology(input: string, out: { totals: string; tumbling: string; slidin
       .aggregate(zero, (a, v) => add(a, v as Tx), { name })
       .toStream()
       .map((r) => {
-        const w = r.key as Windowed<string>;
-        return { key: w.key, value: { start: w.start, end: w.end, ...(r.value as Agg) } };
+        const w = r.key;
+        return { key: w.key, value: { start: w.start, end: w.end, ...(r.value) } };
       })
       .to(out[name], outSerdes);
   }
