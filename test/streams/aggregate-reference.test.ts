@@ -57,7 +57,7 @@ function topology(input: string, out: { totals: string; tumbling: string; slidin
       .toStream()
       .map((r) => {
         const w = r.key;
-        return { key: w.key, value: { start: w.start, end: w.end, ...(r.value) } };
+        return { key: w.key, value: { start: w.start, end: w.end, ...r.value } };
       })
       .to(out[name], outSerdes);
   }
