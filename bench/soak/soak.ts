@@ -254,6 +254,26 @@ for (const name of ['server', 'pipeline']) {
   report[name] = s;
   flat &&= s.flat;
   console.log(`\n${name}:\n${s.text}`);
+  // Where the RSS is: anonymous vs file-backed, off-heap buffers, and each worker thread's heap.
+  const after = samples.filter((x) => (x.t as number) >= started + WARMUP_MS);
+  const mb = (x: number): string => (x / 1048576).toFixed(1);
+  const range = (key: string, of = after): string => {
+    const ys = of.map((x) => x[key] as number).filter(Number.isFinite);
+    return ys.length === 0
+      ? '-'
+      : `${mb(ys[0] as number)} → ${mb(ys.at(-1) as number)} (min ${mb(Math.min(...ys))}, max ${mb(Math.max(...ys))}) MB`;
+  };
+  console.log(
+    `  RSS anonymous    ${range('rssAnon')}\n  RSS file-backed  ${range('rssFile')}\n  external         ${range('external')}\n  arrayBuffers     ${range('arrayBuffers')}`,
+  );
+  const workers = await readFile(`${sampleFile(name)}.workers.jsonl`, 'utf8').catch(() => '');
+  const byThread = new Map<number, Record<string, number>[]>();
+  for (const l of workers.trim().split('\n').filter(Boolean)) {
+    const w = JSON.parse(l) as Record<string, number>;
+    if ((w.t as number) >= started + WARMUP_MS) byThread.set(w.thread as number, [...(byThread.get(w.thread as number) ?? []), w]);
+  }
+  for (const [thread, ws] of byThread) console.log(`  worker ${thread} heap ${range('heapUsed', ws)}, malloced ${range('malloced', ws)}`);
+  report[`${name}Native`] = { rssAnon: after.map((x) => x.rssAnon), workers: Object.fromEntries(byThread) };
 }
 console.log(
   `\ntarget (flat within ±5 % after ${WARMUP_MS / 60_000} min warm-up, no unexpected answers, no lag): ${flat ? 'MET' : 'NOT MET'}`,
