@@ -60,6 +60,7 @@ describe('dashboard in headless Chromium', { skip: missing && `no ${CHROMIUM}: a
         admin: { token: TOKEN },
         dashboard: {
           title: 'test',
+          historyIntervalMs: 100,
           pipelines: () => [{ name: 'scorer', registry: pipeline.registry, status: () => ({ state: 'running', inFlight: 0 }) }],
         },
       },
@@ -161,6 +162,58 @@ describe('dashboard in headless Chromium', { skip: missing && `no ${CHROMIUM}: a
     } finally {
       stop = true;
       await load;
+      await page.close();
+    }
+  });
+
+  it('charts the last minutes from the server-side history as soon as a page opens: per-model latency, queue vs compute, lag per partition, process', async () => {
+    // Traffic before any page is open: only the server's history has seen it.
+    for (let i = 0; i < 40; i++) {
+      await infer(url, `history-${i}`);
+      pipeline.recordsIn.inc({ pipeline: 'scorer' }, 1);
+      pipeline.endToEnd.observe({ pipeline: 'scorer' }, 12);
+      pipeline.consumerLag.set({ pipeline: 'scorer', topic: 'in', partition: '3' }, 7);
+    }
+    const history = (await (await fetch(`${url}/dashboard/api/history`)).json()) as unknown[];
+    assert.ok(history.length >= 5, `the server kept snapshots (${history.length})`);
+    const page: Page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 1600 } });
+    const problems: string[] = [];
+    page.on('pageerror', (e) => void problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    try {
+      // A long refresh: the charts' points come from the history, not from live polling.
+      await page.goto(`${url}/dashboard/?refresh=60000`);
+      await page.waitForFunction(
+        () => ((globalThis as unknown as { __dashboard?: { fromHistory: number } }).__dashboard?.fromHistory ?? 0) >= 4,
+        undefined,
+        { timeout: 10_000 },
+      );
+      const d = await page.evaluate(
+        () =>
+          (globalThis as unknown as { __dashboard: { history: number; last: Record<string, Record<string, number | null>> } }).__dashboard,
+      );
+      assert.ok(d.history >= 5, 'the page read the history');
+      const models = Object.keys(d.last.models ?? {});
+      assert.ok(models.includes('digits-mlp p50') && models.includes('digits-mlp p99'), `per-model latency: ${models.join(', ')}`);
+      assert.ok(
+        Object.keys(d.last.queue ?? {}).some((k) => k.endsWith('queue')) &&
+          Object.keys(d.last.queue ?? {}).some((k) => k.endsWith('compute')),
+        'queue vs compute per model',
+      );
+      assert.equal(d.last.lag?.['scorer in[3]'], 7, 'lag per partition');
+      assert.ok((d.last.memory?.rss ?? 0) > 0, 'process memory');
+      assert.ok('cpu' in (d.last.cpu ?? {}), 'process CPU');
+      assert.ok('p99' in (d.last.loop ?? {}), 'event-loop delay');
+      for (const id of ['models', 'queue', 'e2e', 'lag', 'cpu', 'memory', 'loop']) {
+        assert.equal((await page.locator(`#chart-${id} canvas`).count()) > 0, true, `chart ${id} is drawn`);
+      }
+      const shot = join(process.env.TMPDIR ?? tmpdir(), `inflow-dashboard-history-${Date.now()}.png`);
+      await page.screenshot({ path: shot, fullPage: true });
+      console.log(`dashboard screenshot (history): ${shot}`);
+      assert.deepEqual(problems, []);
+    } finally {
       await page.close();
     }
   });

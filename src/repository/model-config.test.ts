@@ -7,7 +7,13 @@ describe('model config', () => {
   it('fills defaults for a minimal config', () => {
     const config = validateConfig(modelConfigSchema, { platform: 'onnx' }, 'm/config.yaml');
     assert.deepEqual(config.versionPolicy, { latest: 1 });
-    assert.deepEqual(config.batching, { maxBatchSize: 64, maxDelayMicros: 0, maxQueueSize: 4096, maxConcurrentBatches: 2, idleDispatch: true });
+    assert.deepEqual(config.batching, {
+      maxBatchSize: 64,
+      maxDelayMicros: 0,
+      maxQueueSize: 4096,
+      maxConcurrentBatches: 2,
+      idleDispatch: true,
+    });
     assert.deepEqual(config.warmup, { rows: 1, runs: 1 });
     assert.deepEqual(config.runtime, {});
   });

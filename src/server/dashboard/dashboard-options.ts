@@ -22,4 +22,8 @@ export interface DashboardOptions {
   readonly pipelines?: () => readonly DashboardPipeline[];
   /** Title of the page. Default "inflow". */
   readonly title?: string;
+  /** The server-side history: a snapshot every this many ms. Default 5000. */
+  readonly historyIntervalMs?: number;
+  /** Snapshots the history keeps. Default 120 (10 minutes at the default interval). */
+  readonly historyCapacity?: number;
 }

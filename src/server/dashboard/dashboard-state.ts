@@ -2,8 +2,10 @@
  * The dashboard's data: one JSON snapshot of the models (versions and their state, labels,
  * routing) and of the cumulative metrics of the server and of the in-process pipelines. The page
  * polls it and turns the difference between two snapshots into rates and percentiles, so the
- * server keeps no per-viewer state and a snapshot costs one pass over the registries.
+ * server keeps no per-viewer state and a snapshot costs one pass over the registries. A bounded
+ * ring of snapshots (./dashboard-history.ts) lets a new page chart the last minutes at once.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { LocalInference } from '../../serving/local-inference.ts';
 import type { DashboardOptions } from './dashboard-options.ts';
@@ -43,6 +45,28 @@ export interface PipelineSnapshot {
   readonly batch: HistogramSnapshot;
   /** Input record timestamp → outputs acknowledged, seconds. */
   readonly endToEnd: HistogramSnapshot;
+  /** Consumer lag per input partition, records, keyed `topic[partition]`. */
+  readonly lagByPartition: Record<string, number>;
+}
+
+/** One model's server-side timings (summed over its versions), seconds. */
+export interface ModelTimings {
+  /** Request in → answer, inside the service. */
+  readonly latency: HistogramSnapshot;
+  /** Wait in the dynamic batcher. */
+  readonly queue: HistogramSnapshot;
+  /** The model's run per batch. */
+  readonly compute: HistogramSnapshot;
+}
+
+/** This process: cumulative CPU, memory now, event-loop delay since the history's last sample. */
+export interface ProcessSnapshot {
+  /** User + system CPU since start, seconds. */
+  readonly cpuSeconds: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  /** 99th percentile of the event-loop delay, ms (null before any was measured). */
+  readonly eventLoopDelayP99Ms: number | null;
 }
 
 /** What `/dashboard/api/state` answers. */
@@ -60,11 +84,14 @@ export interface DashboardSnapshot {
     readonly byVersion: Record<string, number>;
     readonly rows: number;
     readonly latency: HistogramSnapshot;
+    /** Latency, batch queue and compute per model. */
+    readonly byModel: Record<string, ModelTimings>;
     readonly batch: HistogramSnapshot;
     /** Mirrored requests, shadow answers compared with the primary's, of those the agreeing ones, and failures. */
     readonly shadow: { readonly requests: number; readonly compared: number; readonly agreement: number; readonly failures: number };
   };
   readonly pipelines: PipelineSnapshot[];
+  readonly process: ProcessSnapshot;
 }
 
 interface MetricValue {
@@ -98,6 +125,42 @@ export function histogram(metrics: Metrics, name: string): HistogramSnapshot {
   }
   const le = [...buckets.keys()].sort((a, b) => a - b);
   return { le, counts: le.map((b) => buckets.get(b) ?? 0), sum, count };
+}
+
+/** {@link histogram} per value of `label` (e.g. per model). */
+function histogramsBy(metrics: Metrics, name: string, label: string): Map<string, HistogramSnapshot> {
+  const groups = new Map<string, MetricValue[]>();
+  for (const v of metrics.get(name) ?? []) {
+    const key = String(v.labels[label] ?? '');
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(v);
+  }
+  return new Map([...groups].map(([key, values]) => [key, histogram(new Map([[name, values]]), name)]));
+}
+
+/** Event-loop delay of this process (perf_hooks, 10 ms resolution), started with the first snapshot. */
+let loopDelay: ReturnType<typeof monitorEventLoopDelay> | undefined;
+
+/** Starts a new event-loop delay interval (the history calls it after each sample). */
+export function resetEventLoopDelay(): void {
+  loopDelay?.reset();
+}
+
+function processSnapshot(): ProcessSnapshot {
+  if (!loopDelay) {
+    loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+  }
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  return {
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    // Nanoseconds → ms; the histogram reads 0 / NaN until it recorded a delay.
+    eventLoopDelayP99Ms: loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : null,
+  };
 }
 
 function models(inference: LocalInference): ModelSnapshot[] {
@@ -144,9 +207,20 @@ export async function dashboardSnapshot(inference: LocalInference, options: Dash
         lag: total(m, 'inflow_stream_consumer_lag'),
         batch: histogram(m, 'inflow_stream_predict_batch_size'),
         endToEnd: histogram(m, 'inflow_stream_end_to_end_seconds'),
+        lagByPartition: Object.fromEntries(
+          (m.get('inflow_stream_consumer_lag') ?? []).map((v) => [`${String(v.labels.topic)}[${String(v.labels.partition)}]`, v.value]),
+        ),
       };
     }),
   );
+  const latency = histogramsBy(server, 'inflow_inference_request_duration_seconds', 'model');
+  const queue = histogramsBy(server, 'inflow_inference_queue_duration_seconds', 'model');
+  const compute = histogramsBy(server, 'inflow_inference_compute_duration_seconds', 'model');
+  const empty: HistogramSnapshot = { le: [], counts: [], sum: 0, count: 0 };
+  const byModel: Record<string, ModelTimings> = {};
+  for (const model of new Set([...latency.keys(), ...queue.keys(), ...compute.keys()])) {
+    byModel[model] = { latency: latency.get(model) ?? empty, queue: queue.get(model) ?? empty, compute: compute.get(model) ?? empty };
+  }
   return {
     time: Date.now(),
     title: options.title ?? 'inflow',
@@ -158,6 +232,7 @@ export async function dashboardSnapshot(inference: LocalInference, options: Dash
       byVersion,
       rows: total(server, 'inflow_inference_count_total'),
       latency: histogram(server, 'inflow_inference_request_duration_seconds'),
+      byModel,
       batch: histogram(server, 'inflow_inference_batch_size'),
       shadow: {
         requests: total(server, 'inflow_shadow_requests_total'),
@@ -168,5 +243,6 @@ export async function dashboardSnapshot(inference: LocalInference, options: Dash
       },
     },
     pipelines,
+    process: processSnapshot(),
   };
 }

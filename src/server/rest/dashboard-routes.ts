@@ -7,10 +7,13 @@
  * - `GET /dashboard/`            the page (open)
  * - `GET /dashboard/uplot.js|css` the chart library (open)
  * - `GET /dashboard/api/state`   one JSON snapshot (inference access: the auth token when one is set)
+ * - `GET /dashboard/api/history` the server-side ring of snapshots of the last minutes, oldest first
+ *                                (same access), so a page opened or reloaded charts them at once
  */
 import { InflowError } from '../../errors.ts';
 import { dashboardAsset } from '../dashboard/dashboard-assets.ts';
 import type { DashboardOptions } from '../dashboard/dashboard-options.ts';
+import { createDashboardHistory } from '../dashboard/dashboard-history.ts';
 import { dashboardSnapshot } from '../dashboard/dashboard-state.ts';
 import type { Exchange } from './http-exchange.ts';
 import type { RouteDeps, RouteMatch, RouteRun } from './rest-route.ts';
@@ -18,9 +21,12 @@ import type { RouteDeps, RouteMatch, RouteRun } from './rest-route.ts';
 const ROOT = /^\/dashboard$/;
 const ASSET = /^\/dashboard\/((?:uplot\.(?:js|css))?)$/;
 const STATE = /^\/dashboard\/api\/state$/;
+const HISTORY = /^\/dashboard\/api\/history$/;
 
 export interface DashboardRoutes {
   match(method: string, path: string): RouteMatch | undefined;
+  /** Stops sampling the history (the server is closing). */
+  stop(): void;
 }
 
 function sendAsset(x: Exchange, body: Buffer, contentType: string, cacheControl: string): void {
@@ -57,6 +63,17 @@ export function createDashboardRoutes(deps: RouteDeps, options: DashboardOptions
     sendAsset(x, file.body, file.contentType, name === '' ? 'no-cache' : 'public, max-age=3600');
   };
 
+  const history = createDashboardHistory({
+    sample: () => dashboardSnapshot(deps.inference, options, admin),
+    ...(options.historyIntervalMs !== undefined ? { intervalMs: options.historyIntervalMs } : {}),
+    ...(options.historyCapacity !== undefined ? { capacity: options.historyCapacity } : {}),
+  });
+
+  const historyRoute: RouteRun = async (x) => {
+    x.res.setHeader('cache-control', 'no-store');
+    x.sendJson(200, JSON.stringify(history.snapshots()));
+  };
+
   const state: RouteRun = async (x) => {
     const snapshot = await dashboardSnapshot(deps.inference, options, admin);
     x.res.setHeader('cache-control', 'no-store');
@@ -68,9 +85,11 @@ export function createDashboardRoutes(deps: RouteDeps, options: DashboardOptions
       if (method !== 'GET') return undefined;
       let m: RegExpExecArray | null;
       if ((m = STATE.exec(path))) return { route: 'dashboard_state', access: 'inference', run: state, match: m };
+      if ((m = HISTORY.exec(path))) return { route: 'dashboard_history', access: 'inference', run: historyRoute, match: m };
       if ((m = ASSET.exec(path))) return { route: 'dashboard', access: 'open', run: asset, match: m };
       if ((m = ROOT.exec(path))) return { route: 'dashboard', access: 'open', run: redirect, match: m };
       return undefined;
     },
+    stop: () => history.stop(),
   };
 }

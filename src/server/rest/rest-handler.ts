@@ -225,6 +225,7 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
   Object.defineProperty(handler, 'inFlight', { get: () => state.inFlight });
   handler.drain = () => {
     state.draining = true;
+    dashboard?.stop();
   };
   handler.idle = () => (state.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => state.idleWaiters.push(resolve)));
   return handler;
