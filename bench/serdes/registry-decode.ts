@@ -4,7 +4,8 @@
  * digits record `{id, pixels: 64 floats}` (the digits-mlp input), and for the row of a bigger
  * model, `{id, pixels: 784 floats}`. The registry serdes run against a real Schema Registry
  * (SCHEMA_REGISTRY_URL, or a local Apicurio started here); timing starts after the schema is
- * cached, so it measures the codec path a pipeline pays per record.
+ * cached, so it measures the codec path a pipeline pays per record. `decode+tensor` adds what a
+ * predict step pays next: the pixels field into the model's FP32 input tensor (the field mapping).
  *
  *   node bench/serdes/registry-decode.ts [--records 5000] [--reps 5] [--json]
  */
@@ -13,6 +14,7 @@ import { createSchemaRegistryClient } from '../../src/kafka/schema-registry/regi
 import { startLocalRegistry } from '../../src/kafka/schema-registry/local-registry.ts';
 import { createRegistrySerde, type SchemaFormat } from '../../src/kafka/schema-registry/registry-serde.ts';
 import { type AsyncSerde, jsonSerde } from '../../src/kafka/serdes.ts';
+import { compileInputMapping } from '../../src/streams/api/field-mapping.ts';
 
 const { values } = parseArgs({
   options: {
@@ -65,7 +67,7 @@ function time<T>(inputs: readonly T[], fn: (x: T) => unknown): number {
   return Math.min(...results);
 }
 
-const rows: { width: number; format: string; bytes: number; decodeUs: number; encodeUs: number }[] = [];
+const rows: { width: number; format: string; bytes: number; decodeUs: number; toTensorUs: number; encodeUs: number }[] = [];
 try {
   for (const width of [64, 784]) {
     // float32 values, as a model row holds them (so every format carries the same numbers).
@@ -77,14 +79,16 @@ try {
     for (const [format, schema] of Object.entries(schemas(width)) as [SchemaFormat, string][]) {
       serdes.push([format, createRegistrySerde({ client, format, topic: `bench-${format}-${width}-${run}`, write: { schema } })]);
     }
+    const toTensor = compileInputMapping({ input: { field: 'pixels', dtype: 'FP32', shape: [width] } });
     for (const [format, serde] of serdes) {
       await serde.serialize(values[0]); // registers the schema: not part of the timing
       const encoded = values.map((v) => serde.serialize(v) as Buffer);
       await serde.deserialize(encoded[0] as Buffer); // caches the schema by id
       const decodeUs = time(encoded, (b) => serde.deserialize(b));
+      const toTensorUs = time(encoded, (b) => toTensor(serde.deserialize(b)));
       const encodeUs = time(values, (v) => serde.serialize(v));
       const bytes = encoded.reduce((a, b) => a + b.length, 0) / encoded.length;
-      rows.push({ width, format, bytes: Math.round(bytes), decodeUs, encodeUs });
+      rows.push({ width, format, bytes: Math.round(bytes), decodeUs, toTensorUs, encodeUs });
     }
   }
 } finally {
@@ -93,8 +97,12 @@ try {
 
 if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 else {
-  process.stdout.write(`| floats per record | format | bytes/record | decode µs/record | encode µs/record |\n|---:|---|---:|---:|---:|\n`);
+  process.stdout.write(
+    `| floats per record | format | bytes/record | decode µs/record | decode+tensor µs/record | encode µs/record |\n|---:|---|---:|---:|---:|---:|\n`,
+  );
   for (const r of rows) {
-    process.stdout.write(`| ${r.width} | ${r.format} | ${r.bytes} | ${r.decodeUs.toFixed(2)} | ${r.encodeUs.toFixed(2)} |\n`);
+    process.stdout.write(
+      `| ${r.width} | ${r.format} | ${r.bytes} | ${r.decodeUs.toFixed(2)} | ${r.toTensorUs.toFixed(2)} | ${r.encodeUs.toFixed(2)} |\n`,
+    );
   }
 }

@@ -12,6 +12,7 @@ import protobuf from 'protobufjs';
 import descriptorModule from 'protobufjs/ext/descriptor.js';
 import type * as Descriptor from 'protobufjs/ext/descriptor.js';
 import { InflowError } from '../../errors.ts';
+import { typedArrayHook, withPlainArrays } from './avro-typed-arrays.ts';
 import type { Schema } from './registry-client.ts';
 import { decodeMessageIndexes, encodeMessageIndexes } from './wire-format.ts';
 
@@ -38,8 +39,10 @@ function mismatch(what: string, details: Record<string, unknown> = {}): InflowEr
 /** Avro: named types of references are registered first, so the main schema can use them. */
 export function avroCodec(schema: Schema, references: readonly ResolvedReference[]): SchemaCodec {
   const registry: Record<string, avro.Type> = {};
-  for (const ref of references) avro.Type.forSchema(JSON.parse(ref.schema.schema) as avro.Schema, { registry });
-  const type = avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema, { registry });
+  // Arrays of float/double decode into typed arrays (./avro-typed-arrays.ts): no JS number per item.
+  const options = { registry, typeHook: typedArrayHook };
+  for (const ref of references) avro.Type.forSchema(JSON.parse(ref.schema.schema) as avro.Schema, options);
+  const type = avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema, options);
   const name = type.name;
   return {
     recordName: name,
@@ -140,7 +143,8 @@ export function protobufCodec(schema: Schema, references: readonly ResolvedRefer
   const toObject = { longs: Number, enums: String, defaults: true, arrays: true } as const;
   return {
     recordName: writeName,
-    encode(value) {
+    encode(input) {
+      const value = withPlainArrays(input);
       if (!writer || !indexBytes) {
         throw new InflowError(
           'INVALID_CONFIG',
@@ -190,7 +194,8 @@ export function jsonSchemaCodec(schema: Schema, references: readonly ResolvedRef
   };
   return {
     recordName: name,
-    encode(value) {
+    encode(input) {
+      const value = withPlainArrays(input);
       check(value);
       return Buffer.from(JSON.stringify(value), 'utf8');
     },
