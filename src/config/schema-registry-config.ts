@@ -78,6 +78,10 @@ export const registryFormatSchema = z.strictObject({
   schemaId: z.number().int().min(0).optional(),
   /** Protobuf: the message to write (full name; default the first). Record strategies with useLatest: the record name. */
   recordName: z.string().min(1).optional(),
+  /** Avro: read records into this schema (schema evolution: compatible writer schemas resolve into it). */
+  readerSchema: z.string().min(1).optional(),
+  /** Avro: the reader schema from a file (relative to the config file's folder). */
+  readerSchemaFile: z.string().min(1).optional(),
 });
 
 /** A validated registry format of a key or value. */

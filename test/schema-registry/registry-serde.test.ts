@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createSchemaRegistryClient } from '../../src/kafka/schema-registry/registry-client.ts';
+import { registrySerdeFromConfig } from '../../src/kafka/schema-registry/registry-from-config.ts';
 import { createRegistrySerde } from '../../src/kafka/schema-registry/registry-serde.ts';
 import { registryOrSkip } from '../setup/schema-registry.ts';
 
@@ -247,5 +248,53 @@ describe('Schema Registry serdes', { skip: url ? false : 'no Schema Registry (se
     clock += 30_000;
     await assert.rejects(async () => serde.serialize({ a: 9, b: 'z' }), { code: 'FAILED_PRECONDITION', message: /409/ });
     assert.equal(registerCalls, 2, 'after the refusal expired the registry was asked again');
+  });
+
+  it('reads records of older and newer compatible writer schemas with its own Avro reader schema, and dead-letters an incompatible one', async () => {
+    const topic = `evolve-${run}`;
+    const field = (name: string, type: unknown, extra: object = {}) => ({ name, type, ...extra });
+    const v1 = JSON.stringify({
+      type: 'record',
+      name: 'Reading',
+      fields: [field('id', 'string'), field('pixels', { type: 'array', items: 'float' })],
+    });
+    const v2 = JSON.stringify({
+      type: 'record',
+      name: 'Reading',
+      fields: [field('id', 'string'), field('pixels', { type: 'array', items: 'float' }), field('site', 'string', { default: 'unknown' })],
+    });
+    const old = (await createRegistrySerde({ client, format: 'avro', topic, write: { schema: v1 } }).serialize({
+      id: 'a',
+      pixels: [1, 2],
+    })) as Buffer;
+    const nu = (await createRegistrySerde({ client, format: 'avro', topic, write: { schema: v2 } }).serialize({
+      id: 'b',
+      pixels: [3],
+      site: 'lab',
+    })) as Buffer;
+    assert.notEqual(old.readUInt32BE(1), nu.readUInt32BE(1), 'two schema versions under the subject');
+
+    // Through the config path a pipeline uses (readerSchema of a topic's format).
+    const readV2 = registrySerdeFromConfig(client, { format: 'avro', readerSchema: v2 }, { topic, isKey: false, baseDir: '.' });
+    const a = (await readV2.deserialize(old)) as { id: string; site: string };
+    assert.deepEqual([a.id, a.site], ['a', 'unknown'], 'an older record gets the reader default');
+    const b = (await readV2.deserialize(nu)) as { id: string; site: string; pixels: Float32Array };
+    assert.deepEqual([b.id, b.site, Array.from(b.pixels)], ['b', 'lab', [3]]);
+    const readV1 = createRegistrySerde({ client, format: 'avro', topic, readerSchema: v1 });
+    assert.deepEqual(
+      Object.keys((await readV1.deserialize(nu)) as object),
+      ['id', 'pixels'],
+      'a newer record loses the field the reader lacks',
+    );
+
+    const other = JSON.stringify({ type: 'record', name: 'Reading', fields: [field('id', 'long')] });
+    const bad = (await createRegistrySerde({ client, format: 'avro', topic: `${topic}-other`, write: { schema: other } }).serialize({
+      id: 7,
+    })) as Buffer;
+    await assert.rejects(async () => readV2.deserialize(bad), {
+      code: 'SERIALIZATION',
+      message: /schema id \d+: written with Avro schema Reading, which the reader schema Reading cannot read/,
+    });
+    assert.throws(() => createRegistrySerde({ client, format: 'protobuf', topic, readerSchema: v1 }), { code: 'INVALID_CONFIG' });
   });
 });

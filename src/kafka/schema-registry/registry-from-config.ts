@@ -78,12 +78,16 @@ export function registrySerdeFromConfig(
 ): AsyncSerde<unknown> {
   const schema = spec.schema ?? (spec.schemaFile === undefined ? undefined : readText(where.baseDir, spec.schemaFile, 'schemaFile'));
   const writes = schema !== undefined || spec.useLatest === true || spec.schemaId !== undefined;
+  const readerSchema =
+    spec.readerSchema ??
+    (spec.readerSchemaFile === undefined ? undefined : readText(where.baseDir, spec.readerSchemaFile, 'readerSchemaFile'));
   return createRegistrySerde({
     client,
     format: spec.format,
     topic: where.topic,
     isKey: where.isKey,
     ...(spec.subjectNameStrategy ? { subjectNameStrategy: spec.subjectNameStrategy } : {}),
+    ...(readerSchema !== undefined ? { readerSchema } : {}),
     ...(writes
       ? {
           write: {

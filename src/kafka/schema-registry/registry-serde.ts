@@ -13,7 +13,7 @@
 import { InflowError } from '../../errors.ts';
 import type { AsyncSerde } from '../serdes.ts';
 import type { Schema, SchemaReference, SchemaRegistryClient, SchemaType } from './registry-client.ts';
-import { avroCodec, jsonSchemaCodec, protobufCodec, type ResolvedReference, type SchemaCodec } from './schema-codecs.ts';
+import { avroCodec, avroReader, jsonSchemaCodec, protobufCodec, type ResolvedReference, type SchemaCodec } from './schema-codecs.ts';
 import { frameHeader, HEADER_BYTES, readFrame } from './wire-format.ts';
 
 /** Record formats in a registry. */
@@ -51,6 +51,12 @@ export interface RegistrySerdeOptions {
   readonly subjectNameStrategy?: SubjectNameStrategy;
   /** Needed to serialize; a read-only serde may leave it out. */
   readonly write?: WriteSchema;
+  /**
+   * Avro only: the schema records are read with (schema evolution): a record written with an
+   * older or newer compatible schema is resolved into this one (defaults for fields its writer
+   * lacked, fields the reader lacks dropped). Default: each record's own writer schema.
+   */
+  readonly readerSchema?: string;
   /**
    * How long a refused output schema (the registry answered 409 incompatible, 422 invalid, 403
    * forbidden, …: not retriable) stays refused before the registry is asked again, in
@@ -94,6 +100,10 @@ export function createRegistrySerde(options: RegistrySerdeOptions): AsyncSerde<u
   const recordName = write?.recordName;
   const what = `${topic} ${isKey ? 'key' : 'value'}`;
 
+  if (options.readerSchema !== undefined && format !== SchemaFormat.AVRO) {
+    throw new InflowError('INVALID_CONFIG', `${what}: a reader schema is for Avro; ${format} records are read with their writer's schema`);
+  }
+  const reader = options.readerSchema === undefined ? undefined : avroReader(options.readerSchema);
   const codecs = new Map<number, SchemaCodec>();
   const pending = new Map<number, Promise<SchemaCodec>>();
 
@@ -117,7 +127,7 @@ export function createRegistrySerde(options: RegistrySerdeOptions): AsyncSerde<u
       });
     }
     const refs = await resolveReferences(schema.references);
-    if (format === SchemaFormat.AVRO) return avroCodec(schema, refs);
+    if (format === SchemaFormat.AVRO) return avroCodec(schema, refs, reader);
     if (format === SchemaFormat.PROTOBUF) return protobufCodec(schema, refs, recordName);
     return jsonSchemaCodec(schema, refs);
   }

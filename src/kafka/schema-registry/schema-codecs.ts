@@ -36,14 +36,47 @@ function mismatch(what: string, details: Record<string, unknown> = {}): InflowEr
   return new InflowError('SERIALIZATION', what, { details: { reason: 'schema-mismatch', ...details } });
 }
 
-/** Avro: named types of references are registered first, so the main schema can use them. */
-export function avroCodec(schema: Schema, references: readonly ResolvedReference[]): SchemaCodec {
+/** An Avro type with typed-array float/double arrays (./avro-typed-arrays.ts), after the named types of `references`. */
+function avroType(text: string, references: readonly ResolvedReference[]): avro.Type {
   const registry: Record<string, avro.Type> = {};
-  // Arrays of float/double decode into typed arrays (./avro-typed-arrays.ts): no JS number per item.
+  // Arrays of float/double decode into typed arrays: no JS number per item.
   const options = { registry, typeHook: typedArrayHook };
   for (const ref of references) avro.Type.forSchema(JSON.parse(ref.schema.schema) as avro.Schema, options);
-  const type = avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema, options);
+  return avro.Type.forSchema(JSON.parse(text) as avro.Schema, options);
+}
+
+/**
+ * An Avro reader schema: records are decoded into this shape whatever compatible schema wrote
+ * them (Avro schema resolution: fields the reader lacks are skipped, fields the writer lacks
+ * take the reader's default, numbers promote).
+ */
+export function avroReader(text: string, references: readonly ResolvedReference[] = []): avro.Type {
+  try {
+    return avroType(text, references);
+  } catch (error) {
+    throw new InflowError('INVALID_CONFIG', `the Avro reader schema is not valid: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Avro: named types of references are registered first, so the main schema can use them. With
+ * a `reader` type, decoding resolves this (writer) schema into the reader's shape.
+ */
+export function avroCodec(schema: Schema, references: readonly ResolvedReference[], reader?: avro.Type): SchemaCodec {
+  const type = avroType(schema.schema, references);
   const name = type.name;
+  let resolver: avro.Resolver | undefined;
+  if (reader) {
+    try {
+      resolver = reader.createResolver(type);
+    } catch (error) {
+      throw mismatch(
+        `written with Avro schema ${name ?? type.typeName}, which the reader schema ${reader.name ?? reader.typeName} cannot read: ${(error as Error).message}`,
+        { reason: 'incompatible-writer-schema' },
+      );
+    }
+  }
+  const decoder = reader ?? type;
   return {
     recordName: name,
     encode(value) {
@@ -60,7 +93,7 @@ export function avroCodec(schema: Schema, references: readonly ResolvedReference
     decode(data, offset) {
       let result: { value: unknown; offset: number };
       try {
-        result = type.decode(data, offset);
+        result = resolver ? decoder.decode(data, offset, resolver) : type.decode(data, offset);
       } catch (error) {
         throw mismatch(`Avro payload does not decode with schema ${name ?? type.typeName}: ${(error as Error).message}`);
       }
