@@ -7,6 +7,7 @@
  */
 import type { z } from 'zod';
 import type { Operator, PipelineStep, PredictStepConfig, SerdeName, SerdeSpec } from './pipeline-config.ts';
+import { type AggregateStepConfig, aggregateReadsFields } from './pipeline-aggregate.ts';
 
 type Path = (string | number)[];
 
@@ -190,6 +191,15 @@ function walk(state: State, steps: readonly PipelineStep[], path: Path, start: F
           );
         }
         if (cur.value !== 'json') issue(state, here, `join adds a field to JSON values; the values here are ${cur.value}`);
+        return;
+      }
+      case 'aggregate': {
+        const a = step.aggregate as AggregateStepConfig;
+        checkName(state, a.name, here);
+        if (aggregateReadsFields(a) && cur.value !== 'json')
+          issue(state, here, `aggregate reads fields of JSON values; the values here are ${cur.value}`);
+        // Updates go on keyed by the group key as text, valued by JSON objects.
+        flow = { key: 'string', value: 'json' };
         return;
       }
       case 'filter':

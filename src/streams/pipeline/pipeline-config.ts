@@ -22,6 +22,7 @@ import {
 } from '../../config/schema-registry-config.ts';
 import { InflowError } from '../../errors.ts';
 import { DType } from '../../tensor/dtype.ts';
+import { aggregateSchema } from './pipeline-aggregate.ts';
 import { checkPipeline } from './pipeline-checks.ts';
 
 /** Serde names of `source` and `to` (src/kafka/serdes.ts); a record's value kind is its serde's name. */
@@ -231,7 +232,7 @@ const joinSchema = z.strictObject({
 });
 
 /** The operators, one key each; a step holds exactly one. */
-export const OPERATORS = ['source', 'filter', 'select', 'rename', 'join', 'predict', 'split', 'to'] as const;
+export const OPERATORS = ['source', 'filter', 'select', 'rename', 'join', 'aggregate', 'predict', 'split', 'to'] as const;
 export type Operator = (typeof OPERATORS)[number];
 
 function exactlyOneOperator(step: Record<string, unknown>, context: z.core.$RefinementCtx): void {
@@ -252,6 +253,8 @@ const stepSchema = z
     select: selectSchema.optional(),
     rename: renameSchema.optional(),
     join: joinSchema.optional(),
+    /** Group, window and aggregate (pipeline-aggregate.ts). */
+    aggregate: aggregateSchema.optional(),
     predict: predictSchema.optional(),
     get split() {
       return splitSchema.optional();

@@ -13,6 +13,7 @@ import type { PredictOptions } from '../api/predict-spec.ts';
 import { createStreamsBuilder, type KStream } from '../api/streams-builder.ts';
 import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig, SerdeSpec } from './pipeline-config.ts';
+import { type AggregateStepConfig, addAggregate, aggregateNodeCount } from './pipeline-aggregate.ts';
 import { type Flow, kindOf, operatorOf, predictOutputKind } from './pipeline-checks.ts';
 import { compilePredicate, compileRename, compileSelect, tensorInputs, tensorOutput } from './pipeline-ops.ts';
 import { addJoin, declareTables } from './pipeline-joins.ts';
@@ -91,7 +92,12 @@ function addSteps(
     const op = operatorOf(step);
     // One node per operator; a split adds one more per branch (a pass-through the branch starts from).
     const at = counter.added;
-    counter.added += op === 'split' ? 1 + (step.split?.branches.length ?? 0) : 1;
+    counter.added +=
+      op === 'split'
+        ? 1 + (step.split?.branches.length ?? 0)
+        : op === 'aggregate'
+          ? aggregateNodeCount(step.aggregate as AggregateStepConfig)
+          : 1;
     switch (op) {
       case 'filter': {
         const { name, ...predicate } = step.filter as NonNullable<PipelineStep['filter']>;
@@ -116,6 +122,12 @@ function addSteps(
         const table = counter.tables?.get(j.table);
         if (!table) throw new InflowError('INTERNAL', `join on table "${j.table}" that was not declared passed validation`);
         s = addJoin(s, j, table, counter.tableConfigs?.[j.table]?.key);
+        break;
+      }
+      case 'aggregate': {
+        const a = step.aggregate as AggregateStepConfig;
+        s = addAggregate(s, a, autoName('AGGREGATE', at, a.name));
+        f = { key: 'string', value: 'json' };
         break;
       }
       case 'predict': {
