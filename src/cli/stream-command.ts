@@ -233,6 +233,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
         () =>
           created.stats().state === 'running' &&
           created.stats().connection === 'connected' &&
+          created.stats().restoring === 0 &&
           (built.schemaRegistry?.health().reachable ?? true),
       );
       out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz)`);

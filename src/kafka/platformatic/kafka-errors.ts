@@ -35,8 +35,6 @@ const byProtocolId: Record<string, ErrorCode> = {
   INVALID_CONFIG: 'INVALID_ARGUMENT',
   POLICY_VIOLATION: 'INVALID_ARGUMENT',
   REQUEST_TIMED_OUT: 'DEADLINE_EXCEEDED',
-  // DeleteRecords below an offset past the high watermark.
-  OFFSET_OUT_OF_RANGE: 'INVALID_ARGUMENT',
 };
 
 const hints: Partial<Record<ErrorCode, string>> = {

@@ -1,5 +1,5 @@
 /** KafkaAdmin over @platformatic/kafka's Admin (and a consumer for offsets, as the library splits them). */
-import { Admin, Consumer } from '@platformatic/kafka';
+import { Admin, Consumer, findErrorBy } from '@platformatic/kafka';
 import { InflowError } from '../../errors.ts';
 import type { KafkaAdmin, NewTopic, PartitionLag, TopicDescription, TopicPartitionOffset } from '../types.ts';
 import type { BaseClientOptions } from './connection-options.ts';
@@ -120,8 +120,17 @@ export class PlatformaticAdmin implements KafkaAdmin {
       if (!list) byTopic.set(o.topic, (list = []));
       list.push({ partition: o.partition, offset: o.offset });
     }
-    const deleted = await mapErrors(`deleting records of ${[...byTopic.keys()].join(', ')}`, () =>
-      this.#admin.deleteRecords({ topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) }),
+    const what = `deleting records of ${[...byTopic.keys()].join(', ')}`;
+    const deleted = await mapErrors(what, () =>
+      this.#admin.deleteRecords({ topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) }).catch((error: unknown) => {
+        // Only here is OFFSET_OUT_OF_RANGE the caller's mistake (an offset past the end); elsewhere it stays retriable.
+        if (!findErrorBy(error as Error, 'apiId', 'OFFSET_OUT_OF_RANGE')) throw error;
+        throw new InflowError(
+          'INVALID_ARGUMENT',
+          `${what}: an offset is past the partition's end offset; expected -1 (the end) or an offset up to the end`,
+          { cause: error },
+        );
+      }),
     );
     const lows = new Map<string, bigint>();
     for (const t of deleted) for (const p of t.partitions) lows.set(`${t.name}:${p.partition}`, p.lowWatermark);

@@ -10,6 +10,8 @@ import { partitionKey } from '../../kafka/types.ts';
 export const PauseReason = {
   /** Too many records between poll() and their acknowledgement. */
   BACKPRESSURE: 'backpressure',
+  /** Its task's stores are being restored from their changelogs. */
+  RESTORING: 'restoring',
 } as const;
 export type PauseReason = (typeof PauseReason)[keyof typeof PauseReason];
 

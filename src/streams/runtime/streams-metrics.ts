@@ -27,6 +27,12 @@ export interface StreamsMetrics {
   readonly commits: Counter<'pipeline'>;
   readonly rewinds: Counter<'pipeline' | 'reason'>;
   readonly redelivered: Counter<'pipeline'>;
+  /** Changelog records replayed into stores on assignment. */
+  readonly restoredRecords: Counter<'pipeline' | 'store'>;
+  /** Changelog records still to replay, per store partition being restored (0 once restored). */
+  readonly restoreRemaining: Gauge<'pipeline' | 'store' | 'partition'>;
+  /** Store partitions being restored now (their input partitions are paused; not ready). */
+  readonly restoringPartitions: Gauge<'pipeline'>;
 }
 
 /** Creates the metrics in `registry` (a new one by default). */
@@ -115,6 +121,24 @@ export function createStreamsMetrics(registry: Registry = new Registry()): Strea
       name: 'inflow_stream_rewinds_total',
       help: 'Times in-flight work was dropped and partitions rewound to their committed offsets',
       labelNames: ['pipeline', 'reason'],
+      registers,
+    }),
+    restoredRecords: new Counter({
+      name: 'inflow_stream_restore_records_total',
+      help: 'Changelog records replayed into state stores on assignment',
+      labelNames: ['pipeline', 'store'],
+      registers,
+    }),
+    restoreRemaining: new Gauge({
+      name: 'inflow_stream_restore_remaining_records',
+      help: 'Changelog offsets left to replay per store partition being restored (0 once restored)',
+      labelNames: ['pipeline', 'store', 'partition'],
+      registers,
+    }),
+    restoringPartitions: new Gauge({
+      name: 'inflow_stream_restore_active_partitions',
+      help: 'Store partitions being restored from their changelogs (their input partitions are paused meanwhile)',
+      labelNames: p,
       registers,
     }),
     redelivered: new Counter({

@@ -35,6 +35,8 @@ import { StreamThread } from './stream-thread.ts';
 import { createStreamsMetrics, type StreamsMetrics } from './streams-metrics.ts';
 import { StreamsProducer } from './streams-producer.ts';
 import { TaskManager } from './task-manager.ts';
+import { TaskStores } from './task-stores.ts';
+import { PauseReason, type PauseController } from './pause-controller.ts';
 
 export const Guarantee = { AT_LEAST_ONCE: 'at-least-once', EXACTLY_ONCE: 'exactly-once' } as const;
 export type Guarantee = (typeof Guarantee)[keyof typeof Guarantee];
@@ -63,8 +65,17 @@ export interface StreamsRunnerOptions {
    * message.max.bytes is 1 MiB by default).
    */
   readonly maxRecordBytes?: number;
-  /** The tasks' state store instances; default in-memory stores (no changelog: gone on restart). */
+  /**
+   * The tasks' state store instances. Default: the runner's own — a transactional overlay per
+   * store, a compacted changelog topic per store (created at start), restored on assignment;
+   * on lmdb under `stateDir` when one is given, else in memory (restored from the changelog on
+   * every assignment). A provider passed here is used as it is (no changelogs).
+   */
   readonly stores?: StoreProvider;
+  /** Directory of the persistent state stores (`<stateDir>/<applicationId>/<task>/<store>`). */
+  readonly stateDir?: string;
+  /** Size limit of each store instance on disk, bytes; default 1 GiB. */
+  readonly maxStoreBytes?: number;
   /** Default 500 (Kafka's max.poll.records). */
   readonly maxPollRecords?: number;
   /**
@@ -103,6 +114,8 @@ export interface RunnerStats {
   readonly predictPending: number;
   /** How long the oldest record not yet produced has been in the runner, ms (0 when none). */
   readonly oldestInFlightMs: number;
+  /** Tasks whose stores are being restored (their partitions are paused; the runner is not ready). */
+  readonly restoring: number;
 }
 
 export interface StreamsRunner {
@@ -164,9 +177,22 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
       metrics.deadLettered.inc({ ...labels, stage: Stage.DESERIALIZE, code: error.code });
     },
   });
+  const stores =
+    options.stores || topology.stores.size === 0
+      ? undefined
+      : new TaskStores({
+          topology,
+          applicationId: options.applicationId,
+          client,
+          ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
+          ...(options.maxStoreBytes === undefined ? {} : { maxStoreBytes: options.maxStoreBytes }),
+          metrics,
+          labels,
+          log,
+        });
   const processor = createRecordProcessor(topology, batchers, {
     ...(options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes }),
-    ...(options.stores ? { stores: options.stores } : {}),
+    ...(options.stores ? { stores: options.stores } : stores ? { stores } : {}),
     globalTables: (name) => globalTables.store(name),
   });
 
@@ -176,6 +202,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
   let admin: KafkaAdmin | undefined;
   let tasks: TaskManager | undefined;
   let thread: StreamThread | undefined;
+  let pauses: PauseController | undefined;
   let commitTimer: ReturnType<typeof setInterval> | undefined;
   let lagTimer: ReturnType<typeof setInterval> | undefined;
   let fatal: InflowError | undefined;
@@ -250,9 +277,36 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     if (eos) {
       // The open transaction may hold outputs of revoked partitions whose offsets can no longer be committed.
       await t.exclusive(() => t.rewind('rebalance'));
+      await stores?.revoked(revoked);
       return;
     }
     t.revoke(revoked);
+    await stores?.revoked(revoked);
+  }
+
+  /** New partitions: those whose tasks have stores stay paused until the stores are restored. */
+  function onAssigned(added: TopicPartition[]): void {
+    thread?.onAssigned(added);
+    const stateful = stores ? added.filter((p) => stores.stateful(p.topic)) : [];
+    if (!stores || stateful.length === 0) return;
+    pauses?.pause(stateful, PauseReason.RESTORING);
+    metrics.pausedPartitions.set(labels, pauses?.size ?? 0);
+    stores.assigned(stateful).then(
+      () => {
+        pauses?.resume(stateful, PauseReason.RESTORING);
+        metrics.pausedPartitions.set(labels, pauses?.size ?? 0);
+        thread?.wake();
+      },
+      (error: unknown) => {
+        // A revoked partition or a stop cancels its restore: nothing to do.
+        if (InflowError.from(error).code === 'CANCELLED') return;
+        fail(
+          new InflowError(InflowError.from(error, 'KAFKA_ERROR').code, `restoring state stores failed: ${(error as Error).message}`, {
+            cause: error,
+          }),
+        );
+      },
+    );
   }
 
   async function updateLag(): Promise<void> {
@@ -275,9 +329,38 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     await tasks?.idle();
     await globalTables.close();
     await tableDlq?.close().catch(() => undefined);
+    // After the final commit: stores close cleanly (flushed, checkpointed) while the broker is still reachable.
+    await stores?.close().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'closing state stores failed'));
     await consumer?.close().catch(() => undefined);
     await producer?.close();
     await admin?.close().catch(() => undefined);
+  }
+
+  /**
+   * Creates each store's compacted changelog topic with as many partitions as its
+   * sub-topology's input (a task writes its own partition); existing ones are left alone, but
+   * one with fewer partitions than the input is refused: tasks would lose their state.
+   */
+  async function createChangelogTopics(a: KafkaAdmin): Promise<void> {
+    const changelogs = topology.internalTopics(options.applicationId).filter((t) => t.kind === 'changelog');
+    if (changelogs.length === 0) return;
+    const inputs = await a.describeTopics([...topology.inputTopics]);
+    const partitionsOf = new Map(inputs.map((d) => [d.topic, d.partitions]));
+    const wanted = changelogs.map((c) => {
+      const st = topology.subtopologies[c.subtopology];
+      const partitions = Math.max(...(st?.inputTopics ?? []).map((t) => partitionsOf.get(t) ?? 1), 1);
+      return { topic: c.name, partitions, configs: { 'cleanup.policy': 'compact' } };
+    });
+    await a.createTopics(wanted);
+    for (const d of await a.describeTopics(wanted.map((w) => w.topic))) {
+      const want = wanted.find((w) => w.topic === d.topic)?.partitions ?? 0;
+      if (d.partitions < want) {
+        throw new InflowError(
+          'FAILED_PRECONDITION',
+          `changelog topic "${d.topic}" has ${d.partitions} partitions but its input has ${want}: delete it (the state is rebuilt) or give it ${want}`,
+        );
+      }
+    }
   }
 
   /** One pump through the exclusive chain; Kafka errors rewind (or stop) the runner. */
@@ -327,6 +410,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
       liveTransactionalIds.add(transactionalId);
       releaseId = () => liveTransactionalIds.delete(transactionalId);
     }
+    if (stores) await createChangelogTopics(a);
     const p = new StreamsProducer({
       client,
       log,
@@ -358,6 +442,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
         (e: unknown) =>
           log.warn({ err: InflowError.from(e).message }, 'purging consumed repartition records failed; retried at the next commit'),
       ),
+      ...(stores ? { state: stores } : {}),
     });
     tasks = t;
     await p.start();
@@ -374,10 +459,11 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     });
     consumer = c;
     t.attach(c);
+    pauses = createPauseController(c);
     thread = new StreamThread({
       consumer: c,
       tasks: t,
-      pauses: createPauseController(c),
+      pauses,
       maxInFlight,
       maxPollRecords: maxPoll,
       metrics,
@@ -385,7 +471,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
       log,
       onFatal: fail,
     });
-    await c.subscribe(topics, { onRevoked, onAssigned: (added) => thread?.onAssigned(added) });
+    await c.subscribe(topics, { onRevoked, onAssigned });
     t.restartCommitInterval();
     commitTimer = setInterval(() => {
       t.kick();
@@ -470,6 +556,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
         paused: consumer?.paused().length ?? 0,
         predictPending: predictPending(),
         oldestInFlightMs: tasks?.oldestInFlight()?.age ?? 0,
+        restoring: stores?.restoring ?? 0,
       };
     },
   };

@@ -22,6 +22,7 @@ import { type RecordProcessor, StageError } from './record-processor.ts';
 import { type PartitionOffset, StreamTask, taskIdText } from './stream-task.ts';
 import type { StreamsMetrics } from './streams-metrics.ts';
 import type { StreamsProducer } from './streams-producer.ts';
+import type { TaskStores } from './task-stores.ts';
 
 export interface TaskManagerOptions {
   readonly topology: Topology;
@@ -47,6 +48,8 @@ export interface TaskManagerOptions {
   onReleased(): void;
   /** Offsets were committed (with their outputs, in exactly-once mode). */
   onCommitted?(offsets: readonly PartitionOffset[]): void;
+  /** The tasks' stores (transactional overlays, changelogs); absent for a stateless topology. */
+  readonly state?: TaskStores;
 }
 
 export class TaskManager {
@@ -159,8 +162,14 @@ export class TaskManager {
   /** Records a record's outputs, or applies the error policy to its failure. */
   #complete(queue: PartitionQueue, entry: InFlightRecord, result: ProducerRecord[] | StageError): void {
     const o = this.#o;
-    if (!queue.live || o.isFailed()) return;
+    if (!queue.live || o.isFailed()) {
+      // Dropped (rewind, revocation): writes it made after the abort must not linger in the overlay.
+      o.state?.failed(entry.record);
+      return;
+    }
     if (result instanceof StageError) {
+      // A failed record's writes never happened, like its partial outputs.
+      o.state?.failed(entry.record);
       const labels = { ...o.labels, stage: result.stage, code: result.error.code };
       const where = { topic: entry.record.topic, partition: entry.record.partition, offset: String(entry.record.offset) };
       if (o.policy === 'fail') {
@@ -183,7 +192,10 @@ export class TaskManager {
         entry.out = [];
       }
     } else {
-      entry.out = result;
+      // Its store writes go out as changelog records with its outputs: in exactly-once mode they
+      // join the same transaction as the outputs and the offset commit.
+      const changelog = o.state?.completed(entry.record);
+      entry.out = changelog && changelog.length > 0 ? [...result, ...changelog] : result;
     }
     if (queue.headReady()) this.kick();
   }
@@ -222,6 +234,7 @@ export class TaskManager {
         throw error;
       }
       for (const [q, offset] of advanced) if (q.live) q.produced = offset;
+      if (o.state) for (const e of ready) o.state.released(e.record);
       this.#setInFlight(-ready.length);
       o.onReleased();
     }
@@ -259,18 +272,40 @@ export class TaskManager {
     const consumer = this.#consumer;
     const producer = this.#o.producer;
     if (!consumer || !producer.started) return;
+    // The writes of records released before this commit: folded into the engines once it succeeded.
+    const covered = this.#o.state?.beginCommit();
     if (producer.eos) {
       if (!(await producer.commitTransaction(consumer, offsets))) return;
     } else {
       if (offsets.length === 0) return;
       await consumer.commit(offsets);
     }
+    if (covered) this.#foldState(covered);
     for (const o of offsets) {
       const q = this.#taskFor(o, false)?.existingQueue(o.topic);
       if (q) q.committed = o.offset;
     }
     this.#o.metrics.commits.inc(this.#o.labels);
     this.#o.onCommitted?.(offsets);
+  }
+
+  /**
+   * Folds committed writes into the engines. A failure here (a full store) stops the runner:
+   * what was committed is in the changelog, and without a checkpoint the next start restores it.
+   */
+  #foldState(covered: ReturnType<TaskStores['beginCommit']>): void {
+    try {
+      this.#o.state?.committed(covered);
+    } catch (error) {
+      const e = InflowError.from(error);
+      this.#o.onFatal(
+        new InflowError(
+          e.code === 'RESOURCE_EXHAUSTED' ? 'RESOURCE_EXHAUSTED' : 'INTERNAL',
+          `${e.message} (the commit succeeded: the changelog holds these writes and the next start restores them)`,
+          { cause: e },
+        ),
+      );
+    }
   }
 
   /** Drops every in-flight record and rewinds each assigned partition to its committed offset. Run it through {@link exclusive}. */
@@ -291,6 +326,8 @@ export class TaskManager {
     // records in between.
     for (const task of this.#tasks.values()) this.#setInFlight(-task.abort());
     this.#tasks.clear();
+    // The aborted transaction's store writes never happened: no wipe-and-restore, the overlay goes.
+    o.state?.aborted();
     this.#rewindReason = undefined;
     const still = new Set(c.assignment().map((p) => `${p.topic}:${p.partition}`));
     for (const position of committed) {

@@ -1,0 +1,190 @@
+/**
+ * The runner's store lifecycle on the in-process log: changelogs created and written with the
+ * outputs, restore on assignment (from a checkpoint on lmdb, from the beginning otherwise or
+ * when the checkpoint is corrupt), and the transactional overlay: an aborted transaction's
+ * writes are discarded, not applied twice.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { InflowError } from '../../errors.ts';
+import { createMemoryClient } from '../../kafka/memory/memory-client.ts';
+import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
+import type { KafkaClient } from '../../kafka/types.ts';
+import { createStreamsBuilder, createStreamsRunner, type StreamsRunnerOptions } from '../index.ts';
+import { faulty } from '../testing/faulty-client.fixture.ts';
+import { CHECKPOINT_FILE } from '../state/checkpoint.ts';
+
+type Memory = ReturnType<typeof createMemoryClient>;
+const serdes = { key: stringSerde, value: jsonSerde<{ n: number }>() };
+const outSerdes = { key: stringSerde, value: jsonSerde<{ count: number }>() };
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'inflow-task-stores-'));
+  dirs.push(d);
+  return d;
+};
+
+/** Counts records per key in store "counts"; emits the new count. */
+function countingTopology() {
+  const b = createStreamsBuilder();
+  b.stream('events', serdes)
+    .process(
+      (r, ctx) => {
+        const counts = ctx.store<string, number>('counts');
+        const count = (counts.get(r.key as string) ?? 0) + 1;
+        counts.put(r.key as string, count);
+        return [{ key: r.key, value: { count } }];
+      },
+      { name: 'count', stores: ['counts'] },
+    )
+    .to('counted', outSerdes);
+  return b.build();
+}
+
+async function setup(memory: Memory): Promise<void> {
+  await memory.admin().createTopics([
+    { topic: 'events', partitions: 2 },
+    { topic: 'counted', partitions: 2 },
+    { topic: 'app-dlq', partitions: 1 },
+  ]);
+}
+
+async function send(memory: Memory, keys: readonly string[]): Promise<void> {
+  await memory
+    .producer()
+    .send(keys.map((k, n) => ({ topic: 'events', key: Buffer.from(k), value: serdes.value.serialize({ n }) as Buffer })));
+}
+
+/** Committed outputs (read_committed view of the log), in order per partition. */
+function committedOutputs(memory: Memory): { key: string; count: number }[] {
+  const out: { key: string; count: number }[] = [];
+  for (let p = 0; p < 2; p++) {
+    for (const r of memory.log.read('counted', p, 0n, 1_000_000, true).records) {
+      out.push({ key: r.key?.toString() ?? '', count: (outSerdes.value.deserialize(r.value) as { count: number }).count });
+    }
+  }
+  return out;
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Runs a counting runner until `total` outputs are committed, then closes it. */
+async function runUntil(client: KafkaClient, memory: Memory, total: number, options: Partial<StreamsRunnerOptions> = {}): Promise<void> {
+  const runner = createStreamsRunner(countingTopology(), {
+    client,
+    applicationId: 'app',
+    guarantee: 'exactly-once',
+    commitIntervalMs: 10,
+    lagIntervalMs: 0,
+    ...options,
+  });
+  await runner.start();
+  try {
+    await until(() => committedOutputs(memory).length >= total, `${total} outputs are committed`);
+  } finally {
+    await runner.close();
+  }
+}
+
+/** The final count per key the outputs show, and whether every key's counts went 1, 2, 3… without a gap or repeat. */
+function check(memory: Memory, expected: Record<string, number>): void {
+  const seen = new Map<string, number[]>();
+  for (const o of committedOutputs(memory)) seen.set(o.key, [...(seen.get(o.key) ?? []), o.count]);
+  for (const [key, counts] of seen) {
+    assert.deepEqual(
+      counts,
+      Array.from({ length: counts.length }, (_, i) => i + 1),
+      `key ${key}: one output per update, in order`,
+    );
+  }
+  assert.deepEqual(Object.fromEntries([...seen].map(([k, c]) => [k, c.length])), expected);
+}
+
+const keys = (n: number): string[] => Array.from({ length: n }, (_, i) => `k${i % 7}`);
+/** Count per key of `n` records sent as `keys(n)`, `batches` times. */
+const expectedCounts = (n: number, batches = 1): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const k of keys(n)) out[k] = (out[k] ?? 0) + batches;
+  return out;
+};
+
+describe('state stores in the runner', () => {
+  it('creates a compacted changelog per store with the input’s partitions and writes each update to it', async () => {
+    const memory = createMemoryClient();
+    await setup(memory);
+    await send(memory, keys(20));
+    await runUntil(memory, memory, 20);
+    const [changelog] = await memory.admin().describeTopics(['app-counts-changelog']);
+    assert.equal(changelog?.partitions, 2);
+    let updates = 0;
+    for (let p = 0; p < 2; p++) updates += memory.log.read('app-counts-changelog', p, 0n, 1000, true).records.length;
+    assert.equal(updates, 20, 'one changelog record per update');
+    check(memory, expectedCounts(20));
+  });
+
+  for (const engine of ['memory', 'lmdb'] as const) {
+    it(`restores counts from the changelog on the next start (${engine} engine), so counting goes on where it stopped`, async () => {
+      const memory = createMemoryClient();
+      await setup(memory);
+      const stateDir = engine === 'lmdb' ? tempDir() : undefined;
+      const options = stateDir ? { stateDir } : {};
+      await send(memory, keys(30));
+      await runUntil(memory, memory, 30, options);
+      if (stateDir) {
+        const tasks = readdirSync(join(stateDir, 'app'));
+        assert.deepEqual(tasks.sort(), ['0_0', '0_1']);
+        for (const t of tasks)
+          assert.ok(readdirSync(join(stateDir, 'app', t, 'counts')).includes(CHECKPOINT_FILE), `task ${t} checkpointed at clean close`);
+      }
+      await send(memory, keys(30));
+      await runUntil(memory, memory, 60, options);
+      check(memory, expectedCounts(30, 2));
+    });
+  }
+
+  it('restores the whole changelog when a checkpoint is corrupt or the state directory is new', async () => {
+    const memory = createMemoryClient();
+    await setup(memory);
+    const stateDir = tempDir();
+    await send(memory, keys(20));
+    await runUntil(memory, memory, 20, { stateDir });
+    // A corrupt checkpoint, and local state that disagrees with it: a full restore must wipe and replay.
+    writeFileSync(join(stateDir, 'app', '0_0', 'counts', CHECKPOINT_FILE), '{"version":1,"offset":');
+    await send(memory, keys(20));
+    await runUntil(memory, memory, 40, { stateDir });
+    await send(memory, keys(20));
+    await runUntil(memory, memory, 60, { stateDir: tempDir() });
+    check(memory, expectedCounts(20, 3));
+  });
+
+  it('discards the store writes of an aborted transaction: after failed commits no update is applied twice', async () => {
+    const memory = createMemoryClient();
+    await setup(memory);
+    await send(memory, keys(40));
+    let failures = 3;
+    const client = faulty(memory, {
+      async commit(txn) {
+        if (failures-- > 0) {
+          await txn.abort();
+          throw new InflowError('KAFKA_ERROR', 'commit failed (injected)');
+        }
+        await txn.commit();
+      },
+    });
+    await runUntil(client, memory, 40);
+    assert.ok(failures < 0, 'the injected failures happened');
+    check(memory, expectedCounts(40));
+  });
+});

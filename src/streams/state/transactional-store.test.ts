@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createLmdbEngine } from './lmdb-engine.ts';
+import { createMemoryEngine, type StoreEngine } from './store-engine.ts';
+import { TransactionalStore } from './transactional-store.ts';
+
+const b = (s: string): Buffer => Buffer.from(s);
+const entries = (it: Iterable<[Buffer, Buffer]>): string[] => [...it].map(([k, v]) => `${k.toString()}=${v.toString()}`);
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const engines: [string, () => StoreEngine][] = [
+  ['the in-memory engine', () => createMemoryEngine()],
+  [
+    'lmdb',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'inflow-txstore-'));
+      dirs.push(dir);
+      return createLmdbEngine({ dir, name: 'test' });
+    },
+  ],
+];
+
+for (const [label, make] of engines) {
+  describe(`the transactional overlay over ${label}`, () => {
+    it('shows unfolded writes to reads, keeps them out of the engine until a commit folds the released ones', () => {
+      const engine = make();
+      engine.write([[b('a'), b('0')]]);
+      const store = new TransactionalStore('s', engine, { topic: 'app-s-changelog', partition: 3 });
+      store.view('r1').put(b('a'), b('1'));
+      store.view('r2').put(b('b'), b('2'));
+      assert.equal(store.get(b('a'))?.toString(), '1');
+      assert.equal(engine.get(b('a'))?.toString(), '0', 'the engine is untouched before a commit');
+      assert.deepEqual(
+        store.changelogRecords('r1').map((r) => [r.topic, r.partition, r.key?.toString(), r.value?.toString()]),
+        [['app-s-changelog', 3, 'a', '1']],
+      );
+      store.released('r1');
+      assert.equal(store.fold(), 1);
+      assert.equal(engine.get(b('a'))?.toString(), '1');
+      assert.equal(engine.get(b('b')), undefined, 'r2 was not released: not folded');
+      assert.equal(store.get(b('b'))?.toString(), '2');
+      assert.equal(store.pendingWriters, 1);
+    });
+
+    it('discards every unfolded write on abort, and a failed record’s writes on drop', () => {
+      const engine = make();
+      const store = new TransactionalStore('s', engine, undefined);
+      store.view('r1').put(b('k'), b('1'));
+      store.view('r2').put(b('k'), b('2'));
+      store.drop('r2');
+      assert.equal(store.get(b('k'))?.toString(), '1', 'r2 failed: its write is gone, r1’s shows again');
+      store.abort();
+      assert.equal(store.get(b('k')), undefined);
+      store.released('r1');
+      assert.equal(store.fold(), 0, 'nothing left to fold');
+      assert.equal(engine.get(b('k')), undefined);
+      assert.deepEqual(store.changelogRecords('r1'), [], 'no changelog: no records');
+    });
+
+    it('merges the overlay into range scans in key order, both ways, with deletes hiding engine entries', () => {
+      const engine = make();
+      engine.write(['a', 'c', 'e', 'g'].map((k) => [b(k), b(`e${k}`)] as const));
+      const store = new TransactionalStore('s', engine, { topic: 't', partition: 0 });
+      const w = store.view('r');
+      w.put(b('b'), b('ob'));
+      w.put(b('c'), b('oc'));
+      w.put(b('e'), null);
+      w.put(b('h'), b('oh'));
+      assert.deepEqual(entries(store.range()), ['a=ea', 'b=ob', 'c=oc', 'g=eg', 'h=oh']);
+      assert.deepEqual(entries(store.range(b('b'), b('g'))), ['b=ob', 'c=oc', 'g=eg']);
+      assert.deepEqual(entries(store.range(undefined, undefined, { reverse: true })), ['h=oh', 'g=eg', 'c=oc', 'b=ob', 'a=ea']);
+      assert.deepEqual(entries(store.range(b('a'), b('c'), { reverse: true })), ['c=oc', 'b=ob', 'a=ea']);
+      assert.deepEqual(
+        store.changelogRecords('r').map((r) => `${r.key?.toString()}=${r.value?.toString() ?? 'null'}`),
+        ['b=ob', 'c=oc', 'e=null', 'h=oh'],
+        'a delete is a tombstone in the changelog',
+      );
+      store.released('r');
+      store.fold();
+      assert.deepEqual(entries(engine.range()), ['a=ea', 'b=ob', 'c=oc', 'g=eg', 'h=oh']);
+    });
+
+    it('folds writes in the order they were made when two records wrote the same key', () => {
+      const engine = make();
+      const store = new TransactionalStore('s', engine, undefined);
+      store.view('r1').put(b('k'), b('first'));
+      store.view('r2').put(b('k'), b('second'));
+      store.view('r1').put(b('k'), b('third'));
+      assert.equal(store.get(b('k'))?.toString(), 'third');
+      store.released('r1');
+      store.released('r2');
+      store.fold();
+      assert.equal(engine.get(b('k'))?.toString(), 'third', 'the engine ends as reads saw it');
+    });
+  });
+}
+
+describe('the lmdb engine', () => {
+  it('refuses a batch that would pass its size limit with RESOURCE_EXHAUSTED, writing nothing of it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inflow-lmdb-full-'));
+    dirs.push(dir);
+    const engine = createLmdbEngine({ dir, name: 'counts', maxBytes: 256 * 1024 });
+    const value = Buffer.alloc(1000, 1);
+    let written = 0;
+    const error = (() => {
+      try {
+        for (let i = 0; i < 1000; i++) {
+          engine.write(Array.from({ length: 10 }, (_, j) => [b(`k${i}-${j}`), value] as const));
+          written += 10;
+        }
+      } catch (e) {
+        return e as Error & { code?: string };
+      }
+      return undefined;
+    })();
+    assert.equal(error?.code, 'RESOURCE_EXHAUSTED');
+    assert.match(error?.message ?? '', /state store "counts" is full: .* > 262144 bytes allowed .*nothing was written/);
+    assert.ok(written > 0, 'some batches fit');
+    assert.equal(engine.approximateCount(), written, 'every acknowledged batch is there, none of the refused one');
+  });
+
+  it('refuses an empty or oversize key with INVALID_ARGUMENT', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inflow-lmdb-key-'));
+    dirs.push(dir);
+    const engine = createLmdbEngine({ dir, name: 'k' });
+    assert.throws(() => engine.write([[Buffer.alloc(3000, 1), b('v')]]), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => engine.write([[Buffer.alloc(0), b('v')]]), { code: 'INVALID_ARGUMENT' });
+  });
+});

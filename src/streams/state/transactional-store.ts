@@ -1,0 +1,180 @@
+/**
+ * The transactional overlay over a store's engine (issue 17, exactly-once with state). Writes
+ * never reach the engine while processing: each input record's writes form its *write set*;
+ * reads see the engine overlaid by every write not yet folded (the latest write wins). When the
+ * record completes, its write set becomes changelog records that go out with its outputs (so
+ * they join the same transaction); when the record fails, its write set is dropped. A commit
+ * folds the write sets of the records released before it into the engine in one engine
+ * transaction; an abort or rewind discards every write set not folded — no wipe-and-restore.
+ *
+ * Writes are kept in the order they happened: folding replays them in that order, so the engine
+ * ends as reads saw it. Memory is bounded by the writes between two commits.
+ */
+import type { ProducerRecord } from '../../kafka/types.ts';
+import type { KeyValueBytesStore, RangeOptions } from './key-value-store.ts';
+import type { StoreEngine, StoreWrite } from './store-engine.ts';
+
+/** Where a store's changelog records go: the task's partition of the changelog topic. */
+export interface ChangelogTarget {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+interface WriteSet {
+  readonly writer: string;
+  released: boolean;
+  /** Latest value per key (latin1 of the key bytes), for the changelog. */
+  readonly latest: Map<string, StoreWrite>;
+}
+
+interface LoggedWrite {
+  readonly set: WriteSet;
+  readonly id: string;
+  readonly write: StoreWrite;
+}
+
+/** Map key of a bytes key: latin1 maps bytes 1:1 to UTF-16 code units. */
+const id = (key: Buffer): string => key.toString('latin1');
+
+export class TransactionalStore {
+  readonly name: string;
+  readonly engine: StoreEngine;
+  readonly #changelog: ChangelogTarget | undefined;
+  readonly #sets = new Map<string, WriteSet>();
+  #log: LoggedWrite[] = [];
+  /** The latest unfolded write per key. */
+  #overlay = new Map<string, StoreWrite>();
+
+  /** `changelog` undefined: a store without a changelog (its writes produce no records). */
+  constructor(name: string, engine: StoreEngine, changelog: ChangelogTarget | undefined) {
+    this.name = name;
+    this.engine = engine;
+    this.#changelog = changelog;
+  }
+
+  /** Write sets not yet folded. */
+  get pendingWriters(): number {
+    return this.#sets.size;
+  }
+
+  /** The store as `writer` (an input record) sees it: reads see every unfolded write; writes go to its write set. */
+  view(writer: string): KeyValueBytesStore {
+    return {
+      get: (key) => this.get(key),
+      put: (key, value) => this.#put(writer, key, value),
+      range: (from, to, options) => this.range(from, to, options),
+      approximateCount: () => this.engine.approximateCount() + this.#overlay.size,
+    };
+  }
+
+  get(key: Buffer): Buffer | undefined {
+    const pending = this.#overlay.get(id(key));
+    if (pending) return pending[1] ?? undefined;
+    return this.engine.get(key);
+  }
+
+  *range(from?: Buffer, to?: Buffer, options: RangeOptions = {}): Iterable<[Buffer, Buffer]> {
+    if (from !== undefined && to !== undefined && Buffer.compare(from, to) > 0) return;
+    const reverse = options.reverse === true;
+    const inRange = (k: Buffer): boolean =>
+      (from === undefined || Buffer.compare(k, from) >= 0) && (to === undefined || Buffer.compare(k, to) <= 0);
+    const pending = [...this.#overlay.values()]
+      .filter(([k]) => inRange(k))
+      .sort(([a], [b]) => (reverse ? Buffer.compare(b, a) : Buffer.compare(a, b)));
+    const before = (a: Buffer, b: Buffer): boolean => (reverse ? Buffer.compare(a, b) > 0 : Buffer.compare(a, b) < 0);
+    let i = 0;
+    for (const [k, v] of this.engine.range(from, to, options)) {
+      // Overlay entries up to and including the engine's key come first (in scan order).
+      for (let p = pending[i]; p !== undefined && !before(k, p[0]); p = pending[++i]) if (p[1] !== null) yield [p[0], p[1]];
+      // An overlaid key was yielded from the overlay above (or deleted there).
+      if (!this.#overlay.has(id(k))) yield [k, v];
+    }
+    for (; i < pending.length; i++) {
+      const p = pending[i] as StoreWrite;
+      if (p[1] !== null) yield [p[0], p[1]];
+    }
+  }
+
+  #put(writer: string, key: Buffer, value: Buffer | null): void {
+    let set = this.#sets.get(writer);
+    if (!set) {
+      set = { writer, released: false, latest: new Map() };
+      this.#sets.set(writer, set);
+    }
+    // Copies: a caller reusing its buffers must not change what is logged.
+    const write: StoreWrite = [Buffer.from(key), value === null ? null : Buffer.from(value)];
+    const k = id(key);
+    set.latest.set(k, write);
+    this.#log.push({ set, id: k, write });
+    this.#overlay.set(k, write);
+  }
+
+  /** The changelog records of `writer`'s writes (empty without writes or a changelog), to go out with its outputs. */
+  changelogRecords(writer: string): ProducerRecord[] {
+    const set = this.#sets.get(writer);
+    const target = this.#changelog;
+    if (!set || !target) return [];
+    return [...set.latest.values()].map(([key, value]) => ({ topic: target.topic, partition: target.partition, key, value }));
+  }
+
+  /** `writer`'s outputs (and changelog records) were handed to the producer: the next commit folds its writes. */
+  released(writer: string): void {
+    const set = this.#sets.get(writer);
+    if (set) set.released = true;
+  }
+
+  /** `writer` failed: its writes never happened. */
+  drop(writer: string): void {
+    const set = this.#sets.get(writer);
+    if (!set) return;
+    this.#sets.delete(writer);
+    this.#log = this.#log.filter((w) => w.set !== set);
+    this.#rebuildOverlay();
+  }
+
+  /** Writers released so far: what a commit starting now covers. */
+  releasedWriters(): Set<string> {
+    const out = new Set<string>();
+    for (const [writer, set] of this.#sets) if (set.released) out.add(writer);
+    return out;
+  }
+
+  /**
+   * After a successful commit: writes the write sets of `writers` (default: every released one)
+   * into the engine in one engine transaction, in the order they were written. Returns how many
+   * write sets were folded. A failing engine write (a full store) throws and keeps the overlay.
+   */
+  fold(writers: ReadonlySet<string> = this.releasedWriters()): number {
+    const sets = new Set<WriteSet>();
+    for (const writer of writers) {
+      const set = this.#sets.get(writer);
+      if (set) sets.add(set);
+    }
+    if (sets.size === 0) return 0;
+    const folded = new Map<string, StoreWrite>();
+    const kept: LoggedWrite[] = [];
+    for (const w of this.#log) {
+      if (sets.has(w.set)) folded.set(w.id, w.write);
+      else kept.push(w);
+    }
+    const n = sets.size;
+    this.engine.write(folded.values());
+    for (const set of sets) this.#sets.delete(set.writer);
+    this.#log = kept;
+    this.#rebuildOverlay();
+    return n;
+  }
+
+  /** Abort, rewind or revocation: every write not folded is discarded. */
+  abort(): void {
+    this.#sets.clear();
+    this.#log = [];
+    this.#overlay = new Map();
+  }
+
+  #rebuildOverlay(): void {
+    const overlay = new Map<string, StoreWrite>();
+    for (const w of this.#log) overlay.set(w.id, w.write);
+    this.#overlay = overlay;
+  }
+}
