@@ -73,7 +73,16 @@ async function round(i: number, traced: boolean): Promise<{ rps: number; cpuMicr
     .mapValues((r) => ({ id: (r.value as { id: number }).id, label: (r.value as { label: unknown }).label }))
     .to(output, serdes);
   const tracing = traced
-    ? await startTracing({ env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_BSP_MAX_QUEUE_SIZE: '65536' }, serviceName: 'bench' })
+    ? await startTracing({
+        // Every span exported, none dropped: a queue that holds a second of spans, flushed often.
+        env: {
+          OTEL_TRACES_EXPORTER: 'otlp',
+          OTEL_BSP_MAX_QUEUE_SIZE: '32768',
+          OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048',
+          OTEL_BSP_SCHEDULE_DELAY: '200',
+        },
+        serviceName: 'bench',
+      })
     : undefined;
   const runner = createStreamsRunner(b.build(), {
     client: memory,

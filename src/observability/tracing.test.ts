@@ -98,4 +98,19 @@ describe('tracing on', () => {
     }
     assert.equal(tracingActive(), false);
   });
+
+  it('never fails the traced command when the exporter fails: flush and shutdown resolve, the spans are dropped', async () => {
+    const failing = {
+      export(): void {
+        throw new Error('Concurrent export limit reached');
+      },
+      shutdown: async (): Promise<void> => undefined,
+    };
+    const tracing = await startTracing({ exporter: failing, env: {} });
+    assert.ok(tracing);
+    inflowTracer().startSpan('lost').end();
+    await tracing.forceFlush();
+    await tracing.shutdown();
+    assert.equal(tracingActive(), false);
+  });
 });

@@ -175,11 +175,14 @@ export async function startTracing(options: TracingOptions = {}): Promise<Tracin
   trace.setGlobalTracerProvider(provider);
   tracer = trace.getTracer('inflow');
   active = true;
+  // Export failures (collector away, the exporter's concurrent-export limit while a full queue is
+  // flushed) drop spans; they must never fail the command that is being traced.
+  const dropped = (): undefined => undefined;
   return {
-    forceFlush: () => provider.forceFlush(),
+    forceFlush: () => provider.forceFlush().catch(dropped),
     async shutdown() {
       active = false;
-      await provider.shutdown();
+      await provider.shutdown().catch(dropped);
       trace.disable();
       propagation.disable();
       context.disable();
