@@ -176,6 +176,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
               group: values.group,
               kafkaConfig: values['kafka-config'],
               noKafkaEndpoint: values['no-kafka-endpoint'],
+              endpointFormats: values['endpoint-formats'],
             },
             out,
           ),
@@ -261,6 +262,7 @@ const OPTIONS = {
   group: { type: 'string' },
   'kafka-config': { type: 'string' },
   'no-kafka-endpoint': { type: 'boolean' },
+  'endpoint-formats': { type: 'string' },
   'metrics-port': { type: 'string' },
 } as const;
 

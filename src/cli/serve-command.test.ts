@@ -27,3 +27,15 @@ describe('inflow serve model-sync flags', () => {
     });
   });
 });
+
+describe('inflow serve --endpoint-formats', () => {
+  it('refuses an endpoint formats file without a Kafka endpoint to apply it to', async () => {
+    await assert.rejects(
+      serveCommand({ modelRepository: 'models/repository', endpointFormats: 'formats.yaml' }, () => {}),
+      {
+        code: 'INVALID_ARGUMENT',
+        message: /--endpoint-formats applies to the Kafka endpoint: give --kafka/,
+      },
+    );
+  });
+});

@@ -3,6 +3,7 @@ import nodeCluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { loadSyncPolicy } from '../delivery/index.ts';
 import { InflowError } from '../errors.ts';
+import { endpointFormatsFromFile } from '../server/kafka/endpoint-formats.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import { createLogger } from '../observability/logger.ts';
 import { loadServable } from '../runtime/index.ts';
@@ -35,6 +36,9 @@ Options:
                             sasl {mechanism, username, passwordFile}, ssl {caFile, certFile, keyFile});
                             --kafka then only overrides bootstrapServers
   --no-kafka-endpoint       with a cluster: do not serve the request topic (e.g. --models-topic only)
+  --endpoint-formats <file> with --kafka: requests, responses and a prediction log in Avro, Protobuf or
+                            JSON Schema under a Schema Registry (YAML: schemaRegistry, request, response,
+                            predictionLog {topic, value}; src/server/README.md)
   --models-topic <topic>    with --kafka: install versions and label/split changes published with
                             "inflow models publish|label|split" (default off)
   --models-trusted-key <file>  with --models-topic: install only versions signed by this Ed25519
@@ -108,6 +112,7 @@ export interface ServeFlags {
   group?: string | undefined;
   kafkaConfig?: string | undefined;
   noKafkaEndpoint?: boolean | undefined;
+  endpointFormats?: string | undefined;
 }
 
 /** Resolves on the first SIGINT/SIGTERM. */
@@ -169,6 +174,14 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
       'the Kafka endpoint runs with --workers 1 (run more instances instead: they share the request topic as one consumer group)',
     );
   }
+  if (flags.endpointFormats !== undefined && !endpoint) {
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      '--endpoint-formats applies to the Kafka endpoint: give --kafka (and not --no-kafka-endpoint)',
+    );
+  }
+  // Read before any model loads: a bad file fails at once.
+  const formats = flags.endpointFormats !== undefined && endpoint ? await endpointFormatsFromFile(flags.endpointFormats) : undefined;
   const restPort = flags.noRest ? undefined : port(flags.restPort, '--rest-port', 8501);
   const grpcPort = flags.noGrpc ? undefined : port(flags.grpcPort, '--grpc-port', 8500);
   const topics = {
@@ -208,6 +221,7 @@ export async function serveCommand(flags: ServeFlags, out: (line: string) => voi
             ...(flags.defaultModel ? { defaultModel: flags.defaultModel } : {}),
             ...(flags.group ? { applicationId: flags.group } : {}),
             guarantee: flags.exactlyOnce ? 'exactly-once' : 'at-least-once',
+            ...formats,
           },
         }
       : {}),
