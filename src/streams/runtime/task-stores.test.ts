@@ -154,6 +154,63 @@ describe('state stores in the runner', () => {
     });
   }
 
+  it('shows restore progress: records replayed per store in the metrics, nothing restoring once started', async () => {
+    const memory = createMemoryClient();
+    await setup(memory);
+    await send(memory, keys(25));
+    await runUntil(memory, memory, 25);
+    const runner = createStreamsRunner(countingTopology(), {
+      client: memory,
+      applicationId: 'app',
+      guarantee: 'exactly-once',
+      lagIntervalMs: 0,
+    });
+    await runner.start();
+    try {
+      await until(() => runner.stats().restoring === 0, 'the stores are restored');
+      const restored = (await runner.metrics.restoredRecords.get()).values.reduce((a, v) => a + v.value, 0);
+      assert.equal(restored, 25, 'the in-memory engine replays every changelog record');
+      const remaining = (await runner.metrics.restoreRemaining.get()).values.map((v) => v.value);
+      assert.deepEqual(remaining, [0, 0], 'both store partitions report nothing left');
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('stops with RESOURCE_EXHAUSTED when a store would pass its size limit, after the commit: the changelog holds every committed update', async () => {
+    const memory = createMemoryClient();
+    await setup(memory);
+    await memory
+      .producer()
+      .send(
+        Array.from({ length: 3000 }, (_, i) => ({
+          topic: 'events',
+          partition: 0,
+          key: Buffer.from(`key-${i}`),
+          value: Buffer.from('{"n":0}'),
+        })),
+      );
+    const runner = createStreamsRunner(countingTopology(), {
+      client: memory,
+      applicationId: 'app',
+      guarantee: 'exactly-once',
+      commitIntervalMs: 10,
+      lagIntervalMs: 0,
+      stateDir: tempDir(),
+      maxStoreBytes: 64 * 1024,
+    });
+    await runner.start();
+    await assert.rejects(runner.done, (e: InflowError) => {
+      assert.equal(e.code, 'RESOURCE_EXHAUSTED');
+      assert.match(e.message, /state store "counts \(task 0_0\)" is full: .* > 65536 bytes allowed/);
+      return true;
+    });
+    const outputs = committedOutputs(memory).length;
+    const changelog = memory.log.read('app-counts-changelog', 0, 0n, 1_000_000, true).records.length;
+    assert.ok(outputs > 0 && outputs < 3000, `stopped part way (${outputs} outputs)`);
+    assert.equal(changelog, outputs, 'every committed output has its store update in the changelog');
+  });
+
   it('restores the whole changelog when a checkpoint is corrupt or the state directory is new', async () => {
     const memory = createMemoryClient();
     await setup(memory);
