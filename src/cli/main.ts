@@ -34,7 +34,9 @@ Commands:
   bench                load against a model server or a pipeline: progress and percentiles
   kafka <action>       the project's local single-node Kafka broker: up, down, restart, status
   registry <action>    the project's local Schema Registry (Avro, Protobuf, JSON Schema): up, down, status
-  models <action>      model delivery over Kafka: publish, label, split, list, inspect, delete
+  models <action>      model delivery over Kafka: publish, label, split, list, inspect, delete,
+                       rollout (guarded: the split moves step by step, guards roll it back)
+  monitor <file.yaml>  drift of a prediction log against each version's reference profile
   stream <file.yaml>   run a stream pipeline declared in YAML (Kafka → predict → Kafka)
   validate <file.yaml> check a pipeline file without running it
   edge <agent.yaml>    the edge agent: MQTT in, embedded model, outbox to Kafka
@@ -108,6 +110,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   }
   // `models` has flags of its own (--model, --version, --topic, …): it parses its arguments itself.
   if (argv[0] === 'models') return (await models()).modelsMain(argv.slice(1), out);
+  if (argv[0] === 'monitor') return (await import('./monitor-command.ts')).monitorMain(argv.slice(1), out);
   // `predict`, `bench` and `topics` too: their flags are their own.
   if (argv[0] === 'predict') return (await predict()).predictMain(argv.slice(1), out);
   if (argv[0] === 'bench') return (await bench()).benchMain(argv.slice(1), out);

@@ -56,7 +56,7 @@ export function driftAlerts(
 }
 
 /** The alert as a record for `topic`. */
-export function alertRecord(topic: string, alert: { model: string; kind: string; [field: string]: unknown }): ProducerRecord {
+export function alertRecord(topic: string, alert: { readonly model: string; readonly kind: string }): ProducerRecord {
   return {
     topic,
     key: Buffer.from(alert.model),

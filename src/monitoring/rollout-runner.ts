@@ -243,23 +243,22 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutState> {
     await route({ split: [{ version: state.baseline, weight: 100 }] });
     const routedBack = now();
     await save({ status: RolloutStatus.ROLLED_BACK, reason, results });
+    const alert = {
+      kind: 'rollback',
+      model: o.model,
+      version: state.target,
+      baseline: state.baseline,
+      step: state.stepIndex + 1,
+      percent: state.steps[state.stepIndex],
+      reason,
+      results,
+      guardFailedAt: new Date(failedAt).toISOString(),
+      routedBackAt: new Date(routedBack).toISOString(),
+      at: new Date(routedBack).toISOString(),
+    };
     const producer = o.client.producer({ acks: 'all', idempotent: true });
     try {
-      await producer.send([
-        alertRecord(o.alertsTopic, {
-          kind: 'rollback',
-          model: o.model,
-          version: state.target,
-          baseline: state.baseline,
-          step: state.stepIndex + 1,
-          percent: state.steps[state.stepIndex],
-          reason,
-          results,
-          guardFailedAt: new Date(failedAt).toISOString(),
-          routedBackAt: new Date(routedBack).toISOString(),
-          at: new Date(routedBack).toISOString(),
-        }),
-      ]);
+      await producer.send([alertRecord(o.alertsTopic, alert)]);
     } finally {
       await producer.close();
     }
@@ -290,18 +289,10 @@ export async function abortRollout(
   });
   const next: RolloutState = { ...state, status: RolloutStatus.ROLLED_BACK, reason, updatedAt: Date.now() };
   await writeRolloutState(o.client, o.rolloutsTopic, next);
+  const alert = { kind: 'rollback', model: o.model, version: state.target, baseline: state.baseline, reason, at: new Date().toISOString() };
   const producer = o.client.producer({ acks: 'all', idempotent: true });
   try {
-    await producer.send([
-      alertRecord(o.alertsTopic, {
-        kind: 'rollback',
-        model: o.model,
-        version: state.target,
-        baseline: state.baseline,
-        reason,
-        at: new Date().toISOString(),
-      }),
-    ]);
+    await producer.send([alertRecord(o.alertsTopic, alert)]);
   } finally {
     await producer.close();
   }

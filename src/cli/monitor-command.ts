@@ -1,0 +1,118 @@
+/**
+ * `inflow monitor <monitor.yaml>`: the live drift monitor (src/monitoring/drift-monitor.ts) as a
+ * long-running command, with its metrics on --metrics-port. SIGINT/SIGTERM stop it.
+ */
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { loadConfigFile } from '../config/load-config.ts';
+import { createModelSync } from '../delivery/index.ts';
+import { InflowError } from '../errors.ts';
+import { createKafkaClient } from '../kafka/index.ts';
+import { createDriftMonitor } from '../monitoring/drift-monitor.ts';
+import { monitorConfigSchema } from '../monitoring/monitor-config.ts';
+import { exitCodeFor } from './main.ts';
+
+export const monitorHelp = `inflow monitor <monitor.yaml> [--kafka host:port] [--metrics-port <n>] [--json]
+
+Watches a prediction log (a pipeline's predictionLog with includeInputs: true) for drift: tumbling
+windows of record time per model version, compared with the version's reference profile
+(reference-profile.json, shipped by inflow models publish --reference-data): PSI and KS per
+numeric feature, PSI, chi-square and Jensen–Shannon per categorical one, outputs too (prediction
+drift). A report per window goes to the monitoring topic, an alert per threshold crossed to the
+alerts topic (inflow models rollout's drift guard reads it); a version without a profile is
+reported as "drift unavailable". The file:
+
+  predictionLog: digits-predictions
+  modelRepository: /var/lib/inflow/models   # where each version's reference-profile.json is
+  modelsTopic: inflow-models                # optional: sync it into modelRepository
+  windowMs: 60000
+  models:
+    digits-mlp: { drift: { psi: 0.25, ksPValue: 0.001, minSamples: 200 } }
+
+Metrics: inflow_drift_statistic, inflow_drift_alerts_total, inflow_drift_unavailable.`;
+
+export async function monitorMain(argv: string[], out: (line: string) => void): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        json: { type: 'boolean' },
+        kafka: { type: 'string' },
+        'metrics-port': { type: 'string' },
+      },
+    });
+    if (values.help) {
+      out(monitorHelp);
+      return 0;
+    }
+    const [file, ...extra] = positionals;
+    if (!file || extra.length > 0) throw new InflowError('INVALID_ARGUMENT', 'inflow monitor: expected one <monitor.yaml>');
+    const config = await loadConfigFile(monitorConfigSchema, file);
+    const servers = values.kafka?.split(',') ?? config.kafka?.bootstrapServers ?? process.env.KAFKA_BOOTSTRAP_SERVERS?.split(',');
+    if (!servers || servers.length === 0) {
+      throw new InflowError(
+        'INVALID_ARGUMENT',
+        'inflow monitor needs the cluster: --kafka host:port, kafka: in the file, or KAFKA_BOOTSTRAP_SERVERS',
+      );
+    }
+    const client = createKafkaClient({
+      ...(config.kafka ?? {}),
+      bootstrapServers: servers,
+      clientId: config.kafka?.clientId ?? 'inflow-monitor',
+    });
+    const registry = new Registry();
+    const abort = new AbortController();
+    const stop = (): void => abort.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    const sync = config.modelsTopic
+      ? createModelSync({ client, topic: config.modelsTopic, repository: config.modelRepository })
+      : undefined;
+    let server: ReturnType<typeof createServer> | undefined;
+    try {
+      await sync?.start();
+      if (values['metrics-port'] !== undefined) {
+        const port = Number(values['metrics-port']);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new InflowError('INVALID_ARGUMENT', `--metrics-port: expected 0-65535, got "${values['metrics-port']}"`);
+        server = createServer((_, res) => {
+          void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
+        });
+        await new Promise<void>((resolve) => server?.listen(port, resolve));
+      }
+      const monitor = createDriftMonitor({
+        client,
+        config,
+        registry,
+        onReport: (r) =>
+          out(
+            json
+              ? JSON.stringify(r)
+              : r.unavailable
+                ? `${r.model} v${r.version} window ${new Date(r.window.start).toISOString()}: ${r.predictions} predictions; ${r.unavailable}`
+                : `${r.model} v${r.version} window ${new Date(r.window.start).toISOString()}: ${r.predictions} predictions, ${r.alerts ?? 0} drift alert(s)`,
+          ),
+      });
+      await monitor.run(abort.signal);
+      return 0;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      server?.close();
+      await sync?.close();
+      await client.close();
+    }
+  } catch (error) {
+    const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
+    const code = exitCodeFor(e);
+    process.stderr.write(
+      json ? `${JSON.stringify({ error: { code: e.code, message: e.message, exitCode: code } })}\n` : `inflow: ${e.message}\n`,
+    );
+    return code;
+  }
+}
