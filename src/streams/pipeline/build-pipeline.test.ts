@@ -222,6 +222,7 @@ instanceId: i-1
 guarantee: exactly-once
 errors: { policy: dlq, deadLetterTopic: app-errors }
 limits: { maxInFlight: 10, commitIntervalMs: 50 }
+state: { dir: ./state, maxStoreBytes: 1048576 }
 models:
   a: { embedded: { modelRepository: r1 } }
   b: { embedded: { modelRepository: ./r1/ } }
@@ -263,6 +264,8 @@ pipeline:
       onError: 'dlq',
       deadLetterTopic: 'app-errors',
       autoOffsetReset: 'earliest',
+      stateDir: '/pipelines/state',
+      maxStoreBytes: 1048576,
       maxInFlight: 10,
       commitIntervalMs: 50,
     });

@@ -222,6 +222,8 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
       autoOffsetReset: config.autoOffsetReset,
       ...(config.instanceId !== undefined ? { instanceId: config.instanceId } : {}),
       ...(config.errors.deadLetterTopic !== undefined ? { deadLetterTopic: config.errors.deadLetterTopic } : {}),
+      ...(config.state ? { stateDir: resolve(baseDir, config.state.dir) } : {}),
+      ...(config.state?.maxStoreBytes !== undefined ? { maxStoreBytes: config.state.maxStoreBytes } : {}),
       ...config.limits,
       ...(deps.logger ? { logger: deps.logger } : {}),
     };

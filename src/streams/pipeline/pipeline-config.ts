@@ -341,6 +341,12 @@ export const pipelineConfigSchema = z
         deadLetterTopic: kafkaName.optional(),
       })
       .default({ policy: 'dlq' }),
+    /**
+     * Persistent state stores (aggregations, process steps): lmdb under `dir` (relative to the
+     * pipeline file), `<dir>/<applicationId>/<task>/<store>`, each store at most `maxStoreBytes`.
+     * Without it stores are in memory and restored from their changelogs on every assignment.
+     */
+    state: z.strictObject({ dir: z.string().min(1), maxStoreBytes: positiveInt.optional() }).optional(),
     /** Times are milliseconds; defaults are the runner's. */
     limits: z
       .strictObject({

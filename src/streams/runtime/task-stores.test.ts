@@ -180,16 +180,14 @@ describe('state stores in the runner', () => {
   it('stops with RESOURCE_EXHAUSTED when a store would pass its size limit, after the commit: the changelog holds every committed update', async () => {
     const memory = createMemoryClient();
     await setup(memory);
-    await memory
-      .producer()
-      .send(
-        Array.from({ length: 3000 }, (_, i) => ({
-          topic: 'events',
-          partition: 0,
-          key: Buffer.from(`key-${i}`),
-          value: Buffer.from('{"n":0}'),
-        })),
-      );
+    await memory.producer().send(
+      Array.from({ length: 3000 }, (_, i) => ({
+        topic: 'events',
+        partition: 0,
+        key: Buffer.from(`key-${i}`),
+        value: Buffer.from('{"n":0}'),
+      })),
+    );
     const runner = createStreamsRunner(countingTopology(), {
       client: memory,
       applicationId: 'app',
