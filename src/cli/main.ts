@@ -197,6 +197,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
               describe: values.describe,
               dryRun: values['dry-run'],
               metricsPort: values['metrics-port'],
+              applicationServer: values['application-server'],
               json: values.json,
             },
             out,
@@ -267,6 +268,7 @@ const OPTIONS = {
   'no-kafka-endpoint': { type: 'boolean' },
   'endpoint-formats': { type: 'string' },
   'metrics-port': { type: 'string' },
+  'application-server': { type: 'string' },
 } as const;
 
 function parseOptions(argv: string[]) {

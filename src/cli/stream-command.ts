@@ -35,7 +35,11 @@ Options:
                       useful with --dry-run only: nothing else can write to it)
   --describe          print the pipeline and its topology, then run
   --dry-run           validate the file and print the topology; loads no model, connects nowhere
-  --metrics-port <n>  serve /metrics (Prometheus), /healthz and /readyz on this port (probes of a pod)
+  --metrics-port <n>  serve /metrics (Prometheus), /healthz and /readyz on this port (probes of a pod),
+                      and the pipeline's stores by key under /v1/stores (interactive queries)
+  --application-server <host:port>
+                      the address other instances give callers for keys this instance owns
+                      (this instance's --metrics-port as reachable from them, e.g. the pod IP)
 Relative modelRepository paths resolve against the pipeline file's folder.
 
 Examples:
@@ -60,6 +64,7 @@ export interface StreamFlags {
   readonly describe?: boolean | undefined;
   readonly dryRun?: boolean | undefined;
   readonly metricsPort?: string | undefined;
+  readonly applicationServer?: string | undefined;
   readonly json?: boolean | undefined;
 }
 
@@ -212,7 +217,14 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
   let probes: StreamProbes | undefined;
   try {
     if (flags.describe) out(built.describe());
-    const created = createStreamsRunner(built.topology, { ...built.runnerOptions, client });
+    if (flags.applicationServer !== undefined && !/^[^\s:/]+:\d{1,5}$/.test(flags.applicationServer)) {
+      throw new InflowError('INVALID_ARGUMENT', `--application-server must be host:port, got "${flags.applicationServer}"`);
+    }
+    const created = createStreamsRunner(built.topology, {
+      ...built.runnerOptions,
+      client,
+      ...(flags.applicationServer === undefined ? {} : { applicationServer: flags.applicationServer }),
+    });
     runner = created;
     if (flags.metricsPort !== undefined) {
       const port = Number(flags.metricsPort);
@@ -235,8 +247,9 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
           created.stats().connection === 'connected' &&
           created.stats().restoring === 0 &&
           (built.schemaRegistry?.health().reachable ?? true),
+        built.topology.stores.size > 0 ? created.stores : undefined,
       );
-      out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz)`);
+      out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz${built.topology.stores.size > 0 ? ', /v1/stores' : ''})`);
     }
     status = createStatus(runner.metrics, built.runnerOptions.deadLetterTopic ?? `${config.applicationId}-dlq`);
     await runner.start().catch((error: unknown) => {

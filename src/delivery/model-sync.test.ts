@@ -76,6 +76,7 @@ function failingAdmin(admin: KafkaAdmin, down: () => boolean): KafkaAdmin {
     listOffsets: (topic, at) => admin.listOffsets(topic, at),
     groupOffsets: (group, topics) => admin.groupOffsets(group, topics),
     groupLag: (group, topics) => admin.groupLag(group, topics),
+    describeGroup: (group) => admin.describeGroup(group),
     deleteRecords: (offsets) => admin.deleteRecords(offsets),
     close: () => admin.close(),
   };

@@ -96,6 +96,12 @@ export interface ConsumerOptions {
    * while its broker boots waits for it. Tools that should give up (a CLI check) set a bound.
    */
   subscribeTimeoutMs?: number;
+  /**
+   * This member's query address (`host:port`), advertised to the group in its subscription (Kafka
+   * Streams' `application.server`): interactive queries find the instance that owns a key with
+   * {@link KafkaAdmin.describeGroup}.
+   */
+  applicationServer?: string;
 }
 
 /** Options of {@link KafkaConsumer.poll}. */
@@ -223,6 +229,18 @@ export interface PartitionLag extends TopicPartition {
   lag: bigint;
 }
 
+/** A consumer group's members as the coordinator last recorded them ({@link KafkaAdmin.describeGroup}). */
+export interface GroupDescription {
+  /** `Stable`, `PreparingRebalance`, `CompletingRebalance`, `Empty`, `Dead` (Kafka's group states). */
+  readonly state: string;
+  readonly members: readonly {
+    readonly memberId: string;
+    /** The member's advertised query address (ConsumerOptions.applicationServer), when it has one. */
+    readonly applicationServer?: string;
+    readonly assignment: readonly TopicPartition[];
+  }[];
+}
+
 export interface KafkaAdmin {
   /** Creates topics; existing ones are left alone when `ifNotExists` (default true). */
   createTopics(topics: NewTopic[], options?: { ifNotExists?: boolean }): Promise<void>;
@@ -233,6 +251,8 @@ export interface KafkaAdmin {
   listOffsets(topic: string, at: 'earliest' | 'latest'): Promise<TopicPartitionOffset[]>;
   groupOffsets(groupId: string, topics: string[]): Promise<TopicPartitionOffset[]>;
   groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]>;
+  /** The group's state, members, their advertised query addresses and assignments. */
+  describeGroup(groupId: string): Promise<GroupDescription>;
   /**
    * Deletes every record below `offset` in each partition (Kafka's DeleteRecords: the log start
    * offset moves up; `-1n` means the high watermark). Resolves with each partition's new low

@@ -1,6 +1,6 @@
 /** Admin operations on the in-process log. */
 import { InflowError } from '../../errors.ts';
-import type { KafkaAdmin, NewTopic, PartitionLag, TopicDescription, TopicPartitionOffset } from '../types.ts';
+import type { GroupDescription, KafkaAdmin, NewTopic, PartitionLag, TopicDescription, TopicPartitionOffset } from '../types.ts';
 import type { MemoryLog } from './memory-log.ts';
 
 export class MemoryAdmin implements KafkaAdmin {
@@ -43,6 +43,11 @@ export class MemoryAdmin implements KafkaAdmin {
       for (let partition = 0; partition < n; partition++) out.push({ topic, partition, offset: group.committed(topic, partition) });
     }
     return out;
+  }
+
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    const members = this.#log.group(groupId).describe();
+    return { state: members.length === 0 ? 'Empty' : 'Stable', members };
   }
 
   async groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]> {

@@ -41,7 +41,12 @@ export class MemoryConsumer implements KafkaConsumer {
     for (const topic of topics) if (!this.#log.hasTopic(topic)) throw this.#log.topicNotFound(topic);
     this.#topics = [...topics];
     this.#listener = listener;
-    this.#group.join({ memberId: this.memberId, topics: this.#topics, copartitioned: this.#options.copartitioned ?? [] });
+    this.#group.join({
+      memberId: this.memberId,
+      topics: this.#topics,
+      copartitioned: this.#options.copartitioned ?? [],
+      ...(this.#options.applicationServer === undefined ? {} : { applicationServer: this.#options.applicationServer }),
+    });
     await this.#syncAssignment();
   }
 

@@ -23,6 +23,8 @@ export interface GroupMember {
   readonly topics: readonly string[];
   /** Groups of co-partitioned topics (partition p of each goes to one member). */
   readonly copartitioned?: readonly (readonly string[])[];
+  /** The member's query address (ConsumerOptions.applicationServer). */
+  readonly applicationServer?: string;
 }
 
 export class MemoryGroup {
@@ -53,6 +55,15 @@ export class MemoryGroup {
   subscribes(topic: string): boolean {
     for (const member of this.#members.values()) if (member.topics.includes(topic)) return true;
     return false;
+  }
+
+  /** Members, their query addresses and assignments (what DescribeGroups answers on Kafka). */
+  describe(): { memberId: string; applicationServer?: string; assignment: TopicPartition[] }[] {
+    return [...this.#members.values()].map((m) => ({
+      memberId: m.memberId,
+      ...(m.applicationServer === undefined ? {} : { applicationServer: m.applicationServer }),
+      assignment: [...(this.#assignment.get(m.memberId) ?? [])],
+    }));
   }
 
   /** Current assignment of a member (empty when it is not in the group). */

@@ -20,11 +20,20 @@ export const GROUP_PROTOCOLS: GroupProtocolSubscription[] = [
 interface UserData {
   readonly owned: readonly TopicPartition[];
   readonly copartitioned: readonly (readonly string[])[];
+  /** The member's query address (ConsumerOptions.applicationServer). */
+  readonly applicationServer?: string;
 }
 
 /** The user data a member sends with its subscription. */
 export function encodeUserData(data: UserData): Buffer {
-  return Buffer.from(JSON.stringify({ v: 1, owned: data.owned, copartitioned: data.copartitioned }));
+  return Buffer.from(
+    JSON.stringify({
+      v: 1,
+      owned: data.owned,
+      copartitioned: data.copartitioned,
+      ...(data.applicationServer === undefined ? {} : { applicationServer: data.applicationServer }),
+    }),
+  );
 }
 
 /** Decodes a member's user data; a member of another client (or garbage) owns nothing and declares nothing. */
@@ -37,7 +46,7 @@ export function decodeUserData(raw: Buffer | string | undefined | null): UserDat
     return none;
   }
   if (typeof parsed !== 'object' || parsed === null || (parsed as { v?: unknown }).v !== 1) return none;
-  const { owned, copartitioned } = parsed as { owned?: unknown; copartitioned?: unknown };
+  const { owned, copartitioned, applicationServer } = parsed as { owned?: unknown; copartitioned?: unknown; applicationServer?: unknown };
   const isPartition = (p: unknown): p is TopicPartition =>
     typeof p === 'object' &&
     p !== null &&
@@ -47,6 +56,7 @@ export function decodeUserData(raw: Buffer | string | undefined | null): UserDat
   return {
     owned: Array.isArray(owned) ? owned.filter(isPartition) : [],
     copartitioned: Array.isArray(copartitioned) ? copartitioned.filter(isGroup) : [],
+    ...(typeof applicationServer === 'string' ? { applicationServer } : {}),
   };
 }
 

@@ -1,8 +1,9 @@
 /** KafkaAdmin over @platformatic/kafka's Admin (and a consumer for offsets, as the library splits them). */
 import { Admin, Consumer, findErrorBy } from '@platformatic/kafka';
 import { InflowError } from '../../errors.ts';
-import type { KafkaAdmin, NewTopic, PartitionLag, TopicDescription, TopicPartitionOffset } from '../types.ts';
+import type { GroupDescription, KafkaAdmin, NewTopic, PartitionLag, TopicDescription, TopicPartitionOffset } from '../types.ts';
 import type { BaseClientOptions } from './connection-options.ts';
+import { decodeUserData } from './group-assignor.ts';
 import { mapErrors } from './kafka-errors.ts';
 
 /** ListOffsets special timestamps (Kafka protocol): -2 earliest, -1 latest. */
@@ -100,6 +101,23 @@ export class PlatformaticAdmin implements KafkaAdmin {
       }
     }
     return out;
+  }
+
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    const groups = await mapErrors(`describing group "${groupId}"`, () => this.#admin.describeGroups({ groups: [groupId] }));
+    const group = groups.get(groupId);
+    if (!group) return { state: 'Dead', members: [] };
+    return {
+      state: group.state,
+      members: [...group.members.values()].map((m) => {
+        const applicationServer = decodeUserData(m.metadata?.metadata).applicationServer;
+        return {
+          memberId: m.id,
+          ...(applicationServer === undefined ? {} : { applicationServer }),
+          assignment: [...(m.assignments?.values() ?? [])].flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition }))),
+        };
+      }),
+    };
   }
 
   async groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]> {

@@ -128,7 +128,12 @@ export class PlatformaticConsumer implements KafkaConsumer {
       // Task-aware, sticky, co-partitioning (./group-assignor.ts): each member tells the leader
       // what it owns and which topics are co-partitioned.
       protocols: GROUP_PROTOCOLS,
-      protocolsMetadata: () => encodeUserData({ owned: [...this.#assigned.values()], copartitioned: this.#options.copartitioned ?? [] }),
+      protocolsMetadata: () =>
+        encodeUserData({
+          owned: [...this.#assigned.values()],
+          copartitioned: this.#options.copartitioned ?? [],
+          ...(this.#options.applicationServer === undefined ? {} : { applicationServer: this.#options.applicationServer }),
+        }),
       partitionAssigner: taskPartitionAssigner,
     });
     // The library sets its generation at JoinGroup and its assignment at SyncGroup, then emits

@@ -22,9 +22,11 @@ import type { Logger } from '../../observability/logger.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { type Clock, systemClock } from '../../serving/clock.ts';
 import type { Topology } from '../api/topology.ts';
-import type { StoreProvider } from '../state/store-provider.ts';
+import { createMemoryStoreProvider, type StoreProvider } from '../state/store-provider.ts';
 import { deadLetterRecord, type ErrorPolicy } from './dead-letter.ts';
 import { createGlobalTables } from './global-tables.ts';
+import { createRunnerStoreQuery } from './runner-store-query.ts';
+import type { StoreQuery } from './store-query.ts';
 import { createPauseController } from './pause-controller.ts';
 import type { InFlightRecord } from './partition-queue.ts';
 import { createPredictBatchers } from './predict-batcher.ts';
@@ -76,6 +78,11 @@ export interface StreamsRunnerOptions {
   readonly stateDir?: string;
   /** Size limit of each store instance on disk, bytes; default 1 GiB. */
   readonly maxStoreBytes?: number;
+  /**
+   * This instance's interactive-query address (`host:port`), advertised to the group like Kafka
+   * Streams' `application.server`: a query for a key another instance owns answers with it.
+   */
+  readonly applicationServer?: string;
   /** Default 500 (Kafka's max.poll.records). */
   readonly maxPollRecords?: number;
   /**
@@ -131,6 +138,8 @@ export interface StreamsRunner {
   syncGlobalTables(): Promise<void>;
   stats(): RunnerStats;
   readonly metrics: StreamsMetrics;
+  /** Interactive queries: the pipeline's stores read by key (committed state; other instances' keys name their owner). */
+  readonly stores: StoreQuery;
 }
 
 /** A record in the runner longer than this is logged once, ms. */
@@ -190,9 +199,10 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
           labels,
           log,
         });
+  const storeProvider: StoreProvider = options.stores ?? stores ?? createMemoryStoreProvider();
   const processor = createRecordProcessor(topology, batchers, {
     ...(options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes }),
-    ...(options.stores ? { stores: options.stores } : stores ? { stores } : {}),
+    stores: storeProvider,
     globalTables: (name) => globalTables.store(name),
   });
 
@@ -456,6 +466,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
       // A task reads partition p of each input topic of its sub-topology: the group assigns them together.
       copartitioned: topology.subtopologies.map((s) => s.inputTopics).filter((topics) => topics.length > 1),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      ...(options.applicationServer === undefined ? {} : { applicationServer: options.applicationServer }),
     });
     consumer = c;
     t.attach(c);
@@ -533,11 +544,22 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     }
   }
 
+  const storeQuery = createRunnerStoreQuery({
+    topology,
+    provider: storeProvider,
+    groupId: options.applicationId,
+    ...(options.applicationServer === undefined ? {} : { applicationServer: options.applicationServer }),
+    // Only a running runner answers for its partitions (a closing one has handed them over or soon will).
+    assignment: () => (state === 'running' ? consumer?.assignment() : undefined),
+    admin: () => (state === 'running' ? admin : undefined),
+  });
+
   return {
     metrics,
     done,
     start,
     syncGlobalTables: () => globalTables.catchUp(),
+    stores: storeQuery,
     commitNow() {
       if (!tasks) return Promise.resolve();
       tasks.requestCommit();

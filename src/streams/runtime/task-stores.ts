@@ -20,7 +20,7 @@ import { deleteCheckpoint, readCheckpoint, writeCheckpoint } from '../state/chec
 import type { KeyValueBytesStore } from '../state/key-value-store.ts';
 import { createLmdbEngine } from '../state/lmdb-engine.ts';
 import { createMemoryEngine, type StoreEngine } from '../state/store-engine.ts';
-import type { StoreProvider, StoreWriter } from '../state/store-provider.ts';
+import type { CommittedStore, StoreProvider, StoreWriter } from '../state/store-provider.ts';
 import { TransactionalStore } from '../state/transactional-store.ts';
 import { type RestoreTarget, restoreStores } from './state-restorer.ts';
 import { taskIdText } from './stream-task.ts';
@@ -97,6 +97,17 @@ export class TaskStores implements StoreProvider {
       );
     }
     return instance.store.view(writerId(writer));
+  }
+
+  /**
+   * Interactive queries: the committed state of a store instance — its engine, never the overlay
+   * of write sets not yet committed — or `restoring` while its changelog replays.
+   */
+  queryable(taskId: string, name: string): CommittedStore | undefined {
+    const task = this.#tasks.get(taskId);
+    const instance = task?.stores.get(name);
+    if (!task || !instance) return undefined;
+    return task.restored ? { state: 'ready', store: instance.store.engine } : { state: 'restoring' };
   }
 
   /** Opens and restores the stores of the tasks of `partitions` (those not open yet); resolves when all are restored. */

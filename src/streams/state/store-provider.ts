@@ -15,8 +15,21 @@ export interface StoreWriter {
   readonly offset: bigint;
 }
 
+/**
+ * What interactive queries may read of one store instance: its committed state (the engine,
+ * never write sets not yet committed), or that it is still restoring its changelog.
+ */
+export type CommittedStore =
+  | { readonly state: 'ready'; readonly store: KeyValueBytesStore }
+  | { readonly state: 'restoring'; readonly restored?: number; readonly total?: number };
+
 /** Gives a task's store instances by name. */
 export interface StoreProvider {
+  /**
+   * Interactive queries: the committed state of store `store` of task `taskId` on this instance
+   * (undefined when the instance does not exist here). A provider without it is not queryable.
+   */
+  queryable?(taskId: string, store: string): CommittedStore | undefined;
   /**
    * The instance of store `store` of task `taskId`, as `writer` (the input record being
    * processed) sees it: reads see every earlier write of the task, writes belong to `writer`.
@@ -60,6 +73,12 @@ export function createMemoryStoreProvider(): MemoryStoreProvider {
     },
     dropTask(taskId) {
       tasks.delete(taskId);
+    },
+    // In-memory stores are written straight through (no overlay): what they hold is what was
+    // processed, committed or not. Runners with a transactional provider answer the engine only.
+    queryable(taskId, store) {
+      const s = tasks.get(taskId)?.get(store);
+      return s === undefined ? undefined : { state: 'ready', store: s };
     },
   };
 }
