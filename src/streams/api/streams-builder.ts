@@ -6,6 +6,7 @@
 import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { ProcessFn, StoreRef } from './processor-context.ts';
+import { joinSide, joinStores, type WindowedJoinOptions } from './joins.ts';
 import { checkTableName, type GlobalKTable, type GlobalTableDeclaration, type GlobalTableOptions, type TableJoin } from './table.ts';
 import { createGroupedStream, type KGroupedStream, type KeySelector, repartitionSerdes } from './grouped-stream.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
@@ -76,6 +77,14 @@ export interface KStream<K, V> {
    * meet in one partition; the topology splits there into two sub-topologies.
    */
   groupBy<K2>(selector: KeySelector<K, V, K2>, options?: Named): KGroupedStream<K2, V>;
+  /**
+   * Windowed stream-stream inner join (Kafka Streams' `join(KStream, joiner, JoinWindows)`, see
+   * joins.ts): each record meets every record of `other` with the same key at most
+   * `options.windowMs` apart, in either order of arrival; `joiner(thisValue, otherValue, key)`
+   * makes one output per pair. Both streams must be co-partitioned (same key, same partition
+   * count): their nodes and stores form one sub-topology.
+   */
+  windowedJoin<V2, R>(other: KStream<K, V2>, joiner: (value: V, other: V2, key: K) => R, options: WindowedJoinOptions): KStream<K, R>;
   /** Writes records to `topic`. */
   to(topic: string, serdes?: SinkSerdes<K, V>, options?: Named): void;
 }
@@ -188,8 +197,17 @@ export function createStreamsBuilder(): StreamsBuilder {
 
   const nameFor = (kind: string, name: string | undefined): string => name ?? `${kind}-${String(nodes.length).padStart(4, '0')}`;
 
+  /** The node each KStream stands for (a windowed join reads the other stream's). */
+  const nodeOf = new WeakMap<KStream<unknown, unknown>, MutableNode>();
+
   /** `keyChanged`: an operator on the way from the source may have changed keys (grouping must repartition). */
   function streamOf<K, V>(node: MutableNode, keyChanged = false): KStream<K, V> {
+    const stream = makeStream<K, V>(node, keyChanged);
+    nodeOf.set(stream, node);
+    return stream;
+  }
+
+  function makeStream<K, V>(node: MutableNode, keyChanged: boolean): KStream<K, V> {
     const next = <K2, V2>(n: NodeInit, options?: Named): KStream<K2, V2> =>
       streamOf<K2, V2>(add({ ...n, name: options?.name }, node), keyChanged || KEY_CHANGING.has(n.kind));
     /** Groups the stream of `from`; with `repartitionAs`, through that repartition topic. */
@@ -258,6 +276,32 @@ export function createStreamsBuilder(): StreamsBuilder {
         const select = (r: StreamRecord<K, V>) => ({ key: selector(r), value: r.value });
         const map = add({ kind: 'map', name: `${name}-key-select`, fn: select as never }, node);
         return group(map, true, name);
+      },
+      windowedJoin(other, joiner, o) {
+        const otherNode = nodeOf.get(other);
+        if (!otherNode) throw new InflowError('INVALID_CONFIG', 'windowedJoin: the other stream is not from this builder');
+        const name = o.name ?? `JOIN-${String(nodes.length).padStart(4, '0')}`;
+        checkStoreName(name);
+        const stores = joinStores(name);
+        const sides = [true, false].map((left) => joinSide(stores, left, o, joiner as (l: unknown, r: unknown, k: unknown) => unknown));
+        const [l, r] = [node, otherNode].map((parent, i) => {
+          const side = sides[i] as (typeof sides)[number];
+          const added = add(
+            {
+              kind: 'process',
+              name: `${name}-${i === 0 ? 'this' : 'other'}`,
+              fn: side.fn as never,
+              stores: side.stores.map((s) => (typeof s === 'string' ? s : s.name)),
+            },
+            parent,
+          );
+          for (const ref of side.stores) declareStore(typeof ref === 'string' ? { name: ref } : ref, [added.name], typeof ref !== 'string');
+          return added;
+        }) as [MutableNode, MutableNode];
+        // One stream out of both sides: a pass-through node with two parents.
+        const merged = add({ kind: 'peek', name, fn: () => undefined }, l);
+        r.children.push(merged.name);
+        return streamOf(merged, keyChanged);
       },
       to(topic, serdes = {}, o) {
         if (!topic) throw new InflowError('INVALID_CONFIG', 'to() needs a topic name');

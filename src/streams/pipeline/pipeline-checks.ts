@@ -182,7 +182,14 @@ function walk(state: State, steps: readonly PipelineStep[], path: Path, start: F
       case 'join': {
         const j = step.join as NonNullable<PipelineStep['join']>;
         checkName(state, j.name, here);
-        if (!Object.hasOwn(state.tables, j.table)) {
+        if (j.stream !== undefined) {
+          if (state.inputTopics.has(j.stream.topic)) {
+            issue(state, [...here, 'stream', 'topic'], `"${j.stream.topic}" is already read by this pipeline; join another topic`);
+          }
+          state.inputTopics.add(j.stream.topic);
+          checkRegistryFormat(state, j.stream.key, [...here, 'stream', 'key'], false);
+          checkRegistryFormat(state, j.stream.value, [...here, 'stream', 'value'], false);
+        } else if (j.table !== undefined && !Object.hasOwn(state.tables, j.table)) {
           const known = Object.keys(state.tables);
           issue(
             state,

@@ -216,20 +216,44 @@ const tableSchema = z.strictObject({
   fields: z.record(z.string().min(1), z.enum(['string', 'number', 'integer', 'boolean'])).optional(),
 });
 
-/** Enriches each record with the row of a global table (a stream-table join). */
-const joinSchema = z.strictObject({
-  name: nodeName,
-  /** A name from `tables:`. */
-  table: z.string().min(1),
-  /** Dotted path of the value field holding the row key; default the record key. */
-  key: z.string().min(1).optional(),
-  /** Dotted path where the row goes in the value; default the table name. */
-  as: z.string().min(1).optional(),
-  /** `inner` (default): a record without a row is dropped; `left`: it goes on without the field. */
-  type: z.enum(['inner', 'left']).default('inner'),
-  /** Only these fields of the row (default all). */
-  fields: z.array(z.string().min(1)).min(1).optional(),
-});
+/**
+ * Enriches each record with the row of a global table (`table:`), or joins it with the records of
+ * another, co-partitioned stream with the same key at most `windowMs` apart (`stream:`, an inner
+ * windowed join: predictions with the labels that arrive later).
+ */
+const joinSchema = z
+  .strictObject({
+    name: nodeName,
+    /** A name from `tables:`. */
+    table: z.string().min(1).optional(),
+    /** The other stream: its topic (same key and partition count as the source) and serdes. */
+    stream: z.strictObject({ topic: kafkaName, key: serdeSpec.optional(), value: serdeSpec.optional() }).optional(),
+    /** Stream join: the largest timestamp difference of a joined pair, ms. */
+    windowMs: z.number().int().min(0).optional(),
+    /** Stream join: how long after its window a late record is still joined, ms (default 0). */
+    graceMs: z.number().int().min(0).optional(),
+    /** Table join: dotted path of the value field holding the row key; default the record key. */
+    key: z.string().min(1).optional(),
+    /** Dotted path where the row (or the other record's value) goes in the value; default the table name, or `joined`. */
+    as: z.string().min(1).optional(),
+    /** Table join: `inner` (default) drops a record without a row; `left` passes it on without the field. */
+    type: z.enum(['inner', 'left']).default('inner'),
+    /** Only these fields of the row / other value (default all). */
+    fields: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .superRefine((j, context) => {
+    if ((j.table === undefined) === (j.stream === undefined)) {
+      context.addIssue({ code: 'custom', path: [], message: 'join a table (table: name) or a stream (stream: { topic }), exactly one' });
+    }
+    if (j.stream !== undefined) {
+      if (j.windowMs === undefined) context.addIssue({ code: 'custom', path: ['windowMs'], message: 'a stream join needs windowMs (ms)' });
+      if (j.key !== undefined)
+        context.addIssue({ code: 'custom', path: ['key'], message: 'a stream join matches record keys; key applies to table joins' });
+      if (j.type !== 'inner') context.addIssue({ code: 'custom', path: ['type'], message: 'a stream join is an inner join' });
+    } else if (j.windowMs !== undefined || j.graceMs !== undefined) {
+      context.addIssue({ code: 'custom', path: ['windowMs'], message: 'windowMs and graceMs apply to stream joins' });
+    }
+  });
 
 /** The operators, one key each; a step holds exactly one. */
 export const OPERATORS = ['source', 'filter', 'select', 'rename', 'join', 'aggregate', 'predict', 'split', 'to'] as const;

@@ -76,6 +76,44 @@ describe('pipeline tables and joins', () => {
     assert.throws(() => parsePipelineConfig(base.replace('type: inner', 'type: outer'), 'p.yaml'), { message: /pipeline\.1\.join\.type/ });
   });
 
+  it('joins a stream with the labels that arrive later, within the window (stream join)', async () => {
+    const yaml = `
+applicationId: scored
+pipeline:
+  - source: { topic: predictions, key: string }
+  - join: { stream: { topic: labels, key: string }, windowMs: 60000, as: truth, fields: [label] }
+  - to: { topic: scored }
+`;
+    const topology = buildTopology(parsePipelineConfig(yaml, 'p.yaml'), new Map(), 'p.yaml');
+    const d = await createTopologyTestDriver(topology, { partitions: 2 });
+    try {
+      const t0 = 1_700_000_000_000;
+      await d.pipe('predictions', 'tx1', { predicted: 1 }, { serdes, timestamp: t0 });
+      await d.pipe('predictions', 'tx2', { predicted: 0 }, { serdes, timestamp: t0 });
+      await d.pipe('labels', 'tx1', { label: 1, source: 'chargeback' }, { serdes, timestamp: t0 + 30_000 });
+      await d.pipe('labels', 'tx2', { label: 1 }, { serdes, timestamp: t0 + 61_000 });
+      await d.flush();
+      assert.deepEqual(
+        (await d.read('scored', serdes)).map((r) => [r.key, r.value]),
+        [['tx1', { predicted: 1, truth: { label: 1 } }]],
+      );
+    } finally {
+      await d.close();
+    }
+    assert.throws(() => parsePipelineConfig(yaml.replace('windowMs: 60000, ', ''), 'p.yaml'), {
+      message: /pipeline\.1\.join\.windowMs: a stream join needs windowMs \(ms\)/,
+    });
+    assert.throws(() => parsePipelineConfig(yaml.replace('topic: labels', 'topic: predictions'), 'p.yaml'), {
+      message: /pipeline\.1\.join\.stream\.topic: "predictions" is already read by this pipeline/,
+    });
+    assert.throws(
+      () => parsePipelineConfig(yaml.replace('stream: { topic: labels, key: string }', 'table: x, stream: { topic: labels }'), 'p.yaml'),
+      {
+        message: /join a table \(table: name\) or a stream \(stream: \{ topic \}\), exactly one/,
+      },
+    );
+  });
+
   it('checks rows against the table schema with the field and what was expected', () => {
     const check = compileRowSchema('t', { 'a.b': 'number', c: 'boolean' });
     check({ a: { b: 1 }, c: false });

@@ -102,7 +102,7 @@ export function addJoin(
   table: GlobalKTable<unknown, unknown>,
   tableKeySpec: SerdeSpec | undefined,
 ): KStream<unknown, unknown> {
-  const as = j.as ?? j.table;
+  const as: string = j.as ?? j.table ?? 'joined';
   const pick = j.fields;
   const key = keyOf(j, (tableKeySpec ?? 'string') === 'string');
   const joiner = (value: unknown, row: unknown): unknown => {
@@ -117,4 +117,29 @@ export function addJoin(
   };
   const options = j.name !== undefined ? { name: j.name } : {};
   return j.type === 'left' ? stream.leftJoin(table, { key, joiner }, options) : stream.join(table, { key, joiner }, options);
+}
+
+/** Adds a windowed stream-stream join step: the other record's value (or some fields) goes at `as` (default `joined`). */
+export function addStreamJoin(
+  stream: KStream<unknown, unknown>,
+  other: KStream<unknown, unknown>,
+  j: JoinStepConfig,
+  name: string,
+): KStream<unknown, unknown> {
+  const as = j.as ?? 'joined';
+  const pick = j.fields;
+  const joiner = (value: unknown, otherValue: unknown): unknown => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new InflowError('INVALID_ARGUMENT', `join "${name}": the record value is ${typeOf(value)}; expected a JSON object`);
+    }
+    const part: unknown = pick
+      ? Object.fromEntries(pick.map((f): [string, unknown] => [f, readField(otherValue, f)]).filter(([, v]) => v !== undefined))
+      : otherValue;
+    return withField(value as Record<string, unknown>, as, part);
+  };
+  return stream.windowedJoin(other, joiner, {
+    windowMs: j.windowMs ?? 0,
+    ...(j.graceMs !== undefined ? { graceMs: j.graceMs } : {}),
+    name,
+  });
 }

@@ -10,13 +10,13 @@ import { topicSerde } from '../../kafka/topic-serde.ts';
 import type { Inferencer } from '../../serving/types.ts';
 import type { OutputField } from '../api/field-mapping.ts';
 import type { PredictOptions } from '../api/predict-spec.ts';
-import { createStreamsBuilder, type KStream } from '../api/streams-builder.ts';
+import { createStreamsBuilder, type KStream, type StreamsBuilder } from '../api/streams-builder.ts';
 import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig, SerdeSpec } from './pipeline-config.ts';
 import { type AggregateStepConfig, addAggregate, aggregateNodeCount } from './pipeline-aggregate.ts';
 import { type Flow, kindOf, operatorOf, predictOutputKind } from './pipeline-checks.ts';
 import { compilePredicate, compileRename, compileSelect, tensorInputs, tensorOutput } from './pipeline-ops.ts';
-import { addJoin, declareTables } from './pipeline-joins.ts';
+import { addJoin, addStreamJoin, declareTables } from './pipeline-joins.ts';
 import type { GlobalKTable } from '../api/table.ts';
 
 /** A predict step's inputs fitted to its model's signature (embedded models; pipeline-features.ts). */
@@ -67,6 +67,8 @@ interface NodeCounter {
   /** The global tables join steps use, and the file's table configs (their key serdes). */
   tables?: ReadonlyMap<string, GlobalKTable<unknown, unknown>>;
   tableConfigs?: PipelineConfig['tables'];
+  /** The builder (a stream join adds a source). */
+  builder?: StreamsBuilder;
 }
 
 function autoName(kind: string, index: number, name: string | undefined): string {
@@ -119,9 +121,20 @@ function addSteps(
       }
       case 'join': {
         const j = step.join as NonNullable<PipelineStep['join']>;
-        const table = counter.tables?.get(j.table);
+        if (j.stream !== undefined) {
+          const o = j.stream;
+          const other = (counter.builder as StreamsBuilder).stream(o.topic, {
+            key: serdeFor(o.key ?? f.key, o.topic, true),
+            value: serdeFor(o.value ?? 'json', o.topic, false),
+          });
+          // Its source, the two sides and the merged stream: four nodes where the step counted one.
+          counter.added += 3;
+          s = addStreamJoin(s, other, j, autoName('JOIN', at, j.name));
+          break;
+        }
+        const table = counter.tables?.get(j.table as string);
         if (!table) throw new InflowError('INTERNAL', `join on table "${j.table}" that was not declared passed validation`);
-        s = addJoin(s, j, table, counter.tableConfigs?.[j.table]?.key);
+        s = addJoin(s, j, table, counter.tableConfigs?.[j.table as string]?.key);
         break;
       }
       case 'aggregate': {
@@ -173,7 +186,7 @@ function addSteps(
 function joinedTables(steps: readonly PipelineStep[]): Set<string> {
   const out = new Set<string>();
   for (const step of steps) {
-    if (step.join) out.add(step.join.table);
+    if (step.join?.table !== undefined) out.add(step.join.table);
     for (const b of step.split?.branches ?? []) for (const t of joinedTables(b.pipeline)) out.add(t);
   }
   return out;
@@ -211,7 +224,7 @@ export function buildTopology(
       { name: src.name },
     );
     const tables = declareTables(builder, config.tables, joinedTables(config.pipeline), serdeFor);
-    addSteps(stream, rest, flow, inferencers, { added: 1, tables, tableConfigs: config.tables }, serdeFor, fitted);
+    addSteps(stream, rest, flow, inferencers, { added: 1, tables, tableConfigs: config.tables, builder }, serdeFor, fitted);
     return builder.build();
   } catch (error) {
     const e = InflowError.from(error);
