@@ -4,6 +4,7 @@
  * event-time windows (the record timestamp), every update emitted as JSON `{key, start, count, mean}`
  * — in every system, each its own process started the way its users start it:
  *
+ *   inflow    `inflow stream pipeline.yaml`: an `aggregate` step (tumbling window, emit update), lmdb stores + changelog
  *   kstreams  Kafka Streams 4.1, RocksDB window store + changelog, record cache off (bench/peers/kafka-streams-onnx WindowedAggregateApp)
  *   quix      Quix Streams, tumbling_window().agg(Count, Mean).current(), RocksDB + changelog (bench/peers/python/quix_windowed.py)
  *
@@ -18,7 +19,7 @@
  * computed here. CPU seconds per 1 000 records = the system's process tree over the measured phase;
  * the 1-minute load average is sampled every second during it (other work on the machine shows there).
  *
- *   node bench/streams/stateful-compare.ts [--records 100000] [--keys 1000] [--systems kstreams,quix]
+ *   node bench/streams/stateful-compare.ts [--records 100000] [--keys 1000] [--systems inflow,kstreams,quix]
  *     [--guarantees at-least-once,exactly-once] [--reps 1] [--out results.json] [--logs dir]
  * Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts the project's local broker. The Java peer is
  * built with Maven on first use, Quix's venv by bench/peers/setup-python.sh.
@@ -37,7 +38,7 @@ const { values } = parseArgs({
   options: {
     records: { type: 'string', default: '100000' },
     keys: { type: 'string', default: '1000' },
-    systems: { type: 'string', default: 'kstreams,quix' },
+    systems: { type: 'string', default: 'inflow,kstreams,quix' },
     guarantees: { type: 'string', default: 'at-least-once,exactly-once' },
     out: { type: 'string', default: '' },
     logs: { type: 'string', default: '' },
@@ -109,6 +110,37 @@ async function ensureJar(): Promise<void> {
 }
 
 const SYSTEMS: Record<string, { name: string; start(s: RunSpec): Promise<Service> }> = {
+  inflow: {
+    name: 'inflow',
+    async start(s) {
+      const file = join(work, `${s.appId}.yaml`);
+      await writeFile(
+        file,
+        `applicationId: ${s.appId}
+kafka: { bootstrapServers: [${bootstrap}] }
+guarantee: ${s.guarantee}
+errors: { policy: fail }
+limits: { commitIntervalMs: 100 }
+state: { dir: ${s.stateDir} }
+pipeline:
+  - source: { topic: ${s.input}, key: string, value: json }
+  - aggregate:
+      window: { tumbling: ${WINDOW_MS} }
+      emit: update
+      aggregations: { count: count, mean: { mean: amount } }
+  - to: { topic: ${s.output}, value: json }
+`,
+      );
+      return await startService({
+        name: 'inflow stream',
+        command: process.execPath,
+        args: [join(import.meta.dirname, '..', '..', 'bin', 'inflow.js'), 'stream', file],
+        env: { INFLOW_LOG_LEVEL: 'warn' },
+        readyText: 'running (',
+        ...logTo(s.appId),
+      });
+    },
+  },
   kstreams: {
     name: 'Kafka Streams (RocksDB)',
     async start(s) {
@@ -212,8 +244,14 @@ async function run(systemKey: string, guarantee: Guarantee): Promise<StatefulRun
         received++;
         if (received === Math.ceil(N * 0.2)) t20 = performance.now();
         if (received === N) t100 = performance.now();
-        const v = JSON.parse(rec.value?.toString() ?? 'null') as { key: string; start: number; count: number; mean: number };
-        last.set(`${v.key}@${v.start}`, [v.count, v.mean]);
+        const v = JSON.parse(rec.value?.toString() ?? 'null') as {
+          key: string;
+          start?: number;
+          windowStart?: number;
+          count: number;
+          mean: number;
+        };
+        last.set(`${v.key}@${v.start ?? v.windowStart}`, [v.count, v.mean]);
       }
     }
   })();
