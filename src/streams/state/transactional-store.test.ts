@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { createLmdbEngine } from './lmdb-engine.ts';
 import { createMemoryEngine, type StoreEngine } from './store-engine.ts';
 import { TransactionalStore } from './transactional-store.ts';
@@ -84,6 +85,42 @@ for (const [label, make] of engines) {
       store.released('r');
       store.fold();
       assert.deepEqual(entries(engine.range()), ['a=ea', 'b=ob', 'c=oc', 'g=eg', 'h=oh']);
+    });
+
+    it('scans in unsigned byte order whatever the key bytes (high bytes, prefixes), as a model of the merged store says', () => {
+      const key = fc.uint8Array({ minLength: 1, maxLength: 3, max: 255 }).map((a) => Buffer.from(a));
+      fc.assert(
+        fc.property(
+          fc.array(key, { maxLength: 12 }),
+          fc.array(fc.tuple(key, fc.boolean()), { maxLength: 12 }),
+          fc.option(key, { nil: undefined }),
+          fc.option(key, { nil: undefined }),
+          fc.boolean(),
+          (engineKeys, writes, from, to, reverse) => {
+            const engine = make();
+            const model = new Map<string, string>();
+            engine.write(engineKeys.map((k) => [k, b('e')] as const));
+            for (const k of engineKeys) model.set(k.toString('hex'), 'e');
+            const store = new TransactionalStore('s', engine, undefined);
+            const w = store.view('r');
+            for (const [k, keep] of writes) {
+              w.put(k, keep ? b('o') : null);
+              if (keep) model.set(k.toString('hex'), 'o');
+              else model.delete(k.toString('hex'));
+            }
+            const inRange = (k: Buffer): boolean =>
+              (from === undefined || Buffer.compare(k, from) >= 0) && (to === undefined || Buffer.compare(k, to) <= 0);
+            const expected = [...model.entries()]
+              .map(([hex, v]) => [Buffer.from(hex, 'hex'), v] as const)
+              .filter(([k]) => inRange(k))
+              .sort(([x], [y]) => (reverse ? Buffer.compare(y, x) : Buffer.compare(x, y)))
+              .map(([k, v]) => `${k.toString('hex')}=${v}`);
+            const actual = [...store.range(from, to, { reverse })].map(([k, v]) => `${k.toString('hex')}=${v.toString()}`);
+            assert.deepEqual(actual, expected);
+          },
+        ),
+        { numRuns: 150 },
+      );
     });
 
     it('folds writes in the order they were made when two records wrote the same key', () => {
