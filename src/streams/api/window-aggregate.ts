@@ -10,6 +10,11 @@
  * `windowKey(key, start, end)`), an expiry-index entry per window keyed by its close time (value
  * 1), and for sliding windows the raw values under `windowKey(key, t, offset)` (expiry value 0),
  * from which each record's own window is folded.
+ *
+ * A meta entry `nextClose` keeps a bound: no window closes before it. Closing windows scans the
+ * expiry index only when stream time reaches it, not on every record (the per-record scan was
+ * most of a windowed pipeline's CPU: BENCHMARKS.md, stateful rows). It lives in the store, so it
+ * is rewound, restored and moved with the windows it describes.
  */
 import { InflowError } from '../../errors.ts';
 import type { KeyValueStore } from '../state/key-value-store.ts';
@@ -30,6 +35,8 @@ import type { StreamRecord } from './stream-record.ts';
 import { type EventTime, eventTimeOf, fixedWindowStarts, type WindowSpec, type Windowed } from './windows.ts';
 
 const STREAM_TIME = metaKey('streamTime');
+/** No expiry-index entry closes before this time (absent: unknown, scan). */
+const NEXT_CLOSE = metaKey('nextClose');
 const WINDOW = 1;
 const EVENT = 0;
 
@@ -79,6 +86,8 @@ export function windowedAggregate<K, V, A>(
   const advance = w.type === 'hopping' ? w.advanceMs : size;
 
   function closeWindows(store: Store, streamTime: number, out: Out<K, A>): void {
+    const bound = store.get(NEXT_CLOSE) as number | undefined;
+    if (bound !== undefined && streamTime < bound) return;
     const closed = [...store.range(...expiryRange(streamTime))];
     for (const { key: indexKey, value: kind } of closed) {
       const { end: closeAt, window } = parseExpiryKey(indexKey);
@@ -92,6 +101,21 @@ export function windowedAggregate<K, V, A>(
       store.delete(window);
       store.delete(indexKey);
     }
+    // The first entry left in the index is the next window to close.
+    let next = Number.MAX_SAFE_INTEGER;
+    for (const { key } of store.range(...expiryRange(Number.MAX_SAFE_INTEGER))) {
+      next = parseExpiryKey(key).end;
+      break;
+    }
+    if (next !== bound) store.put(NEXT_CLOSE, next);
+  }
+
+  /** Writes a window; a new one closing before the bound lowers it. */
+  function put(store: Store, key: Buffer, closeAt: number, value: unknown, isNew: boolean, kind = WINDOW): void {
+    putWindow(store, key, closeAt, value, isNew, kind);
+    if (!isNew) return;
+    const bound = store.get(NEXT_CLOSE) as number | undefined;
+    if (bound !== undefined && closeAt < bound) store.put(NEXT_CLOSE, closeAt);
   }
 
   return (record: StreamRecord<K, V>, ctx) => {
@@ -117,7 +141,7 @@ export function windowedAggregate<K, V, A>(
           const k = windowKey(kb, s);
           const current = store.get(k) as A | undefined;
           const next = aggregation.add(current ?? aggregation.init(), record.value, record.key);
-          putWindow(store, k, s + size + grace, next, current === undefined);
+          put(store, k, s + size + grace, next, current === undefined);
           emit(s, s + size, next);
         }
         break;
@@ -127,7 +151,7 @@ export function windowedAggregate<K, V, A>(
         if (!accepted) break;
         // The raw value, kept until the last window that can contain it closed.
         const event = windowKey(kb, t, Number(ctx.offset));
-        putWindow(store, event, t + size + grace + 1, record.value, true, EVENT);
+        put(store, event, t + size + grace + 1, record.value, true, EVENT);
         // Later windows [s, s + size] (s in (t - size, t]) that contain t take the value too.
         const [lo, hi] = windowRange(kb, t - size + 1, t);
         for (const { key: k, value: agg } of [...store.range(lo, hi)].filter((e) => isWindowOf(e.key, kb))) {
@@ -142,7 +166,7 @@ export function windowedAggregate<K, V, A>(
         for (const { key: k, value: v } of store.range(elo, ehi))
           if (isWindowOf(k, kb, true)) agg = aggregation.add(agg, v as V, record.key);
         const own = windowKey(kb, t - size);
-        putWindow(store, own, t + grace + 1, agg, store.get(own) === undefined);
+        put(store, own, t + grace + 1, agg, store.get(own) === undefined);
         emit(t - size, t, agg);
         break;
       }
@@ -168,7 +192,7 @@ export function windowedAggregate<K, V, A>(
           merged.push([s.start, sEnd]);
         }
         agg = aggregation.add(agg, record.value, record.key);
-        putWindow(store, windowKey(kb, start, end), end + grace + 1, agg, true);
+        put(store, windowKey(kb, start, end), end + grace + 1, agg, true);
         // Sessions merged into another are gone: a null for each (Kafka Streams forwards tombstones too).
         for (const [s, e] of merged) if (s !== start || e !== end) emit(s, e, null);
         emit(start, end, agg);

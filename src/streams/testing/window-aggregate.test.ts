@@ -145,6 +145,26 @@ describe('windowed aggregations', () => {
     }
   });
 
+  it('closes on time a window that a record late within grace opens before every open window closes', async () => {
+    // Windows are closed only once stream time reaches the earliest close time (kept in the
+    // store); d's window [200, 1200] closes at 1701, before b's at 1951: it must still close at 1750.
+    const driver = await run(windowedCount({ type: 'sliding', sizeMs: 1000, graceMs: 500 }, { emit: 'final' }), [
+      ['a', 1000],
+      ['b', 1450],
+      ['c', 1600], // closes a's [0, 1000] (at 1501)
+      ['d', 1200], // late within grace: its window closes at 1701
+      ['e', 1750], // closes d's window
+    ]);
+    try {
+      assert.deepEqual(rows(await driver.read('out', outSerdes)), [
+        ['a', 0, 1000, 1],
+        ['d', 200, 1200, 1],
+      ]);
+    } finally {
+      await driver.close();
+    }
+  });
+
   it('merges session windows when a record bridges two sessions', async () => {
     const driver = await run(windowedCount({ type: 'session', gapMs: 600, graceMs: 10_000 }, {}, true), [
       ['a', 1000, 1],
