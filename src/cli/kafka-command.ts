@@ -50,7 +50,8 @@ export interface KafkaFlags {
   readonly keepData?: boolean | undefined;
 }
 
-function parsePort(value: string | undefined): number | undefined {
+/** The value of `--port` (undefined when absent); INVALID_ARGUMENT unless 1-65535. */
+export function parsePort(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {

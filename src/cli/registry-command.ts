@@ -7,6 +7,7 @@ import { InflowError } from '../errors.ts';
 import { cacheRoot } from '../kafka/broker/broker-jars.ts';
 import { isAlive, stopPid } from '../kafka/broker/broker-state.ts';
 import { APICURIO_VERSION, startLocalRegistry } from '../kafka/schema-registry/local-registry.ts';
+import { parsePort } from './kafka-command.ts';
 import { exitCodeFor } from './main.ts';
 
 export const registryHelp = `inflow registry up|down|status [options]
@@ -49,15 +50,6 @@ const stateFile = (home: string): string => join(home, 'registry.json');
 async function readState(home: string): Promise<RegistryState | undefined> {
   if (!existsSync(stateFile(home))) return undefined;
   return JSON.parse(await readFile(stateFile(home), 'utf8')) as RegistryState;
-}
-
-function parsePort(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InflowError('INVALID_ARGUMENT', `--port must be a port number 1-65535, got "${value}"`);
-  }
-  return port;
 }
 
 /** Runs `inflow registry <action>`; answers the exit code (status: 1 when no registry runs). */
