@@ -6,7 +6,7 @@
 import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { ProcessFn, StoreRef } from './processor-context.ts';
-import { joinSide, joinStores, type WindowedJoinOptions } from './joins.ts';
+import { joinSide, joinStores, type StreamJoinType, type WindowedJoinOptions } from './joins.ts';
 import { checkTableName, type GlobalKTable, type GlobalTableDeclaration, type GlobalTableOptions, type TableJoin } from './table.ts';
 import { createGroupedStream, type KGroupedStream, type KeySelector, repartitionSerdes } from './grouped-stream.ts';
 import type { KeyValue, StreamRecord } from './stream-record.ts';
@@ -85,6 +85,26 @@ export interface KStream<K, V> {
    * count): their nodes and stores form one sub-topology.
    */
   windowedJoin<V2, R>(other: KStream<K, V2>, joiner: (value: V, other: V2, key: K) => R, options: WindowedJoinOptions): KStream<K, R>;
+  /**
+   * Windowed left join (Kafka Streams' `leftJoin(KStream, joiner, JoinWindows)`): like
+   * {@link windowedJoin}, and a record of this stream that meets no record of `other` is joined
+   * with `undefined` — once its window (plus grace) has closed, not on arrival (KIP-633), so a
+   * partner that arrives later in the window gives only the joined output.
+   */
+  windowedLeftJoin<V2, R>(
+    other: KStream<K, V2>,
+    joiner: (value: V, other: V2 | undefined, key: K) => R,
+    options: WindowedJoinOptions,
+  ): KStream<K, R>;
+  /**
+   * Windowed outer join (Kafka Streams' `outerJoin(KStream, joiner, JoinWindows)`): like
+   * {@link windowedLeftJoin} for the records of both streams; the missing side is `undefined`.
+   */
+  windowedOuterJoin<V2, R>(
+    other: KStream<K, V2>,
+    joiner: (value: V | undefined, other: V2 | undefined, key: K) => R,
+    options: WindowedJoinOptions,
+  ): KStream<K, R>;
   /** Writes records to `topic`. */
   to(topic: string, serdes?: SinkSerdes<K, V>, options?: Named): void;
 }
@@ -233,6 +253,38 @@ export function createStreamsBuilder(): StreamsBuilder {
         repartitionAs,
       );
     };
+    /** A windowed stream-stream join of this stream (left) with `other` (right); see joins.ts. */
+    const streamJoin = <R>(
+      other: KStream<unknown, unknown>,
+      joiner: (l: unknown, r: unknown, k: unknown) => R,
+      o: WindowedJoinOptions,
+      type: StreamJoinType,
+    ): KStream<K, R> => {
+      const otherNode = nodeOf.get(other);
+      if (!otherNode) throw new InflowError('INVALID_CONFIG', 'windowedJoin: the other stream is not from this builder');
+      const name = o.name ?? `JOIN-${String(nodes.length).padStart(4, '0')}`;
+      checkStoreName(name);
+      const stores = joinStores(name);
+      const sides = [true, false].map((left) => joinSide(stores, left, o, joiner, type));
+      const [l, r] = [node, otherNode].map((parent, i) => {
+        const side = sides[i] as (typeof sides)[number];
+        const added = add(
+          {
+            kind: 'process',
+            name: `${name}-${i === 0 ? 'this' : 'other'}`,
+            fn: side.fn as never,
+            stores: side.stores.map((s) => (typeof s === 'string' ? s : s.name)),
+          },
+          parent,
+        );
+        for (const ref of side.stores) declareStore(typeof ref === 'string' ? { name: ref } : ref, [added.name], typeof ref !== 'string');
+        return added;
+      }) as [MutableNode, MutableNode];
+      // One stream out of both sides: a pass-through node with two parents.
+      const merged = add({ kind: 'peek', name, fn: () => undefined }, l);
+      r.children.push(merged.name);
+      return streamOf(merged, keyChanged);
+    };
     return {
       filter: (fn, o) => next({ kind: 'filter', fn: fn as never }, o),
       map: (fn, o) => next({ kind: 'map', fn: fn as never }, o),
@@ -277,32 +329,9 @@ export function createStreamsBuilder(): StreamsBuilder {
         const map = add({ kind: 'map', name: `${name}-key-select`, fn: select as never }, node);
         return group(map, true, name);
       },
-      windowedJoin(other, joiner, o) {
-        const otherNode = nodeOf.get(other);
-        if (!otherNode) throw new InflowError('INVALID_CONFIG', 'windowedJoin: the other stream is not from this builder');
-        const name = o.name ?? `JOIN-${String(nodes.length).padStart(4, '0')}`;
-        checkStoreName(name);
-        const stores = joinStores(name);
-        const sides = [true, false].map((left) => joinSide(stores, left, o, joiner as (l: unknown, r: unknown, k: unknown) => unknown));
-        const [l, r] = [node, otherNode].map((parent, i) => {
-          const side = sides[i] as (typeof sides)[number];
-          const added = add(
-            {
-              kind: 'process',
-              name: `${name}-${i === 0 ? 'this' : 'other'}`,
-              fn: side.fn as never,
-              stores: side.stores.map((s) => (typeof s === 'string' ? s : s.name)),
-            },
-            parent,
-          );
-          for (const ref of side.stores) declareStore(typeof ref === 'string' ? { name: ref } : ref, [added.name], typeof ref !== 'string');
-          return added;
-        }) as [MutableNode, MutableNode];
-        // One stream out of both sides: a pass-through node with two parents.
-        const merged = add({ kind: 'peek', name, fn: () => undefined }, l);
-        r.children.push(merged.name);
-        return streamOf(merged, keyChanged);
-      },
+      windowedJoin: (other, joiner, o) => streamJoin(other, joiner as never, o, 'inner'),
+      windowedLeftJoin: (other, joiner, o) => streamJoin(other, joiner as never, o, 'left'),
+      windowedOuterJoin: (other, joiner, o) => streamJoin(other, joiner as never, o, 'outer'),
       to(topic, serdes = {}, o) {
         if (!topic) throw new InflowError('INVALID_CONFIG', 'to() needs a topic name');
         add({ kind: 'sink', name: o?.name, topic, serdes: serdes }, node);

@@ -218,8 +218,8 @@ const tableSchema = z.strictObject({
 
 /**
  * Enriches each record with the row of a global table (`table:`), or joins it with the records of
- * another, co-partitioned stream with the same key at most `windowMs` apart (`stream:`, an inner
- * windowed join: predictions with the labels that arrive later).
+ * another, co-partitioned stream with the same key at most `windowMs` apart (`stream:`, a windowed
+ * inner, left or outer join: predictions with the labels that arrive later).
  */
 const joinSchema = z
   .strictObject({
@@ -236,8 +236,12 @@ const joinSchema = z
     key: z.string().min(1).optional(),
     /** Dotted path where the row (or the other record's value) goes in the value; default the table name, or `joined`. */
     as: z.string().min(1).optional(),
-    /** Table join: `inner` (default) drops a record without a row; `left` passes it on without the field. */
-    type: z.enum(['inner', 'left']).default('inner'),
+    /**
+     * `inner` (default) drops a record without a row / partner; `left` passes it on without the
+     * field (a stream join: once its window and grace have closed); `outer` (stream joins) also
+     * passes on the other stream's records without a partner, as `{ <as>: value }`.
+     */
+    type: z.enum(['inner', 'left', 'outer']).default('inner'),
     /** Only these fields of the row / other value (default all). */
     fields: z.array(z.string().min(1)).min(1).optional(),
   })
@@ -249,8 +253,10 @@ const joinSchema = z
       if (j.windowMs === undefined) context.addIssue({ code: 'custom', path: ['windowMs'], message: 'a stream join needs windowMs (ms)' });
       if (j.key !== undefined)
         context.addIssue({ code: 'custom', path: ['key'], message: 'a stream join matches record keys; key applies to table joins' });
-      if (j.type !== 'inner') context.addIssue({ code: 'custom', path: ['type'], message: 'a stream join is an inner join' });
-    } else if (j.windowMs !== undefined || j.graceMs !== undefined) {
+    } else if (j.type === 'outer') {
+      context.addIssue({ code: 'custom', path: ['type'], message: 'a table join is inner or left; outer applies to stream joins' });
+    }
+    if (j.stream === undefined && (j.windowMs !== undefined || j.graceMs !== undefined)) {
       context.addIssue({ code: 'custom', path: ['windowMs'], message: 'windowMs and graceMs apply to stream joins' });
     }
   });

@@ -114,6 +114,47 @@ pipeline:
     );
   });
 
+  it('a left or outer stream join passes records without a partner on once their window has closed', async () => {
+    const yaml = (type: string) => `
+applicationId: scored
+pipeline:
+  - source: { topic: predictions, key: string }
+  - join: { stream: { topic: labels, key: string }, type: ${type}, windowMs: 60000, as: truth, fields: [label] }
+  - to: { topic: scored }
+`;
+    for (const type of ['left', 'outer']) {
+      const topology = buildTopology(parsePipelineConfig(yaml(type), 'p.yaml'), new Map(), 'p.yaml');
+      const d = await createTopologyTestDriver(topology, { partitions: 1 });
+      try {
+        const t0 = 1_700_000_000_000;
+        await d.pipe('predictions', 'tx1', { predicted: 1 }, { serdes, timestamp: t0 });
+        await d.pipe('labels', 'tx9', { label: 0 }, { serdes, timestamp: t0 });
+        await d.pipe('predictions', 'tx2', { predicted: 0 }, { serdes, timestamp: t0 + 1_000 });
+        await d.pipe('labels', 'tx1', { label: 1 }, { serdes, timestamp: t0 + 30_000 });
+        await d.flush();
+        assert.deepEqual(
+          (await d.read('scored', serdes)).map((r) => [r.key, r.value]),
+          [['tx1', { predicted: 1, truth: { label: 1 } }]],
+          `${type}: tx2 and tx9 wait for their windows to close`,
+        );
+        // Both stream times past 1 s + 2 × 60 s: every window closed.
+        await d.pipe('labels', 'late', { label: 1 }, { serdes, timestamp: t0 + 200_000 });
+        await d.pipe('predictions', 'late', { predicted: 1 }, { serdes, timestamp: t0 + 200_000 });
+        await d.flush();
+        assert.deepEqual(
+          (await d.read('scored', serdes)).slice(1).map((r) => [r.key, r.value]),
+          [
+            ['tx2', { predicted: 0 }],
+            ...(type === 'outer' ? [['tx9', { truth: { label: 0 } }]] : []),
+            ['late', { predicted: 1, truth: { label: 1 } }],
+          ],
+        );
+      } finally {
+        await d.close();
+      }
+    }
+  });
+
   it('checks rows against the table schema with the field and what was expected', () => {
     const check = compileRowSchema('t', { 'a.b': 'number', c: 'boolean' });
     check({ a: { b: 1 }, c: false });

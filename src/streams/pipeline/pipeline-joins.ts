@@ -119,7 +119,11 @@ export function addJoin(
   return j.type === 'left' ? stream.leftJoin(table, { key, joiner }, options) : stream.join(table, { key, joiner }, options);
 }
 
-/** Adds a windowed stream-stream join step: the other record's value (or some fields) goes at `as` (default `joined`). */
+/**
+ * Adds a windowed stream-stream join step: the other record's value (or some fields) goes at `as`
+ * (default `joined`); a left or outer join passes a record without a partner on unchanged, and an
+ * outer join passes the other stream's unmatched record on as `{ <as>: value }`.
+ */
 export function addStreamJoin(
   stream: KStream<unknown, unknown>,
   other: KStream<unknown, unknown>,
@@ -128,18 +132,20 @@ export function addStreamJoin(
 ): KStream<unknown, unknown> {
   const as = j.as ?? 'joined';
   const pick = j.fields;
-  const joiner = (value: unknown, otherValue: unknown): unknown => {
+  const joiner = (thisValue: unknown, otherValue: unknown): unknown => {
+    // An outer join's record of the other stream without a partner: it becomes `{ <as>: … }`.
+    const value = thisValue === undefined ? {} : thisValue;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new InflowError('INVALID_ARGUMENT', `join "${name}": the record value is ${typeOf(value)}; expected a JSON object`);
     }
+    if (otherValue === undefined) return value;
     const part: unknown = pick
       ? Object.fromEntries(pick.map((f): [string, unknown] => [f, readField(otherValue, f)]).filter(([, v]) => v !== undefined))
       : otherValue;
     return withField(value as Record<string, unknown>, as, part);
   };
-  return stream.windowedJoin(other, joiner, {
-    windowMs: j.windowMs ?? 0,
-    ...(j.graceMs !== undefined ? { graceMs: j.graceMs } : {}),
-    name,
-  });
+  const options = { windowMs: j.windowMs ?? 0, ...(j.graceMs !== undefined ? { graceMs: j.graceMs } : {}), name };
+  if (j.type === 'left') return stream.windowedLeftJoin(other, joiner, options);
+  if (j.type === 'outer') return stream.windowedOuterJoin(other, joiner, options);
+  return stream.windowedJoin(other, joiner, options);
 }
