@@ -17,4 +17,15 @@ describe('inflow monitor', () => {
     assert.match(written.join(''), /windowMs: Too small/);
     assert.match(written.join(''), /threshold/);
   });
+
+  it('refuses an accuracy block with an unknown task, naming the field (exit 2)', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'inflow-monitor-cli-'));
+    const file = join(dir, 'monitor.yaml');
+    await writeFile(file, 'predictionLog: p\nmodelRepository: /tmp\naccuracy: { labelsTopic: l, task: ranking }\n');
+    const written: string[] = [];
+    const write = t.mock.method(process.stderr, 'write', (chunk: unknown) => written.push(String(chunk)) > 0);
+    assert.equal(await monitorMain([file, '--kafka', '127.0.0.1:1'], () => undefined), 2);
+    write.mock.restore();
+    assert.match(written.join(''), /accuracy\.task/);
+  });
 });

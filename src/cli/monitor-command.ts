@@ -9,6 +9,7 @@ import { loadConfigFile } from '../config/load-config.ts';
 import { createModelSync } from '../delivery/index.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
+import { createAccuracyMonitor } from '../monitoring/accuracy-monitor.ts';
 import { createDriftMonitor } from '../monitoring/drift-monitor.ts';
 import { monitorConfigSchema } from '../monitoring/monitor-config.ts';
 import { exitCodeFor } from './main.ts';
@@ -29,8 +30,23 @@ reported as "drift unavailable". The file:
   windowMs: 60000
   models:
     digits-mlp: { drift: { psi: 0.25, ksPValue: 0.001, minSamples: 200 } }
+  accuracy:                                 # optional: live accuracy from late labels
+    labelsTopic: digits-labels              # JSON values, e.g. {"label": 3}, keyed by the input's key
+    id: { prediction: key, label: key }     # or requestId / a path into the entry or the label
+    prediction: outputs.label
+    probabilities: outputs.probabilities    # optional: log-loss
+    windowMs: 60000
+    labelWindowMs: 600000                   # a label counts up to this long after its prediction
 
-Metrics: inflow_drift_statistic, inflow_drift_alerts_total, inflow_drift_unavailable.`;
+With accuracy:, labels are joined with their predictions per version and window of prediction
+time: accuracy, precision/recall/F1 per class, log-loss and confusion counts (task:
+classification) or MAE and RMSE (task: regression), label delay and the share still unlabelled,
+to the monitoring topic (exactly once); bad labels go to accuracy.deadLetterTopic with the reason.
+
+Metrics: inflow_drift_statistic, inflow_drift_alerts_total, inflow_drift_unavailable,
+inflow_live_accuracy (what inflow models rollout --max-accuracy-drop reads), inflow_live_log_loss,
+inflow_live_class_metric, inflow_live_mae, inflow_live_rmse, inflow_live_unlabelled_ratio,
+inflow_live_label_delay_seconds, inflow_live_labels_total.`;
 
 export async function monitorMain(argv: string[], out: (line: string) => void): Promise<number> {
   const json = argv.includes('--json');
@@ -98,7 +114,32 @@ export async function monitorMain(argv: string[], out: (line: string) => void): 
                 : `${r.model} v${r.version} window ${new Date(r.window.start).toISOString()}: ${r.predictions} predictions, ${r.alerts ?? 0} drift alert(s)`,
           ),
       });
-      await monitor.run(abort.signal);
+      const accuracy = config.accuracy
+        ? createAccuracyMonitor({
+            client,
+            predictionLog: config.predictionLog,
+            groupId: config.groupId,
+            monitoringTopic: config.monitoringTopic,
+            accuracy: config.accuracy,
+            registry,
+            onReport: (r) =>
+              out(
+                json
+                  ? JSON.stringify(r)
+                  : `${r.model} v${r.version} window ${new Date(r.window.start).toISOString()}: ${r.labelled}/${r.predictions} labelled` +
+                      (r.classification ? `, accuracy ${(r.classification.accuracy * 100).toFixed(1)} %` : '') +
+                      (r.regression ? `, MAE ${r.regression.mae.toPrecision(4)}, RMSE ${r.regression.rmse.toPrecision(4)}` : ''),
+              ),
+          })
+        : undefined;
+      // One failing stops the other: a monitor half running would look healthy.
+      const both = [monitor.run(abort.signal), ...(accuracy ? [accuracy.run(abort.signal)] : [])].map((p) =>
+        p.catch((error: unknown) => {
+          abort.abort();
+          throw error;
+        }),
+      );
+      await Promise.all(both);
       return 0;
     } finally {
       process.off('SIGINT', stop);

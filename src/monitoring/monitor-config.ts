@@ -1,9 +1,10 @@
 /**
  * The monitor file (`inflow monitor <monitor.yaml>`): which prediction log to watch, where the
- * versions' reference profiles are, the window, and per-model drift thresholds.
+ * versions' reference profiles are, the window, per-model drift thresholds, and where labels arrive.
  */
 import { z } from 'zod';
 import { kafkaConfigSchema } from '../config/kafka-config.ts';
+import { accuracyConfigSchema } from './accuracy-config.ts';
 import { DEFAULT_ALERTS_TOPIC } from './alerts.ts';
 import { driftThresholdsSchema } from './drift-detector.ts';
 
@@ -29,6 +30,8 @@ export const monitorConfigSchema = z.strictObject({
    */
   graceMs: z.number().int().min(0).default(5_000),
   /** Per model: drift thresholds (defaults for models not named). */
+  /** Live accuracy from late labels (./accuracy-config.ts); absent: drift only. */
+  accuracy: accuracyConfigSchema.optional(),
   models: z.record(z.string(), z.strictObject({ drift: driftThresholdsSchema.default(driftThresholdsSchema.parse({})) })).default({}),
 });
 export type MonitorConfig = z.output<typeof monitorConfigSchema>;
