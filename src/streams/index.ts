@@ -21,15 +21,11 @@ export {
 } from './state/key-value-store.ts';
 export { createMemoryStore, type MemoryKeyValueStore } from './state/memory-store.ts';
 export { createMemoryStoreProvider, type MemoryStoreProvider, type StoreProvider, type StoreWriter } from './state/store-provider.ts';
-export { MODEL_HEADER, MODEL_VERSION_HEADER, REQUEST_ID_HEADER, Stage, StageError } from './runtime/record-processor.ts';
+export { MODEL_HEADER, MODEL_VERSION_HEADER, REQUEST_ID_HEADER } from './runtime/prediction-log.ts';
+export { Stage, StageError } from './runtime/stage-error.ts';
 export { DeadLetterHeader, ErrorPolicy } from './runtime/dead-letter.ts';
-export {
-  createStreamsRunner,
-  Guarantee,
-  type RunnerStats,
-  type StreamsRunner,
-  type StreamsRunnerOptions,
-} from './runtime/streams-runner.ts';
+export { createStreamsRunner } from './runtime/streams-runner.ts';
+export { Guarantee, type RunnerStats, type StreamsRunner, type StreamsRunnerOptions } from './runtime/streams-runner-options.ts';
 export { createStreamsMetrics, type StreamsMetrics } from './runtime/streams-metrics.ts';
 export {
   createTopologyTestDriver,

@@ -15,7 +15,7 @@ import type { PlatformLoader } from '../../repository/model-repository.ts';
 import { loadServable } from '../../runtime/index.ts';
 import { createLocalInference, type LocalInferenceOptions } from '../../serving/local-inference.ts';
 import type { Inferencer } from '../../serving/types.ts';
-import type { StreamsRunnerOptions } from '../runtime/streams-runner.ts';
+import type { StreamsRunnerOptions } from '../runtime/streams-runner-options.ts';
 import type { Topology } from '../api/topology.ts';
 import type { PipelineConfig, PipelineStep, PredictStepConfig } from './pipeline-config.ts';
 import type { SchemaRegistryClient } from '../../kafka/schema-registry/registry-client.ts';

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { InflowError } from '../../errors.ts';
 import type { ConsumedRecord } from '../../kafka/types.ts';
 import { DeadLetterHeader, deadLetterRecord, recordBytes } from './dead-letter.ts';
-import { Stage, StageError } from './record-processor.ts';
+import { Stage, StageError } from './stage-error.ts';
 
 const input: ConsumedRecord = {
   topic: 'in',

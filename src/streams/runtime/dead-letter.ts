@@ -3,7 +3,7 @@
  * say what went wrong and where (in the spirit of Kafka Streams' KIP-1034 `__streams.errors.*`).
  */
 import type { ConsumedRecord, ProducerRecord } from '../../kafka/types.ts';
-import type { StageError } from './record-processor.ts';
+import type { StageError } from './stage-error.ts';
 
 /** Header names of dead-letter records. */
 export const DeadLetterHeader = {

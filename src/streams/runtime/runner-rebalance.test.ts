@@ -11,7 +11,8 @@ import type { KafkaClient } from '../../kafka/types.ts';
 import { createStreamsBuilder } from '../api/streams-builder.ts';
 import type { Topology } from '../api/topology.ts';
 import { createTestInferencer, type TestInferencer } from '../testing/test-inferencer.fixture.ts';
-import { createStreamsRunner, type StreamsRunner, type StreamsRunnerOptions } from './streams-runner.ts';
+import { createStreamsRunner } from './streams-runner.ts';
+import type { StreamsRunner, StreamsRunnerOptions } from './streams-runner-options.ts';
 
 const serdes = { key: stringSerde, value: jsonSerde<Record<string, unknown>>() };
 

@@ -15,135 +15,31 @@
  */
 import { hostname } from 'node:os';
 import { InflowError } from '../../errors.ts';
-import type { KafkaAdmin, KafkaClient, KafkaConsumer, TopicPartition } from '../../kafka/types.ts';
+import type { KafkaAdmin, KafkaConsumer, TopicPartition } from '../../kafka/types.ts';
 import { partitionKey } from '../../kafka/types.ts';
-import { retryTransient } from '../../kafka/connection.ts';
-import type { Logger } from '../../observability/logger.ts';
 import { silentLogger } from '../../observability/logger.ts';
-import { type Clock, systemClock } from '../../serving/clock.ts';
+import { systemClock } from '../../serving/clock.ts';
 import type { Topology } from '../api/topology.ts';
 import { createMemoryStoreProvider, type StoreProvider } from '../state/store-provider.ts';
-import { deadLetterRecord, type ErrorPolicy } from './dead-letter.ts';
+import type { ErrorPolicy } from './dead-letter.ts';
 import { createGlobalTables } from './global-tables.ts';
-import { createRunnerStoreQuery } from './runner-store-query.ts';
-import type { StoreQuery } from './store-query.ts';
-import { createPauseController } from './pause-controller.ts';
-import type { InFlightRecord } from './partition-queue.ts';
+import { createPauseController, type PauseController } from './pause-controller.ts';
 import { createPredictBatchers } from './predict-batcher.ts';
 import { createRecordCollector } from './record-collector.ts';
-import { createRecordProcessor, DEFAULT_MAX_RECORD_BYTES, Stage, StageError } from './record-processor.ts';
-import { createRepartitionPurger, createRepartitionTopics } from './repartition-topics.ts';
+import { createRecordProcessor } from './record-processor.ts';
+import { createChangelogTopics, prepareTopics } from './prepare-topics.ts';
+import { createRepartitionPurger } from './repartition-topics.ts';
+import { createRestorePauser } from './restore-pauser.ts';
+import { createRunnerStoreQuery } from './runner-store-query.ts';
+import { DEFAULT_MAX_RECORD_BYTES } from './sink-record.ts';
+import { createStallWatch } from './stall-watch.ts';
 import { StreamThread } from './stream-thread.ts';
-import { createStreamsMetrics, type StreamsMetrics } from './streams-metrics.ts';
+import { createStreamsMetrics } from './streams-metrics.ts';
 import { StreamsProducer } from './streams-producer.ts';
+import type { RunnerStats, StreamsRunner, StreamsRunnerOptions } from './streams-runner-options.ts';
+import { createTableDeadLetters } from './table-dead-letters.ts';
 import { TaskManager } from './task-manager.ts';
 import { TaskStores } from './task-stores.ts';
-import { PauseReason, type PauseController } from './pause-controller.ts';
-
-export const Guarantee = { AT_LEAST_ONCE: 'at-least-once', EXACTLY_ONCE: 'exactly-once' } as const;
-export type Guarantee = (typeof Guarantee)[keyof typeof Guarantee];
-
-/** Options of {@link createStreamsRunner}. Times are milliseconds. */
-export interface StreamsRunnerOptions {
-  readonly client: KafkaClient;
-  /** The consumer group id, and the prefix of the transactional id. */
-  readonly applicationId: string;
-  /**
-   * Stable id of this instance (default: the host name). In exactly-once mode the transactional
-   * id is `<applicationId>-<instanceId>`: a restarted instance with the same id aborts its
-   * predecessor's open transaction at once instead of waiting for the transaction timeout.
-   */
-  readonly instanceId?: string;
-  readonly guarantee?: Guarantee;
-  /** What happens to a record that fails: dead-letter it (default), skip it, or stop the pipeline. */
-  readonly onError?: ErrorPolicy;
-  /** Default `<applicationId>-dlq`. */
-  readonly deadLetterTopic?: string;
-  /** Records between poll() and acknowledgement, at most; default 2048. */
-  readonly maxInFlight?: number;
-  /**
-   * Largest output record (key + value + headers), bytes; a bigger one fails its input record
-   * under the error policy; dead letters are cut to it. Default 1 000 000 (the broker's
-   * message.max.bytes is 1 MiB by default).
-   */
-  readonly maxRecordBytes?: number;
-  /**
-   * The tasks' state store instances. Default: the runner's own — a transactional overlay per
-   * store, a compacted changelog topic per store (created at start), restored on assignment;
-   * on lmdb under `stateDir` when one is given, else in memory (restored from the changelog on
-   * every assignment). A provider passed here is used as it is (no changelogs).
-   */
-  readonly stores?: StoreProvider;
-  /** Directory of the persistent state stores (`<stateDir>/<applicationId>/<task>/<store>`). */
-  readonly stateDir?: string;
-  /** Size limit of each store instance on disk, bytes; default 1 GiB. */
-  readonly maxStoreBytes?: number;
-  /**
-   * This instance's interactive-query address (`host:port`), advertised to the group like Kafka
-   * Streams' `application.server`: a query for a key another instance owns answers with it.
-   */
-  readonly applicationServer?: string;
-  /** Default 500 (Kafka's max.poll.records). */
-  readonly maxPollRecords?: number;
-  /**
-   * Exactly-once: the coordinator aborts this instance's open transaction when it dies and is
-   * not restarted under the same instance id after this long; the members that take its
-   * partitions over wait for that before reading their offsets (KIP-447). Default: the Kafka
-   * client's requestTimeoutMs (30 000), because the client sends one value for both: a shorter
-   * transaction timeout also shortens every request of this producer (Kafka Streams uses
-   * 10 000 for the transaction alone).
-   */
-  readonly transactionTimeoutMs?: number;
-  /** Default 100 in exactly-once mode (like Kafka Streams), 1000 otherwise. */
-  readonly commitIntervalMs?: number;
-  /** Where a group without committed offsets starts; default `earliest`. */
-  readonly autoOffsetReset?: 'earliest' | 'latest';
-  /** How long close() waits for in-flight records; default 10 000. */
-  readonly drainTimeoutMs?: number;
-  /** How often consumer lag is read for the metrics; default 5000; 0 = never. */
-  readonly lagIntervalMs?: number;
-  readonly sessionTimeoutMs?: number;
-  /** Time of predict delays and retry backoff, µs (tests inject a manual clock). */
-  readonly clock?: Clock;
-  readonly logger?: Logger;
-  readonly metrics?: StreamsMetrics;
-}
-
-/** A snapshot of the runner. */
-export interface RunnerStats {
-  readonly state: 'created' | 'running' | 'closing' | 'closed' | 'failed';
-  /** Whether the Kafka cluster is reachable; during an outage the runner waits and retries. */
-  readonly connection: 'connected' | 'disconnected';
-  readonly inFlight: number;
-  readonly assigned: readonly TopicPartition[];
-  readonly paused: number;
-  /** Rows queued in predict batchers. */
-  readonly predictPending: number;
-  /** How long the oldest record not yet produced has been in the runner, ms (0 when none). */
-  readonly oldestInFlightMs: number;
-  /** Tasks whose stores are being restored (their partitions are paused; the runner is not ready). */
-  readonly restoring: number;
-}
-
-export interface StreamsRunner {
-  /** Subscribes and starts processing; resolves once the group assigned partitions. */
-  start(): Promise<void>;
-  /** Settles when the runner stops: resolves after close(), rejects on a fatal error. */
-  readonly done: Promise<void>;
-  /** Stops polling, drains in-flight records (bounded), commits and closes. */
-  close(): Promise<void>;
-  /** Produces what is ready and commits now (tests, shutdown). */
-  commitNow(): Promise<void>;
-  /** Resolves once the global tables applied everything committed to their topics when called (tests). */
-  syncGlobalTables(): Promise<void>;
-  stats(): RunnerStats;
-  readonly metrics: StreamsMetrics;
-  /** Interactive queries: the pipeline's stores read by key (committed state; other instances' keys name their owner). */
-  readonly stores: StoreQuery;
-}
-
-/** A record in the runner longer than this is logged once, ms. */
-const STALL_WARN_MS = 60_000;
 
 /** Transactional ids of the runners of this process: two would fence each other. */
 const liveTransactionalIds = new Set<string>();
@@ -165,26 +61,16 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
   const labels = { pipeline: options.applicationId };
   const client = options.client;
 
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+
   const batchers = createPredictBatchers(topology, clock, metrics, log, options.applicationId);
-  /** Dead letters of global table records: outside any task, so from a plain idempotent producer. */
-  let tableDlq: ReturnType<KafkaClient['producer']> | undefined;
+  const tableDlq = createTableDeadLetters({ client, policy, dlqTopic, maxRecordBytes, metrics, labels, log, fail });
   const globalTables = createGlobalTables({
     topology,
     client,
     log,
     onFatal: (e) => fail(e),
-    async onBadRecord(record, table, error) {
-      log.warn(
-        { table, topic: record.topic, partition: record.partition, offset: String(record.offset), err: error.message },
-        'bad table record',
-      );
-      if (policy === 'fail') return fail(error);
-      if (policy !== 'dlq') return;
-      const failure = new StageError(Stage.DESERIALIZE, `table:${table}`, error);
-      tableDlq ??= client.producer();
-      await tableDlq.send([deadLetterRecord(dlqTopic, record, failure, Date.now(), options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES)]);
-      metrics.deadLettered.inc({ ...labels, stage: Stage.DESERIALIZE, code: error.code });
-    },
+    onBadRecord: (record, table, error) => tableDlq.onBadRecord(record, table, error),
   });
   const stores =
     options.stores || topology.stores.size === 0
@@ -201,7 +87,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
         });
   const storeProvider: StoreProvider = options.stores ?? stores ?? createMemoryStoreProvider();
   const processor = createRecordProcessor(topology, batchers, {
-    ...(options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes }),
+    maxRecordBytes,
     stores: storeProvider,
     globalTables: (name) => globalTables.store(name),
   });
@@ -257,28 +143,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     return n;
   }
 
-  /** Logs a record stuck in the runner (once per record): where it waits tells a slow model from a stalled producer. */
-  let reportedStall: InFlightRecord | undefined;
-  function checkStall(): void {
-    const oldest = tasks?.oldestInFlight();
-    if (!oldest || oldest.age < STALL_WARN_MS || oldest.entry === reportedStall) return;
-    reportedStall = oldest.entry;
-    const r = oldest.entry.record;
-    log.warn(
-      {
-        topic: r.topic,
-        partition: r.partition,
-        offset: String(r.offset),
-        ageMs: oldest.age,
-        processed: oldest.entry.out !== undefined,
-        inFlight: tasks?.inFlight ?? 0,
-        predictPending: predictPending(),
-      },
-      oldest.entry.out === undefined
-        ? 'a record has waited for its prediction for over a minute'
-        : 'a processed record has waited to be produced for over a minute',
-    );
-  }
+  const checkStall = createStallWatch(() => tasks, predictPending, log);
 
   async function onRevoked(revoked: TopicPartition[]): Promise<void> {
     log.info({ partitions: revoked.map((p) => partitionKey(p.topic, p.partition)) }, 'partitions revoked');
@@ -295,28 +160,12 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
   }
 
   /** New partitions: those whose tasks have stores stay paused until the stores are restored. */
+  const pauseWhileRestoring = stores
+    ? createRestorePauser({ stores, pauses: () => pauses, metrics, labels, wake: () => thread?.wake(), fail })
+    : undefined;
   function onAssigned(added: TopicPartition[]): void {
     thread?.onAssigned(added);
-    const stateful = stores ? added.filter((p) => stores.stateful(p.topic)) : [];
-    if (!stores || stateful.length === 0) return;
-    pauses?.pause(stateful, PauseReason.RESTORING);
-    metrics.pausedPartitions.set(labels, pauses?.size ?? 0);
-    stores.assigned(stateful).then(
-      () => {
-        pauses?.resume(stateful, PauseReason.RESTORING);
-        metrics.pausedPartitions.set(labels, pauses?.size ?? 0);
-        thread?.wake();
-      },
-      (error: unknown) => {
-        // A revoked partition or a stop cancels its restore: nothing to do.
-        if (InflowError.from(error).code === 'CANCELLED') return;
-        fail(
-          new InflowError(InflowError.from(error, 'KAFKA_ERROR').code, `restoring state stores failed: ${(error as Error).message}`, {
-            cause: error,
-          }),
-        );
-      },
-    );
+    pauseWhileRestoring?.(added);
   }
 
   async function updateLag(): Promise<void> {
@@ -338,39 +187,12 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     for (const b of batchers.values()) b.close();
     await tasks?.idle();
     await globalTables.close();
-    await tableDlq?.close().catch(() => undefined);
+    await tableDlq.close();
     // After the final commit: stores close cleanly (flushed, checkpointed) while the broker is still reachable.
     await stores?.close().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'closing state stores failed'));
     await consumer?.close().catch(() => undefined);
     await producer?.close();
     await admin?.close().catch(() => undefined);
-  }
-
-  /**
-   * Creates each store's compacted changelog topic with as many partitions as its
-   * sub-topology's input (a task writes its own partition); existing ones are left alone, but
-   * one with fewer partitions than the input is refused: tasks would lose their state.
-   */
-  async function createChangelogTopics(a: KafkaAdmin): Promise<void> {
-    const changelogs = topology.internalTopics(options.applicationId).filter((t) => t.kind === 'changelog');
-    if (changelogs.length === 0) return;
-    const inputs = await a.describeTopics([...topology.inputTopics]);
-    const partitionsOf = new Map(inputs.map((d) => [d.topic, d.partitions]));
-    const wanted = changelogs.map((c) => {
-      const st = topology.subtopologies[c.subtopology];
-      const partitions = Math.max(...(st?.inputTopics ?? []).map((t) => partitionsOf.get(t) ?? 1), 1);
-      return { topic: c.name, partitions, configs: { 'cleanup.policy': 'compact' } };
-    });
-    await a.createTopics(wanted);
-    for (const d of await a.describeTopics(wanted.map((w) => w.topic))) {
-      const want = wanted.find((w) => w.topic === d.topic)?.partitions ?? 0;
-      if (d.partitions < want) {
-        throw new InflowError(
-          'FAILED_PRECONDITION',
-          `changelog topic "${d.topic}" has ${d.partitions} partitions but its input has ${want}: delete it (the state is rebuilt) or give it ${want}`,
-        );
-      }
-    }
   }
 
   /** One pump through the exclusive chain; Kafka errors rewind (or stop) the runner. */
@@ -385,26 +207,20 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     const topics = [...topology.inputTopics];
     admin = client.admin();
     const a = admin;
-    // A broker still booting (or away) is waited for, not taken for a missing topic.
-    const existing = new Set(
-      await retryTransient(() => a.listTopics(), {
+    let internal: Set<string>;
+    try {
+      internal = await prepareTopics(a, topology, {
+        applicationId: options.applicationId,
+        dlqTopic: policy === 'dlq' ? dlqTopic : undefined,
         signal: stopping.signal,
         ...(client.connection ? { monitor: client.connection } : {}),
-      }),
-    );
-    const tableTopics = [...topology.globalTables.values()].map((g) => g.topic);
-    // The runner creates the repartition topics; the others are the user's.
-    const internal = new Set(await createRepartitionTopics(a, topology, options.applicationId));
-    const missing = [...topics, ...tableTopics, ...topology.outputTopics, ...(policy === 'dlq' ? [dlqTopic] : [])].filter(
-      (t) => !existing.has(t) && !internal.has(t),
-    );
-    if (missing.length > 0) {
-      state = 'failed';
-      await admin.close();
-      throw new InflowError(
-        'KAFKA_TOPIC_NOT_FOUND',
-        `topics missing: ${missing.join(', ')}; create them first (the pipeline does not create topics)`,
-      );
+      });
+    } catch (e) {
+      if (InflowError.from(e).code === 'KAFKA_TOPIC_NOT_FOUND') {
+        state = 'failed';
+        await a.close();
+      }
+      throw e;
     }
     const instanceId = options.instanceId ?? hostname();
     const transactionalId = `${options.applicationId}-${instanceId}`;
@@ -420,7 +236,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
       liveTransactionalIds.add(transactionalId);
       releaseId = () => liveTransactionalIds.delete(transactionalId);
     }
-    if (stores) await createChangelogTopics(a);
+    if (stores) await createChangelogTopics(a, topology, options.applicationId);
     const p = new StreamsProducer({
       client,
       log,
@@ -435,7 +251,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
       collector: createRecordCollector(p, metrics, labels),
       policy,
       dlqTopic,
-      maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
+      maxRecordBytes,
       commitIntervalMs,
       autoOffsetReset: options.autoOffsetReset ?? 'earliest',
       metrics,

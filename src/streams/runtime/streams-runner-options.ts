@@ -1,0 +1,113 @@
+/**
+ * The public shape of a streams runner: its options (guarantee, error policy, backpressure,
+ * state, timing), its stats snapshot and its interface. The runner itself is streams-runner.ts.
+ */
+import type { KafkaClient, TopicPartition } from '../../kafka/types.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Clock } from '../../serving/clock.ts';
+import type { StoreProvider } from '../state/store-provider.ts';
+import type { ErrorPolicy } from './dead-letter.ts';
+import type { StoreQuery } from './store-query.ts';
+import type { StreamsMetrics } from './streams-metrics.ts';
+
+export const Guarantee = { AT_LEAST_ONCE: 'at-least-once', EXACTLY_ONCE: 'exactly-once' } as const;
+export type Guarantee = (typeof Guarantee)[keyof typeof Guarantee];
+
+/** Options of `createStreamsRunner` (streams-runner.ts). Times are milliseconds. */
+export interface StreamsRunnerOptions {
+  readonly client: KafkaClient;
+  /** The consumer group id, and the prefix of the transactional id. */
+  readonly applicationId: string;
+  /**
+   * Stable id of this instance (default: the host name). In exactly-once mode the transactional
+   * id is `<applicationId>-<instanceId>`: a restarted instance with the same id aborts its
+   * predecessor's open transaction at once instead of waiting for the transaction timeout.
+   */
+  readonly instanceId?: string;
+  readonly guarantee?: Guarantee;
+  /** What happens to a record that fails: dead-letter it (default), skip it, or stop the pipeline. */
+  readonly onError?: ErrorPolicy;
+  /** Default `<applicationId>-dlq`. */
+  readonly deadLetterTopic?: string;
+  /** Records between poll() and acknowledgement, at most; default 2048. */
+  readonly maxInFlight?: number;
+  /**
+   * Largest output record (key + value + headers), bytes; a bigger one fails its input record
+   * under the error policy; dead letters are cut to it. Default 1 000 000 (the broker's
+   * message.max.bytes is 1 MiB by default).
+   */
+  readonly maxRecordBytes?: number;
+  /**
+   * The tasks' state store instances. Default: the runner's own — a transactional overlay per
+   * store, a compacted changelog topic per store (created at start), restored on assignment;
+   * on lmdb under `stateDir` when one is given, else in memory (restored from the changelog on
+   * every assignment). A provider passed here is used as it is (no changelogs).
+   */
+  readonly stores?: StoreProvider;
+  /** Directory of the persistent state stores (`<stateDir>/<applicationId>/<task>/<store>`). */
+  readonly stateDir?: string;
+  /** Size limit of each store instance on disk, bytes; default 1 GiB. */
+  readonly maxStoreBytes?: number;
+  /**
+   * This instance's interactive-query address (`host:port`), advertised to the group like Kafka
+   * Streams' `application.server`: a query for a key another instance owns answers with it.
+   */
+  readonly applicationServer?: string;
+  /** Default 500 (Kafka's max.poll.records). */
+  readonly maxPollRecords?: number;
+  /**
+   * Exactly-once: the coordinator aborts this instance's open transaction when it dies and is
+   * not restarted under the same instance id after this long; the members that take its
+   * partitions over wait for that before reading their offsets (KIP-447). Default: the Kafka
+   * client's requestTimeoutMs (30 000), because the client sends one value for both: a shorter
+   * transaction timeout also shortens every request of this producer (Kafka Streams uses
+   * 10 000 for the transaction alone).
+   */
+  readonly transactionTimeoutMs?: number;
+  /** Default 100 in exactly-once mode (like Kafka Streams), 1000 otherwise. */
+  readonly commitIntervalMs?: number;
+  /** Where a group without committed offsets starts; default `earliest`. */
+  readonly autoOffsetReset?: 'earliest' | 'latest';
+  /** How long close() waits for in-flight records; default 10 000. */
+  readonly drainTimeoutMs?: number;
+  /** How often consumer lag is read for the metrics; default 5000; 0 = never. */
+  readonly lagIntervalMs?: number;
+  readonly sessionTimeoutMs?: number;
+  /** Time of predict delays and retry backoff, µs (tests inject a manual clock). */
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: StreamsMetrics;
+}
+
+/** A snapshot of the runner. */
+export interface RunnerStats {
+  readonly state: 'created' | 'running' | 'closing' | 'closed' | 'failed';
+  /** Whether the Kafka cluster is reachable; during an outage the runner waits and retries. */
+  readonly connection: 'connected' | 'disconnected';
+  readonly inFlight: number;
+  readonly assigned: readonly TopicPartition[];
+  readonly paused: number;
+  /** Rows queued in predict batchers. */
+  readonly predictPending: number;
+  /** How long the oldest record not yet produced has been in the runner, ms (0 when none). */
+  readonly oldestInFlightMs: number;
+  /** Tasks whose stores are being restored (their partitions are paused; the runner is not ready). */
+  readonly restoring: number;
+}
+
+export interface StreamsRunner {
+  /** Subscribes and starts processing; resolves once the group assigned partitions. */
+  start(): Promise<void>;
+  /** Settles when the runner stops: resolves after close(), rejects on a fatal error. */
+  readonly done: Promise<void>;
+  /** Stops polling, drains in-flight records (bounded), commits and closes. */
+  close(): Promise<void>;
+  /** Produces what is ready and commits now (tests, shutdown). */
+  commitNow(): Promise<void>;
+  /** Resolves once the global tables applied everything committed to their topics when called (tests). */
+  syncGlobalTables(): Promise<void>;
+  stats(): RunnerStats;
+  readonly metrics: StreamsMetrics;
+  /** Interactive queries: the pipeline's stores read by key (committed state; other instances' keys name their owner). */
+  readonly stores: StoreQuery;
+}
