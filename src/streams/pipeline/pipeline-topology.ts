@@ -6,7 +6,9 @@
 import { InflowError } from '../../errors.ts';
 import type { SchemaRegistryClient } from '../../kafka/schema-registry/registry-client.ts';
 import type { AsyncSerde } from '../../kafka/serdes.ts';
+import { jsonSerdeWithNumericArrays } from '../../kafka/json-numeric.ts';
 import { topicSerde } from '../../kafka/topic-serde.ts';
+import { numericInputFields } from './numeric-fields.ts';
 import type { Inferencer } from '../../serving/types.ts';
 import type { OutputField } from '../api/field-mapping.ts';
 import type { PredictOptions } from '../api/predict-spec.ts';
@@ -218,11 +220,11 @@ export function buildTopology(
   try {
     const builder = createStreamsBuilder();
     const topics = typeof src.topic === 'string' ? src.topic : src.topic.join(',');
-    const stream = builder.stream(
-      src.topic,
-      { key: serdeFor(src.key ?? flow.key, topics, true), value: serdeFor(src.value ?? flow.value, topics, false) },
-      { name: src.name },
-    );
+    // JSON numeric arrays the predict steps read go straight into typed arrays (numeric-fields.ts).
+    const numeric = (src.value ?? flow.value) === 'json' ? numericInputFields(config.pipeline) : undefined;
+    const value =
+      numeric !== undefined && numeric.size > 0 ? jsonSerdeWithNumericArrays(numeric) : serdeFor(src.value ?? flow.value, topics, false);
+    const stream = builder.stream(src.topic, { key: serdeFor(src.key ?? flow.key, topics, true), value }, { name: src.name });
     const tables = declareTables(builder, config.tables, joinedTables(config.pipeline), serdeFor);
     addSteps(stream, rest, flow, inferencers, { added: 1, tables, tableConfigs: config.tables, builder }, serdeFor, fitted);
     return builder.build();
