@@ -2,7 +2,8 @@
 
 Run it through build.sh (pinned venv, one thread). Everything is seeded, so a rebuild gives the same
 bytes; build-summary.json lists sizes, sha256 sums, signatures and accuracies of what was written.
-Data: scikit-learn's bundled datasets only (load_digits, load_breast_cancer), no downloads.
+Data: scikit-learn's bundled datasets only (load_digits, load_breast_cancer), no downloads, and the
+seeded card-payments generator of card_fraud.py (card-fraud-gbt).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+import card_fraud
 import cnn_mobilenet
 from common import (
     REPOSITORY,
@@ -68,8 +70,9 @@ def to_onnx(estimator, name: str, n_features: int, zipmap: bool, classifier) -> 
 def check_classifier(name: str, path, sk_predict, sk_proba, x_test: np.ndarray, y_test: np.ndarray, extra=None):
     """Compares onnxruntime against scikit-learn on the whole held-out split and records the facts."""
     sess = session(path)
-    label, proba = sess.run(None, {"input": x_test.astype(np.float32)})
-    plain = session(path, optimized=False).run(None, {"input": x_test.astype(np.float32)})
+    # The first two outputs are the label and the probabilities (card-fraud-gbt adds a third).
+    label, proba = sess.run(None, {"input": x_test.astype(np.float32)})[:2]
+    plain = session(path, optimized=False).run(None, {"input": x_test.astype(np.float32)})[:2]
     if isinstance(proba, list):  # ZipMap: list of {class: probability}
         proba = np.array([[row[k] for k in sorted(row)] for row in proba], dtype=np.float32)
         plain[1] = np.array([[row[k] for k in sorted(row)] for row in plain[1]], dtype=np.float32)
@@ -237,6 +240,84 @@ def breast_cancer_gbt() -> None:
     }
 
 
+def card_fraud_gbt() -> None:
+    """card-fraud-gbt: trained on the features the card-payments pipeline computes (windowed per-card
+    aggregates + the merchants table), computed offline with pandas from generated payments (the
+    rules are in card_fraud.py). Train: 1500 cards (seed 1); held out: 500 other cards (seed 2).
+    Also writes datasets/card-payments.json: a third generation (150 cards, seed 3) with the pandas
+    features and the model's answers, which the example's test and the demo replay."""
+    train, test = card_fraud.generate(1500, seed=1), card_fraud.generate(500, seed=2)
+    x_train = card_fraud.matrix(card_fraud.features(train)).astype(np.float32)
+    x_test = card_fraud.matrix(card_fraud.features(test)).astype(np.float32)
+    y_train, y_test = train["label"].to_numpy(), test["label"].to_numpy()
+    clf = GradientBoostingClassifier(n_estimators=60, learning_rate=0.1, max_depth=3, random_state=SEED)
+    clf.fit(x_train, y_train)
+    model = to_onnx(clf, "card-fraud-gbt", len(card_fraud.FEATURES), False, clf)
+    # A third output, the fraud probability alone ([N]: probabilities[:, 1]), so a pipeline writes one number.
+    index = onnx.helper.make_tensor("fraud_class", onnx.TensorProto.INT64, [], [1])
+    model.graph.initializer.append(index)
+    model.graph.node.append(onnx.helper.make_node("Gather", ["probabilities", "fraud_class"], ["fraud_probability"], axis=1))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("fraud_probability", onnx.TensorProto.FLOAT, ["N"]))
+    path = save_model("card-fraud-gbt", model, max_batch=64)
+    predict = clf.predict(x_test)
+    sess = check_classifier(
+        "card-fraud-gbt", path, predict, clf.predict_proba(x_test), x_test, y_test,
+        {
+            "train_rows": int(len(y_train)),
+            "train_fraud_share": round(float(y_train.mean()), 4),
+            "test_fraud_share": round(float(y_test.mean()), 4),
+            "accuracy_always_legit": round(float(1 - y_test.mean()), 4),
+            "precision_fraud_sklearn": round(float(y_test[predict == 1].mean()), 4),
+            "recall_fraud_sklearn": round(float(predict[y_test == 1].mean()), 4),
+        },
+    )
+    reference_sample("card-fraud-gbt", sess, {"input": x_test[:SAMPLE_ROWS]})
+    (REPOSITORY / "card-fraud-gbt" / "features.json").write_text(
+        json.dumps(
+            {
+                "description": "Input columns of card-fraud-gbt, in order (input FP32 [N, 12]): what "
+                "examples/pipelines/card-payments.yaml assembles. Windows are sliding, [t - 10 min, t] per card; "
+                "gap_ms is 600000 when the card made no payment in the window before this one; amounts in cents. "
+                "Outputs: label (1 = fraud), probabilities [legit, fraud], fraud_probability.",
+                "features": card_fraud.FEATURES,
+                "window_ms": card_fraud.WINDOW_MS,
+                "categories": card_fraud.CATEGORIES,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+    replay = card_fraud.generate(150, seed=3)
+    f = card_fraud.features(replay)
+    x = card_fraud.matrix(f).astype(np.float32)
+    label, _, fraud = sess.run(None, {"input": x})
+    summary["models"]["card-fraud-gbt"]["replay_rows"] = int(len(replay))
+    summary["models"]["card-fraud-gbt"]["replay_accuracy_onnx"] = round(float(np.mean(label == replay["label"].to_numpy())), 4)
+    merchants = card_fraud.merchants_table()
+    columns = ["n_10m", "sum_amount_10m", "mean_amount_10m", "max_amount_10m", "gap_ms", "fraud_probability"]
+    events, references = [], []
+    for i, row in enumerate(replay.itertuples(index=False)):
+        events.append({"id": row.id, "card": row.card, "merchant": row.merchant, "amount": int(row.amount), "ts": int(row.ts)})
+        gap = f["gap_ms"].iloc[i]
+        references.append([
+            int(f["n_10m"].iloc[i]), int(f["sum_amount_10m"].iloc[i]), float(f["mean_amount_10m"].iloc[i]),
+            int(f["max_amount_10m"].iloc[i]), None if np.isnan(gap) else int(gap), float32_number(fraud[i]),
+        ])
+    head = {
+        "source": "models/card_fraud.py generate(150, seed=3): seeded card payments (the label rules are in its docstring)",
+        "window_ms": card_fraud.WINDOW_MS,
+        "rows": len(events),
+        "merchants": merchants.to_dict(orient="records"),
+        "labels": [int(v) for v in replay["label"]],
+        "referenceColumns": columns,
+    }
+    lines = lambda rows: ",\n    ".join(json.dumps(r, separators=(",", ":")) for r in rows)  # noqa: E731
+    text = json.dumps(head, separators=(",", ":"))[:-1]
+    text += ',\n  "events": [\n    ' + lines(events) + '\n  ],\n  "reference": [\n    ' + lines(references) + "\n  ]\n}\n"
+    (ROOT / "datasets" / "card-payments.json").write_text(text)
+
+
 def cnn() -> None:
     model, facts = cnn_mobilenet.build()
     path = save_model("cnn-mobilenet", model, max_batch=16)
@@ -263,7 +344,7 @@ def main() -> int:
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for step in (digits_mlp, digits_mlp_retrained, digits_dataset, mlp_784, breast_cancer_gbt, cnn):
+        for step in (digits_mlp, digits_mlp_retrained, digits_dataset, mlp_784, breast_cancer_gbt, card_fraud_gbt, cnn):
             t0 = time.monotonic()
             step()
             print(f"{step.__name__}: {time.monotonic() - t0:.1f} s", file=sys.stderr)

@@ -123,6 +123,60 @@ aggregations: { n: count, total: { sum: amount } }
     }
   });
 
+  it("gives with diff the time since the key's previous event in a sliding window (null without one), and across merged sessions", async () => {
+    const s = { key: stringSerde, value: json };
+    const sliding = await drive(
+      pipeline(`
+window: { sliding: 1m }
+time: ts
+aggregations: { n: count, gap: { diff: ts }, amount: { last: amount } }
+`),
+      [],
+    );
+    try {
+      for (const [key, ts, amount] of [
+        ['a', T0, 1],
+        ['b', T0 + 5_000, 2],
+        ['a', T0 + 20_000, 3],
+        ['a', T0 + 50_000, 4],
+        ['a', T0 + 200_000, 5],
+      ] as const) {
+        await sliding.driver.pipe('tx', key, { ts, amount }, { serdes: s });
+      }
+      await sliding.driver.flush();
+      assert.deepEqual(
+        (await sliding.driver.read('features', s)).map((r) => [r.key, r.value?.n, r.value?.gap, r.value?.amount]),
+        [
+          ['a', 1, null, 1],
+          ['b', 1, null, 2],
+          ['a', 2, 20_000, 3],
+          ['a', 3, 30_000, 4],
+          // The previous event is 150 s back, outside the 1-minute window.
+          ['a', 1, null, 5],
+        ],
+      );
+    } finally {
+      await sliding.driver.close();
+    }
+    const sessions = await drive(
+      pipeline(`
+window: { session: 10s, grace: 1m }
+time: ts
+aggregations: { gap: { diff: ts } }
+`),
+      [],
+    );
+    try {
+      // Two sessions (0 s and 15 s), then 8 s bridges them: the merged session's last two values are 15 s and 8 s.
+      for (const ts of [T0, T0 + 15_000, T0 + 8_000]) await sessions.driver.pipe('tx', 'k', { ts }, { serdes: s });
+      await sessions.driver.flush();
+      const out = (await sessions.driver.read('features', s)).filter((r) => r.value !== null);
+      assert.deepEqual(out.at(-1)?.value, { key: 'k', windowStart: T0, windowEnd: T0 + 15_000, gap: -7_000 });
+    } finally {
+      await sessions.driver.close();
+    }
+  });
+
   it('refuses a window of two types, a hopping window without advance, unknown aggregations and durations, naming the field', () => {
     const bad = (aggregate: string, message: RegExp) =>
       assert.throws(() => parsePipelineConfig(pipeline(aggregate), 'p.yaml'), { code: 'INVALID_CONFIG', message });
@@ -131,7 +185,7 @@ aggregations: { n: count, total: { sum: amount } }
       /pipeline\.1\.aggregate\.window.*exactly one of tumbling, hopping, sliding, session; got tumbling and sliding/,
     );
     bad('window: { hopping: 10s }\naggregations: { n: count }', /window\.advance.*needs advance/);
-    bad('aggregations: { n: { median: x } }', /aggregations\.n.*expected count, or one of/);
+    bad('aggregations: { n: { median: x } }', /aggregations\.n.*expected count, or one of \{ sum \| mean \| min \| max \| last \| diff/);
     bad('window: { tumbling: 10 minutes }\naggregations: { n: count }', /expected a duration/);
     bad('aggregations: {}', /give at least one aggregation/);
   });

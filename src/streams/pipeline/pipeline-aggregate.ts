@@ -13,6 +13,10 @@
  *     late: dlq                     # or drop
  *     aggregations: { n: count, total: { sum: amount }, avg: { mean: amount }, top: { max: amount } }
  * ```
+ * `{ diff: field }` is the last value of a numeric field minus the one before it in the window
+ * (pandas `diff()`; null with fewer than two): with `diff: ts`, the time since the key's previous
+ * event. Values are added in arrival order — the own window of a sliding window folds its
+ * records in event-time order.
  * Each update goes on as a JSON value `{ key, windowStart, windowEnd, <aggregations> }` keyed by
  * the group key as a string (JSON text for composite keys).
  */
@@ -43,8 +47,9 @@ const aggregationSchema = z.union(
     z.strictObject({ min: field }),
     z.strictObject({ max: field }),
     z.strictObject({ last: field }),
+    z.strictObject({ diff: field }),
   ],
-  { error: 'expected count, or one of { sum | mean | min | max | last: <field> }' },
+  { error: 'expected count, or one of { sum | mean | min | max | last | diff: <field> }' },
 );
 
 const WINDOW_TYPES = ['tumbling', 'hopping', 'sliding', 'session'] as const;
@@ -129,17 +134,22 @@ function numberAt(value: unknown, path: string, name: string): number | undefine
   return v;
 }
 
-/** The accumulators of the aggregations: count → n, sum → s, mean → [s, n], min/max/last → value. */
+/** The accumulators of the aggregations: count → n, sum → s, mean → [s, n], diff → [previous, last], min/max/last → value. */
 function compile(aggs: AggregateStepConfig['aggregations']) {
   const entries = Object.entries(aggs);
   const init = (): Acc =>
-    Object.fromEntries(entries.map(([n, a]) => [n, a === 'count' ? 0 : 'mean' in a ? [0, 0] : 'sum' in a ? 0 : null]));
+    Object.fromEntries(
+      entries.map(([n, a]) => [n, a === 'count' ? 0 : 'mean' in a ? [0, 0] : 'diff' in a ? [null, null] : 'sum' in a ? 0 : null]),
+    );
   const add = (acc: Acc, value: unknown): Acc => {
     const out: Acc = { ...acc };
     for (const [n, a] of entries) {
       if (a === 'count') out[n] = (acc[n] as number) + 1;
       else if ('last' in a) out[n] = readField(value, a.last) ?? acc[n];
-      else {
+      else if ('diff' in a) {
+        const x = numberAt(value, a.diff, n);
+        if (x !== undefined) out[n] = [(acc[n] as (number | null)[])[1] ?? null, x];
+      } else {
         const path = 'sum' in a ? a.sum : 'mean' in a ? a.mean : 'min' in a ? a.min : a.max;
         const x = numberAt(value, path, n);
         if (x === undefined) continue;
@@ -163,7 +173,11 @@ function compile(aggs: AggregateStepConfig['aggregations']) {
           ((p as number[])[1] as number) + ((q as number[])[1] as number),
         ];
       else if ('last' in a) out[n] = q ?? p;
-      else if (p === null || q === null) out[n] = p ?? q;
+      else if ('diff' in a) {
+        // y holds the later values: its own pair when it has two, else x's last before y's only one.
+        const [[, xLast], [yPrev, yLast]] = [p as (number | null)[], q as (number | null)[]];
+        out[n] = yLast === null ? p : yPrev !== null ? q : [xLast ?? null, yLast];
+      } else if (p === null || q === null) out[n] = p ?? q;
       else out[n] = 'min' in a ? Math.min(p as number, q as number) : Math.max(p as number, q as number);
     }
     return out;
@@ -174,6 +188,10 @@ function compile(aggs: AggregateStepConfig['aggregations']) {
         if (a !== 'count' && 'mean' in a) {
           const [s, c] = acc[n] as [number, number];
           return [n, c === 0 ? null : s / c];
+        }
+        if (a !== 'count' && 'diff' in a) {
+          const [previous, last] = acc[n] as [number | null, number | null];
+          return [n, previous === null || last === null ? null : last - previous];
         }
         return [n, acc[n] ?? null];
       }),
