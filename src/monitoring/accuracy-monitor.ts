@@ -15,7 +15,7 @@ import type { Registry } from 'prom-client';
 import { InflowError } from '../errors.ts';
 import type { ConsumedRecord, KafkaClient, ProducerRecord, TopicPartitionOffset } from '../kafka/types.ts';
 import { deadLetterRecord } from '../streams/runtime/dead-letter.ts';
-import { StageError } from '../streams/runtime/record-processor.ts';
+import { StageError } from '../streams/runtime/stage-error.ts';
 import type { AccuracyConfig } from './accuracy-config.ts';
 import { createAccuracyMetrics } from './accuracy-metrics.ts';
 import { type AccuracyReport, type BadLabel, createLabelJoin, LabelOutcome } from './label-join.ts';
