@@ -200,6 +200,47 @@ describe('inflow models', () => {
     assert.match(top.join('\n'), /models <action> {6}model delivery over Kafka/);
   });
 
+  it('backtests versions from the models topic on replayed records, side by side', async () => {
+    assert.equal((await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '1'])).code, 0);
+    assert.equal((await models(['publish', DIGITS_V1, '--model', 'digits-mlp', '--version', '2'])).code, 0);
+    const admin = client.admin();
+    await admin.createTopics([{ topic: 'digits', partitions: 1 }]);
+    await admin.close();
+    const producer = client.producer();
+    await producer.send(
+      Array.from({ length: 5 }, (_, i) => ({
+        topic: 'digits',
+        key: Buffer.from(`k${i}`),
+        value: Buffer.from(JSON.stringify({ pixels: Array.from({ length: 64 }, (_, j) => (i * j) % 17) })),
+      })),
+    );
+    await producer.send([{ topic: 'digits', key: null, value: Buffer.from('{"pixels": "oops"}') }]);
+    const r = await models([
+      'backtest',
+      'digits-mlp',
+      '--version',
+      '2',
+      '--baseline',
+      '1',
+      '--topic',
+      'digits',
+      '--from',
+      '0',
+      '--input',
+      'input=pixels',
+    ]);
+    assert.deepEqual([r.code, r.err], [0, []]);
+    const text = r.out.join('\n');
+    assert.match(text, /^digits-mlp: 6 records of digits replayed/);
+    assert.match(text, /predictions\s+5\s+5/);
+    assert.match(text, /failed\s+1\s+1/);
+    assert.match(text, /agreement with the candidate\s+100\.00 %\s+100\.00 %/);
+    assert.match(text, /v2: first failure digits\[0\]@5: /);
+    const missing = await models(['backtest', 'digits-mlp', '--version', '1', '--topic', 'nope', '--from', 'earliest']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err[0] ?? '', /input topic "nope" does not exist on the cluster/);
+  });
+
   it('parses label moves and routing specs', () => {
     assert.deepEqual(parseLabelMoves(['stable=2', 'canary=']), { stable: 2, canary: null });
     assert.deepEqual(parseRouting('1=90,2=10.5', '2:0.25'), {

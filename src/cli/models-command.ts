@@ -57,6 +57,10 @@ Usage:
                                                       a guarded rollout: the split moves step by step while
                                                       guards over live signals hold; a failing guard rolls back
                                                       (see rollout --help)
+  inflow models backtest <model> --version <v> --baseline <v> --topic <input> --from <time|offset> [--labels <t>]
+                                                      replays retained input records through both versions
+                                                      (no consumer group: production offsets untouched) and
+                                                      reports their metrics side by side (see backtest --help)
   inflow models import --savedmodel <dir> --model-repository <repo> --model <name>
                                                       a TensorFlow SavedModel as an ONNX version, same tensor
                                                       names (migrating from TF Serving; see import --help)
@@ -419,6 +423,20 @@ export async function modelsMain(argv: string[], out: (line: string) => void, de
   const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
   // `rollout` runs until promoted or rolled back, and its exit code says which.
   if (argv[0] === 'rollout') return (await import('./models-rollout.ts')).modelsRollout(argv.slice(1), out, deps);
+  if (argv[0] === 'backtest') {
+    try {
+      await (await import('./models-backtest.ts')).modelsBacktest(argv.slice(1), out, deps);
+      return 0;
+    } catch (error) {
+      const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
+      err(
+        argv.includes('--json')
+          ? JSON.stringify({ error: { code: e.code, message: e.message, exitCode: exitCodeFor(e) } })
+          : `inflow: ${e.message}`,
+      );
+      return exitCodeFor(e);
+    }
+  }
   try {
     await run(argv, out, deps);
     return 0;

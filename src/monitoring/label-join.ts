@@ -97,8 +97,11 @@ export interface LabelJoin {
   addPrediction(record: ConsumedRecord): boolean;
   /** A label record; a bad one comes back with the reason (to dead-letter). */
   addLabel(record: ConsumedRecord): BadLabel | undefined;
-  /** Closes the windows that are due: their reports, and the labels found to have no prediction. */
-  closeDue(): { reports: AccuracyReport[]; badLabels: BadLabel[] };
+  /**
+   * Closes the windows that are due: their reports, and the labels found to have no prediction.
+   * `final` (the end of a replay: nothing more will be read) closes every window.
+   */
+  closeDue(final?: boolean): { reports: AccuracyReport[]; badLabels: BadLabel[] };
   /** Per `topic:partition`: the earliest offset still held (a prediction of an open window, its label, a label waiting). */
   heldOffsets(): Map<string, bigint>;
   /** Labels per outcome so far. */
@@ -267,10 +270,10 @@ export function createLabelJoin(config: AccuracyConfig): LabelJoin {
       return undefined;
     },
 
-    closeDue() {
+    closeDue(final = false) {
       const reports: AccuracyReport[] = [];
-      const predTime = streamTime(predTimes);
-      const labelTime = streamTime(labelTimes);
+      const predTime = final ? Number.POSITIVE_INFINITY : streamTime(predTimes);
+      const labelTime = final ? Number.POSITIVE_INFINITY : streamTime(labelTimes);
       // Oldest first, so the gauges end on the latest window.
       for (const [key, w] of [...windows].sort((a, b) => a[1].start - b[1].start)) {
         const end = w.start + config.windowMs;
