@@ -6,6 +6,8 @@
 import { InflowError } from '../../errors.ts';
 import { normalizePredict, type PredictOptions } from './predict-spec.ts';
 import type { ProcessFn, StoreRef } from './processor-context.ts';
+import { isKTable, joinTable, materializeTable, type TableJoiner, type TableOptions } from './copartitioned-table.ts';
+import type { KTable } from './ktable.ts';
 import { joinSide, joinStores, type StreamJoinType, type WindowedJoinOptions } from './joins.ts';
 import { checkTableName, type GlobalKTable, type GlobalTableDeclaration, type GlobalTableOptions, type TableJoin } from './table.ts';
 import { createGroupedStream, type KGroupedStream, type KeySelector, repartitionSerdes } from './grouped-stream.ts';
@@ -60,6 +62,14 @@ export interface KStream<K, V> {
    * table held when it was processed.
    */
   join<TK, TV, R>(table: GlobalKTable<TK, TV>, join: TableJoin<K, V, NoInfer<TK>, NoInfer<TV>, R>, options?: Named): KStream<K, R>;
+  /**
+   * Inner join with a co-partitioned table by the record key (Kafka Streams'
+   * `KStream.join(KTable, joiner)`, see copartitioned-table.ts): a record without a row is dropped.
+   * The stream must be keyed like the table's topic (no key-changing operator before the join).
+   */
+  join<TV, R>(table: KTable<K, TV>, joiner: TableJoiner<K, V, NoInfer<TV>, R>, options?: Named): KStream<K, R>;
+  /** Left join with a co-partitioned table: a record without a row is joined with `undefined`. */
+  leftJoin<TV, R>(table: KTable<K, TV>, joiner: TableJoiner<K, V, NoInfer<TV> | undefined, R>, options?: Named): KStream<K, R>;
   /** Left join with a global table: a record without a row is joined with `undefined`. */
   leftJoin<TK, TV, R>(
     table: GlobalKTable<TK, TV>,
@@ -129,6 +139,13 @@ export interface StreamsBuilder {
     serdes?: Serdes<K, V>,
     options?: GlobalTableOptions,
   ): GlobalKTable<NonNullable<K>, NonNullable<V>>;
+  /**
+   * A co-partitioned table over a compacted `topic` (Kafka Streams' `StreamsBuilder.table()`, see
+   * copartitioned-table.ts): the stream tasks that join it read its partitions into a store of the
+   * task (`options.name`, default the topic, with a changelog); the topic must have the partition
+   * count of the streams joining it (checked at start). A tombstone deletes a row.
+   */
+  table<K = string, V = unknown>(topic: string, serdes?: Serdes<K, V>, options?: TableOptions): KTable<NonNullable<K>, NonNullable<V>>;
   /** Checks and freezes the topology; the builder cannot be used afterwards. */
   build(): Topology;
 }
@@ -157,6 +174,8 @@ export function createStreamsBuilder(): StreamsBuilder {
   const topics = new Set<string>();
   const stores = new Map<string, StoreDeclaration>();
   const globals = new Map<string, GlobalTableDeclaration>();
+  /** The co-partitioned tables (their store names). */
+  const tables = new Set<string>();
   /** Stores declared only by being named in a node's `stores` (addStateStore may still configure them). */
   const implicit = new Set<string>();
   let built = false;
@@ -253,6 +272,29 @@ export function createStreamsBuilder(): StreamsBuilder {
         repartitionAs,
       );
     };
+    /** A join with a co-partitioned table: a process node reading the table's store (so in its sub-topology). */
+    const tableJoin = (
+      table: KTable<unknown, unknown>,
+      joiner: TableJoiner<unknown, unknown, unknown, unknown>,
+      inner: boolean,
+      o: Named | undefined,
+    ): KStream<K, never> => {
+      if (!tables.has(table.storeName)) {
+        throw new InflowError('INVALID_CONFIG', `join: "${table.storeName}" is not a table of this builder; create it with table()`);
+      }
+      if (keyChanged) {
+        throw new InflowError(
+          'INVALID_CONFIG',
+          `join with table "${table.storeName}": an operator before it (map, flatMap, process) may have changed the keys, so records would not meet their rows' partition; join before re-keying, or use a global table`,
+        );
+      }
+      const added = add(
+        { kind: 'process', name: o?.name, fn: joinTable(table.storeName, joiner, inner) as never, stores: [table.storeName] },
+        node,
+      );
+      declareStore({ name: table.storeName }, [added.name], false);
+      return streamOf(added, keyChanged);
+    };
     /** A windowed stream-stream join of this stream (left) with `other` (right); see joins.ts. */
     const streamJoin = <R>(
       other: KStream<unknown, unknown>,
@@ -318,8 +360,20 @@ export function createStreamsBuilder(): StreamsBuilder {
         for (const r of refs) declareStore(typeof r === 'string' ? { name: r } : r, [added.name], typeof r !== 'string');
         return streamOf(added);
       },
-      join: (table, j, o) => next(lookupNode(table, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, true), o),
-      leftJoin: (table, j, o) => next(lookupNode(table, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, false), o),
+      join: ((table: unknown, j: unknown, o?: Named) =>
+        isKTable(table)
+          ? tableJoin(table, j as never, true, o)
+          : next(
+              lookupNode(table as GlobalKTable<unknown, unknown>, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, true),
+              o,
+            )) as KStream<K, V>['join'],
+      leftJoin: ((table: unknown, j: unknown, o?: Named) =>
+        isKTable(table)
+          ? tableJoin(table, j as never, false, o)
+          : next(
+              lookupNode(table as GlobalKTable<unknown, unknown>, j as TableJoin<unknown, unknown, unknown, unknown, unknown>, false),
+              o,
+            )) as KStream<K, V>['leftJoin'],
       groupByKey(o) {
         return group<K>(node, keyChanged, keyChanged ? nameFor('GROUPBYKEY', o?.name) : undefined);
       },
@@ -361,6 +415,24 @@ export function createStreamsBuilder(): StreamsBuilder {
       topics.add(topic);
       globals.set(name, { name, topic, serdes, ...(options.validate ? { validate: options.validate } : {}) });
       return { name, topic };
+    },
+    table<K, V>(topic: string, serdes: Serdes<K, V> = {}, options: TableOptions = {}) {
+      if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
+      if (!topic) throw new InflowError('INVALID_CONFIG', 'table() needs a topic name');
+      const name = options.name ?? topic;
+      checkStoreName(name);
+      if (globals.has(name) || stores.has(name)) throw new InflowError('INVALID_CONFIG', `table name "${name}" is used twice`);
+      if (topics.has(topic))
+        throw new InflowError('INVALID_CONFIG', `topic "${topic}" is already read by a stream() or table; read each topic once`);
+      topics.add(topic);
+      const src = add({ kind: 'source', name: `${name}-source`, topics: [topic], serdes: serdes });
+      const materialize = add(
+        { kind: 'process', name: `${name}-table`, fn: materializeTable(name, options.validate) as never, stores: [name] },
+        src,
+      );
+      declareStore({ name, serdes: {} }, [materialize.name], true);
+      tables.add(name);
+      return { storeName: name, toStream: (o?: Named) => streamOf(add({ kind: 'peek', name: o?.name, fn: () => undefined }, materialize)) };
     },
     addStateStore(store, ...users) {
       if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');

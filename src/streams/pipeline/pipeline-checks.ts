@@ -19,7 +19,15 @@ interface CheckedConfig {
   readonly pipeline: readonly PipelineStep[];
   readonly schemaRegistry?: unknown;
   readonly tables: Readonly<
-    Record<string, { readonly topic: string; readonly key?: SerdeSpec | undefined; readonly value?: SerdeSpec | undefined }>
+    Record<
+      string,
+      {
+        readonly topic: string;
+        readonly key?: SerdeSpec | undefined;
+        readonly value?: SerdeSpec | undefined;
+        readonly copartitioned?: boolean | undefined;
+      }
+    >
   >;
 }
 
@@ -195,6 +203,12 @@ function walk(state: State, steps: readonly PipelineStep[], path: Path, start: F
             state,
             [...here, 'table'],
             `unknown table "${j.table}"; expected one of tables: ${known.length ? known.join(', ') : '(none declared)'}`,
+          );
+        } else if (j.table !== undefined && state.tables[j.table]?.copartitioned && j.key !== undefined) {
+          issue(
+            state,
+            [...here, 'key'],
+            `table "${j.table}" is co-partitioned: a record meets the row of its own key (its partition); key applies to global tables`,
           );
         }
         if (cur.value !== 'json') issue(state, here, `join adds a field to JSON values; the values here are ${cur.value}`);

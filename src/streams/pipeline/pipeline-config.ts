@@ -202,9 +202,17 @@ const toSchema = z.strictObject({
   value: serdeSpec.optional(),
 });
 
-/** A global table: a compacted topic every instance reads in full, for enrichment (`join`). */
+/**
+ * A table for enrichment (`join`): by default global — a compacted topic every instance reads in
+ * full, looked up by any key — or co-partitioned (`copartitioned: true`): partitioned like the
+ * source (same key, same partition count, checked at start), each task holding its partitions'
+ * rows in a store with a changelog, looked up by the record key; for tables too large to copy
+ * to every instance.
+ */
 const tableSchema = z.strictObject({
   topic: kafkaName,
+  /** Default false (a global table). */
+  copartitioned: z.boolean().optional(),
   /** Default string (the row key a join looks up). */
   key: serdeSpec.optional(),
   /** Default json. */

@@ -155,6 +155,47 @@ pipeline:
     }
   });
 
+  it('joins a co-partitioned table by the record key, its rows held per task, and refuses a lookup key for it', async () => {
+    const yaml = `
+applicationId: enrich
+tables:
+  customers: { topic: customers, copartitioned: true, fields: { segment: string } }
+pipeline:
+  - source: { topic: events, key: string }
+  - join: { table: customers, as: customer, type: left }
+  - to: { topic: enriched }
+`;
+    const topology = buildTopology(parsePipelineConfig(yaml, 'p.yaml'), new Map(), 'p.yaml');
+    assert.match(topology.describe(), /tasks 0_<partition> over \[events, customers\]/);
+    const d = await createTopologyTestDriver(topology, { partitions: 2 });
+    try {
+      await d.pipe('customers', 'c1', { segment: 'gold' }, { serdes });
+      await d.pipe('customers', 'c2', { segment: 3 }, { serdes });
+      await d.flush();
+      await d.pipe('events', 'c1', { n: 1 }, { serdes });
+      await d.pipe('events', 'c2', { n: 2 }, { serdes });
+      await d.flush();
+      const out = (await d.read('enriched', serdes)).map((r): [string, unknown] => [r.key ?? '', r.value]);
+      assert.deepEqual(
+        out.sort((a, b) => a[0].localeCompare(b[0])),
+        [
+          ['c1', { n: 1, customer: { segment: 'gold' } }],
+          ['c2', { n: 2 }],
+        ],
+      );
+      const dead = await d.deadLetters();
+      assert.equal(
+        dead[0]?.headers[DeadLetterHeader.MESSAGE],
+        'table "customers": field "segment" is number 3; expected a string (tables.customers.fields)',
+      );
+    } finally {
+      await d.close();
+    }
+    assert.throws(() => parsePipelineConfig(yaml.replace('as: customer,', 'key: customer_id, as: customer,'), 'p.yaml'), {
+      message: /pipeline\.1\.join\.key: table "customers" is co-partitioned: a record meets the row of its own key/,
+    });
+  });
+
   it('checks rows against the table schema with the field and what was expected', () => {
     const check = compileRowSchema('t', { 'a.b': 'number', c: 'boolean' });
     check({ a: { b: 1 }, c: false });

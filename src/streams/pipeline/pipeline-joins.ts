@@ -1,6 +1,7 @@
 /**
  * The tables and joins of a pipeline file: each table under `tables:` a global table (every
- * instance reads all partitions of its topic; see api/table.ts for why global), its `fields:`
+ * instance reads all partitions of its topic; see api/table.ts) or, with `copartitioned: true`, a
+ * table partitioned like the source (api/copartitioned-table.ts), its `fields:`
  * the row schema a row must match (else a dead letter with the reason), and each `join` step a
  * lookup that puts the row (or some of its fields) at a path of the value.
  */
@@ -9,6 +10,8 @@ import type { AsyncSerde } from '../../kafka/serdes.ts';
 import { readField } from '../api/field-mapping.ts';
 import type { StreamRecord } from '../api/stream-record.ts';
 import type { KStream, StreamsBuilder } from '../api/streams-builder.ts';
+import { isKTable } from '../api/copartitioned-table.ts';
+import type { KTable } from '../api/ktable.ts';
 import type { GlobalKTable } from '../api/table.ts';
 import type { JoinStepConfig, SerdeSpec, TableConfig } from './pipeline-config.ts';
 
@@ -48,23 +51,23 @@ export function compileRowSchema(table: string, fields: Readonly<Record<string, 
 /** Makes a topic's key or value serde from its spec (the pipeline's serde factory). */
 export type TableSerdeFactory = (spec: SerdeSpec, topic: string, isKey: boolean) => AsyncSerde<unknown>;
 
-/** Declares the global tables the join steps use on `builder`. */
+/** A table of the pipeline: global, or co-partitioned with the source. */
+export type PipelineTable = GlobalKTable<unknown, unknown> | KTable<unknown, unknown>;
+
+/** Declares the tables the join steps use on `builder` (a co-partitioned one adds 2 nodes). */
 export function declareTables(
   builder: StreamsBuilder,
   tables: Readonly<Record<string, TableConfig>>,
   used: ReadonlySet<string>,
   serdeFor: TableSerdeFactory,
-): Map<string, GlobalKTable<unknown, unknown>> {
-  const out = new Map<string, GlobalKTable<unknown, unknown>>();
+): Map<string, PipelineTable> {
+  const out = new Map<string, PipelineTable>();
   for (const [name, t] of Object.entries(tables)) {
     if (!used.has(name)) continue;
     const validate = t.fields ? compileRowSchema(name, t.fields) : undefined;
-    const table = builder.globalTable(
-      t.topic,
-      { key: serdeFor(t.key ?? 'string', t.topic, true), value: serdeFor(t.value ?? 'json', t.topic, false) },
-      { name, ...(validate ? { validate } : {}) },
-    );
-    out.set(name, table);
+    const serdes = { key: serdeFor(t.key ?? 'string', t.topic, true), value: serdeFor(t.value ?? 'json', t.topic, false) };
+    const options = { name, ...(validate ? { validate } : {}) };
+    out.set(name, t.copartitioned ? builder.table(t.topic, serdes, options) : builder.globalTable(t.topic, serdes, options));
   }
   return out;
 }
@@ -99,7 +102,7 @@ function withField(value: Record<string, unknown>, path: string, v: unknown): Re
 export function addJoin(
   stream: KStream<unknown, unknown>,
   j: JoinStepConfig,
-  table: GlobalKTable<unknown, unknown>,
+  table: PipelineTable,
   tableKeySpec: SerdeSpec | undefined,
 ): KStream<unknown, unknown> {
   const as: string = j.as ?? j.table ?? 'joined';
@@ -116,6 +119,7 @@ export function addJoin(
     return withField(value as Record<string, unknown>, as, part);
   };
   const options = j.name !== undefined ? { name: j.name } : {};
+  if (isKTable(table)) return j.type === 'left' ? stream.leftJoin(table, joiner, options) : stream.join(table, joiner, options);
   return j.type === 'left' ? stream.leftJoin(table, { key, joiner }, options) : stream.join(table, { key, joiner }, options);
 }
 

@@ -18,8 +18,7 @@ import type { PipelineConfig, PipelineStep, PredictStepConfig, SerdeSpec } from 
 import { type AggregateStepConfig, addAggregate, aggregateNodeCount } from './pipeline-aggregate.ts';
 import { type Flow, kindOf, operatorOf, predictOutputKind } from './pipeline-checks.ts';
 import { compilePredicate, compileRename, compileSelect, tensorInputs, tensorOutput } from './pipeline-ops.ts';
-import { addJoin, addStreamJoin, declareTables } from './pipeline-joins.ts';
-import type { GlobalKTable } from '../api/table.ts';
+import { addJoin, addStreamJoin, declareTables, type PipelineTable } from './pipeline-joins.ts';
 
 /** A predict step's inputs fitted to its model's signature (embedded models; pipeline-features.ts). */
 export type FittedInputs = ReadonlyMap<PredictStepConfig, PredictStepConfig['inputs']>;
@@ -67,7 +66,7 @@ function predictOptions(
 interface NodeCounter {
   added: number;
   /** The global tables join steps use, and the file's table configs (their key serdes). */
-  tables?: ReadonlyMap<string, GlobalKTable<unknown, unknown>>;
+  tables?: ReadonlyMap<string, PipelineTable>;
   tableConfigs?: PipelineConfig['tables'];
   /** The builder (a stream join adds a source). */
   builder?: StreamsBuilder;
@@ -226,7 +225,9 @@ export function buildTopology(
       numeric !== undefined && numeric.size > 0 ? jsonSerdeWithNumericArrays(numeric) : serdeFor(src.value ?? flow.value, topics, false);
     const stream = builder.stream(src.topic, { key: serdeFor(src.key ?? flow.key, topics, true), value }, { name: src.name });
     const tables = declareTables(builder, config.tables, joinedTables(config.pipeline), serdeFor);
-    addSteps(stream, rest, flow, inferencers, { added: 1, tables, tableConfigs: config.tables, builder }, serdeFor, fitted);
+    // A co-partitioned table added its source and materializing nodes.
+    const added = 1 + 2 * [...tables.keys()].filter((t) => config.tables[t]?.copartitioned).length;
+    addSteps(stream, rest, flow, inferencers, { added, tables, tableConfigs: config.tables, builder }, serdeFor, fitted);
     return builder.build();
   } catch (error) {
     const e = InflowError.from(error);

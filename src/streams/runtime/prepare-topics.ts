@@ -43,7 +43,31 @@ export async function prepareTopics(
       `topics missing: ${missing.join(', ')}; create them first (the pipeline does not create topics)`,
     );
   }
+  await checkCopartitioned(admin, topology);
   return internal;
+}
+
+/**
+ * A task reads partition p of each input topic of its sub-topology (a stream-stream join, a
+ * co-partitioned table): with unequal partition counts some partitions would have no partner and
+ * keys would meet the wrong partition's state, so a start with them is refused (INVALID_CONFIG)
+ * naming the topics and their counts (Kafka Streams' TopologyException "Topics not co-partitioned").
+ */
+export async function checkCopartitioned(admin: KafkaAdmin, topology: Topology): Promise<void> {
+  // Sources joined by a join or a shared store; one source reading several topics merges them, no partner needed.
+  const groups = topology.subtopologies.filter((s) => s.sources.length > 1 && s.inputTopics.length > 1);
+  if (groups.length === 0) return;
+  const described = await admin.describeTopics([...new Set(groups.flatMap((s) => s.inputTopics))]);
+  const partitionsOf = new Map(described.map((d) => [d.topic, d.partitions]));
+  for (const st of groups) {
+    const counts = st.inputTopics.map((t) => `"${t}" (${partitionsOf.get(t) ?? '?'} partitions)`);
+    if (new Set(st.inputTopics.map((t) => partitionsOf.get(t))).size > 1) {
+      throw new InflowError(
+        'INVALID_CONFIG',
+        `topics ${counts.join(', ')} are joined in sub-topology ${st.id}, whose task p reads partition p of each, so they must have the same number of partitions (and be keyed alike); repartition one of them, or use a global table for small reference data`,
+      );
+    }
+  }
 }
 
 /**
