@@ -30,7 +30,10 @@ export interface AccuracyMonitorOptions {
   monitoringTopic: string;
   accuracy: AccuracyConfig;
   registry: Registry;
-  /** Offsets are committed at least this often while nothing closes, ms. Default 5000. */
+  /**
+   * Reports, dead letters and offsets are committed together at most this often, ms (one
+   * transaction per interval, not per window: catching up closes many windows). Default 1000.
+   */
   commitIntervalMs?: number;
   now?: () => number;
   onReport?: (report: AccuracyReport) => void;
@@ -63,7 +66,7 @@ export async function requireTopics(client: KafkaClient, topics: Record<string, 
 export function createAccuracyMonitor(options: AccuracyMonitorOptions): AccuracyMonitor {
   const { client, accuracy: config } = options;
   const now = options.now ?? Date.now;
-  const commitIntervalMs = options.commitIntervalMs ?? 5000;
+  const commitIntervalMs = options.commitIntervalMs ?? 1000;
   const metrics = createAccuracyMetrics(options.registry);
   const join = createLabelJoin(config);
   const counts = { predictions: 0, labels: 0, reports: 0 };
@@ -104,11 +107,19 @@ export function createAccuracyMonitor(options: AccuracyMonitorOptions): Accuracy
           // Another writer's record.
         }
       });
-      const consumer = client.consumer({ groupId, autoOffsetReset: 'earliest', isolationLevel: 'read_committed' });
+      const consumer = client.consumer({
+        groupId,
+        autoOffsetReset: 'earliest',
+        isolationLevel: 'read_committed',
+        maxBufferedRecords: 4096,
+      });
       const producer = client.producer({ transactionalId: groupId, acks: 'all' });
       const read = new Map<string, TopicPartitionOffset>();
       let lastCommit = now();
       let before = join.outcomes();
+      /** Written at the next commit. */
+      const out: ProducerRecord[] = [];
+      const closed: AccuracyReport[] = [];
       try {
         await consumer.subscribe([options.predictionLog, config.labelsTopic]);
         while (!signal.aborted) {
@@ -116,7 +127,6 @@ export function createAccuracyMonitor(options: AccuracyMonitorOptions): Accuracy
             if (signal.aborted) return [];
             throw error;
           });
-          const out: ProducerRecord[] = [];
           for (const r of records) {
             if (r.topic === config.labelsTopic) {
               counts.labels++;
@@ -130,6 +140,7 @@ export function createAccuracyMonitor(options: AccuracyMonitorOptions): Accuracy
           }
           const { reports, badLabels } = join.closeDue();
           for (const b of badLabels) out.push(deadLetter(b));
+          closed.push(...reports);
           for (const report of reports) {
             out.push({
               topic: options.monitoringTopic,
@@ -138,7 +149,7 @@ export function createAccuracyMonitor(options: AccuracyMonitorOptions): Accuracy
               headers: [['inflow-report-kind', Buffer.from(report.kind)]],
             });
           }
-          if (out.length === 0 && (read.size === 0 || now() - lastCommit < commitIntervalMs)) continue;
+          if (read.size === 0 || now() - lastCommit < commitIntervalMs) continue;
           const held = join.heldOffsets();
           const offsets = [...read.values()].map((p) => {
             const h = held.get(`${p.topic}:${p.partition}`);
@@ -154,8 +165,9 @@ export function createAccuracyMonitor(options: AccuracyMonitorOptions): Accuracy
             throw error;
           }
           lastCommit = now();
+          out.length = 0;
           // Metrics after the commit: what they say is on the monitoring topic.
-          for (const report of reports) {
+          for (const report of closed.splice(0)) {
             metrics.record(report);
             counts.reports++;
             options.onReport?.(report);

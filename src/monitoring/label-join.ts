@@ -149,6 +149,8 @@ export function createLabelJoin(config: AccuracyConfig): LabelJoin {
   const outcomes: Record<LabelOutcome, number> = { matched: 0, duplicate: 0, outside_window: 0, unknown_id: 0, invalid: 0 };
   let skipped = 0;
   let late = 0;
+  /** The earliest timestamp of a label waiting for its prediction. */
+  let minPending = Number.POSITIVE_INFINITY;
   /** Per `model\u0000version`: the end of the latest window reported; a prediction before it is late. */
   const reportedUpTo = new Map<string, number>();
   /** Stream time per partition of each side; a side's stream time is the least of its partitions'. */
@@ -265,6 +267,7 @@ export function createLabelJoin(config: AccuracyConfig): LabelJoin {
         return undefined;
       }
       const list = pending.get(id) ?? [];
+      minPending = Math.min(minPending, l.ts);
       list.push(l);
       pending.set(id, list);
       return undefined;
@@ -313,24 +316,34 @@ export function createLabelJoin(config: AccuracyConfig): LabelJoin {
         }
         reports.push(report);
       }
-      // Labels no prediction can still meet: their ids are unknown.
+      // Labels no prediction can still meet: their ids are unknown. (Scanned only when the
+      // prediction side passed the earliest waiting label: this runs after every poll.)
       const badLabels: BadLabel[] = [];
-      for (const [id, list] of pending) {
-        const remaining = list.filter((l) => predTime < l.ts + config.graceMs);
-        for (const l of list) {
-          if (remaining.includes(l)) continue;
-          outcomes.unknown_id++;
-          badLabels.push({
-            record: l.record,
-            code: 'NOT_FOUND',
-            reason: `no prediction with id "${id}" in the prediction log within ${config.labelWindowMs} ms before the label`,
-          });
+      if (predTime >= minPending + config.graceMs) {
+        minPending = Number.POSITIVE_INFINITY;
+        for (const [id, list] of pending) {
+          const remaining: Label[] = [];
+          for (const l of list) {
+            if (predTime < l.ts + config.graceMs) {
+              remaining.push(l);
+              minPending = Math.min(minPending, l.ts);
+              continue;
+            }
+            outcomes.unknown_id++;
+            badLabels.push({
+              record: l.record,
+              code: 'NOT_FOUND',
+              reason: `no prediction with id "${id}" in the prediction log within ${config.labelWindowMs} ms before the label`,
+            });
+          }
+          if (remaining.length === 0) pending.delete(id);
+          else pending.set(id, remaining);
         }
-        if (remaining.length === 0) pending.delete(id);
-        else pending.set(id, remaining);
       }
+      // Closed ids in the order their windows closed (about time order): stop at the first kept.
       for (const [id, c] of closed) {
         if (predTime > c.ts + 2 * config.labelWindowMs + config.graceMs) closed.delete(id);
+        else if (!final) break;
       }
       return { reports, badLabels };
     },
