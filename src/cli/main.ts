@@ -187,10 +187,11 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         return 0;
       }
       case 'stream': {
-        const { streamCommand, streamHelp } = await stream();
+        const { streamHelp } = await stream();
         if (values.help) return (out(streamHelp), 0);
+        const { streamMain } = await import('./stream-threads.ts');
         await traced('inflow-stream', () =>
-          streamCommand(
+          streamMain(
             {
               file: action,
               kafka: values.kafka,
@@ -199,6 +200,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
               metricsPort: values['metrics-port'],
               applicationServer: values['application-server'],
               json: values.json,
+              threads: values.threads,
             },
             out,
           ),
@@ -269,6 +271,7 @@ const OPTIONS = {
   'endpoint-formats': { type: 'string' },
   'metrics-port': { type: 'string' },
   'application-server': { type: 'string' },
+  threads: { type: 'string' },
 } as const;
 
 function parseOptions(argv: string[]) {

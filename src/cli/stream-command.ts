@@ -3,6 +3,7 @@
  * a status line every few seconds; `--dry-run` (and `inflow validate`) only check the file.
  */
 import { registerProcessMetrics } from '../observability/metrics.ts';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { type KafkaConfig, kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
 import { validateConfig } from '../config/load-config.ts';
@@ -22,7 +23,7 @@ import {
   type PipelineDeps,
 } from '../streams/pipeline/index.ts';
 
-export const streamHelp = `inflow stream <pipeline.yaml> [--kafka host:port[,host:port]|memory] [--describe] [--dry-run]
+export const streamHelp = `inflow stream <pipeline.yaml> [--kafka host:port[,host:port]|memory] [--threads N|auto] [--describe] [--dry-run]
 
 Runs a stream pipeline declared in YAML: source topic → filter / select / rename → predict
 (embedded model, or a remote model server with embedded fallback) → split → to topics.
@@ -33,6 +34,9 @@ Options:
   --kafka <servers>   override kafka.bootstrapServers of the file (auto: the broker "inflow kafka up"
                       started; "memory": the in-process log,
                       useful with --dry-run only: nothing else can write to it)
+  --threads <n|auto>  stream threads in this instance (Kafka Streams' num.stream.threads; default
+                      the file's threads:, else 1): each a worker thread with its own consumer in
+                      the group, producer and models; auto = the CPUs available
   --describe          print the pipeline and its topology, then run
   --dry-run           validate the file and print the topology; loads no model, connects nowhere
   --metrics-port <n>  serve /metrics (Prometheus), /healthz and /readyz on this port (probes of a pod),
@@ -78,6 +82,14 @@ export interface StreamHooks {
   readonly statusIntervalMs?: number;
   readonly deps?: PipelineDeps;
   readonly logger?: Logger;
+  /**
+   * Set when this runs as stream thread `threadIndex` of an instance (stream-threads.ts): the
+   * runner's instance id (and so its transactional id) gets `-t<index>`, like Kafka Streams'
+   * `<client.id>-StreamThread-<n>`, so each thread has its own producer and fencing.
+   */
+  readonly threadIndex?: number;
+  /** Called once the runner exists (the stream threads answer their coordinator's probes from it). */
+  readonly onRunner?: (runner: StreamsRunner, built: BuiltPipeline) => void;
 }
 
 async function loadWithKafka(file: string, kafka: string | undefined): Promise<{ config: PipelineConfig; kafka: KafkaConfig }> {
@@ -135,6 +147,18 @@ export function createStatus(metrics: StreamsMetrics, dlqTopic: string, now: () 
     const batch = batchCount > 0 ? (batchSum / batchCount).toFixed(1) : '-';
     return `in ${recordsIn} (${rate})  out ${out}  dlq ${dlq}${skipped ? `  skipped ${skipped}` : ''}  in-flight ${inFlight}  lag ${lag}  batch mean ${batch}`;
   };
+}
+
+/**
+ * Readiness of a running pipeline: not while stopping, failed, cut off from Kafka (the runner
+ * retries meanwhile), restoring state, or while the Schema Registry is unreachable (records that
+ * need a schema wait for it).
+ */
+export function pipelineReady(runner: StreamsRunner, built: BuiltPipeline): boolean {
+  const st = runner.stats();
+  return (
+    st.state === 'running' && st.connection === 'connected' && st.restoring === 0 && (built.schemaRegistry?.health().reachable ?? true)
+  );
 }
 
 /** Resolves on SIGINT/SIGTERM (or `signal`); a second process signal exits at once with 130. */
@@ -224,8 +248,10 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
       ...built.runnerOptions,
       client,
       ...(flags.applicationServer === undefined ? {} : { applicationServer: flags.applicationServer }),
+      ...(hooks.threadIndex === undefined ? {} : { instanceId: `${built.runnerOptions.instanceId ?? hostname()}-t${hooks.threadIndex}` }),
     });
     runner = created;
+    hooks.onRunner?.(created, built);
     if (flags.metricsPort !== undefined) {
       const port = Number(flags.metricsPort);
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -240,13 +266,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
         port,
         '0.0.0.0',
         () => [...new Set(registries())],
-        // Not ready while stopping, failed, cut off from Kafka (the runner retries meanwhile), or
-        // while the Schema Registry is unreachable (records that need a schema wait for it).
-        () =>
-          created.stats().state === 'running' &&
-          created.stats().connection === 'connected' &&
-          created.stats().restoring === 0 &&
-          (built.schemaRegistry?.health().reachable ?? true),
+        () => pipelineReady(created, built),
         built.topology.stores.size > 0 ? created.stores : undefined,
       );
       out(`metrics and probes on :${probes.port} (/metrics, /healthz, /readyz${built.topology.stores.size > 0 ? ', /v1/stores' : ''})`);

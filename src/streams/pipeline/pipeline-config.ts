@@ -366,6 +366,12 @@ export const pipelineConfigSchema = z
     applicationId: kafkaName,
     /** Stable id of this instance (default: the host name); see StreamsRunnerOptions.instanceId. */
     instanceId: z.string().min(1).optional(),
+    /**
+     * Stream threads of this instance (Kafka Streams' num.stream.threads): each a worker thread
+     * with its own consumer in the group, producer and models; `auto` = the CPUs available.
+     * Default 1 (`inflow stream --threads` overrides it).
+     */
+    threads: z.union([z.number().int().min(1).max(256), z.literal('auto')]).optional(),
     kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
     /** The Schema Registry that `{ format: avro | protobuf | json-schema }` keys and values use. */
     schemaRegistry: schemaRegistryConfigSchema.optional(),
