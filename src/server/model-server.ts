@@ -2,7 +2,8 @@
  * The model server: one InferenceService over a model repository, served over REST (TF Serving
  * + Open Inference Protocol, default port 8501) and gRPC (TF Serving + OIP + health, default
  * port 8500). Readiness (REST `/v2/health/ready`, gRPC health and ServerReady) also waits for the
- * Kafka cluster when the endpoint or model sync uses one (./readiness-gate.ts). Graceful shutdown: not ready → drain both transports (bounded) → unload models.
+ * Kafka cluster when the Kafka-native endpoint uses one; model sync alone only marks the server
+ * degraded (./readiness-gate.ts). Graceful shutdown: not ready → drain both transports (bounded) → unload models.
  */
 import { registerProcessMetrics } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -13,7 +14,7 @@ import { createGrpcServer, type GrpcServerOptions } from './grpc/index.ts';
 import { type RepositorySync, type RepositorySyncOptions, startRepositorySync } from '../delivery/repository-sync.ts';
 import { type KafkaEndpointOptions, startKafkaEndpoint } from './kafka/kafka-endpoint-runner.ts';
 import type { KafkaClient } from '../kafka/types.ts';
-import { kafkaReadinessGate } from './readiness-gate.ts';
+import { kafkaReadinessGate, registerKafkaConnectedGauge } from './readiness-gate.ts';
 import { type RestServerOptions, startRestServer } from './rest/index.ts';
 import { createHttpFeatureLookup } from './store-lookup-http.ts';
 import type { FeatureLookup } from '../serving/feature-fill.ts';
@@ -42,6 +43,8 @@ export interface ModelServerOptions {
   /** Where models configured with `features:` read them; default over HTTP from the configured stream instance. */
   featureLookup?: FeatureLookup;
 }
+
+const ENDPOINT_USE = 'the Kafka-native endpoint';
 
 /** A listener's address to connect to: a wildcard host is reached on loopback. */
 function reachable(host: string | undefined, port: number): string {
@@ -80,11 +83,16 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   sync?.attach(inference.repository);
   sync?.registerMetrics(inference.metrics.registry);
   registerProcessMetrics(inference.metrics.registry);
-  // Kafka's reachability holds readiness back wherever the server uses it (one gate per client).
+  // Kafka's reachability holds readiness back where the server serves through it (the Kafka-native
+  // endpoint); a client used only by model sync makes the server degraded, not unready: the
+  // loaded models keep answering (./readiness-gate.ts). One gate per client.
   const kafkaUses = new Map<KafkaClient, string[]>();
-  if (options.kafka) kafkaUses.set(options.kafka.client, ['the Kafka-native endpoint']);
+  if (options.kafka) kafkaUses.set(options.kafka.client, [ENDPOINT_USE]);
   if (options.modelSync) kafkaUses.set(options.modelSync.client, [...(kafkaUses.get(options.modelSync.client) ?? []), 'model sync']);
-  const readiness = [...kafkaUses].map(([client, uses]) => kafkaReadinessGate(client, uses));
+  const readiness = [...kafkaUses].map(([client, uses]) =>
+    kafkaReadinessGate(client, uses, { holdsReadiness: uses.includes(ENDPOINT_USE) }),
+  );
+  registerKafkaConnectedGauge(inference.metrics.registry, kafkaUses);
   const grace = options.shutdownGraceMs ?? 10_000;
   const closers: Array<(graceMs: number) => Promise<void>> = [];
   let restAddress: string | undefined;

@@ -92,9 +92,17 @@ export function createOipRoutes(deps: RouteDeps): OipRoutes {
     // A dependency the server waits for (Kafka) says why; OIP's body has only `ready`, `reason` is ours.
     const reason = deps.notReady();
     const ready = deps.accepting() && reason === undefined && (await inference.ready());
+    // Ready but degraded (model sync cannot reach Kafka): still 200, with what is missing.
+    const degraded = ready ? deps.degraded() : [];
     x.sendJson(
       ready ? 200 : 503,
-      ready ? '{"ready":true}' : reason === undefined ? '{"ready":false}' : JSON.stringify({ ready: false, reason }),
+      ready
+        ? degraded.length === 0
+          ? '{"ready":true}'
+          : JSON.stringify({ ready: true, degraded })
+        : reason === undefined
+          ? '{"ready":false}'
+          : JSON.stringify({ ready: false, reason }),
     );
   };
 

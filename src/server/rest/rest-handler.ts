@@ -21,7 +21,7 @@ import { type RestHandlerOptions, resolveHandlerOptions } from './rest-options.t
 import { createRepositoryRoutes } from './repository-routes.ts';
 import type { RouteDeps, RouteMatch, RouteRun } from './rest-route.ts';
 import { createTfServingRoutes } from './tf-serving-routes.ts';
-import { notReadyReason } from '../readiness-gate.ts';
+import { degradedReasons, notReadyReason } from '../readiness-gate.ts';
 
 /** The handler, plus what a server needs for a graceful shutdown. */
 export interface RestHandler {
@@ -132,6 +132,7 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
     options: resolved,
     accepting: () => !state.draining,
     notReady: () => notReadyReason(options.readiness),
+    degraded: () => degradedReasons(options.readiness),
   };
   const tf = createTfServingRoutes(deps);
   const oip = createOipRoutes(deps);

@@ -33,6 +33,8 @@ export interface RouteDeps {
   accepting(): boolean;
   /** Why a dependency (Kafka) holds readiness back; undefined when none does. */
   notReady(): string | undefined;
+  /** Why the server serves degraded while ready (model sync cannot reach Kafka); empty when it does not. */
+  degraded(): string[];
 }
 
 /** Decodes a URL path segment; malformed escapes are INVALID_ARGUMENT with `what` named. */
