@@ -17,6 +17,39 @@ function addressInUse(error: unknown): string | undefined {
   return /address already in use ([^\s\]]+)/.exec(message)?.[1] ?? 'the port';
 }
 
+/** Exit code per error code: 2 for caller mistakes, 3 for unavailable dependencies, 1 otherwise. */
+export function exitCodeFor(error: InflowError): number {
+  if (error.httpStatus >= 400 && error.httpStatus < 500) return 2;
+  if (error.code === 'JAVA_MISSING' || error.code === 'DOWNLOAD_FAILED' || error.retriable) return 3;
+  return 1;
+}
+
+/**
+ * A file or folder the user named that cannot be used (Node's fs errors carry `code` and `path`):
+ * what is wrong with which path, as a caller error, instead of Node's "ENOENT: no such file or
+ * directory, open 'x'" reported as an internal one.
+ */
+function fileError(error: unknown): InflowError | undefined {
+  const e = error as { code?: unknown; path?: unknown };
+  if (typeof e?.path !== 'string') return undefined;
+  const path = e.path;
+  switch (e.code) {
+    case 'ENOENT':
+      return new InflowError('NOT_FOUND', `${path}: no such file or folder; check the path`, { cause: error });
+    case 'EACCES':
+    case 'EPERM':
+      return new InflowError('PERMISSION_DENIED', `${path}: permission denied; check its owner and mode`, { cause: error });
+    case 'EISDIR':
+      return new InflowError('INVALID_ARGUMENT', `${path} is a folder; expected a file`, { cause: error });
+    case 'ENOTDIR':
+      return new InflowError('INVALID_ARGUMENT', `${path}: a part of the path is a file; expected a folder`, { cause: error });
+    case 'EEXIST':
+      return new InflowError('ALREADY_EXISTS', `${path} already exists; remove it or choose another path`, { cause: error });
+    default:
+      return undefined;
+  }
+}
+
 /** Turns anything thrown into the InflowError a command reports (see {@link oneLine}). */
 export function cliError(error: unknown): InflowError {
   const code = (error as { code?: unknown })?.code;
@@ -35,7 +68,7 @@ export function cliError(error: unknown): InflowError {
       { cause: error },
     );
   }
-  return InflowError.from(error);
+  return fileError(error) ?? InflowError.from(error);
 }
 
 /**
@@ -56,14 +89,30 @@ export function oneLine(error: InflowError): string {
  * (`{"error": {"code", "message", "exitCode"}}`) so a script reading the output can parse it too.
  * `--verbose` adds the stack (to the text, or as `stack`).
  */
-export function reportError(e: InflowError, argv: readonly string[], exitCode: number): void {
+export function reportError(
+  e: InflowError,
+  argv: readonly string[],
+  exitCode: number,
+  err: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): void {
   const verbose = argv.includes('--verbose') && e.stack !== undefined;
   if (argv.includes('--json')) {
     const error = { code: e.code, message: oneLine(e), exitCode, ...(verbose ? { stack: e.stack } : {}) };
-    process.stderr.write(`${JSON.stringify({ error })}\n`);
+    err(JSON.stringify({ error }));
   } else {
-    process.stderr.write(`inflow: ${oneLine(e)}${verbose ? `\n${e.stack}` : ''}\n`);
+    err(`inflow: ${oneLine(e)}${verbose ? `\n${e.stack}` : ''}`);
   }
+}
+
+/**
+ * What a command's catch does: the error as the CLI reports it ({@link cliError}), printed by
+ * {@link reportError} (to `err`, stderr by default); answers the exit code.
+ */
+export function commandFailed(error: unknown, argv: readonly string[], err?: (line: string) => void): number {
+  const e = cliError(error);
+  const code = exitCodeFor(e);
+  reportError(e, argv, code, err);
+  return code;
 }
 
 /**

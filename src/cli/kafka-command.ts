@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
 import {
   type BrokerState,
@@ -14,7 +13,7 @@ import {
   writeBrokerState,
 } from '../kafka/broker/broker-state.ts';
 import { existingBroker, startLocalBroker } from '../kafka/broker/local-broker.ts';
-import { exitCodeFor } from './main.ts';
+import { onlyWith, parsePort, servicePrinter, serviceMain } from './detached-service.ts';
 
 export const kafkaHelp = `inflow kafka up|down|restart|status [options]
 
@@ -50,16 +49,6 @@ export interface KafkaFlags {
   readonly keepData?: boolean | undefined;
 }
 
-/** The value of `--port` (undefined when absent); INVALID_ARGUMENT unless 1-65535. */
-export function parsePort(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InflowError('INVALID_ARGUMENT', `--port must be a port number 1-65535, got "${value}"`);
-  }
-  return port;
-}
-
 /** Prints download progress at most every few seconds (a line per file would be ~80 lines). */
 function progressPrinter(out: (line: string) => void): (p: { files: number; bytes: number }) => void {
   let last = 0;
@@ -76,11 +65,11 @@ export async function kafkaCommand(action: string | undefined, flags: KafkaFlags
   const home = brokerHome();
   const state = await readBrokerState(home);
   const running = state !== undefined && !state.stopped && isAlive(state.pid);
-  const print = (value: Record<string, unknown>, text: string): void => out(flags.json ? JSON.stringify(value) : text);
+  const print = servicePrinter(flags.json, out);
   const port = parsePort(flags.port);
-  if (port !== undefined && action !== 'up') throw new InflowError('INVALID_ARGUMENT', '--port goes with "up" only');
-  if (flags.data !== undefined && action !== 'up') throw new InflowError('INVALID_ARGUMENT', '--data goes with "up" only');
-  if (flags.keepData && action !== 'down') throw new InflowError('INVALID_ARGUMENT', '--keep-data goes with "down" only');
+  onlyWith('--port', port !== undefined, action, 'up');
+  onlyWith('--data', flags.data !== undefined, action, 'up');
+  onlyWith('--keep-data', flags.keepData === true, action, 'down');
 
   const up = async (dataDir: string | undefined): Promise<number> => {
     await mkdir(home, { recursive: true });
@@ -160,42 +149,24 @@ export async function kafkaCommand(action: string | undefined, flags: KafkaFlags
 }
 
 /** `inflow kafka …` with its own flags (main.ts hands it the arguments after "kafka"). */
-export async function kafkaMain(
+export function kafkaMain(
   argv: string[],
   out: (line: string) => void,
   err: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): Promise<number> {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        json: { type: 'boolean' },
-        verbose: { type: 'boolean' },
-        port: { type: 'string' },
-        data: { type: 'string' },
-        'keep-data': { type: 'boolean' },
-      },
-    });
-    if (values.help) {
-      out(kafkaHelp);
-      return 0;
-    }
-    if (positionals.length > 1) throw new InflowError('INVALID_ARGUMENT', `one action at a time, got "${positionals.join(' ')}"`);
-    return await kafkaCommand(
-      positionals[0],
-      { json: values.json, port: values.port, data: values.data, keepData: values['keep-data'] },
-      out,
-    );
-  } catch (error) {
-    const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
-    err(
-      argv.includes('--json')
-        ? JSON.stringify({ error: { code: e.code, message: e.message } })
-        : `inflow: ${e.message}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}`,
-    );
-    return exitCodeFor(e);
-  }
+  return serviceMain(argv, out, err, {
+    help: kafkaHelp,
+    options: { port: { type: 'string' }, data: { type: 'string' }, 'keep-data': { type: 'boolean' } },
+    run: ({ action, values }) =>
+      kafkaCommand(
+        action,
+        {
+          json: values.json === true,
+          port: values.port as string | undefined,
+          data: values.data as string | undefined,
+          keepData: values['keep-data'] === true,
+        },
+        out,
+      ),
+  });
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
 import { startTracing } from '../observability/tracing.ts';
-import { cliError, joinNegativeValues, reportError } from './cli-errors.ts';
+import { cliError, exitCodeFor, joinNegativeValues, reportError } from './cli-errors.ts';
 import { resolveKafkaAuto } from './local-kafka.ts';
 
 // Commands load lazily: `inflow --help` should not pay for the Kafka client and its deps.
@@ -59,12 +59,7 @@ export function inflowVersion(): string {
   return manifest.version;
 }
 
-/** Exit code per error code: 2 for caller mistakes, 3 for unavailable dependencies, 1 otherwise. */
-export function exitCodeFor(error: InflowError): number {
-  if (error.httpStatus >= 400 && error.httpStatus < 500) return 2;
-  if (error.code === 'JAVA_MISSING' || error.code === 'DOWNLOAD_FAILED' || error.retriable) return 3;
-  return 1;
-}
+export { exitCodeFor } from './cli-errors.ts';
 
 /**
  * Runs a long-lived command with OpenTelemetry tracing when the `OTEL_*` environment asks for it

@@ -24,7 +24,7 @@ import { createKafkaClient } from '../kafka/index.ts';
 import type { KafkaClient } from '../kafka/types.ts';
 import type { RoutingConfig } from '../repository/model-config.ts';
 import { kafkaFromFlags } from './kafka-flags.ts';
-import { exitCodeFor } from './main.ts';
+import { commandFailed } from './cli-errors.ts';
 
 export const modelsHelp = `inflow models publish|label|split|list|inspect|delete|keygen
 
@@ -441,13 +441,6 @@ export async function modelsMain(argv: string[], out: (line: string) => void, de
     await run(argv, out, deps);
     return 0;
   } catch (error) {
-    const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
-    const code = exitCodeFor(e);
-    err(
-      argv.includes('--json')
-        ? JSON.stringify({ error: { code: e.code, message: e.message, exitCode: code } })
-        : `inflow: ${e.message}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}`,
-    );
-    return code;
+    return commandFailed(error, argv, err);
   }
 }

@@ -14,7 +14,7 @@ import { guardOptionsSchema } from '../monitoring/rollout-guards.ts';
 import { abortRollout, runRollout } from '../monitoring/rollout-runner.ts';
 import { DEFAULT_ROLLOUTS_TOPIC, RolloutStatus, readRolloutState } from '../monitoring/rollout-state.ts';
 import { kafkaFromFlags } from './kafka-flags.ts';
-import { exitCodeFor } from './main.ts';
+import { commandFailed } from './cli-errors.ts';
 import { verifyVersionLoads } from './models-rollout-load.ts';
 
 export const rolloutHelp = `inflow models rollout <model> --to <version> [--steps 5,25,50,100] [--interval 5m] --metrics <url> …
@@ -91,10 +91,7 @@ export async function modelsRollout(
   try {
     return await run(argv, out, deps, json);
   } catch (error) {
-    const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
-    const code = exitCodeFor(e);
-    err(json ? JSON.stringify({ error: { code: e.code, message: e.message, exitCode: code } }) : `inflow: ${e.message}`);
-    return code;
+    return commandFailed(error, argv, err);
   }
 }
 

@@ -12,7 +12,7 @@ import { createKafkaClient } from '../kafka/index.ts';
 import { createAccuracyMonitor } from '../monitoring/accuracy-monitor.ts';
 import { createDriftMonitor } from '../monitoring/drift-monitor.ts';
 import { monitorConfigSchema } from '../monitoring/monitor-config.ts';
-import { exitCodeFor } from './main.ts';
+import { commandFailed } from './cli-errors.ts';
 
 export const monitorHelp = `inflow monitor <monitor.yaml> [--kafka host:port] [--metrics-port <n>] [--json]
 
@@ -149,11 +149,6 @@ export async function monitorMain(argv: string[], out: (line: string) => void): 
       await client.close();
     }
   } catch (error) {
-    const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
-    const code = exitCodeFor(e);
-    process.stderr.write(
-      json ? `${JSON.stringify({ error: { code: e.code, message: e.message, exitCode: code } })}\n` : `inflow: ${e.message}\n`,
-    );
-    return code;
+    return commandFailed(error, argv);
   }
 }

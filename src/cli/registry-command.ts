@@ -1,14 +1,11 @@
 /** `inflow registry up|down|status`: the project's local Schema Registry (Apicurio, Confluent-compatible API). */
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { InflowError } from '../errors.ts';
 import { cacheRoot } from '../kafka/broker/broker-jars.ts';
-import { isAlive, stopPid } from '../kafka/broker/broker-state.ts';
+import { stopPid } from '../kafka/broker/broker-state.ts';
 import { APICURIO_VERSION, startLocalRegistry } from '../kafka/schema-registry/local-registry.ts';
-import { parsePort } from './kafka-command.ts';
-import { exitCodeFor } from './main.ts';
+import { onlyWith, parsePort, serviceMain, serviceStateFile, servicePrinter } from './detached-service.ts';
 
 export const registryHelp = `inflow registry up|down|status [options]
 
@@ -45,13 +42,6 @@ export function registryHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.INFLOW_REGISTRY_HOME ?? join(cacheRoot(env), 'registry');
 }
 
-const stateFile = (home: string): string => join(home, 'registry.json');
-
-async function readState(home: string): Promise<RegistryState | undefined> {
-  if (!existsSync(stateFile(home))) return undefined;
-  return JSON.parse(await readFile(stateFile(home), 'utf8')) as RegistryState;
-}
-
 /** Runs `inflow registry <action>`; answers the exit code (status: 1 when no registry runs). */
 export async function registryCommand(
   action: string | undefined,
@@ -59,15 +49,15 @@ export async function registryCommand(
   out: (line: string) => void,
 ): Promise<number> {
   const home = registryHome();
-  const state = await readState(home);
-  const running = state !== undefined && isAlive(state.pid);
-  const print = (value: Record<string, unknown>, text: string): void => out(flags.json ? JSON.stringify(value) : text);
+  const stateFile = serviceStateFile<RegistryState>(join(home, 'registry.json'));
+  const state = await stateFile.running();
+  const print = servicePrinter(flags.json, out);
   const port = parsePort(flags.port);
-  if (port !== undefined && action !== 'up') throw new InflowError('INVALID_ARGUMENT', '--port goes with "up" only');
+  onlyWith('--port', port !== undefined, action, 'up');
 
   switch (action) {
     case 'up': {
-      if (running) {
+      if (state) {
         print({ running: true, ...state }, `Schema Registry already running at ${state.url} (pid ${state.pid})`);
         return 0;
       }
@@ -79,7 +69,7 @@ export async function registryCommand(
         onFetch: (dir) => out(`fetching Apicurio Registry ${APICURIO_VERSION} from Maven Central into ${dir} (once, about 104 MB)…`),
       });
       const next: RegistryState = { pid: registry.pid, url: registry.url, logFile: registry.logFile, startedAt: new Date().toISOString() };
-      await writeFile(stateFile(home), `${JSON.stringify(next, null, 2)}\n`);
+      await stateFile.write(next);
       print(
         { running: true, startMs: registry.startMs, ...next },
         `Schema Registry running at ${registry.url} (pid ${registry.pid}, ready in ${(registry.startMs / 1000).toFixed(1)} s); export SCHEMA_REGISTRY_URL=${registry.url}`,
@@ -87,18 +77,18 @@ export async function registryCommand(
       return 0;
     }
     case 'down': {
-      if (!running) {
-        await rm(stateFile(home), { force: true });
+      if (!state) {
+        await stateFile.clear();
         print({ running: false }, 'Schema Registry is not running');
         return 0;
       }
       const how = await stopPid(state.pid);
-      await rm(stateFile(home), { force: true });
+      await stateFile.clear();
       print({ running: false, result: how }, `Schema Registry ${how} (pid ${state.pid})`);
       return 0;
     }
     case 'status':
-      if (running) {
+      if (state) {
         print({ running: true, ...state }, `Schema Registry running at ${state.url} (pid ${state.pid}), log ${state.logFile}`);
         return 0;
       }
@@ -110,31 +100,14 @@ export async function registryCommand(
 }
 
 /** `inflow registry …` with its own flags (main.ts hands it the arguments after "registry"). */
-export async function registryMain(
+export function registryMain(
   argv: string[],
   out: (line: string) => void,
   err: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): Promise<number> {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, verbose: { type: 'boolean' }, port: { type: 'string' } },
-    });
-    if (values.help) {
-      out(registryHelp);
-      return 0;
-    }
-    if (positionals.length > 1) throw new InflowError('INVALID_ARGUMENT', `one action at a time, got "${positionals.join(' ')}"`);
-    return await registryCommand(positionals[0], { json: values.json, port: values.port }, out);
-  } catch (error) {
-    const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
-    err(
-      argv.includes('--json')
-        ? JSON.stringify({ error: { code: e.code, message: e.message } })
-        : `inflow: ${e.message}${argv.includes('--verbose') && e.stack ? `\n${e.stack}` : ''}`,
-    );
-    return exitCodeFor(e);
-  }
+  return serviceMain(argv, out, err, {
+    help: registryHelp,
+    options: { port: { type: 'string' } },
+    run: ({ action, values }) => registryCommand(action, { json: values.json === true, port: values.port as string | undefined }, out),
+  });
 }
