@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -125,5 +125,56 @@ describe('Kafka-native endpoint', () => {
     const count = batches.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
     const sum = batches.values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
     assert.ok(sum / count > 1.5, `mean batch ${sum / count}: requests were not batched`);
+  });
+});
+
+describe('Kafka-native endpoint with a shadow version', () => {
+  let root: string;
+  let inference: LocalInference;
+  let sample: Sample;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'inflow-endpoint-shadow-'));
+    for (const version of ['1', '2'])
+      await cp(join(MODELS, 'repository', 'digits-mlp', '1'), join(root, 'digits-mlp', version), { recursive: true });
+    await writeFile(
+      join(root, 'digits-mlp', 'config.yaml'),
+      'platform: onnx\nversionPolicy: { all: true }\nruntime: { file: model.onnx }\nrouting: { split: [{ version: 1, weight: 1 }], shadow: { version: 2, fraction: 1 } }\n',
+    );
+    inference = await createLocalInference({ modelRepository: root, load: loadServable, watch: false, settleMs: 0 });
+    sample = JSON.parse(await readFile(join(MODELS, 'samples', 'digits-mlp.json'), 'utf8')) as Sample;
+  });
+  after(async () => {
+    await inference.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('mirrors TF Serving and OIP requests to the shadow, answering from the routed version', async () => {
+    const driver = await createTopologyTestDriver(
+      kafkaEndpointTopology({ inference, requestTopic: 'requests', responseTopic: 'responses', maxBatch: 16 }),
+      { partitions: 1, applicationId: 'endpoint-shadow' },
+    );
+    try {
+      const row = sample.inputs.input.data.slice(0, 64);
+      await driver.pipe('requests', Buffer.from('client-tf'), Buffer.from(JSON.stringify({ instances: [row] })), {
+        headers: { 'inflow-model': 'digits-mlp', 'inflow-protocol': 'tfserving', 'inflow-request-id': 'tf' },
+      });
+      const oip = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 64], data: row }] };
+      await driver.pipe('requests', Buffer.from('client-oip'), Buffer.from(JSON.stringify(oip)), {
+        headers: { 'inflow-model': 'digits-mlp', 'inflow-request-id': 'oip' },
+      });
+      await driver.flush();
+      const out = await driver.read('responses');
+      assert.deepEqual(out.map((r) => [r.headers['inflow-request-id'], r.headers['inflow-model-version']]).sort(), [
+        ['oip', '1'],
+        ['tf', '1'],
+      ]);
+      await inference.settleShadows();
+      const text = await inference.metrics.registry.metrics();
+      // Both requests reached the shadow: the TF Serving one with the route its decoding resolved.
+      assert.match(text, /inflow_shadow_requests_total\{model="digits-mlp",version="1",shadow_version="2"\} 2\n/);
+    } finally {
+      await driver.close();
+    }
   });
 });

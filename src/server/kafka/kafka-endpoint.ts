@@ -23,6 +23,7 @@ import { InflowError } from '../../errors.ts';
 import { type AsyncSerde, jsonSerde } from '../../kafka/serdes.ts';
 import type { KafkaHeader } from '../../kafka/types.ts';
 import type { LocalInference } from '../../serving/local-inference.ts';
+import type { ResolvedRoute } from '../../serving/types.ts';
 import { servedSignature, singleInput } from '../served-signature.ts';
 import {
   DEFAULT_SIGNATURE_NAME,
@@ -85,6 +86,12 @@ interface Decoded {
   readonly protocol: 'oip' | 'tfserving' | 'fields';
   readonly model: string;
   readonly version: number | undefined;
+  /**
+   * The route decode resolved to type the request (tfserving, fields): it goes to infer() as it
+   * is, so the answer comes from the version that typed it and a shadow still gets its mirror
+   * (an explicit version alone is never mirrored).
+   */
+  readonly route: ResolvedRoute | undefined;
   readonly label: string | undefined;
   readonly inputs: Record<string, Tensor>;
   readonly oip: OipRequest | undefined;
@@ -154,13 +161,23 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
       const label = headerText(h, KafkaEndpointHeader.LABEL);
       const key = Buffer.isBuffer(record.key) ? record.key.toString('utf8') : undefined;
       // The version that answers types the fields (dtype, row shape), so route now.
-      const { version } = inference.router.resolve(model, {
+      const route = inference.router.resolve(model, {
         ...(pinned !== undefined ? { version: pinned } : {}),
         ...(label !== undefined ? { label } : {}),
         ...(key !== undefined ? { key } : {}),
       });
-      const inputs = fieldInputs(record.value, model, version);
-      return { protocol: 'fields', model, version, label: undefined, inputs, oip: undefined, tfFormat: undefined, binary: false };
+      const inputs = fieldInputs(record.value, model, route.version);
+      return {
+        protocol: 'fields',
+        model,
+        version: route.version,
+        route,
+        label: undefined,
+        inputs,
+        oip: undefined,
+        tfFormat: undefined,
+        binary: false,
+      };
     }
     const body = record.value as Buffer | null;
     if (body === null || body.length === 0)
@@ -194,6 +211,7 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
         protocol: 'tfserving',
         model,
         version,
+        route,
         label: undefined,
         inputs: request.inputs,
         oip: undefined,
@@ -214,7 +232,17 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
     } else {
       oip = decodeOipRequest(parseJsonText(body));
     }
-    return { protocol: 'oip', model, version, label, inputs: oip.inputs, oip, tfFormat: undefined, binary: headerLength !== undefined };
+    return {
+      protocol: 'oip',
+      model,
+      version,
+      route: undefined,
+      label,
+      inputs: oip.inputs,
+      oip,
+      tfFormat: undefined,
+      binary: headerLength !== undefined,
+    };
   }
 
   function encode(d: Decoded, outputs: Readonly<Record<string, Tensor>>, version: number, id: string | undefined): Encoded {
@@ -251,11 +279,14 @@ export function kafkaEndpointTopology(options: KafkaEndpointTopologyOptions): To
       {
         inferencer: inference,
         inferencerName: 'embedded',
-        model: (r) => ({
-          model: r.value.model,
-          ...(r.value.version !== undefined ? { version: r.value.version } : {}),
-          ...(r.value.label !== undefined ? { label: r.value.label } : {}),
-        }),
+        model: (r) =>
+          r.value.route
+            ? { model: r.value.model, route: r.value.route }
+            : {
+                model: r.value.model,
+                ...(r.value.version !== undefined ? { version: r.value.version } : {}),
+                ...(r.value.label !== undefined ? { label: r.value.label } : {}),
+              },
         inputs: (r) => r.value.inputs,
         outputs: (r, outputs, info) =>
           encode(r.value, outputs, info.version, r.value.oip?.id ?? headerText(r.headers, KafkaEndpointHeader.REQUEST_ID)),

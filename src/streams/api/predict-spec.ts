@@ -4,7 +4,7 @@
  */
 import { InflowError } from '../../errors.ts';
 import type { AsyncSerde } from '../../kafka/serdes.ts';
-import type { Inferencer } from '../../serving/types.ts';
+import type { Inferencer, ResolvedRoute } from '../../serving/types.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import { compileInputMapping, compileOutputMapping, type InputField, type OutputField } from './field-mapping.ts';
 import type { StreamRecord } from './stream-record.ts';
@@ -20,6 +20,13 @@ export interface PredictTarget {
   readonly model: string;
   readonly version?: number;
   readonly label?: string;
+  /**
+   * A route already resolved with the inferencer's `route()` (the Kafka-native endpoint routes
+   * each request to type it by the answering version's signature): the call goes to
+   * `route.version` and is mirrored to `route.shadow` when set, as the service would have routed
+   * it. Without it, a target with a version is that version alone (never mirrored).
+   */
+  readonly route?: ResolvedRoute;
 }
 
 /** Retries of retriable inference errors (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED). */

@@ -105,7 +105,8 @@ export function createPredictBatcher(
   function groupOf(inputs: Record<string, Tensor>, target: PredictTarget): string {
     const names = Object.keys(inputs).sort();
     const shapes = names.map((n) => `${n}:${batchKey(inputs[n] as Tensor)}`).join('|');
-    return `${target.model}@${target.version ?? ''}:${target.label ?? ''}|${shapes}`;
+    const route = target.route ? `>${target.route.version}/${target.route.shadow ?? ''}` : '';
+    return `${target.model}@${target.version ?? ''}:${target.label ?? ''}${route}|${shapes}`;
   }
 
   function schedule(): void {
@@ -267,6 +268,8 @@ export function createPredictBatcher(
   async function once(items: readonly Item[]): Promise<RowResult[]> {
     const inferencer = spec.inferencer;
     const { target } = items[0] as Item;
+    // A route resolved before (the records of a group share it) goes along as it is.
+    if (target.route) return splitResponse(await call(items, target.route), items);
     if (!inferencer.route || target.version !== undefined) return splitResponse(await call(items), items);
     const base = { ...(target.label !== undefined ? { label: target.label } : {}) };
     const groups = new Map<string, { route: ResolvedRoute; items: Item[]; at: number[] }>();
