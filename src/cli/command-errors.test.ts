@@ -55,6 +55,7 @@ describe('errors of the commands with flags of their own', () => {
       [registryMain, ['status', '--bogus']],
       [models, ['list', '--bogus']],
       [models, ['rollout', '--bogus']],
+      [models, ['backtest', '--bogus']],
       [viaMain, ['monitor', '--bogus']],
     ] as const) {
       const r = await run(command, ...argv);

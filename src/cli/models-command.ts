@@ -428,13 +428,7 @@ export async function modelsMain(argv: string[], out: (line: string) => void, de
       await (await import('./models-backtest.ts')).modelsBacktest(argv.slice(1), out, deps);
       return 0;
     } catch (error) {
-      const e = InflowError.from(error, (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 'INVALID_ARGUMENT' : 'INTERNAL');
-      err(
-        argv.includes('--json')
-          ? JSON.stringify({ error: { code: e.code, message: e.message, exitCode: exitCodeFor(e) } })
-          : `inflow: ${e.message}`,
-      );
-      return exitCodeFor(e);
+      return commandFailed(error, argv, err);
     }
   }
   try {
