@@ -48,7 +48,7 @@ export interface DriftMonitor {
   /** Runs until `signal` aborts. */
   run(signal: AbortSignal): Promise<void>;
   /** Windows closed and reports written so far. */
-  stats(): { records: number; windows: number; alerts: number; skipped: number };
+  stats(): { records: number; windows: number; alerts: number; skipped: number; late: number };
 }
 
 export function createDriftMonitor(options: {
@@ -63,7 +63,9 @@ export function createDriftMonitor(options: {
   const metrics = createMonitoringMetrics(options.registry);
   const windows = new Map<string, Window>();
   const profiles = new Map<string, Promise<ReferenceProfile | string>>();
-  const counters = { records: 0, windows: 0, alerts: 0, skipped: 0 };
+  const counters = { records: 0, windows: 0, alerts: 0, skipped: 0, late: 0 };
+  /** Per `model/version`: the end of the latest window reported. A record before it is late. */
+  const reportedUpTo = new Map<string, number>();
   let watermark = Number.NEGATIVE_INFINITY;
 
   const profile = (model: string, version: number): Promise<ReferenceProfile | string> => {
@@ -102,6 +104,11 @@ export function createDriftMonitor(options: {
       return;
     }
     const start = Math.floor(r.timestamp / config.windowMs) * config.windowMs;
+    if (start + config.windowMs <= (reportedUpTo.get(`${entry.model}/${entry.version as number}`) ?? Number.NEGATIVE_INFINITY)) {
+      // Its window was reported: reopening it would send a second, partial report for the same window.
+      counters.late++;
+      return;
+    }
     const key = `${entry.model}/${entry.version as number}/${start}`;
     let w = windows.get(key);
     if (!w) {
@@ -206,6 +213,8 @@ export function createDriftMonitor(options: {
           for (const [key, w] of due) {
             out.push(...(await close(w)));
             windows.delete(key);
+            const mv = `${w.model}/${w.version}`;
+            reportedUpTo.set(mv, Math.max(reportedUpTo.get(mv) ?? Number.NEGATIVE_INFINITY, w.start + config.windowMs));
             counters.windows++;
           }
           if (out.length > 0) await producer.send(out);

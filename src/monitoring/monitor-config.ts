@@ -26,7 +26,7 @@ export const monitorConfigSchema = z.strictObject({
   windowMs: z.number().int().positive().default(60_000),
   /**
    * A window closes once a record this much later than its end was read, ms. A record for a window
-   * already closed opens it again: a second, partial report for the same window follows.
+   * already reported is late: counted (`stats().late`), not reported again.
    */
   graceMs: z.number().int().min(0).default(5_000),
   /** Per model: drift thresholds (defaults for models not named). */

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { createMemoryClient } from '../kafka/memory/memory-client.ts';
+import { createDriftMonitor, type DriftReport } from './drift-monitor.ts';
+import { monitorConfigSchema } from './monitor-config.ts';
+
+describe('drift monitor', () => {
+  it('does not reopen a reported window for a late record: one report per window, the late record counted', async () => {
+    const client = createMemoryClient();
+    const admin = client.admin();
+    await admin.createTopics([{ topic: 'log', partitions: 1 }]);
+    await admin.close();
+    const entry = (ts: number) => ({
+      topic: 'log',
+      key: null,
+      value: Buffer.from(JSON.stringify({ model: 'm', version: 1, inputs: { x: [ts % 7] }, outputs: { y: [1] } })),
+      timestamp: ts,
+    });
+    const producer = client.producer();
+    // Window [0, 1000): 10 records; a record at 5000 closes it; once reported, one more for [0, 1000): late.
+    await producer.send([...Array.from({ length: 10 }, (_, i) => entry(i * 100)), entry(5000)]);
+    const config = monitorConfigSchema.parse({ predictionLog: 'log', modelRepository: '/nonexistent', windowMs: 1000, graceMs: 0 });
+    const reports: DriftReport[] = [];
+    const monitor = createDriftMonitor({ client, config, registry: new Registry(), onReport: (r) => reports.push(r) });
+    const abort = new AbortController();
+    const running = monitor.run(abort.signal);
+    while (reports.length < 1) await delay(5);
+    // 6100 closes [5000, 6000); the record at 500 is for the window already reported.
+    await producer.send([entry(500), entry(6100)]);
+    await producer.close();
+    while (monitor.stats().records + monitor.stats().late < 13) await delay(5);
+    abort.abort();
+    await running;
+    await client.close();
+    assert.deepEqual(
+      reports.map((r) => [r.window.start, r.predictions]),
+      [
+        [0, 10],
+        [5000, 1],
+      ],
+    );
+    assert.equal(monitor.stats().late, 1);
+  });
+});
