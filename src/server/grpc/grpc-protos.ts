@@ -8,7 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { loadProtoRoot, PROTO_LOAD_OPTIONS } from '../../protocol/proto-files.ts';
 
 /** The .proto files of the served services, relative to PROTO_DIR (imports pull in the rest). */
@@ -39,6 +39,8 @@ export interface GrpcProtos {
   readonly services: Readonly<Record<GrpcServiceName, grpc.ServiceDefinition>>;
   /** tensorflow.serving.SignatureDefMap, to pack and unpack GetModelMetadata's Any. */
   readonly signatureDefMap: protobuf.Type;
+  /** The same .proto files as protobufjs types (for {@link directSerializer}). */
+  readonly root: protobuf.Root;
 }
 
 let cached: GrpcProtos | undefined;
@@ -60,8 +62,52 @@ export function loadGrpcProtos(): GrpcProtos {
       [GrpcServiceName.HEALTH]: service(GrpcServiceName.HEALTH),
     },
     signatureDefMap: loadProtoRoot(['tensorflow_serving/apis/get_model_metadata.proto']).lookupType('tensorflow.serving.SignatureDefMap'),
+    root: loadProtoRoot([...GRPC_PROTO_FILES]),
   };
   return cached;
+}
+
+/**
+ * The hot methods whose responses go through {@link directSerializer}. The others keep
+ * proto-loader's serializer, which also writes proto3 fields set to their default (`ready:
+ * false`): clients that decode with proto-loader's `defaults: false` see those fields, and the
+ * management methods gain nothing measurable from one pass.
+ */
+export const DIRECT_SERIALIZED: ReadonlySet<string> = new Set(['/inference.GRPCInferenceService/ModelInfer']);
+
+/** Whether `type` or any message it contains has an enum field (cycle-safe). */
+function containsEnum(type: protobuf.Type, seen = new Set<protobuf.Type>()): boolean {
+  if (seen.has(type)) return false;
+  seen.add(type);
+  type.resolveAll();
+  for (const field of type.fieldsArray) {
+    const resolved = field.resolvedType;
+    if (resolved instanceof protobuf.Enum) return true;
+    if (resolved instanceof protobuf.Type && containsEnum(resolved, seen)) return true;
+  }
+  return false;
+}
+
+/**
+ * A response serializer that encodes the handler's plain object in one pass (`Type.encode`),
+ * without proto-loader's `fromObject` copy of the whole object graph first: for digits-mlp's
+ * ModelInferResponse (112 bytes) 3.2 µs instead of 9.2 µs per call here.
+ * Only for responses without enum fields: handlers give enums as names (`DT_FLOAT`), which only
+ * `fromObject` turns into numbers; those keep proto-loader's serializer (undefined here).
+ * Handlers return the generated response types, so every other field already has its wire type:
+ * strings, numbers, int64 as number or decimal string, bytes as Buffer. The bytes differ from
+ * proto-loader's only in omitting proto3 fields set to their default (an empty `id`), as Triton
+ * and every proto3 encoder do: proto3 readers cannot tell them from absent.
+ */
+export function directSerializer(root: protobuf.Root, service: string, method: string): ((value: unknown) => Buffer) | undefined {
+  const rpc = root.lookupService(service).methods[method];
+  rpc?.resolve();
+  const type = rpc?.resolvedResponseType;
+  if (!type || containsEnum(type)) return undefined;
+  return (value) => {
+    const bytes = type.encode(value as Record<string, unknown>).finish();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
 }
 
 /**
@@ -78,13 +124,19 @@ export class MalformedRequest {
   }
 }
 
-/** A service definition for the server whose request deserializers never throw (see {@link MalformedRequest}). */
+/**
+ * A service definition for the server whose request deserializers never throw (see
+ * {@link MalformedRequest}) and whose responses without enums serialize in one pass ({@link directSerializer}).
+ */
 export function tolerantServiceDefinition(name: GrpcServiceName): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [method, definition] of Object.entries(loadGrpcProtos().services[name])) {
+  const protos = loadGrpcProtos();
+  for (const [method, definition] of Object.entries(protos.services[name])) {
     const deserialize = definition.requestDeserialize;
     out[method] = {
       ...definition,
+      responseSerialize:
+        (DIRECT_SERIALIZED.has(definition.path) ? directSerializer(protos.root, name, method) : undefined) ?? definition.responseSerialize,
       requestDeserialize: (bytes: Buffer): unknown => {
         try {
           return deserialize(bytes);
