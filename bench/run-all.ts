@@ -3,14 +3,16 @@
  *
  *   1. limits: onnxruntime-node session.run per example model and batch size (bench/runtime/onnx-throughput.ts);
  *      Kafka's ProducerPerformance/ConsumerPerformance vs inflow's client (bench/kafka/throughput.ts)
- *   2. model servers: inflow vs MLServer, Triton (PyTriton), KServe (bench/peers/servers-compare.ts)
+ *   2. model servers: inflow vs MLServer, Triton (PyTriton), KServe (bench/peers/servers-compare.ts);
+ *      inflow's gRPC server vs bare servers on its transport (bench/server/grpc-ceiling-compare.ts →
+ *      <out>/grpc-ceiling.md)
  *   3. stream processors: inflow embedded/remote vs Kafka Streams + ORT Java, Kafka Streams → gRPC,
  *      Quix Streams (bench/peers/streams-compare.ts)
  *   4. stateful stream processing: a windowed count + mean in inflow, Kafka Streams (RocksDB), Quix
  *      Streams (bench/streams/stateful-compare.ts)
  *   5. report: bench/report.ts → <out>/report.md + SVG plots
  *
- *   node bench/run-all.ts [--quick] [--out docs/benchmarks/run-<mode>] [--only limits,kafka,servers,streams,stateful]
+ *   node bench/run-all.ts [--quick] [--out docs/benchmarks/run-<mode>] [--only limits,kafka,servers,grpc,streams,stateful]
  *
  * --quick (under 10 minutes on the 2-core machine): digits-mlp only for the servers, 2 s per cell;
  * mlp-784 only for the streams; fewer records; one rep. Full: both models everywhere, 4 s per
@@ -30,7 +32,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
-    only: { type: 'string', default: 'limits,kafka,servers,streams,stateful' },
+    only: { type: 'string', default: 'limits,kafka,servers,grpc,streams,stateful' },
   },
 });
 const QUICK = values.quick;
@@ -165,6 +167,20 @@ try {
         '--out',
         join(OUT, 'servers.json'),
       ]);
+    });
+  }
+  if (ONLY.has('grpc')) {
+    await attempt('grpc', async () => {
+      // inflow's gRPC server against bare servers on its transport, same cores and messages (a table, not plotted).
+      const stdout = await step('grpc', node, [
+        'bench/server/grpc-ceiling-compare.ts',
+        '--seconds',
+        QUICK ? '2' : '5',
+        '--reps',
+        QUICK ? '1' : '3',
+        ...(QUICK ? ['--methods', 'infer'] : []),
+      ]);
+      await writeFile(join(OUT, 'grpc-ceiling.md'), stdout);
     });
   }
   if (ONLY.has('streams')) {
