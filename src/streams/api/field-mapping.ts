@@ -153,7 +153,12 @@ function typedNumeric(raw: Float32Array | Float64Array, dtype: DType, spec: Inpu
     // Indexed: a for-of over a typed array subclass runs the iterator protocol per element (measured ~20 µs for 784).
     for (let i = 0, n = raw.length; i < n; i++) if (!Number.isFinite(raw[i])) return undefined;
   }
-  if ((dtype === 'FP32' && raw instanceof Float32Array) || (dtype === 'FP64' && raw instanceof Float64Array)) return raw;
+  // A subclass (JSON's typed arrays, src/kafka/json-numeric.ts) becomes a plain view of the same
+  // memory: tensors hold exactly Float32Array/Float64Array (dataFits, and onnxruntime maps types by constructor).
+  if (dtype === 'FP32' && raw instanceof Float32Array)
+    return raw.constructor === Float32Array ? raw : new Float32Array(raw.buffer, raw.byteOffset, raw.length);
+  if (dtype === 'FP64' && raw instanceof Float64Array)
+    return raw.constructor === Float64Array ? raw : new Float64Array(raw.buffer, raw.byteOffset, raw.length);
   return (arrayTypeOf[dtype] as unknown as { from(values: ArrayLike<number>): NumericArray }).from(raw);
 }
 

@@ -4,6 +4,7 @@ import { JsonFloat32Array } from '../../kafka/json-numeric.ts';
 import { stringSerde } from '../../kafka/serdes.ts';
 import type { InferRequest } from '../../serving/types.ts';
 import { DeadLetterHeader } from '../runtime/dead-letter.ts';
+import { dataFits } from '../../tensor/tensor.ts';
 import { createTestInferencer } from '../testing/test-inferencer.fixture.ts';
 import { createTopologyTestDriver } from '../testing/topology-test-driver.ts';
 import { numericInputFields } from './numeric-fields.ts';
@@ -72,8 +73,10 @@ pipeline:
         key: stringSerde,
         value: { name: 'raw', serialize: (v: Buffer) => v, deserialize: (b) => b },
       });
-      // The first record went the typed-array way: its input data is the decoded array itself.
-      assert.ok(seen[0] instanceof JsonFloat32Array);
+      // The first record went the typed-array way: its input data is the decoded array's memory,
+      // as a plain Float32Array (what tensors hold: onnxruntime maps types by constructor).
+      assert.ok(seen[0] instanceof Float32Array && !(seen[0] instanceof JsonFloat32Array));
+      assert.ok(dataFits('FP32', seen[0]));
       assert.deepEqual(Array.from(seen[0] as Float32Array), Array.from(Float32Array.of(0.1, 2.5, 1e-3)));
       const first = JSON.parse(out[0]?.value?.toString() ?? '') as { pixels: number[]; y: number[] };
       assert.equal(out[0]?.value?.toString(), JSON.stringify({ id: 1, pixels: [0.1, 2.5, 0.001], y: first.y }));
