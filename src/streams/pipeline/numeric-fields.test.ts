@@ -77,7 +77,7 @@ pipeline:
       // as a plain Float32Array (what tensors hold: onnxruntime maps types by constructor).
       assert.ok(seen[0] instanceof Float32Array && !(seen[0] instanceof JsonFloat32Array));
       assert.ok(dataFits('FP32', seen[0]));
-      assert.deepEqual(Array.from(seen[0] as Float32Array), Array.from(Float32Array.of(0.1, 2.5, 1e-3)));
+      assert.deepEqual(Array.from(seen[0]), Array.from(Float32Array.of(0.1, 2.5, 1e-3)));
       const first = JSON.parse(out[0]?.value?.toString() ?? '') as { pixels: number[]; y: number[] };
       assert.equal(out[0]?.value?.toString(), JSON.stringify({ id: 1, pixels: [0.1, 2.5, 0.001], y: first.y }));
       // [[1]] is a valid nested input (plain path); the others are dead letters as before.
