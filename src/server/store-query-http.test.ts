@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InflowError } from '../errors.ts';
-import type { KeyQueryResult, StoreQuery } from '../streams/runtime/store-query.ts';
+import type { KeyQueryResult, StoreQuery, WindowQueryResult } from '../streams/runtime/store-query.ts';
 import { handleStoreQuery } from './store-query-http.ts';
 
 const body = (text: string | undefined): Record<string, unknown> => JSON.parse(text ?? '{}') as Record<string, unknown>;
 
 /** A query core that answers from a table (the HTTP layer only translates). */
-function fake(answer: (store: string, key: unknown) => KeyQueryResult): StoreQuery & { keys: unknown[] } {
+function fake(
+  answer: (store: string, key: unknown) => KeyQueryResult,
+  windows?: (store: string, key: unknown, from: number, to: number) => WindowQueryResult,
+): StoreQuery & { keys: unknown[] } {
   const keys: unknown[] = [];
   return {
     keys,
@@ -16,10 +19,39 @@ function fake(answer: (store: string, key: unknown) => KeyQueryResult): StoreQue
       keys.push(key);
       return answer(store, key);
     },
+    async fetch(store, key, from, to) {
+      keys.push([from, to]);
+      if (!windows) throw new InflowError('INVALID_ARGUMENT', `store "${store}" is a key-value store`);
+      return windows(store, key, from, to);
+    },
   };
 }
 
 describe('store query routes', () => {
+  it("answers a window store's windows of a key in a time range, redirects to the owner, and refuses bad bounds", async () => {
+    let remote = false;
+    const q = fake(
+      (store, key) => ({ kind: 'absent', store, key, partition: 0 }),
+      (store, key, from) =>
+        remote
+          ? { kind: 'remote', store, key, partition: 3, owner: 'b:8080' }
+          : { kind: 'windows', store, key, partition: 1, windows: [{ start: from, value: { n: 2 } }] },
+    );
+    const r = await handleStoreQuery(q, 'GET', '/v1/stores/counts/keys/card7/windows?from=1000&to=2000');
+    assert.equal(r?.status, 200);
+    assert.deepEqual(body(r?.body), { store: 'counts', key: 'card7', partition: 1, windows: [{ start: 1000, value: { n: 2 } }] });
+    await handleStoreQuery(q, 'GET', '/v1/stores/counts/keys/card7/windows');
+    assert.deepEqual(q.keys.at(-1), [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], 'no bounds: every window');
+    remote = true;
+    const moved = await handleStoreQuery(q, 'GET', '/v1/stores/counts/keys/card7/windows?from=5');
+    assert.equal(moved?.status, 307);
+    assert.equal(moved?.headers.location, 'http://b:8080/v1/stores/counts/keys/card7/windows?from=5');
+    const bad = await handleStoreQuery(q, 'GET', '/v1/stores/counts/keys/card7/windows?from=yesterday');
+    assert.equal(bad?.status, 400);
+    assert.equal(body(bad?.body).error, 'from=yesterday is not a time: expected integer ms since the epoch');
+    assert.equal((await handleStoreQuery(q, 'GET', '/v1/stores/counts/keys/card7/sessions'))?.status, 404);
+  });
+
   it('lists the stores and answers a value with its partition', async () => {
     const q = fake((store, key) => ({ kind: 'value', store, key, partition: 2, value: { count: 3 } }));
     assert.deepEqual(JSON.parse((await handleStoreQuery(q, 'GET', '/v1/stores'))?.body ?? ''), { stores: ['counts'] });

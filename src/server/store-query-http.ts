@@ -6,6 +6,10 @@
  *   GET /v1/stores                          → 200 {"stores": ["counts", …]}
  *   GET /v1/stores/{store}/keys/{key}       → 200 {"store","key","partition","value"}
  *       ?keyType=string (default) | number | json   how {key} is read ("json": arrays, booleans, null)
+ *   GET /v1/stores/{store}/keys/{key}/windows?from={ms}&to={ms}
+ *                                           → 200 {"store","key","partition","windows":[{"start","end"?,"value"}]}
+ *       a window store's windows of {key} starting in [from, to] (ms since the epoch, inclusive;
+ *       default: all), committed state only (Kafka Streams' `WindowStore.fetch(key, from, to)`)
  *
  * Other answers: 404 for an unknown store or a key with no value (the body says which); 400 for a
  * key that does not parse or does not fit the store; 503 with `Retry-After` while the key's
@@ -62,6 +66,17 @@ function parseKey(raw: string, keyType: string): unknown {
   }
 }
 
+/** A window bound from the query string: integer ms; absent → the earliest or latest time. */
+function bound(params: URLSearchParams, name: 'from' | 'to'): number {
+  const raw = params.get(name);
+  if (raw === null || raw === '') return name === 'from' ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) {
+    throw new InflowError('INVALID_ARGUMENT', `${name}=${raw} is not a time: expected integer ms since the epoch`);
+  }
+  return n;
+}
+
 /**
  * The answer to `GET url` when `url` is under {@link STORE_QUERY_PREFIX}; undefined for any other
  * path (the caller's own routes answer those).
@@ -78,13 +93,21 @@ export async function handleStoreQuery(query: StoreQuery, method: string, url: s
     .filter((p) => p !== '');
   try {
     if (parts.length === 0) return json(200, { stores: query.storeNames() });
-    if (parts.length !== 3 || parts[1] !== 'keys') {
-      throw new InflowError('NOT_FOUND', `no route ${path}: expected ${STORE_QUERY_PREFIX}/{store}/keys/{key}`);
+    const windowed = parts.length === 4 && parts[3] === 'windows';
+    if ((parts.length !== 3 && !windowed) || parts[1] !== 'keys') {
+      throw new InflowError(
+        'NOT_FOUND',
+        `no route ${path}: expected ${STORE_QUERY_PREFIX}/{store}/keys/{key} or ${STORE_QUERY_PREFIX}/{store}/keys/{key}/windows`,
+      );
     }
     const store = decodeURIComponent(parts[0] as string);
     const key = parseKey(decodeURIComponent(parts[2] as string), parsed.searchParams.get('keyType') ?? 'string');
-    const result = await query.get(store, key);
+    const result = windowed
+      ? await query.fetch(store, key, bound(parsed.searchParams, 'from'), bound(parsed.searchParams, 'to'))
+      : await query.get(store, key);
     switch (result.kind) {
+      case 'windows':
+        return json(200, { store, key, partition: result.partition, windows: result.windows });
       case 'value':
         return json(200, { store, key, partition: result.partition, value: result.value });
       case 'absent':

@@ -73,6 +73,7 @@ export function createRunnerStoreQuery(o: RunnerStoreQueryOptions): StoreQuery {
       topicOf.set(name, { topic, subtopology: st.id });
       stores.push({
         name,
+        ...(declared ? { kind: declared.kind } : {}),
         keySerde: declared?.serdes?.key ?? orderedKeySerde,
         valueSerde: declared?.serdes?.value ?? jsonValueSerde,
         partitions: () => partitionCounts.get(topic),
@@ -121,16 +122,24 @@ export function createRunnerStoreQuery(o: RunnerStoreQueryOptions): StoreQuery {
     ...(o.applicationServer === undefined ? {} : { self: o.applicationServer }),
   });
 
+  /** Learns the partition count of the store's input topic once. */
+  const counted = async (store: string): Promise<void> => {
+    const at = topicOf.get(store);
+    const admin = o.admin();
+    if (at && admin && !partitionCounts.has(at.topic)) {
+      const [d] = await admin.describeTopics([at.topic]);
+      if (d) partitionCounts.set(at.topic, d.partitions);
+    }
+  };
   return {
     storeNames: () => query.storeNames(),
     async get(store, key) {
-      const at = topicOf.get(store);
-      const admin = o.admin();
-      if (at && admin && !partitionCounts.has(at.topic)) {
-        const [d] = await admin.describeTopics([at.topic]);
-        if (d) partitionCounts.set(at.topic, d.partitions);
-      }
+      await counted(store);
       return await query.get(store, key);
+    },
+    async fetch(store, key, from, to) {
+      await counted(store);
+      return await query.fetch(store, key, from, to);
     },
   };
 }
