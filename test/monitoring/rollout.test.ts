@@ -37,9 +37,10 @@ const CONFIG = {
 
 /**
  * Two copies of one model on a shared 2-core machine differ in p99 by more than 2× now and then
- * (41 vs 20 ms seen): the promotion test is about resuming, not latency, so its latency limit is wide.
+ * (41 vs 20 ms seen; 16.75 vs 0.79 ms while another test file ran ONNX models beside it): the
+ * promotion test is about resuming, not latency, so its latency limit is out of the way.
  */
-const NOISY_LATENCY = ['--max-latency-p99-ratio', '10'];
+const NOISY_LATENCY = ['--max-latency-p99-ratio', '1000'];
 
 interface Event {
   event: string;
