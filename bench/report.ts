@@ -125,6 +125,28 @@ const kafka = await json<KafkaLimit>('limits-kafka.json');
 const servers = await json<Servers>('servers.json');
 const streams = await json<Streams>('streams.json');
 const stateful = await json<Stateful>('stateful.json');
+/** bench/streams/slo-throughput.ts --out. */
+interface Slo {
+  readonly model: string;
+  readonly sloMs: number;
+  readonly seconds: number;
+  readonly rates: readonly number[];
+  readonly commitIntervalMs: number;
+  readonly results: ReadonlyArray<{
+    readonly system: string;
+    readonly guarantee: string;
+    readonly sloRate: number;
+    readonly error?: string;
+    readonly steps: ReadonlyArray<{
+      readonly offered: number;
+      readonly p50ms: number;
+      readonly p99ms: number;
+      readonly held: boolean;
+      readonly load1: number;
+    }>;
+  }>;
+}
+const slo = await json<Slo>('slo.json');
 
 // --- helpers ------------------------------------------------------------------------------------------
 const median = (xs: readonly number[]): number => {
@@ -468,6 +490,25 @@ if (stateful) {
         `| ${g} | ${system} | ${n0(med((r) => r.maxRate))} | ${n2(med((r) => r.cpuPer1k))} | ${n1(med((r) => r.loadMean))} (${n1(med((r) => r.loadMax))}) | ${rs.map((r) => `${r.outputs}/${r.records}`).join(', ')} | ${rs.map((r) => r.wrongWindows).join(', ')} | ${system === 'inflow' ? '' : ratio(inflow / med((r) => r.maxRate))} |${errors.length > 0 ? ` FAILED: ${errors.join('; ')}` : ''}`,
       );
     }
+  }
+  out.push('');
+}
+
+// --- throughput at a latency SLO ------------------------------------------------------------------------
+if (slo) {
+  out.push(`## Throughput at p99 ≤ ${slo.sloMs} ms (${slo.model})`, '');
+  out.push(
+    `Each system fed each rate for ${slo.seconds} s (ascending, stopping at the first it does not hold); held = p99 ≤ ${slo.sloMs} ms, every input out within 2 s of the step, no growing backlog. Commit interval ${slo.commitIntervalMs} ms (exactly-once: the transaction interval). Cells: p50 / p99 ms (✗ = not held), load average at the step.`,
+    '',
+  );
+  out.push(`| guarantee | system | held records/s | ${slo.rates.map((r) => `${n0(r)}/s`).join(' | ')} |`);
+  out.push(`|---|---|---:|${slo.rates.map(() => '---').join('|')}|`);
+  for (const r of slo.results) {
+    const cells = slo.rates.map((rate) => {
+      const st = r.steps.find((x) => x.offered === rate);
+      return st ? `${st.p50ms.toFixed(1)} / ${st.p99ms.toFixed(1)}${st.held ? '' : ' ✗'} (${st.load1.toFixed(1)})` : '';
+    });
+    out.push(`| ${r.guarantee} | ${r.system} | ${r.error ? 'failed' : n0(r.sloRate)} | ${cells.join(' | ')} |`);
   }
   out.push('');
 }

@@ -10,6 +10,8 @@
  *      Quix Streams (bench/peers/streams-compare.ts)
  *   4. stateful stream processing: a windowed count + mean in inflow, Kafka Streams (RocksDB), Quix
  *      Streams (bench/streams/stateful-compare.ts)
+ *   4b. throughput at a latency SLO (p99 ≤ 50 ms): inflow embedded (1 and 2 stream threads), remote,
+ *      Kafka Streams + ORT Java, Quix (bench/streams/slo-throughput.ts)
  *   5. report: bench/report.ts → <out>/report.md + SVG plots
  *
  *   node bench/run-all.ts [--quick] [--out docs/benchmarks/run-<mode>] [--only limits,kafka,servers,grpc,streams,stateful]
@@ -202,6 +204,32 @@ try {
           QUICK ? '1' : '2',
           '--out',
           join(OUT, 'streams.json'),
+        ],
+        { KAFKA_BOOTSTRAP_SERVERS: bootstrap },
+      );
+    });
+  }
+  if (ONLY.has('slo')) {
+    await attempt('slo', async () => {
+      // Throughput at p99 ≤ 50 ms (issue 22 item 5). Quick (~1 min): inflow embedded and Kafka
+      // Streams + ORT Java, at-least-once, two rates of 4 s.
+      await step(
+        'slo',
+        node,
+        [
+          'bench/streams/slo-throughput.ts',
+          '--rates',
+          QUICK ? '500,2000' : '250,500,1000,2000,3000,4000,6000,8000,12000',
+          '--seconds',
+          QUICK ? '4' : '60',
+          '--systems',
+          QUICK
+            ? 'inflow-embedded,inflow-embedded-2t,kstreams-onnx'
+            : 'inflow-embedded,inflow-embedded-2t,inflow-remote,kstreams-onnx,quix',
+          '--guarantees',
+          QUICK ? 'at-least-once' : 'at-least-once,exactly-once',
+          '--out',
+          join(OUT, 'slo.json'),
         ],
         { KAFKA_BOOTSTRAP_SERVERS: bootstrap },
       );

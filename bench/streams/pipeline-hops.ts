@@ -14,7 +14,10 @@
  * loop waiting (for the broker, for the worker); "other" is what no rule recognises, listed by
  * function so a rule can be added.
  *
- *   node bench/streams/pipeline-hops.ts [--records 20000] [--guarantee at-least-once|exactly-once]
+ * With `--threads N` the pipeline runs as N stream threads (`threads: N`): each thread's event
+ * loop and ONNX worker profile on their own, the records/s is the instance's.
+ *
+ *   node bench/streams/pipeline-hops.ts [--records 20000] [--guarantee at-least-once|exactly-once] [--threads 1]
  *     [--value json|passthrough] [--interval-us 250] [--top 25] [--json out.json]
  * Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts the project's local broker. Not in `npm test`.
  */
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     records: { type: 'string', default: '20000' },
     guarantee: { type: 'string', default: 'at-least-once' },
     value: { type: 'string', default: 'json' },
+    threads: { type: 'string', default: '1' },
     'interval-us': { type: 'string', default: '250' },
     top: { type: 'string', default: '25' },
     json: { type: 'string', default: '' },
@@ -203,6 +207,7 @@ kafka: { bootstrapServers: [${bootstrap}] }
 guarantee: ${values.guarantee}
 errors: { policy: fail }
 limits: { commitIntervalMs: 100 }
+threads: ${values.threads}
 models:
   local:
     embedded: { modelRepository: ${repo} }
@@ -302,6 +307,7 @@ const result = {
   window: { records: windowRecords, seconds: wallS, recordsPerSecond: windowRecords / wallS },
   guarantee: values.guarantee,
   value: values.value,
+  streamThreads: Number(values.threads),
   load: { before: load0, after: load1 },
   /** CPU of the whole process (every thread) per record in the window, from /proc: what the shares below divide. */
   cpuUsPerRecord: ((cpu100 - cpu20) * 1e6) / windowRecords,
@@ -319,7 +325,7 @@ const result = {
   })),
 };
 console.error(
-  `${values.value} ${values.guarantee}: ${windowRecords} records in ${wallS.toFixed(2)} s = ${Math.round(windowRecords / wallS)} records/s; load ${load0.toFixed(1)} → ${load1.toFixed(1)}`,
+  `${values.value} ${values.guarantee}, ${values.threads} thread(s): ${windowRecords} records in ${wallS.toFixed(2)} s = ${Math.round(windowRecords / wallS)} records/s; load ${load0.toFixed(1)} → ${load1.toFixed(1)}`,
 );
 for (const t of result.threads) {
   console.error(
