@@ -22,6 +22,8 @@ import { createRepositoryRoutes } from './repository-routes.ts';
 import type { RouteDeps, RouteMatch, RouteRun } from './rest-route.ts';
 import { createTfServingRoutes } from './tf-serving-routes.ts';
 import { degradedReasons, notReadyReason } from '../readiness-gate.ts';
+import type { StoreQuery } from '../../streams/runtime/store-query.ts';
+import { handleStoreQuery, STORE_QUERY_PREFIX } from '../store-query-http.ts';
 
 /** The handler, plus what a server needs for a graceful shutdown. */
 export interface RestHandler {
@@ -152,7 +154,21 @@ export function createRestHandler(inference: LocalInference, options: RestHandle
     res.end(text);
   };
 
+  const stores = options.stores;
+  /** Interactive queries on the pipelines' stores: the same answers as `inflow stream --metrics-port`. */
+  const storesRoute: RouteRun = async (x) => {
+    const answer = await handleStoreQuery(stores as StoreQuery, x.req.method ?? 'GET', x.req.url ?? '/');
+    const res = x.res;
+    if (!answer || res.headersSent || res.destroyed) return;
+    res.statusCode = answer.status;
+    for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
+    res.end(answer.body);
+  };
+
   function route(method: string, path: string): RouteMatch {
+    if (stores && (path === STORE_QUERY_PREFIX || path.startsWith(`${STORE_QUERY_PREFIX}/`))) {
+      return { route: 'stores', access: 'inference', run: storesRoute, match: EMPTY_MATCH };
+    }
     if (startsWithV1(path)) return tf.match(method, path);
     if (path.startsWith('/v2')) {
       const m = repository && path.startsWith('/v2/repository/') ? repository.match(method, path) : oip.match(method, path);

@@ -9,6 +9,7 @@ import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../serving/check-in
 import { silentLogger } from '../../observability/logger.ts';
 import type { DashboardOptions } from '../dashboard/dashboard-options.ts';
 import type { ReadinessGate } from '../readiness-gate.ts';
+import type { StoreQuery } from '../../streams/runtime/store-query.ts';
 
 /** A bearer token that guards a group of routes. */
 export interface BearerAuth {
@@ -47,6 +48,12 @@ export interface RestHandlerOptions {
   readiness?: readonly ReadinessGate[];
   /** The live page at `/dashboard/` (on by default), with the in-process pipelines it shows; `false` turns it off. */
   dashboard?: DashboardOptions | false;
+  /**
+   * The state stores of the pipelines this process runs (interactive queries): served under
+   * `/v1/stores` exactly as on `inflow stream --metrics-port` (store-query-http.ts), behind the
+   * inference token. Absent: no store routes.
+   */
+  stores?: StoreQuery;
   logger?: Logger;
 }
 

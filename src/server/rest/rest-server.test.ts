@@ -18,6 +18,7 @@ import {
   sample,
   startExampleServer,
 } from './fixtures/example-server.ts';
+import type { StoreQuery } from '../../streams/runtime/store-query.ts';
 import { createRestHandler } from './rest-handler.ts';
 
 const ROW = JSON.stringify({ instances: [new Array(64).fill(0)] });
@@ -222,6 +223,32 @@ describe('REST server: limits, security, metrics, admin and shutdown', () => {
     await api.server.close(20);
     assert.ok((await stuck) instanceof TypeError, 'the held request lost its connection');
     held.release();
+  });
+
+  it("serves the hosted pipelines' stores under /v1/stores when given them, as inflow stream does, and not otherwise", async () => {
+    const stores: StoreQuery = {
+      storeNames: () => ['counts'],
+      get: async (store, key) => ({ kind: 'value', store, key, partition: 1, value: { n: 3 } }),
+      fetch: async (store, key) => ({ kind: 'remote', store, key, partition: 2, owner: 'b:8501' }),
+    };
+    const api = await startExampleServer(inference, { stores });
+    try {
+      const value = await fetch(`${api.url}/v1/stores/counts/keys/card-1`);
+      assert.deepEqual([value.status, await value.json()], [200, { store: 'counts', key: 'card-1', partition: 1, value: { n: 3 } }]);
+      const moved = await fetch(`${api.url}/v1/stores/counts/keys/card-1/windows?from=0`, { redirect: 'manual' });
+      assert.equal(moved.status, 307);
+      assert.equal(moved.headers.get('location'), 'http://b:8501/v1/stores/counts/keys/card-1/windows?from=0');
+      assert.equal((await post(api.url + PREDICT)).status, 200, 'the model routes still answer');
+    } finally {
+      await api.server.close();
+    }
+    const plain = await startExampleServer(inference);
+    try {
+      // No store routes: the path falls to TF Serving's /v1 routes, which know no such path.
+      assert.equal((await fetch(`${plain.url}/v1/stores/counts/keys/card-1`)).status, 400);
+    } finally {
+      await plain.server.close();
+    }
   });
 
   it('while draining, turns not-ready and answers 503 on open connections', async () => {
