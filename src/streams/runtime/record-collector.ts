@@ -3,14 +3,14 @@
  * letters of one pump go to the streams producer as one send, in the order the tasks released
  * them, and the send is counted in the metrics once the broker acknowledged it.
  */
-import type { ProducerRecord } from '../../kafka/types.ts';
+import type { ProducerRecord, RecordMetadata } from '../../kafka/types.ts';
 import type { InFlightRecord } from './partition-queue.ts';
 import type { StreamsMetrics } from './streams-metrics.ts';
 import type { StreamsProducer } from './streams-producer.ts';
 
 export interface RecordCollector {
-  /** Sends the outputs of `released` (each processed: `out` set); rejects when the send failed. */
-  send(released: readonly InFlightRecord[]): Promise<void>;
+  /** Sends the outputs of `released` (each processed: `out` set); resolves with where they went, rejects when the send failed. */
+  send(released: readonly InFlightRecord[]): Promise<readonly RecordMetadata[]>;
 }
 
 export function createRecordCollector(
@@ -21,10 +21,11 @@ export function createRecordCollector(
   return {
     async send(released) {
       const records = released.flatMap((e) => e.out as ProducerRecord[]);
-      if (records.length > 0) await producer.send(records);
+      const sent = records.length > 0 ? await producer.send(records) : [];
       const now = Date.now();
       for (const e of released) metrics.endToEnd.observe(labels, Math.max(0, now - e.record.timestamp) / 1000);
       for (const r of records) metrics.recordsOut.inc({ ...labels, topic: r.topic });
+      return sent;
     },
   };
 }

@@ -5,7 +5,15 @@
  * producer is replaced when its state can no longer be trusted.
  */
 import type { Logger } from '../../observability/logger.ts';
-import type { KafkaClient, KafkaConsumer, KafkaProducer, KafkaTransaction, ProducerOptions, ProducerRecord } from '../../kafka/types.ts';
+import type {
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  KafkaTransaction,
+  ProducerOptions,
+  ProducerRecord,
+  RecordMetadata,
+} from '../../kafka/types.ts';
 import type { PartitionOffset } from './stream-task.ts';
 
 export interface StreamsProducerOptions {
@@ -67,14 +75,15 @@ export class StreamsProducer {
     if (this.eos) this.#txn = await this.#producer.beginTransaction();
   }
 
-  /** Sends records: in the open transaction (begun if needed) in exactly-once mode. */
-  async send(records: ProducerRecord[]): Promise<void> {
+  /** Sends records: in the open transaction (begun if needed) in exactly-once mode. Resolves with each record's partition and offset. */
+  async send(records: ProducerRecord[]): Promise<RecordMetadata[]> {
     const producer = this.#producer as KafkaProducer;
     if (this.eos) {
       this.#txn ??= await producer.beginTransaction();
       this.#txnUsed = true;
-      await this.#txn.send(records);
-    } else await producer.send(records);
+      return this.#txn.send(records);
+    }
+    return producer.send(records);
   }
 
   /**

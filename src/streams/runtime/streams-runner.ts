@@ -79,6 +79,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
           topology,
           applicationId: options.applicationId,
           client,
+          eos,
           ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
           ...(options.maxStoreBytes === undefined ? {} : { maxStoreBytes: options.maxStoreBytes }),
           metrics,

@@ -12,7 +12,7 @@
  * without a prediction after "addPartitionsToTransaction failed" under load).
  */
 import { InflowError } from '../../errors.ts';
-import type { ConsumedRecord, KafkaConsumer, ProducerRecord, TopicPartition } from '../../kafka/types.ts';
+import type { ConsumedRecord, KafkaConsumer, ProducerRecord, RecordMetadata, TopicPartition } from '../../kafka/types.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Topology } from '../api/topology.ts';
 import { deadLetterRecord, type ErrorPolicy } from './dead-letter.ts';
@@ -224,8 +224,9 @@ export class TaskManager {
     const advanced: [PartitionQueue, bigint][] = [];
     for (const task of this.#tasks.values()) advanced.push(...task.release(ready));
     if (ready.length > 0) {
+      let sent: readonly RecordMetadata[];
       try {
-        await o.collector.send(ready);
+        sent = await o.collector.send(ready);
       } catch (error) {
         // These records left their queues; the rewind that follows consumes them again.
         // Counted as in flight still, they would hold the budget (and, after enough failed
@@ -235,7 +236,11 @@ export class TaskManager {
         throw error;
       }
       for (const [q, offset] of advanced) if (q.live) q.produced = offset;
-      if (o.state) for (const e of ready) o.state.released(e.record);
+      if (o.state) {
+        // One synchronous step: a commit's snapshot of changelog ends covers released writes only.
+        o.state.acknowledged(sent);
+        for (const e of ready) o.state.released(e.record);
+      }
       this.#setInFlight(-ready.length);
       o.onReleased();
     }
@@ -281,7 +286,11 @@ export class TaskManager {
       if (offsets.length === 0) return;
       await consumer.commit(offsets);
     }
-    if (covered) this.#foldState(covered);
+    if (covered) {
+      this.#foldState(covered);
+      // At-least-once: a checkpoint now and then, so a restart after a crash replays only the changelog's tail.
+      if (!producer.eos && !this.#o.isFailed()) await this.#o.state?.checkpoint(covered);
+    }
     for (const o of offsets) {
       const q = this.#taskFor(o, false)?.existingQueue(o.topic);
       if (q) q.committed = o.offset;

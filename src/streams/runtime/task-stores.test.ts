@@ -5,9 +5,9 @@
  * writes are discarded, not applied twice.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { InflowError } from '../../errors.ts';
 import { createMemoryClient } from '../../kafka/memory/memory-client.ts';
@@ -15,7 +15,8 @@ import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
 import type { KafkaClient } from '../../kafka/types.ts';
 import { createStreamsBuilder, createStreamsRunner, type StreamsRunnerOptions } from '../index.ts';
 import { faulty } from '../testing/faulty-client.fixture.ts';
-import { CHECKPOINT_FILE } from '../state/checkpoint.ts';
+import { CHECKPOINT_FILE, readCheckpoint } from '../state/checkpoint.ts';
+import { CHECKPOINT_DELTA_RECORDS } from './task-stores.ts';
 
 type Memory = ReturnType<typeof createMemoryClient>;
 const serdes = { key: stringSerde, value: jsonSerde<{ n: number }>() };
@@ -151,6 +152,52 @@ describe('state stores in the runner', () => {
       await send(memory, keys(30));
       await runUntil(memory, memory, 60, options);
       check(memory, expectedCounts(30, 2));
+    });
+  }
+
+  for (const guarantee of ['at-least-once', 'exactly-once'] as const) {
+    it(`${guarantee === 'at-least-once' ? 'writes a checkpoint after a commit once 10 000 changelog records accumulated' : 'writes no checkpoint while running'} (${guarantee}), like Kafka Streams`, async () => {
+      const memory = createMemoryClient();
+      await setup(memory);
+      const total = Number(CHECKPOINT_DELTA_RECORDS) + 500;
+      await memory.producer().send(
+        Array.from({ length: total }, (_, i) => ({
+          topic: 'events',
+          partition: 0,
+          key: Buffer.from(`k${i % 50}`),
+          value: Buffer.from('{"n":0}'),
+        })),
+      );
+      const stateDir = tempDir();
+      const checkpoint = join(stateDir, 'app', '0_0', 'counts', CHECKPOINT_FILE);
+      const runner = createStreamsRunner(countingTopology(), {
+        client: memory,
+        applicationId: 'app',
+        guarantee,
+        commitIntervalMs: 50,
+        lagIntervalMs: 0,
+        stateDir,
+      });
+      await runner.start();
+      try {
+        const outputs = (): number =>
+          memory.log.read('counted', 0, 0n, 1_000_000, false).records.length +
+          memory.log.read('counted', 1, 0n, 1_000_000, false).records.length;
+        await until(() => outputs() >= total, 'every record was counted');
+        // commitNow settles after the commit and what follows it (the fold, an at-least-once checkpoint).
+        await runner.commitNow();
+        if (guarantee === 'exactly-once') {
+          assert.equal(existsSync(checkpoint), false, 'exactly-once: the local state is not known good while the task runs');
+        } else {
+          const read = readCheckpoint(dirname(checkpoint));
+          assert.equal(read.kind, 'offset', 'at-least-once: a checkpoint exists while the task runs (a crash now restores from it)');
+          const offset = read.kind === 'offset' ? read.offset : 0n;
+          assert.ok(offset >= CHECKPOINT_DELTA_RECORDS && offset <= BigInt(total), `checkpoint at ${offset}, within the changelog`);
+        }
+      } finally {
+        await runner.close();
+      }
+      assert.equal(readCheckpoint(dirname(checkpoint)).kind, 'offset', 'a clean close writes a checkpoint under either guarantee');
     });
   }
 

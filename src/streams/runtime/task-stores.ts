@@ -8,12 +8,23 @@
  * revocation and at shutdown — cleanly: the engine flushed and a checkpoint written, so the next
  * assignment restores only what was written since.
  *
+ * Checkpoints follow Kafka Streams (`StreamTask.postCommit`: `if (enforceCheckpoint ||
+ * !eosEnabled) maybeCheckpoint(...)`; `StateManagerUtil.OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT`):
+ * at-least-once writes one after a commit once 10 000 changelog records were written since the
+ * last, so a restart after a crash replays only the changelog's tail; exactly-once deletes the
+ * checkpoint when a task opens and writes one only at a clean close, so after a crash the store
+ * is wiped and restored from the beginning (state not known good). An at-least-once checkpoint
+ * names the changelog offset after the last record acknowledged before the commit began: every
+ * write below it is folded into the engine (the engine may hold more; replaying a changelog
+ * tail over it converges on the same values), never less.
+ *
  * Engines: lmdb under `<stateDir>/<applicationId>/<task>/<store>` when a state directory is
  * configured, else in memory (then every assignment restores the whole changelog).
  */
 import { join } from 'node:path';
 import { InflowError } from '../../errors.ts';
-import type { KafkaClient, ProducerRecord, TopicPartition } from '../../kafka/types.ts';
+import type { KafkaClient, ProducerRecord, RecordMetadata, TopicPartition } from '../../kafka/types.ts';
+import { partitionKey } from '../../kafka/types.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { changelogTopic, type Topology } from '../api/topology.ts';
 import { deleteCheckpoint, readCheckpoint, writeCheckpoint } from '../state/checkpoint.ts';
@@ -32,6 +43,8 @@ export interface TaskStoresOptions {
   readonly client: KafkaClient;
   /** Root of the persistent stores; undefined: in-memory engines. */
   readonly stateDir?: string;
+  /** Exactly-once: checkpoints only at a clean close (deleted while a task runs); else also after commits. */
+  readonly eos: boolean;
   /** Size limit of each store instance, bytes (lmdb); default 1 GiB. */
   readonly maxStoreBytes?: number;
   readonly metrics: StreamsMetrics;
@@ -43,7 +56,27 @@ interface StoreInstance {
   readonly store: TransactionalStore;
   readonly dir: string | undefined;
   readonly changelog: TopicPartition | undefined;
+  /** The offset after the last changelog record the broker acknowledged for this store (at-least-once). */
+  acked: bigint;
+  /** The offset of the last checkpoint written (or restored from). */
+  checkpointed: bigint;
+  /** A checkpoint being written after a commit: the close waits for it. */
+  checkpointing: Promise<void>;
+  closed: boolean;
 }
+
+/** What a commit covers: the released writers of every store and, at-least-once, each store's acknowledged changelog end. */
+export interface CommitToken {
+  readonly writers: Map<TransactionalStore, Set<string>>;
+  readonly ends: Map<StoreInstance, bigint>;
+}
+
+/**
+ * Changelog records written since a store's last checkpoint before an at-least-once commit
+ * writes a new one: Kafka Streams' OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT (a checkpoint costs an
+ * engine flush to disk; a restart replays at most this many records more).
+ */
+export const CHECKPOINT_DELTA_RECORDS = 10_000n;
 
 interface TaskState {
   readonly id: string;
@@ -59,6 +92,8 @@ const writerId = (w: StoreWriter): string => `${w.topic}:${w.partition}:${w.offs
 export class TaskStores implements StoreProvider {
   readonly #o: TaskStoresOptions;
   readonly #tasks = new Map<string, TaskState>();
+  /** Open persistent store instances by changelog partition (`topic:partition`), for acknowledgements. */
+  readonly #byChangelog = new Map<string, StoreInstance>();
   /** Sub-topology of each input topic, for the sub-topologies that have stores. */
   readonly #stateful = new Map<string, { id: number; stores: readonly string[] }>();
 
@@ -138,7 +173,16 @@ export class TaskStores implements StoreProvider {
           ? createMemoryEngine()
           : createLmdbEngine({ dir, name: `${name} (task ${id})`, ...(o.maxStoreBytes ? { maxBytes: o.maxStoreBytes } : {}) });
       const changelog = declared?.changelog === false ? undefined : { topic: changelogTopic(o.applicationId, name), partition };
-      stores.set(name, { store: new TransactionalStore(name, engine, changelog), dir, changelog });
+      const instance: StoreInstance = {
+        store: new TransactionalStore(name, engine, changelog),
+        dir,
+        changelog,
+        acked: 0n,
+        checkpointed: 0n,
+        checkpointing: Promise.resolve(),
+        closed: false,
+      };
+      stores.set(name, instance);
       if (!changelog) continue;
       let from = 0n;
       if (dir !== undefined) {
@@ -152,8 +196,11 @@ export class TaskStores implements StoreProvider {
             );
           engine.clear();
         }
-        // From here on the local state is not known good until a clean close writes a new checkpoint.
-        deleteCheckpoint(dir);
+        // Exactly-once: from here on the local state is not known good until a clean close
+        // writes a new checkpoint. At-least-once keeps it: the engine only ever gets ahead of it.
+        if (o.eos) deleteCheckpoint(dir);
+        else this.#byChangelog.set(partitionKey(changelog.topic, changelog.partition), instance);
+        instance.checkpointed = from;
       }
       targets.push({ store: name, engine, topic: changelog.topic, partition, from });
     }
@@ -196,16 +243,60 @@ export class TaskStores implements StoreProvider {
     for (const s of task.stores.values()) s.store.released(writer);
   }
 
-  /** What a commit starting now covers: the released writers of every store. */
-  beginCommit(): Map<TransactionalStore, Set<string>> {
-    const token = new Map<TransactionalStore, Set<string>>();
-    for (const t of this.#tasks.values()) for (const s of t.stores.values()) token.set(s.store, s.store.releasedWriters());
-    return token;
+  /**
+   * The broker acknowledged `sent` (a pump's outputs, before its records are released):
+   * at-least-once, each persistent store's changelog end moves up to what it holds. Call it in
+   * the same synchronous step as {@link released}, so a commit's snapshot of these ends covers
+   * only released writes.
+   */
+  acknowledged(sent: readonly RecordMetadata[]): void {
+    if (this.#byChangelog.size === 0) return;
+    for (const m of sent) {
+      const instance = this.#byChangelog.get(partitionKey(m.topic, m.partition));
+      if (instance && m.offset >= instance.acked) instance.acked = m.offset + 1n;
+    }
+  }
+
+  /** What a commit starting now covers: the released writers of every store, and the changelog ends acknowledged so far. */
+  beginCommit(): CommitToken {
+    const writers = new Map<TransactionalStore, Set<string>>();
+    for (const t of this.#tasks.values()) for (const s of t.stores.values()) writers.set(s.store, s.store.releasedWriters());
+    const ends = new Map<StoreInstance, bigint>();
+    for (const s of this.#byChangelog.values()) if (s.acked > s.checkpointed) ends.set(s, s.acked);
+    return { writers, ends };
   }
 
   /** The commit succeeded: folds what it covered into the engines. */
-  committed(token: Map<TransactionalStore, Set<string>>): void {
-    for (const [store, writers] of token) store.fold(writers);
+  committed(token: CommitToken): void {
+    for (const [store, writers] of token.writers) store.fold(writers);
+  }
+
+  /**
+   * At-least-once, after {@link committed}: flushes each store whose changelog grew by
+   * {@link CHECKPOINT_DELTA_RECORDS} since its last checkpoint and writes a checkpoint at the end
+   * the commit covered. A failure is logged: the next checkpoint (or a full restore) covers it.
+   */
+  async checkpoint(token: CommitToken): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const [s, end] of token.ends) {
+      if (s.closed || s.dir === undefined || end - s.checkpointed < CHECKPOINT_DELTA_RECORDS) continue;
+      const dir = s.dir;
+      s.checkpointed = end;
+      s.checkpointing = s.checkpointing
+        .then(async () => {
+          if (s.closed) return;
+          await s.store.engine.flush();
+          if (!s.closed) writeCheckpoint(dir, end);
+        })
+        .catch((error: unknown) =>
+          this.#o.log.warn(
+            { store: s.store.name, dir, err: (error as Error).message },
+            'writing a state store checkpoint after a commit failed',
+          ),
+        );
+      writes.push(s.checkpointing);
+    }
+    await Promise.all(writes);
   }
 
   /** Abort or rewind: every unfolded write of every task is discarded. */
@@ -242,6 +333,9 @@ export class TaskStores implements StoreProvider {
     const consumer = task.restored ? this.#o.client.restoreConsumer({ isolationLevel: 'read_committed' }) : undefined;
     try {
       for (const [name, s] of task.stores) {
+        s.closed = true;
+        if (s.changelog) this.#byChangelog.delete(partitionKey(s.changelog.topic, s.changelog.partition));
+        await s.checkpointing;
         s.store.abort();
         try {
           if (consumer && s.dir !== undefined && s.changelog && s.store.engine.persistent) {

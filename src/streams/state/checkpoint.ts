@@ -1,8 +1,9 @@
 /**
  * A store's local checkpoint: the changelog offset its engine holds everything below, written
- * only when the local state is known good (clean close, after the engine flushed to disk) and
- * deleted when processing starts, as Kafka Streams does under exactly-once: after a crash there
- * is no checkpoint and the store is wiped and restored from the changelog's beginning. A
+ * after the engine flushed to disk. Under exactly-once it is written only when the local state
+ * is known good (clean close) and deleted when processing starts, as Kafka Streams does: after a
+ * crash there is no checkpoint and the store is wiped and restored from the changelog's
+ * beginning. Under at-least-once commits write it too (the runtime's task-stores.ts). A
  * checkpoint that cannot be read or parsed counts as none (a full restore), never as an offset.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
