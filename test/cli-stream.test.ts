@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { streamCommand } from '../src/cli/stream-command.ts';
+import type { InflowError } from '../src/errors.ts';
 import { createMemoryClient } from '../src/kafka/index.ts';
 import { jsonSerde } from '../src/kafka/serdes.ts';
 import type { ConsumedRecord } from '../src/kafka/types.ts';
@@ -138,6 +139,59 @@ describe('inflow stream', () => {
       /^stopped\. in 5 \((?:\d+\/s over \d+ s|-\/s)\) {2}out 4 {2}dlq 1 {2}in-flight 0 {2}lag 0 {2}batch mean \d+\.\d$/,
     );
     assert.equal(lines.length, 4);
+  });
+
+  it('keeps the state stores under --state-dir (over the file’s state.dir), and refuses a path that is not a directory', async () => {
+    const file = join(dir, 'stateful.yaml');
+    await writeFile(
+      file,
+      `
+applicationId: counter
+limits: { commitIntervalMs: 10, lagIntervalMs: 0 }
+state: { dir: file-state }
+pipeline:
+  - source: { topic: clicks, key: string }
+  - aggregate: { aggregations: { n: count } }
+  - to: { topic: clicks-per-key }
+`,
+    );
+    const client = createMemoryClient();
+    await client.admin().createTopics(['clicks', 'clicks-per-key', 'counter-dlq'].map((topic) => ({ topic, partitions: 1 })));
+    const json = jsonSerde();
+    await client.producer().send(['a', 'b', 'a'].map((k) => ({ topic: 'clicks', key: Buffer.from(k), value: json.serialize({}) })));
+    const stateDir = join(dir, 'flag-state');
+    const stop = new AbortController();
+    const command = streamCommand({ file, stateDir }, () => undefined, {
+      client,
+      signal: stop.signal,
+      statusIntervalMs: 3_600_000,
+      logger: silentLogger,
+    });
+    const reader = client.consumer({ groupId: 'reader', autoOffsetReset: 'earliest' });
+    await reader.subscribe(['clicks-per-key']);
+    const out: ConsumedRecord[] = [];
+    for (let i = 0; i < 50 && out.length < 3; i++) out.push(...(await reader.poll({ maxRecords: 100, timeoutMs: 200 })));
+    await reader.close();
+    stop.abort();
+    await command;
+    assert.equal(out.length, 3, 'every update was emitted');
+    const tasks = await readdir(join(stateDir, 'counter'));
+    assert.deepEqual(tasks, ['0_0'], 'the task’s stores are on disk under --state-dir');
+    const stores = await readdir(join(stateDir, 'counter', '0_0'));
+    assert.ok(stores.length > 0, 'the aggregate’s store is there');
+    assert.ok(
+      (await readdir(join(stateDir, 'counter', '0_0', stores[0] as string))).includes('.checkpoint'),
+      'closed cleanly with a checkpoint',
+    );
+    await assert.rejects(stat(join(dir, 'file-state')), { code: 'ENOENT' }, 'the flag wins over the file’s state.dir');
+
+    const notADir = join(dir, 'plain-file');
+    await writeFile(notADir, 'x');
+    await assert.rejects(
+      streamCommand({ file, stateDir: notADir }, () => undefined, { client, signal: stop.signal, logger: silentLogger }),
+      (e: InflowError) => e.code === 'INVALID_ARGUMENT' && /--state-dir ".*plain-file" exists and is not a directory/.test(e.message),
+    );
+    await client.close();
   });
 
   it('serves /metrics, /healthz and /readyz with --metrics-port while the pipeline runs', async () => {

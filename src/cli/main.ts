@@ -194,6 +194,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
               dryRun: values['dry-run'],
               metricsPort: values['metrics-port'],
               applicationServer: values['application-server'],
+              stateDir: values['state-dir'],
               json: values.json,
               threads: values.threads,
             },
@@ -267,6 +268,7 @@ const OPTIONS = {
   'metrics-port': { type: 'string' },
   'application-server': { type: 'string' },
   threads: { type: 'string' },
+  'state-dir': { type: 'string' },
 } as const;
 
 function parseOptions(argv: string[]) {

@@ -3,8 +3,9 @@
  * a status line every few seconds; `--dry-run` (and `inflow validate`) only check the file.
  */
 import { registerProcessMetrics } from '../observability/metrics.ts';
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { type KafkaConfig, kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
 import { validateConfig } from '../config/load-config.ts';
 import { InflowError } from '../errors.ts';
@@ -44,6 +45,9 @@ Options:
   --application-server <host:port>
                       the address other instances give callers for keys this instance owns
                       (this instance's --metrics-port as reachable from them, e.g. the pod IP)
+  --state-dir <dir>   keep the state stores (aggregations, process steps) on disk under <dir>
+                      (lmdb, <dir>/<applicationId>/<task>/<store>), overriding the file's state.dir;
+                      without either, stores are in memory and restored from their changelogs
 Relative modelRepository paths resolve against the pipeline file's folder.
 
 Examples:
@@ -69,6 +73,8 @@ export interface StreamFlags {
   readonly dryRun?: boolean | undefined;
   readonly metricsPort?: string | undefined;
   readonly applicationServer?: string | undefined;
+  /** Overrides the file's `state.dir` (relative to the working directory). */
+  readonly stateDir?: string | undefined;
   readonly json?: boolean | undefined;
 }
 
@@ -191,6 +197,24 @@ function stopRequested(signal: AbortSignal | undefined, out: (line: string) => v
   };
 }
 
+/** `--state-dir`: an absolute path to a directory that exists or can be created (lmdb creates it). */
+function stateDirFlag(value: string): string {
+  if (value.trim() === '') throw new InflowError('INVALID_ARGUMENT', '--state-dir needs a directory, got an empty value');
+  const dir = resolve(value);
+  let kind: 'directory' | 'other' | 'missing' = 'missing';
+  try {
+    kind = statSync(dir).isDirectory() ? 'directory' : 'other';
+  } catch {
+    // Missing: the stores create it.
+  }
+  if (kind === 'other')
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      `--state-dir "${value}" exists and is not a directory; give a directory for the state stores`,
+    );
+  return dir;
+}
+
 /** `inflow stream`: validates, builds and runs the pipeline until stopped. */
 export async function streamCommand(flags: StreamFlags, out: (line: string) => void, hooks: StreamHooks = {}): Promise<void> {
   const file = flags.file;
@@ -249,6 +273,7 @@ export async function streamCommand(flags: StreamFlags, out: (line: string) => v
       client,
       ...(flags.applicationServer === undefined ? {} : { applicationServer: flags.applicationServer }),
       ...(hooks.threadIndex === undefined ? {} : { instanceId: `${built.runnerOptions.instanceId ?? hostname()}-t${hooks.threadIndex}` }),
+      ...(flags.stateDir === undefined ? {} : { stateDir: stateDirFlag(flags.stateDir) }),
     });
     runner = created;
     hooks.onRunner?.(created, built);

@@ -41,7 +41,7 @@ port.on('message', (message: ToStreamThread) => {
 
 try {
   await streamCommand(
-    { file: init.file, kafka: init.kafka, applicationServer: init.applicationServer },
+    { file: init.file, kafka: init.kafka, applicationServer: init.applicationServer, stateDir: init.stateDir },
     (line) => send({ type: 'line', line }),
     {
       signal: stop.signal,

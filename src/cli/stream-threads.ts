@@ -26,6 +26,8 @@ export interface StreamThreadInit {
   readonly file: string;
   readonly kafka?: string | undefined;
   readonly applicationServer?: string | undefined;
+  /** `--state-dir`: every thread keeps its tasks' stores under it (tasks are disjoint, so are their directories). */
+  readonly stateDir?: string | undefined;
   readonly index: number;
   readonly statusIntervalMs?: number;
 }
@@ -108,6 +110,7 @@ export async function streamThreadsCommand(
       file,
       kafka: flags.kafka,
       applicationServer: flags.applicationServer,
+      stateDir: flags.stateDir,
       index,
       ...(hooks.statusIntervalMs === undefined ? {} : { statusIntervalMs: hooks.statusIntervalMs }),
     };
