@@ -30,6 +30,9 @@ export const MAX_KEY_BYTES = 1978;
 
 export const DEFAULT_MAX_STORE_BYTES = 1024 ** 3;
 
+/** Below every key: the end of a reverse scan. */
+const NO_KEY = Buffer.alloc(0);
+
 export function createLmdbEngine(options: LmdbEngineOptions): StoreEngine {
   const name = options.name ?? options.dir;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_STORE_BYTES;
@@ -105,7 +108,10 @@ export function createLmdbEngine(options: LmdbEngineOptions): StoreEngine {
     *range(from?: Buffer, to?: Buffer, rangeOptions: RangeOptions = {}): Iterable<[Buffer, Buffer]> {
       if (from !== undefined && to !== undefined && Buffer.compare(from, to) > 0) return;
       if (rangeOptions.reverse) {
-        for (const { key, value } of db.getRange(to === undefined ? { reverse: true } : { start: to, reverse: true })) {
+        // An explicit empty end: lmdb-js's default end of a reverse scan leaves out the key of one
+        // zero byte, and so does a scan starting at it (measured, lmdb 3.x).
+        const scan = to === undefined ? { reverse: true, end: NO_KEY } : { start: to, reverse: true, end: NO_KEY };
+        for (const { key, value } of db.getRange(scan)) {
           if (from !== undefined && Buffer.compare(key, from) < 0) return;
           yield [key, value];
         }

@@ -162,6 +162,21 @@ describe('the lmdb engine', () => {
     assert.equal(engine.approximateCount(), written, 'every acknowledged batch is there, none of the refused one');
   });
 
+  it('scans the key of one zero byte in reverse, from the top and from it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inflow-lmdb-zero-'));
+    dirs.push(dir);
+    const engine = createLmdbEngine({ dir, name: 'z' });
+    engine.write([
+      [Buffer.from([0]), b('a')],
+      [Buffer.from([0, 0]), b('b')],
+      [Buffer.from([5]), b('c')],
+    ]);
+    const hex = (it: Iterable<[Buffer, Buffer]>): string[] => [...it].map(([k]) => k.toString('hex'));
+    assert.deepEqual(hex(engine.range(undefined, undefined, { reverse: true })), ['05', '0000', '00']);
+    assert.deepEqual(hex(engine.range(undefined, Buffer.from([0]), { reverse: true })), ['00']);
+    assert.deepEqual(hex(engine.range(Buffer.from([0]), Buffer.from([0, 0]), { reverse: true })), ['0000', '00']);
+  });
+
   it('refuses an empty or oversize key with INVALID_ARGUMENT', () => {
     const dir = mkdtempSync(join(tmpdir(), 'inflow-lmdb-key-'));
     dirs.push(dir);
