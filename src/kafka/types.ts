@@ -80,6 +80,15 @@ export interface ConsumerOptions {
   /** Default `read_uncommitted`, like Kafka; exactly-once readers use `read_committed`. */
   isolationLevel?: IsolationLevel;
   sessionTimeoutMs?: number;
+  /**
+   * Static membership (KIP-345, Kafka's `group.instance.id`): a stable id of this member, unique
+   * in the group — e.g. the pod name of a StatefulSet. A member that comes back under the same
+   * id within `sessionTimeoutMs` (a restart, a broker outage) gets its partitions back without a
+   * rebalance; it does not leave the group on close, so its partitions wait for it until the
+   * session times out. Two live members with one id fence each other: the later one wins and
+   * the other fails with KAFKA_FENCED. Default: none (dynamic membership).
+   */
+  groupInstanceId?: string;
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
   /** Records buffered ahead of poll() before fetching pauses (bounds memory). Default 1024. */

@@ -90,7 +90,9 @@ export function toInflowError(error: unknown, context: string): InflowError {
   }
   const message = error instanceof Error ? error.message : String(error);
   const finalCode = code ?? 'KAFKA_ERROR';
-  const hint = hints[finalCode];
+  const hint = detail?.startsWith('FENCED_INSTANCE_ID')
+    ? 'another live member of the group uses the same group instance id (static membership); give each instance its own id'
+    : hints[finalCode];
   return new InflowError(finalCode, `${context}: ${detail ?? message}${hint ? ` (${hint})` : ''}`, { cause: error });
 }
 

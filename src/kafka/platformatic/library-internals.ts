@@ -11,9 +11,27 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Consumer, findErrorBy, Producer } from '@platformatic/kafka';
+import { InflowError } from '../../errors.ts';
 
 /** The version whose internals were checked (docs/decisions/0001-kafka-client.md, B1–B12). */
 export const CHECKED_LIBRARY_VERSION = '2.12.1';
+
+/** A symbol-keyed library method, found by its description on Consumer's prototype chain (the library does not export it). */
+function librarySymbol(description: string): symbol {
+  for (let p: object | null = Consumer.prototype; p; p = Object.getPrototypeOf(p) as object | null) {
+    for (const s of Object.getOwnPropertySymbols(p)) if (s.description === description) return s;
+  }
+  throw new InflowError(
+    'INTERNAL',
+    `@platformatic/kafka changed: no ${description} method (inflow's read_committed and static-membership patches hook into it)`,
+  );
+}
+
+/**
+ * The library method that hands out protocol API functions by name: read_committed filtering
+ * wraps its Fetch (./read-committed-consumer.ts), static membership its LeaveGroup (./static-membership.ts).
+ */
+export const kGetApi: symbol = librarySymbol('plt.kafka.base.getApi');
 
 /** The installed version, read from the package's own package.json. */
 export function installedLibraryVersion(): string {
@@ -108,6 +126,13 @@ export function libraryInternalsProblems(options: { consumerSource?: string } = 
   }
   for (const { event, emitted, why } of LIBRARY_EVENTS) {
     if (source !== undefined && !source.includes(emitted)) problems.push(`Consumer no longer emits "${event}" (${emitted}…): ${why}`);
+  }
+  // Static members must not leave the group on close (KIP-345): ./static-membership.ts answers
+  // the library's LeaveGroup itself, so the library must still ask for it by this name.
+  if (source !== undefined && !source.includes("this[kGetApi]('LeaveGroup'")) {
+    problems.push(
+      "Consumer no longer asks for \"LeaveGroup\" by name (this[kGetApi]('LeaveGroup', …)): a static member's close may leave the group (static-membership.ts)",
+    );
   }
   if (typeof findErrorBy !== 'function') problems.push('findErrorBy is no longer exported: retry delays classify errors with it');
   return problems;

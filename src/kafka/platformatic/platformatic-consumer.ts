@@ -115,27 +115,38 @@ export class PlatformaticConsumer implements KafkaConsumer {
   }
 
   #newRaw(): Consumer {
-    const raw = new ReadCommittedConsumer(this.#base, {
-      ...this.#base,
-      groupId: this.#options.groupId,
-      autocommit: false,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
-      rebalanceTimeout: this.#options.rebalanceTimeoutMs ?? 30_000,
-      isolationLevel: this.#options.isolationLevel === 'read_committed' ? 1 : 0,
-      maxWaitTime: 500,
-      highWaterMark: Math.max(16, Math.min(this.#maxBuffered, 1024)),
-      // Task-aware, sticky, co-partitioning (./group-assignor.ts): each member tells the leader
-      // what it owns and which topics are co-partitioned.
-      protocols: GROUP_PROTOCOLS,
-      protocolsMetadata: () =>
-        encodeUserData({
-          owned: [...this.#assigned.values()],
-          copartitioned: this.#options.copartitioned ?? [],
-          ...(this.#options.applicationServer === undefined ? {} : { applicationServer: this.#options.applicationServer }),
-        }),
-      partitionAssigner: taskPartitionAssigner,
-    });
+    const raw: ReadCommittedConsumer = new ReadCommittedConsumer(
+      this.#base,
+      {
+        ...this.#base,
+        groupId: this.#options.groupId,
+        autocommit: false,
+        sessionTimeout: this.#options.sessionTimeoutMs ?? 10_000,
+        ...(this.#options.groupInstanceId === undefined ? {} : { groupInstanceId: this.#options.groupInstanceId }),
+        heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
+        rebalanceTimeout: this.#options.rebalanceTimeoutMs ?? 30_000,
+        isolationLevel: this.#options.isolationLevel === 'read_committed' ? 1 : 0,
+        maxWaitTime: 500,
+        highWaterMark: Math.max(16, Math.min(this.#maxBuffered, 1024)),
+        // Task-aware, sticky, co-partitioning (./group-assignor.ts): each member tells the leader
+        // what it owns and which topics are co-partitioned.
+        protocols: GROUP_PROTOCOLS,
+        protocolsMetadata: () =>
+          encodeUserData({
+            owned: [...this.#assigned.values()],
+            copartitioned: this.#options.copartitioned ?? [],
+            ...(this.#options.applicationServer === undefined ? {} : { applicationServer: this.#options.applicationServer }),
+          }),
+        partitionAssigner: taskPartitionAssigner,
+      },
+      {
+        // Another live member took this static member's group.instance.id (./static-membership.ts):
+        // final, as in the Java client; poll() reports it (KAFKA_FENCED, naming the id).
+        onFenced: (error) => {
+          if (this.#raw === raw) this.#failed(error);
+        },
+      },
+    );
     // The library sets its generation at JoinGroup and its assignment at SyncGroup, then emits
     // this: only here do the two belong together.
     raw.on('consumer:group:join', () => {
@@ -215,7 +226,8 @@ export class PlatformaticConsumer implements KafkaConsumer {
    */
   #failed(error: Error): void {
     if (this.#closed) return;
-    const e = toInflowError(error, `consumer of group "${this.groupId}"`);
+    const instance = this.#options.groupInstanceId === undefined ? '' : ` (group instance id "${this.#options.groupInstanceId}")`;
+    const e = toInflowError(error, `consumer of group "${this.groupId}"${instance}`);
     if (!isTransient(e)) {
       this.#error ??= e;
       this.#wake?.();
@@ -244,6 +256,9 @@ export class PlatformaticConsumer implements KafkaConsumer {
    * zombie rejoined when the broker returned, led the group with no topics and assigned nothing
    * to anyone (measured: both members Stable with empty assignments). So close is retried with
    * backoff until it goes through; its LeaveGroup then also ends the zombie's membership at once.
+   * A static member (groupInstanceId) sends no LeaveGroup (./static-membership.ts): its close
+   * goes through at the first try, broker or not, and its successor under the same instance id
+   * takes the membership over.
    */
   #retire(raw: Consumer): void {
     void (async () => {

@@ -20,8 +20,9 @@ import {
   type ListCommitsOptions,
   type Offsets,
 } from '@platformatic/kafka';
-import { InflowError } from '../../errors.ts';
 import { dropAbortedRecords } from './aborted-transactions.ts';
+import { kGetApi } from './library-internals.ts';
+import { applyStaticMembership, type StaticMembershipOptions } from './static-membership.ts';
 import type { BaseClientOptions } from './connection-options.ts';
 
 type FetchResponse = fetchV17.FetchResponse;
@@ -30,15 +31,6 @@ type FetchResponse = fetchV17.FetchResponse;
 const HIDDEN = Symbol('inflow.abortedTransactions');
 
 type FetchPartition = FetchResponse['responses'][number]['partitions'][number] & { [HIDDEN]?: FetchPartition['abortedTransactions'] };
-
-/** The library method that hands out protocol API functions (not exported, found by its description). */
-function librarySymbol(description: string): symbol {
-  for (let p: object | null = Consumer.prototype; p; p = Object.getPrototypeOf(p) as object | null) {
-    for (const s of Object.getOwnPropertySymbols(p)) if (s.description === description) return s;
-  }
-  throw new InflowError('INTERNAL', `@platformatic/kafka changed: no ${description} method (read_committed filtering hooks into it)`);
-}
-const kGetApi = librarySymbol('plt.kafka.base.getApi');
 
 type ApiCallback = (error: Error | null, api?: (...args: unknown[]) => void) => void;
 
@@ -100,11 +92,16 @@ export class ReadCommittedConsumer extends Consumer {
   readonly #readCommitted: boolean;
   #admin: Admin | undefined;
 
-  constructor(base: BaseClientOptions, options: ConsumerOptions<Buffer, Buffer, Buffer, Buffer>) {
+  constructor(
+    base: BaseClientOptions,
+    options: ConsumerOptions<Buffer, Buffer, Buffer, Buffer>,
+    staticMembership: StaticMembershipOptions = {},
+  ) {
     super(options);
     this.#base = base;
     this.#readCommitted = options.isolationLevel === READ_COMMITTED;
     if (this.#readCommitted) hideAbortedTransactionsFromLibrary(this);
+    if (options.groupInstanceId) applyStaticMembership(this, staticMembership);
   }
 
   override fetch(options: FetchOptions<Buffer, Buffer, Buffer, Buffer>, callback: CallbackWithPromise<FetchResponse>): void;

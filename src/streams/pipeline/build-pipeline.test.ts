@@ -219,6 +219,7 @@ pipeline:
       `
 applicationId: app
 instanceId: i-1
+staticMembership: true
 guarantee: exactly-once
 errors: { policy: dlq, deadLetterTopic: app-errors }
 limits: { maxInFlight: 10, commitIntervalMs: 50 }
@@ -260,6 +261,7 @@ pipeline:
     assert.deepEqual(built.runnerOptions, {
       applicationId: 'app',
       instanceId: 'i-1',
+      staticMembership: true,
       guarantee: 'exactly-once',
       onError: 'dlq',
       deadLetterTopic: 'app-errors',

@@ -221,6 +221,7 @@ export async function buildPipeline(config: PipelineConfig, deps: PipelineDeps =
       onError: config.errors.policy,
       autoOffsetReset: config.autoOffsetReset,
       ...(config.instanceId !== undefined ? { instanceId: config.instanceId } : {}),
+      ...(config.staticMembership ? { staticMembership: true } : {}),
       ...(config.errors.deadLetterTopic !== undefined ? { deadLetterTopic: config.errors.deadLetterTopic } : {}),
       ...(config.state ? { stateDir: resolve(baseDir, config.state.dir) } : {}),
       ...(config.state?.maxStoreBytes !== undefined ? { maxStoreBytes: config.state.maxStoreBytes } : {}),

@@ -372,6 +372,13 @@ export const pipelineConfigSchema = z
      * Default 1 (`inflow stream --threads` overrides it).
      */
     threads: z.union([z.number().int().min(1).max(256), z.literal('auto')]).optional(),
+    /**
+     * Static group membership (KIP-345): the instance joins with `instanceId` as its
+     * group.instance.id and gets its partitions back without a rebalance after a broker outage
+     * or a restart within the session timeout. Needs an instanceId unique in the group and
+     * stable across restarts; see StreamsRunnerOptions.staticMembership.
+     */
+    staticMembership: z.boolean().default(false),
     kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
     /** The Schema Registry that `{ format: avro | protobuf | json-schema }` keys and values use. */
     schemaRegistry: schemaRegistryConfigSchema.optional(),

@@ -24,6 +24,15 @@ export interface StreamsRunnerOptions {
    * predecessor's open transaction at once instead of waiting for the transaction timeout.
    */
   readonly instanceId?: string;
+  /**
+   * Join the consumer group as a static member (KIP-345) with `instanceId` as its
+   * `group.instance.id`. After a broker outage or a restart within `sessionTimeoutMs` the
+   * instance takes its partitions back without a rebalance of the whole group; on close it does
+   * not leave the group, so its partitions wait for it until the session times out. Needs an
+   * `instanceId` unique in the group and stable across restarts (a StatefulSet's pod name — the
+   * host name there — is both). Default false.
+   */
+  readonly staticMembership?: boolean;
   readonly guarantee?: Guarantee;
   /** What happens to a record that fails: dead-letter it (default), skip it, or stop the pipeline. */
   readonly onError?: ErrorPolicy;

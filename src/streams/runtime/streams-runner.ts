@@ -283,6 +283,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
       // A task reads partition p of each input topic of its sub-topology: the group assigns them together.
       copartitioned: topology.subtopologies.map((s) => s.inputTopics).filter((topics) => topics.length > 1),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      ...(options.staticMembership ? { groupInstanceId: instanceId } : {}),
       ...(options.applicationServer === undefined ? {} : { applicationServer: options.applicationServer }),
     });
     consumer = c;
