@@ -8,10 +8,11 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { type KafkaConfig, kafkaConfigSchema, parseBootstrapServers } from '../config/kafka-config.ts';
-import { validateConfig } from '../config/load-config.ts';
+import { loadConfigFile, validateConfig } from '../config/load-config.ts';
 import { loadEdgeConfig } from '../edge/index.ts';
 import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
+import { endpointFormatsSchema } from '../server/kafka/endpoint-formats.ts';
 import { buildPipeline, loadPipelineFile } from '../streams/pipeline/index.ts';
 import { cliError, joinNegativeValues, reportError } from './cli-errors.ts';
 import { kafkaFromFlags } from './kafka-flags.ts';
@@ -25,7 +26,8 @@ Creates the Kafka topics that inflow's commands read and write, unless they exis
                     (--partitions each), and the models topic of an embedded source (compacted)
   an edge agent     its forward topics (readings, predictions, errors) and its models topic
   --endpoint        the Kafka-native endpoint of "inflow serve --kafka": request, response and
-                    error topics (--request-topic, --response-topic, --error-topic as for serve)
+                    error topics (--request-topic, --response-topic, --error-topic as for serve),
+                    and with --endpoint-formats <file> (as for serve) its prediction log topic
   --models-topic    a models topic for "inflow models publish" / "serve --models-topic"
 Models topics get cleanup.policy=compact and one partition (one total order of publishes).
 
@@ -151,6 +153,7 @@ function parse(argv: string[]) {
     'request-topic': { type: 'string' },
     'response-topic': { type: 'string' },
     'error-topic': { type: 'string' },
+    'endpoint-formats': { type: 'string' },
   } as const;
   const args = joinNegativeValues(argv, (flag) => options[flag as keyof typeof options]?.type === 'string');
   return parseArgs({ args, allowPositionals: true, strict: true, options });
@@ -172,6 +175,14 @@ async function plan(values: ReturnType<typeof parse>['values'], files: string[])
       { topic: values['response-topic'] ?? 'inflow-responses', partitions, configs: {}, role: 'Kafka-native endpoint: responses' },
       { topic: values['error-topic'] ?? 'inflow-errors', partitions, configs: {}, role: 'Kafka-native endpoint: errors' },
     );
+    // serve writes a prediction log only where the formats file names one; it must exist too.
+    const formats =
+      values['endpoint-formats'] === undefined ? undefined : await loadConfigFile(endpointFormatsSchema, values['endpoint-formats']);
+    if (formats?.predictionLog) {
+      topics.push({ topic: formats.predictionLog.topic, partitions, configs: {}, role: 'Kafka-native endpoint: prediction log' });
+    }
+  } else if (values['endpoint-formats'] !== undefined) {
+    throw new InflowError('INVALID_ARGUMENT', "--endpoint-formats goes with --endpoint (it names the endpoint's prediction log topic)");
   }
   if (values['models-topic'])
     topics.push({ topic: values['models-topic'], partitions: 1, configs: { ...COMPACTED }, role: 'models topic' });
