@@ -40,12 +40,18 @@ Options:
   --grpc-port <n>     gRPC port (default 8500, or a free one when 8500 is taken)
   --stay              keep the server and dashboard up after the summary, until Ctrl-C
   --json              print the summary as JSON (progress goes to stderr)
+  --scene <name>      card-payments: the stateful example instead (examples/pipelines/card-payments.yaml:
+                      per-card window features + a merchants table → card-fraud-gbt; takes --kafka,
+                      --rate (default 300), --json)
+  --avro              with --scene: Avro records under the Schema Registry at SCHEMA_REGISTRY_URL
 
 Examples:
   inflow demo
   inflow demo --records 2000 --rate 2000
   inflow demo --kafka auto --exactly-once
-  inflow demo --kafka 127.0.0.1:9092 --remote oip-rest --stay`;
+  inflow demo --kafka 127.0.0.1:9092 --remote oip-rest --stay
+  inflow demo --scene card-payments
+  SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7 inflow demo --scene card-payments --avro --kafka auto`;
 
 /** Flags of `inflow demo`, as typed. */
 export interface DemoFlags {
@@ -58,6 +64,9 @@ export interface DemoFlags {
   readonly grpcPort?: string | undefined;
   readonly stay?: boolean | undefined;
   readonly json?: boolean | undefined;
+  /** A scene instead of the two-mode demo (demo-stateful.ts). */
+  readonly scene?: string | undefined;
+  readonly avro?: boolean | undefined;
 }
 
 /** Stops the run when predictions stop arriving for this long, ms. */
@@ -103,6 +112,12 @@ function onStopSignal(controller: AbortController, err: ProgressStream): () => v
 
 /** Runs the demo; resolves when it ended (summary printed) and everything it started is stopped. */
 export async function demoCommand(flags: DemoFlags, out: (line: string) => void): Promise<void> {
+  if (flags.scene !== undefined || flags.avro) {
+    const { DEMO_SCENES, statefulDemo } = await import('./demo-stateful.ts');
+    if (!DEMO_SCENES.includes(flags.scene as (typeof DEMO_SCENES)[number]))
+      throw new InflowError('INVALID_ARGUMENT', `--scene must be one of ${DEMO_SCENES.join(', ')}, got "${flags.scene ?? ''}"`);
+    return statefulDemo(flags, out);
+  }
   const records = integer(flags.records, '--records', 20_000, 1, 10_000_000);
   const rate = integer(flags.rate, '--rate', 1000, 0, 1_000_000);
   const protocol = (flags.remote ?? 'oip-grpc') as DemoProtocol;
