@@ -1,7 +1,8 @@
 /**
  * Keeps newly assigned partitions whose tasks have state stores paused until those stores are
  * restored from their changelogs (issue 17): records of a task are processed only against its
- * complete state. Only those partitions are paused (reason `restoring`); the others keep flowing.
+ * complete state. Only those partitions are paused (reason `restoring`), each until its own task
+ * is restored; the other tasks keep flowing.
  */
 import { InflowError } from '../../errors.ts';
 import type { TopicPartition } from '../../kafka/types.ts';
@@ -29,21 +30,25 @@ export function createRestorePauser(o: RestorePauserOptions): (added: readonly T
     if (stateful.length === 0) return;
     o.pauses()?.pause(stateful, PauseReason.RESTORING);
     metrics.pausedPartitions.set(labels, o.pauses()?.size ?? 0);
-    stores.assigned(stateful).then(
-      () => {
-        o.pauses()?.resume(stateful, PauseReason.RESTORING);
-        metrics.pausedPartitions.set(labels, o.pauses()?.size ?? 0);
-        o.wake();
-      },
-      (error: unknown) => {
-        // A revoked partition or a stop cancels its restore: nothing to do.
-        if (InflowError.from(error).code === 'CANCELLED') return;
-        o.fail(
-          new InflowError(InflowError.from(error, 'KAFKA_ERROR').code, `restoring state stores failed: ${(error as Error).message}`, {
-            cause: error,
-          }),
-        );
-      },
-    );
+    // Each partition resumes when its own task is restored, not when the slowest task of the
+    // assignment is (a task's partitions share its restore, so they resume together).
+    for (const tp of stateful) {
+      stores.assigned([tp]).then(
+        () => {
+          o.pauses()?.resume([tp], PauseReason.RESTORING);
+          metrics.pausedPartitions.set(labels, o.pauses()?.size ?? 0);
+          o.wake();
+        },
+        (error: unknown) => {
+          // A revoked partition or a stop cancels its restore: nothing to do.
+          if (InflowError.from(error).code === 'CANCELLED') return;
+          o.fail(
+            new InflowError(InflowError.from(error, 'KAFKA_ERROR').code, `restoring state stores failed: ${(error as Error).message}`, {
+              cause: error,
+            }),
+          );
+        },
+      );
+    }
   };
 }

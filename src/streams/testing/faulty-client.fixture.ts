@@ -4,13 +4,15 @@
  * what the streams runner does when Kafka misbehaves.
  */
 import type { createMemoryClient } from '../../kafka/memory/memory-client.ts';
-import type { KafkaClient, KafkaConsumer, KafkaTransaction } from '../../kafka/types.ts';
+import type { KafkaClient, KafkaConsumer, KafkaTransaction, RestoreConsumer, TopicPartition } from '../../kafka/types.ts';
 
 export interface Faults {
   /** Runs instead of a transaction's commit; return to let the real commit go ahead. */
   commit?: (inner: KafkaTransaction) => Promise<void>;
   /** Rewrites what a consumer's poll returns. */
   poll?: (records: Awaited<ReturnType<KafkaConsumer['poll']>>) => Awaited<ReturnType<KafkaConsumer['poll']>>;
+  /** Awaited before each poll of a restore consumer, with its assignment (holds a restore back). */
+  restorePoll?: (assignment: TopicPartition[]) => Promise<void>;
 }
 
 /** The memory client with faults injected into the runner's producers and consumers. */
@@ -32,6 +34,23 @@ export function faulty(memory: ReturnType<typeof createMemoryClient>, faults: Fa
         },
         close: () => inner.close(),
       };
+    },
+    restoreConsumer(options) {
+      const inner = memory.restoreConsumer(options);
+      const before = faults.restorePoll;
+      if (!before) return inner;
+      return new Proxy(inner, {
+        get(target, property, receiver) {
+          if (property === 'poll') {
+            return async (...args: Parameters<RestoreConsumer['poll']>) => {
+              await before(target.assignment());
+              return target.poll(...args);
+            };
+          }
+          const value = Reflect.get(target, property, receiver) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
     },
     consumer(options) {
       const inner = memory.consumer(options);
