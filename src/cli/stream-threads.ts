@@ -153,6 +153,7 @@ export async function streamThreadsCommand(
     }
     registerProcessMetrics(processMetrics);
     let round = 0;
+    const lastMetrics: Array<MetricObjectWithValues<MetricValue<string>>[] | undefined> = workers.map(() => undefined);
     const probe = async (): Promise<void> => {
       const id = ++round;
       const answers = await Promise.all(
@@ -170,9 +171,12 @@ export async function streamThreadsCommand(
       );
       probeWaiters.delete(id);
       allReady = failure === undefined && !stopping && answers.every((a) => a?.ready === true);
-      aggregated = AggregatorRegistry.aggregate(
-        answers.flatMap((a) => (a ? [a.metrics as MetricObjectWithValues<MetricValue<string>>[]] : [])),
-      );
+      // A thread too busy to answer within the interval keeps its last metrics in the sum: leaving
+      // it out would make the instance's counters go backwards (Prometheus reads that as a reset).
+      answers.forEach((a, i) => {
+        if (a) lastMetrics[i] = a.metrics as MetricObjectWithValues<MetricValue<string>>[];
+      });
+      aggregated = AggregatorRegistry.aggregate(lastMetrics.filter((m) => m !== undefined));
     };
     probeTimer = setInterval(() => void probe(), hooks.probeIntervalMs ?? 1000);
     probes = await startStreamProbes(

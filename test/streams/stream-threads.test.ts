@@ -85,7 +85,6 @@ pipeline:
     const input = uniqueName('threads-in');
     const output = uniqueName('threads-out');
     await createTopics(client, [input, output], 4);
-    await produceDigits(client, input, ref, COUNT);
     const { file, applicationId } = await pipelineFile('threads', input, output, 'dlq');
     const lines: string[] = [];
     const stop = new AbortController();
@@ -112,12 +111,34 @@ pipeline:
         },
         { timeoutMs: 90_000, describe: () => lines.slice(-5).join('\n') },
       );
+      // Produced once both threads hold partitions: ready means a thread's runner started, not that
+      // the group rebalanced to include it (the first member rejoins on its next heartbeat), and the
+      // first thread drained records produced earlier alone on an idle machine.
+      await waitFor(
+        'the group to give both threads partitions',
+        async () => {
+          const group = await client.admin().describeGroup(applicationId);
+          return group.state === 'Stable' && group.members.length === 2 && group.members.every((m) => m.assignment.length > 0)
+            ? true
+            : undefined;
+        },
+        { timeoutMs: 60_000, describe: () => lines.slice(-5).join('\n') },
+      );
+      await produceDigits(client, input, ref, COUNT);
       // Done when the group committed every input (each thread commits its own partitions).
       await waitForLagZero(client, applicationId, input, 120_000);
-      // The instance's /metrics sums the threads' counters: every input was consumed at least once.
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const consumed = [...text.matchAll(/^inflow_stream_records_in_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
-      assert.ok(consumed >= COUNT, `inflow_stream_records_in_total ${consumed} < ${COUNT}`);
+      // The instance's /metrics sums the threads' counters (sampled every probe interval): every
+      // input was consumed at least once.
+      let consumed = 0;
+      await waitFor(
+        `inflow_stream_records_in_total summed over the threads to reach ${COUNT}`,
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          consumed = [...text.matchAll(/^inflow_stream_records_in_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+          return consumed >= COUNT ? true : undefined;
+        },
+        { timeoutMs: 30_000, describe: () => `last sum ${consumed}` },
+      );
     } finally {
       stop.abort();
       await run.catch(() => undefined);
