@@ -33,13 +33,13 @@ const COUNT = 50_000;
 const KEYS = 500;
 const KILLS = 5;
 
-async function produceEvents(client: KafkaClient, topic: string, from: number, count: number): Promise<void> {
+async function produceEvents(client: KafkaClient, topic: string, from: number, count: number, keys = KEYS): Promise<void> {
   const producer = client.producer();
   try {
     for (let start = from; start < from + count; start += 5000) {
       const records = [];
       for (let i = start; i < Math.min(from + count, start + 5000); i++)
-        records.push({ topic, key: Buffer.from(`key-${i % KEYS}`), value: Buffer.from(`{"i":${i}}`) });
+        records.push({ topic, key: Buffer.from(`key-${i % keys}`), value: Buffer.from(`{"i":${i}}`) });
       await producer.send(records);
     }
   } finally {
@@ -48,7 +48,7 @@ async function produceEvents(client: KafkaClient, topic: string, from: number, c
 }
 
 /** Per key, the counts the outputs carry must be exactly 1, 2, …, n: no update lost, none applied twice. */
-function assertCounts(records: readonly ConsumedRecord[], total: number): void {
+function assertCounts(records: readonly ConsumedRecord[], total: number, keys = KEYS): void {
   const byKey = new Map<string, number[]>();
   for (const r of records) {
     const key = r.key?.toString() ?? '';
@@ -57,10 +57,10 @@ function assertCounts(records: readonly ConsumedRecord[], total: number): void {
     if (!list) byKey.set(key, (list = []));
     list.push(count);
   }
-  assert.equal(byKey.size, KEYS);
+  assert.equal(byKey.size, keys);
   const bad: string[] = [];
   for (const [key, counts] of byKey) {
-    const want = total / KEYS;
+    const want = total / keys;
     if (counts.length !== want || counts.some((c, i) => c !== i + 1))
       bad.push(`${key}: ${counts.length} outputs, ${counts.slice(0, 8).join(',')}…`);
   }
@@ -147,28 +147,41 @@ describe('state stores on Apache Kafka', { skip: bootstrap ? false : 'no Kafka b
     const input = uniqueName('alo-ckpt-in');
     const output = uniqueName('alo-ckpt-out');
     const applicationId = uniqueName('alo-ckpt-app');
-    // Two partitions of about 15 000 records each: both stores pass the 10 000-record checkpoint threshold.
+    // A commit writes one changelog record per key it covers, so the first 30 000 records have
+    // distinct keys: each of the two store partitions gets about 15 000 changelog records and
+    // passes the 10 000-record checkpoint threshold. The next 30 000 count every key again: each
+    // output's count 2 checks the value the restart restored for its key.
+    const keys = 30_000;
     const first = 30_000;
-    const more = 1000;
+    const more = 30_000;
     await createTopics(client, [input, output, `${applicationId}-dlq`], 2);
-    await produceEvents(client, input, 0, first);
+    await produceEvents(client, input, 0, first, keys);
     const cfg = { ...config(applicationId, input, output, 'alo'), guarantee: 'at-least-once' as const };
     const crashed = startChildProcess(CHILD, cfg, 60_000);
     running = [crashed];
     await crashed.started;
     // Everything committed before the kill, so at-least-once reprocesses nothing and the counts stay exact.
     await waitForLagZero(client, applicationId, input, 120_000);
+    // A commit writes its checkpoint after its offset commit (the engine flushed first): wait for
+    // both, then kill. The task never closed, so only its commits can have written them.
+    const checkpoints = (): { task: string; kind: string }[] =>
+      readdirSync(join(cfg.stateDir, applicationId)).map((task) => ({
+        task,
+        kind: readCheckpoint(join(cfg.stateDir, applicationId, task, 'counts')).kind,
+      }));
+    await waitFor(
+      'a checkpoint of each store partition written by a commit',
+      () => {
+        const c = checkpoints();
+        return c.length === 2 && c.every((x) => x.kind === 'offset') ? true : undefined;
+      },
+      { timeoutMs: 30_000, describe: () => `${JSON.stringify(checkpoints())}\n${crashed.output()}` },
+    );
     await crashed.kill();
-    const checkpoints = readdirSync(join(cfg.stateDir, applicationId)).map((task) => ({
-      task,
-      read: readCheckpoint(join(cfg.stateDir, applicationId, task, 'counts')),
-    }));
-    assert.equal(checkpoints.length, 2);
-    for (const c of checkpoints) assert.equal(c.read.kind, 'offset', `task ${c.task} has a checkpoint although it never closed`);
     const restarted = startChildProcess(CHILD, cfg, 60_000);
     running = [restarted];
     await restarted.started;
-    await produceEvents(client, input, first, more);
+    await produceEvents(client, input, first, more, keys);
     await waitForLagZero(client, applicationId, input, 120_000);
     const log = restarted.output();
     assert.equal(await restarted.stop(), 0, `the restarted run closes cleanly:\n${log}`);
@@ -182,7 +195,7 @@ describe('state stores on Apache Kafka', { skip: bootstrap ? false : 'no Kafka b
       assert.ok(BigInt(r.from) >= 10_000n, `restored from the checkpoint (${r.from}), not from the beginning`);
       assert.ok(r.records < Number(r.to), `replayed only the tail (${r.records} records from ${r.from} to ${r.to})`);
     }
-    assertCounts(await readToEnd(client, output, { isolation: 'read_uncommitted' }), first + more);
+    assertCounts(await readToEnd(client, output, { isolation: 'read_uncommitted' }), first + more, keys);
   });
 
   it('moves a leaving instance’s state to the one that stays, through the changelog', async () => {

@@ -12,7 +12,7 @@
  * without a prediction after "addPartitionsToTransaction failed" under load).
  */
 import { InflowError } from '../../errors.ts';
-import type { ConsumedRecord, KafkaConsumer, ProducerRecord, RecordMetadata, TopicPartition } from '../../kafka/types.ts';
+import type { ConsumedRecord, KafkaConsumer, ProducerRecord, TopicPartition } from '../../kafka/types.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Topology } from '../api/topology.ts';
 import { deadLetterRecord, type ErrorPolicy } from './dead-letter.ts';
@@ -23,7 +23,7 @@ import { StageError } from './stage-error.ts';
 import { type PartitionOffset, StreamTask, taskIdText } from './stream-task.ts';
 import type { StreamsMetrics } from './streams-metrics.ts';
 import type { StreamsProducer } from './streams-producer.ts';
-import type { TaskStores } from './task-stores.ts';
+import type { StoreCommit, TaskStores } from './task-stores.ts';
 
 export interface TaskManagerOptions {
   readonly topology: Topology;
@@ -192,12 +192,7 @@ export class TaskManager {
         o.metrics.skipped.inc(labels);
         entry.out = [];
       }
-    } else {
-      // Its store writes go out as changelog records with its outputs: in exactly-once mode they
-      // join the same transaction as the outputs and the offset commit.
-      const changelog = o.state?.completed(entry.record);
-      entry.out = changelog && changelog.length > 0 ? [...result, ...changelog] : result;
-    }
+    } else entry.out = result;
     if (queue.headReady()) this.kick();
   }
 
@@ -224,9 +219,8 @@ export class TaskManager {
     const advanced: [PartitionQueue, bigint][] = [];
     for (const task of this.#tasks.values()) advanced.push(...task.release(ready));
     if (ready.length > 0) {
-      let sent: readonly RecordMetadata[];
       try {
-        sent = await o.collector.send(ready);
+        await o.collector.send(ready);
       } catch (error) {
         // These records left their queues; the rewind that follows consumes them again.
         // Counted as in flight still, they would hold the budget (and, after enough failed
@@ -236,11 +230,7 @@ export class TaskManager {
         throw error;
       }
       for (const [q, offset] of advanced) if (q.live) q.produced = offset;
-      if (o.state) {
-        // One synchronous step: a commit's snapshot of changelog ends covers released writes only.
-        o.state.acknowledged(sent);
-        for (const e of ready) o.state.released(e.record);
-      }
+      if (o.state) for (const e of ready) o.state.released(e.record);
       this.#setInFlight(-ready.length);
       o.onReleased();
     }
@@ -278,19 +268,25 @@ export class TaskManager {
     const consumer = this.#consumer;
     const producer = this.#o.producer;
     if (!consumer || !producer.started) return;
-    // The writes of records released before this commit: folded into the engines once it succeeded.
-    const covered = this.#o.state?.beginCommit();
+    // The writes of records released before this commit, the latest per key: their changelog
+    // records go out first — in the transaction (exactly-once), or acknowledged before the offsets
+    // name their records (at-least-once) — and they are folded into the engines once it succeeded.
+    const state = this.#o.state;
+    const covered = state?.beginCommit();
+    const changelog = covered ? (state as TaskStores).changelog(covered) : [];
+    if (changelog.length > 0) {
+      // At-least-once: the broker's offsets for them are where this commit's checkpoint goes.
+      (state as TaskStores).acknowledged(covered as StoreCommit, await producer.send(changelog));
+      for (const r of changelog) this.#o.metrics.recordsOut.inc({ ...this.#o.labels, topic: r.topic });
+    }
     if (producer.eos) {
       if (!(await producer.commitTransaction(consumer, offsets))) return;
-    } else {
-      if (offsets.length === 0) return;
-      await consumer.commit(offsets);
-    }
-    if (covered) {
-      this.#foldState(covered);
-      // At-least-once: a checkpoint now and then, so a restart after a crash replays only the changelog's tail.
-      if (!producer.eos && !this.#o.isFailed()) await this.#o.state?.checkpoint(covered);
-    }
+    } else if (offsets.length > 0) await consumer.commit(offsets);
+    if (covered) this.#foldState(covered);
+    if (offsets.length === 0 && !producer.eos) return;
+    // At-least-once, after the offset commit succeeded and the writes were folded (Kafka Streams'
+    // StreamTask.postCommit): a checkpoint now and then, so a restart after a crash replays only the changelog's tail.
+    if (covered && !producer.eos && !this.#o.isFailed()) await (state as TaskStores).checkpoint(covered);
     for (const o of offsets) {
       const q = this.#taskFor(o, false)?.existingQueue(o.topic);
       if (q) q.committed = o.offset;

@@ -1,6 +1,6 @@
 /**
- * The runner's store lifecycle on the in-process log: changelogs created and written with the
- * outputs, restore on assignment (from a checkpoint on lmdb, from the beginning otherwise or
+ * The runner's store lifecycle on the in-process log: changelogs created and written at each
+ * commit, restore on assignment (from a checkpoint on lmdb, from the beginning otherwise or
  * when the checkpoint is corrupt), and the transactional overlay: an aborted transaction's
  * writes are discarded, not applied twice.
  */
@@ -122,16 +122,23 @@ const expectedCounts = (n: number, batches = 1): Record<string, number> => {
 };
 
 describe('state stores in the runner', () => {
-  it('creates a compacted changelog per store with the input’s partitions and writes each update to it', async () => {
+  it('creates a compacted changelog per store with the input’s partitions and writes each key’s latest value to it per commit', async () => {
     const memory = createMemoryClient();
     await setup(memory);
     await send(memory, keys(20));
     await runUntil(memory, memory, 20);
     const [changelog] = await memory.admin().describeTopics(['app-counts-changelog']);
     assert.equal(changelog?.partitions, 2);
+    const latest = new Map<string, number>();
     let updates = 0;
-    for (let p = 0; p < 2; p++) updates += memory.log.read('app-counts-changelog', p, 0n, 1000, true).records.length;
-    assert.equal(updates, 20, 'one changelog record per update');
+    for (let p = 0; p < 2; p++) {
+      for (const r of memory.log.read('app-counts-changelog', p, 0n, 1000, true).records) {
+        updates++;
+        latest.set(r.key?.toString('latin1') ?? '', JSON.parse(r.value?.toString() ?? 'null') as number);
+      }
+    }
+    assert.deepEqual([...latest.values()].sort(), [2, 3, 3, 3, 3, 3, 3], 'each of the 7 keys ends at its count');
+    assert.ok(updates >= 7 && updates <= 20, `at most one record per key and commit (${updates} for 20 updates of 7 keys)`);
     check(memory, expectedCounts(20));
   });
 
@@ -164,7 +171,8 @@ describe('state stores in the runner', () => {
         Array.from({ length: total }, (_, i) => ({
           topic: 'events',
           partition: 0,
-          key: Buffer.from(`k${i % 50}`),
+          // Distinct keys: one changelog record per key and commit, so the changelog grows by one per record.
+          key: Buffer.from(`k${i}`),
           value: Buffer.from('{"n":0}'),
         })),
       );
@@ -216,7 +224,10 @@ describe('state stores in the runner', () => {
     try {
       await until(() => runner.stats().restoring === 0, 'the stores are restored');
       const restored = (await runner.metrics.restoredRecords.get()).values.reduce((a, v) => a + v.value, 0);
-      assert.equal(restored, 25, 'the in-memory engine replays every changelog record');
+      let logged = 0;
+      for (let p = 0; p < 2; p++) logged += memory.log.read('app-counts-changelog', p, 0n, 1000, true).records.length;
+      assert.ok(logged >= 7, `the changelog holds every key (${logged} records)`);
+      assert.equal(restored, logged, 'the in-memory engine replays every changelog record');
       const remaining = (await runner.metrics.restoreRemaining.get()).values.map((v) => v.value);
       assert.deepEqual(remaining, [0, 0], 'both store partitions report nothing left');
     } finally {

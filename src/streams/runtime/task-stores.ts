@@ -2,9 +2,9 @@
  * The store lifecycle of a runner's tasks (issue 17): opens a task's stores when its input
  * partitions are assigned and restores them from their changelogs before any of its records is
  * processed (the runner keeps those partitions paused meanwhile); hands the record processor
- * each record's view of a store ({@link StoreProvider}); turns a completed record's writes into
- * changelog records that go out with its outputs; folds released writes into the engines after
- * each successful commit; discards unfolded writes on abort; and closes a task's stores on
+ * each record's view of a store ({@link StoreProvider}); turns the writes a commit covers into
+ * changelog records (the latest per key) that go out with the commit; folds them into the engines
+ * after it succeeded; discards unfolded writes on abort; and closes a task's stores on
  * revocation and at shutdown — cleanly: the engine flushed and a checkpoint written, so the next
  * assignment restores only what was written since.
  *
@@ -14,9 +14,11 @@
  * last, so a restart after a crash replays only the changelog's tail; exactly-once deletes the
  * checkpoint when a task opens and writes one only at a clean close, so after a crash the store
  * is wiped and restored from the beginning (state not known good). An at-least-once checkpoint
- * names the changelog offset after the last record acknowledged before the commit began: every
- * write below it is folded into the engine (the engine may hold more; replaying a changelog
- * tail over it converges on the same values), never less.
+ * is written only after the commit's offset commit succeeded and its writes were folded, and
+ * names the changelog offset after the commit's own last changelog record, as the broker
+ * acknowledged it in the send that carried the commit's changelog records: every write below it
+ * is folded into the engine (the engine may hold more; replaying a changelog tail over it
+ * converges on the same values), never less.
  *
  * Engines: lmdb under `<stateDir>/<applicationId>/<task>/<store>` when a state directory is
  * configured, else in memory (then every assignment restores the whole changelog).
@@ -32,7 +34,7 @@ import type { KeyValueBytesStore } from '../state/key-value-store.ts';
 import { createLmdbEngine } from '../state/lmdb-engine.ts';
 import { createMemoryEngine, type StoreEngine } from '../state/store-engine.ts';
 import type { CommittedStore, StoreProvider, StoreWriter } from '../state/store-provider.ts';
-import { TransactionalStore } from '../state/transactional-store.ts';
+import { type PreparedCommit, TransactionalStore } from '../state/transactional-store.ts';
 import { type RestoreTarget, restoreStores } from './state-restorer.ts';
 import { taskIdText } from './stream-task.ts';
 import type { StreamsMetrics } from './streams-metrics.ts';
@@ -56,8 +58,6 @@ interface StoreInstance {
   readonly store: TransactionalStore;
   readonly dir: string | undefined;
   readonly changelog: TopicPartition | undefined;
-  /** The offset after the last changelog record the broker acknowledged for this store (at-least-once). */
-  acked: bigint;
   /** The offset of the last checkpoint written (or restored from). */
   checkpointed: bigint;
   /** A checkpoint being written after a commit: the close waits for it. */
@@ -65,9 +65,13 @@ interface StoreInstance {
   closed: boolean;
 }
 
-/** What a commit covers: the released writers of every store and, at-least-once, each store's acknowledged changelog end. */
-export interface CommitToken {
-  readonly writers: Map<TransactionalStore, Set<string>>;
+/**
+ * What one commit covers: per store, its prepared writes ({@link TaskStores.beginCommit}) and,
+ * at-least-once, the changelog end of each persistent store the commit wrote to: the offset after
+ * its last changelog record, as acknowledged in the send that carried them ({@link TaskStores.acknowledged}).
+ */
+export interface StoreCommit {
+  readonly prepared: Map<TransactionalStore, PreparedCommit>;
   readonly ends: Map<StoreInstance, bigint>;
 }
 
@@ -92,7 +96,7 @@ const writerId = (w: StoreWriter): string => `${w.topic}:${w.partition}:${w.offs
 export class TaskStores implements StoreProvider {
   readonly #o: TaskStoresOptions;
   readonly #tasks = new Map<string, TaskState>();
-  /** Open persistent store instances by changelog partition (`topic:partition`), for acknowledgements. */
+  /** Open persistent store instances by changelog partition (`topic:partition`), at-least-once: for checkpoints after commits. */
   readonly #byChangelog = new Map<string, StoreInstance>();
   /** Sub-topology of each input topic, for the sub-topologies that have stores. */
   readonly #stateful = new Map<string, { id: number; stores: readonly string[] }>();
@@ -177,7 +181,6 @@ export class TaskStores implements StoreProvider {
         store: new TransactionalStore(name, engine, changelog),
         dir,
         changelog,
-        acked: 0n,
         checkpointed: 0n,
         checkpointing: Promise.resolve(),
         closed: false,
@@ -217,16 +220,6 @@ export class TaskStores implements StoreProvider {
     return task;
   }
 
-  /** A record finished: its writes become changelog records, to be produced with its outputs. */
-  completed(record: StoreWriter): ProducerRecord[] {
-    const task = this.#tasks.get(this.#taskId(record) ?? '');
-    if (!task) return [];
-    const out: ProducerRecord[] = [];
-    const writer = writerId(record);
-    for (const s of task.stores.values()) out.push(...s.store.changelogRecords(writer));
-    return out;
-  }
-
   /** A record failed (or was dropped): its writes never happened. */
   failed(record: StoreWriter): void {
     const task = this.#tasks.get(this.#taskId(record) ?? '');
@@ -235,7 +228,7 @@ export class TaskStores implements StoreProvider {
     for (const s of task.stores.values()) s.store.drop(writer);
   }
 
-  /** A record's outputs were handed to the producer: the next commit folds its writes. */
+  /** A record's outputs were handed to the producer: the next commit covers its writes. */
   released(record: StoreWriter): void {
     const task = this.#tasks.get(this.#taskId(record) ?? '');
     if (!task) return;
@@ -244,39 +237,49 @@ export class TaskStores implements StoreProvider {
   }
 
   /**
-   * The broker acknowledged `sent` (a pump's outputs, before its records are released):
-   * at-least-once, each persistent store's changelog end moves up to what it holds. Call it in
-   * the same synchronous step as {@link released}, so a commit's snapshot of these ends covers
-   * only released writes.
+   * What a commit starting now covers: the released writes of every store, the latest per key.
+   * Their changelog records ({@link TaskStores.changelog}) go out before the commit: in its
+   * transaction (exactly-once) or before its offset commit (at-least-once).
    */
-  acknowledged(sent: readonly RecordMetadata[]): void {
-    if (this.#byChangelog.size === 0) return;
-    for (const m of sent) {
-      const instance = this.#byChangelog.get(partitionKey(m.topic, m.partition));
-      if (instance && m.offset >= instance.acked) instance.acked = m.offset + 1n;
-    }
+  beginCommit(): StoreCommit {
+    const prepared = new Map<TransactionalStore, PreparedCommit>();
+    for (const t of this.#tasks.values()) for (const s of t.stores.values()) prepared.set(s.store, s.store.prepareCommit());
+    return { prepared, ends: new Map() };
   }
 
-  /** What a commit starting now covers: the released writers of every store, and the changelog ends acknowledged so far. */
-  beginCommit(): CommitToken {
-    const writers = new Map<TransactionalStore, Set<string>>();
-    for (const t of this.#tasks.values()) for (const s of t.stores.values()) writers.set(s.store, s.store.releasedWriters());
-    const ends = new Map<StoreInstance, bigint>();
-    for (const s of this.#byChangelog.values()) if (s.acked > s.checkpointed) ends.set(s, s.acked);
-    return { writers, ends };
-  }
-
-  /** The commit succeeded: folds what it covered into the engines. */
-  committed(token: CommitToken): void {
-    for (const [store, writers] of token.writers) store.fold(writers);
+  /** The changelog records of a commit begun with {@link TaskStores.beginCommit}. */
+  changelog(token: StoreCommit): ProducerRecord[] {
+    const out: ProducerRecord[] = [];
+    for (const prepared of token.prepared.values()) for (const r of prepared.changelog) out.push(r);
+    return out;
   }
 
   /**
-   * At-least-once, after {@link committed}: flushes each store whose changelog grew by
-   * {@link CHECKPOINT_DELTA_RECORDS} since its last checkpoint and writes a checkpoint at the end
-   * the commit covered. A failure is logged: the next checkpoint (or a full restore) covers it.
+   * The broker acknowledged `sent`, the send that carried the changelog records of `token`'s
+   * commit (with outputs, maybe): at-least-once, each persistent store's end for that commit is
+   * the offset after its last changelog record there. Changelog records go out only with their
+   * commit, so everything below that end belongs to this commit or an earlier one.
    */
-  async checkpoint(token: CommitToken): Promise<void> {
+  acknowledged(token: StoreCommit, sent: readonly RecordMetadata[]): void {
+    if (this.#byChangelog.size === 0) return;
+    for (const m of sent) {
+      const instance = this.#byChangelog.get(partitionKey(m.topic, m.partition));
+      if (instance && m.offset >= (token.ends.get(instance) ?? 0n)) token.ends.set(instance, m.offset + 1n);
+    }
+  }
+
+  /** The commit succeeded: folds what it covered into the engines. */
+  committed(token: StoreCommit): void {
+    for (const [store, prepared] of token.prepared) store.fold(prepared);
+  }
+
+  /**
+   * At-least-once, after the offset commit succeeded and {@link committed} folded the commit's
+   * writes (Kafka Streams' `StreamTask.postCommit`): flushes each store whose changelog grew by
+   * {@link CHECKPOINT_DELTA_RECORDS} since its last checkpoint and writes a checkpoint at the
+   * commit's changelog end. A failure is logged: the next checkpoint (or a full restore) covers it.
+   */
+  async checkpoint(token: StoreCommit): Promise<void> {
     const writes: Promise<void>[] = [];
     for (const [s, end] of token.ends) {
       if (s.closed || s.dir === undefined || end - s.checkpointed < CHECKPOINT_DELTA_RECORDS) continue;

@@ -37,12 +37,14 @@ for (const [label, make] of engines) {
       store.view('r2').put(b('b'), b('2'));
       assert.equal(store.get(b('a'))?.toString(), '1');
       assert.equal(engine.get(b('a'))?.toString(), '0', 'the engine is untouched before a commit');
-      assert.deepEqual(
-        store.changelogRecords('r1').map((r) => [r.topic, r.partition, r.key?.toString(), r.value?.toString()]),
-        [['app-s-changelog', 3, 'a', '1']],
-      );
       store.released('r1');
-      assert.equal(store.fold(), 1);
+      const prepared = store.prepareCommit();
+      assert.deepEqual(
+        prepared.changelog.map((r) => [r.topic, r.partition, r.key?.toString(), r.value?.toString()]),
+        [['app-s-changelog', 3, 'a', '1']],
+        'the commit covers the released r1 only',
+      );
+      assert.equal(store.fold(prepared), 1);
       assert.equal(engine.get(b('a'))?.toString(), '1');
       assert.equal(engine.get(b('b')), undefined, 'r2 was not released: not folded');
       assert.equal(store.get(b('b'))?.toString(), '2');
@@ -61,7 +63,9 @@ for (const [label, make] of engines) {
       store.released('r1');
       assert.equal(store.fold(), 0, 'nothing left to fold');
       assert.equal(engine.get(b('k')), undefined);
-      assert.deepEqual(store.changelogRecords('r1'), [], 'no changelog: no records');
+      store.view('r3').put(b('k'), b('3'));
+      store.released('r3');
+      assert.deepEqual(store.prepareCommit().changelog, [], 'no changelog: no records');
     });
 
     it('merges the overlay into range scans in key order, both ways, with deletes hiding engine entries', () => {
@@ -77,13 +81,14 @@ for (const [label, make] of engines) {
       assert.deepEqual(entries(store.range(b('b'), b('g'))), ['b=ob', 'c=oc', 'g=eg']);
       assert.deepEqual(entries(store.range(undefined, undefined, { reverse: true })), ['h=oh', 'g=eg', 'c=oc', 'b=ob', 'a=ea']);
       assert.deepEqual(entries(store.range(b('a'), b('c'), { reverse: true })), ['c=oc', 'b=ob', 'a=ea']);
+      store.released('r');
+      const prepared = store.prepareCommit();
       assert.deepEqual(
-        store.changelogRecords('r').map((r) => `${r.key?.toString()}=${r.value?.toString() ?? 'null'}`),
+        prepared.changelog.map((r) => `${r.key?.toString()}=${r.value?.toString() ?? 'null'}`),
         ['b=ob', 'c=oc', 'e=null', 'h=oh'],
         'a delete is a tombstone in the changelog',
       );
-      store.released('r');
-      store.fold();
+      store.fold(prepared);
       assert.deepEqual(entries(engine.range()), ['a=ea', 'b=ob', 'c=oc', 'g=eg', 'h=oh']);
     });
 
@@ -134,6 +139,49 @@ for (const [label, make] of engines) {
       store.released('r2');
       store.fold();
       assert.equal(engine.get(b('k'))?.toString(), 'third', 'the engine ends as reads saw it');
+    });
+
+    it('gives a commit one changelog record per key, the latest covered write, and keeps unreleased writes out of it', () => {
+      const engine = make();
+      const store = new TransactionalStore('s', engine, { topic: 'c', partition: 0 });
+      store.view('r1').put(b('k'), b('1'));
+      store.view('r1').put(b('t'), b('100'));
+      store.view('r2').put(b('k'), b('2'));
+      store.view('r2').put(b('t'), b('101'));
+      store.view('r3').put(b('k'), b('3'));
+      store.view('r3').put(b('gone'), b('x'));
+      store.view('r3').put(b('gone'), null);
+      store.view('r4').put(b('k'), b('4'));
+      for (const r of ['r1', 'r2', 'r3']) store.released(r);
+      const prepared = store.prepareCommit();
+      assert.deepEqual(
+        prepared.changelog.map((r) => `${r.key?.toString()}=${r.value?.toString() ?? 'null'}`),
+        ['k=3', 't=101', 'gone=null'],
+        'three records wrote k: one record with r3’s value; r4 is not released',
+      );
+      assert.equal(store.fold(prepared), 3);
+      assert.equal(engine.get(b('k'))?.toString(), '3', 'the engine has what the changelog has');
+      assert.equal(store.get(b('k'))?.toString(), '4', 'r4’s unreleased write still shows');
+      store.released('r4');
+      assert.deepEqual(
+        store.prepareCommit().changelog.map((r) => `${r.key?.toString()}=${r.value?.toString()}`),
+        ['k=4'],
+        'the next commit covers r4 only',
+      );
+    });
+
+    it('folds nothing of a commit prepared before an abort, even when records with the same ids wrote again', () => {
+      const engine = make();
+      const store = new TransactionalStore('s', engine, { topic: 'c', partition: 0 });
+      store.view('r1').put(b('k'), b('old'));
+      store.released('r1');
+      const prepared = store.prepareCommit();
+      store.abort();
+      store.view('r1').put(b('k'), b('new'));
+      assert.equal(store.fold(prepared), 0);
+      assert.equal(engine.get(b('k')), undefined, 'the aborted write never reaches the engine');
+      assert.equal(store.get(b('k'))?.toString(), 'new', 'the rewritten record’s write is still pending');
+      assert.equal(store.pendingWriters, 1);
     });
   });
 }

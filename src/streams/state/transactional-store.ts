@@ -2,13 +2,22 @@
  * The transactional overlay over a store's engine (issue 17, exactly-once with state). Writes
  * never reach the engine while processing: each input record's writes form its *write set*;
  * reads see the engine overlaid by every write not yet folded (the latest write wins). When the
- * record completes, its write set becomes changelog records that go out with its outputs (so
- * they join the same transaction); when the record fails, its write set is dropped. A commit
- * folds the write sets of the records released before it into the engine in one engine
- * transaction; an abort or rewind discards every write set not folded — no wipe-and-restore.
+ * record fails, its write set is dropped. A commit covers the write sets of the records released
+ * before it ({@link TransactionalStore.prepareCommit}): their writes, the latest per key, become
+ * the changelog records the commit produces (in its transaction, exactly-once; before its offset
+ * commit, at-least-once), and once the commit succeeded they are folded into the engine in one
+ * engine transaction. An abort or rewind discards every write set not folded — no
+ * wipe-and-restore.
  *
- * Writes are kept in the order they happened: folding replays them in that order, so the engine
- * ends as reads saw it. Memory is bounded by the writes between two commits.
+ * One changelog record per key and commit, not per write (Kafka Streams does the same with its
+ * record cache on, the default): a windowed aggregation writes its window and its stream time on
+ * every record, and producing each write was most of the records a stateful pipeline produced
+ * (bench/streams/stateful-compare.ts, BENCHMARKS.md stateful rows). Restoring reads the latest
+ * value per key either way; the changelog only skips values a later write in the same commit
+ * replaced.
+ *
+ * Writes are kept in the order they happened: the latest per key wins, so the engine ends as
+ * reads saw it. Memory is bounded by the writes between two commits.
  */
 import BTreeModule from 'sorted-btree';
 import type { ProducerRecord } from '../../kafka/types.ts';
@@ -24,8 +33,6 @@ export interface ChangelogTarget {
 interface WriteSet {
   readonly writer: string;
   released: boolean;
-  /** Latest value per key (latin1 of the key bytes), for the changelog. */
-  readonly latest: Map<string, StoreWrite>;
 }
 
 interface LoggedWrite {
@@ -47,6 +54,20 @@ type Overlay = InstanceType<typeof BTree<string, StoreWrite>>;
 const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const emptyOverlay = (): Overlay => new BTree<string, StoreWrite>(undefined, byCodeUnit);
 
+/**
+ * What one commit covers in one store: the write sets released when it began and their writes,
+ * the latest per key. Produced as changelog records before the commit, folded after it.
+ */
+export interface PreparedCommit {
+  /** The changelog records of the covered writes (empty without a changelog). */
+  readonly changelog: readonly ProducerRecord[];
+  /** The store's abort count when prepared: an abort since then voids it. */
+  readonly epoch: number;
+  readonly sets: ReadonlySet<unknown>;
+  /** The latest covered write per key (latin1 of the key bytes). */
+  readonly writes: ReadonlyMap<string, StoreWrite>;
+}
+
 export class TransactionalStore {
   readonly name: string;
   readonly engine: StoreEngine;
@@ -60,6 +81,8 @@ export class TransactionalStore {
    * stateful pipeline's CPU, falling further behind as throughput grew (bench/streams/stateful-compare.ts).
    */
   #overlay: Overlay = emptyOverlay();
+  /** Aborts so far: a commit prepared before an abort folds nothing. */
+  #epoch = 0;
 
   /** `changelog` undefined: a store without a changelog (its writes produce no records). */
   constructor(name: string, engine: StoreEngine, changelog: ChangelogTarget | undefined) {
@@ -116,26 +139,17 @@ export class TransactionalStore {
   #put(writer: string, key: Buffer, value: Buffer | null): void {
     let set = this.#sets.get(writer);
     if (!set) {
-      set = { writer, released: false, latest: new Map() };
+      set = { writer, released: false };
       this.#sets.set(writer, set);
     }
     // Copies: a caller reusing its buffers must not change what is logged.
     const write: StoreWrite = [Buffer.from(key), value === null ? null : Buffer.from(value)];
     const k = id(key);
-    set.latest.set(k, write);
     this.#log.push({ set, id: k, write });
     this.#overlay.set(k, write);
   }
 
-  /** The changelog records of `writer`'s writes (empty without writes or a changelog), to go out with its outputs. */
-  changelogRecords(writer: string): ProducerRecord[] {
-    const set = this.#sets.get(writer);
-    const target = this.#changelog;
-    if (!set || !target) return [];
-    return [...set.latest.values()].map(([key, value]) => ({ topic: target.topic, partition: target.partition, key, value }));
-  }
-
-  /** `writer`'s outputs (and changelog records) were handed to the producer: the next commit folds its writes. */
+  /** `writer`'s outputs were handed to the producer: the next commit covers its writes. */
   released(writer: string): void {
     const set = this.#sets.get(writer);
     if (set) set.released = true;
@@ -150,41 +164,42 @@ export class TransactionalStore {
     this.#rebuildOverlay();
   }
 
-  /** Writers released so far: what a commit starting now covers. */
-  releasedWriters(): Set<string> {
-    const out = new Set<string>();
-    for (const [writer, set] of this.#sets) if (set.released) out.add(writer);
-    return out;
+  /**
+   * What a commit starting now covers: every released write set, its writes reduced to the
+   * latest per key (in the order they were made) and, with a changelog, as changelog records.
+   */
+  prepareCommit(): PreparedCommit {
+    const sets = new Set<WriteSet>();
+    for (const set of this.#sets.values()) if (set.released) sets.add(set);
+    const writes = new Map<string, StoreWrite>();
+    if (sets.size > 0) for (const w of this.#log) if (sets.has(w.set)) writes.set(w.id, w.write);
+    const target = this.#changelog;
+    const changelog: ProducerRecord[] = [];
+    if (target)
+      for (const [key, value] of writes.values()) changelog.push({ topic: target.topic, partition: target.partition, key, value });
+    return { changelog, epoch: this.#epoch, sets, writes };
   }
 
   /**
-   * After a successful commit: writes the write sets of `writers` (default: every released one)
-   * into the engine in one engine transaction, in the order they were written. Returns how many
-   * write sets were folded. A failing engine write (a full store) throws and keeps the overlay.
+   * After the commit of `prepared` succeeded: writes its writes into the engine in one engine
+   * transaction and forgets its write sets. Returns how many write sets were folded (0 when an
+   * abort came in between: those writes were discarded). A failing engine write (a full store)
+   * throws and keeps the overlay.
    */
-  fold(writers: ReadonlySet<string> = this.releasedWriters()): number {
-    const sets = new Set<WriteSet>();
-    for (const writer of writers) {
-      const set = this.#sets.get(writer);
-      if (set) sets.add(set);
-    }
+  fold(prepared: PreparedCommit = this.prepareCommit()): number {
+    if (prepared.epoch !== this.#epoch) return 0;
+    const sets = prepared.sets as ReadonlySet<WriteSet>;
     if (sets.size === 0) return 0;
-    const folded = new Map<string, StoreWrite>();
-    const kept: LoggedWrite[] = [];
-    for (const w of this.#log) {
-      if (sets.has(w.set)) folded.set(w.id, w.write);
-      else kept.push(w);
-    }
-    const n = sets.size;
-    this.engine.write(folded.values());
-    for (const set of sets) this.#sets.delete(set.writer);
-    this.#log = kept;
+    this.engine.write(prepared.writes.values());
+    for (const set of sets) if (this.#sets.get(set.writer) === set) this.#sets.delete(set.writer);
+    this.#log = this.#log.filter((w) => !sets.has(w.set));
     this.#rebuildOverlay();
-    return n;
+    return sets.size;
   }
 
   /** Abort, rewind or revocation: every write not folded is discarded. */
   abort(): void {
+    this.#epoch++;
     this.#sets.clear();
     this.#log = [];
     this.#overlay = emptyOverlay();
