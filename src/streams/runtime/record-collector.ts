@@ -9,8 +9,12 @@ import type { StreamsMetrics } from './streams-metrics.ts';
 import type { StreamsProducer } from './streams-producer.ts';
 
 export interface RecordCollector {
-  /** Sends the outputs of `released` (each processed: `out` set); resolves with where they went, rejects when the send failed. */
-  send(released: readonly InFlightRecord[]): Promise<readonly RecordMetadata[]>;
+  /**
+   * Sends the outputs of `released` (each processed: `out` set) and `changelog`, the changelog
+   * records of the commit that follows, in one send; resolves with where they went (each
+   * record's partition and offset), rejects when the send failed.
+   */
+  send(released: readonly InFlightRecord[], changelog?: readonly ProducerRecord[]): Promise<readonly RecordMetadata[]>;
 }
 
 export function createRecordCollector(
@@ -19,8 +23,9 @@ export function createRecordCollector(
   labels: { readonly pipeline: string },
 ): RecordCollector {
   return {
-    async send(released) {
+    async send(released, changelog = []) {
       const records = released.flatMap((e) => e.out as ProducerRecord[]);
+      for (const r of changelog) records.push(r);
       const sent = records.length > 0 ? await producer.send(records) : [];
       const now = Date.now();
       for (const e of released) metrics.endToEnd.observe(labels, Math.max(0, now - e.record.timestamp) / 1000);

@@ -12,7 +12,7 @@
  * without a prediction after "addPartitionsToTransaction failed" under load).
  */
 import { InflowError } from '../../errors.ts';
-import type { ConsumedRecord, KafkaConsumer, ProducerRecord, TopicPartition } from '../../kafka/types.ts';
+import type { ConsumedRecord, KafkaConsumer, ProducerRecord, RecordMetadata, TopicPartition } from '../../kafka/types.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Topology } from '../api/topology.ts';
 import { deadLetterRecord, type ErrorPolicy } from './dead-letter.ts';
@@ -218,9 +218,25 @@ export class TaskManager {
     const ready: InFlightRecord[] = [];
     const advanced: [PartitionQueue, bigint][] = [];
     for (const task of this.#tasks.values()) advanced.push(...task.release(ready));
-    if (ready.length > 0) {
+    const due = this.#forceCommit || Date.now() - this.#lastCommit >= o.commitIntervalMs;
+    // A commit follows this send (exactly-once, forced, or at-least-once with no commit running):
+    // the changelog records of the writes it covers ride in the send, not in a round trip of
+    // their own. The records are marked released first so that the commit covers their writes;
+    // a failed send rewinds, which discards every write not folded.
+    const commits = due && (o.producer.eos || this.#forceCommit || this.#background === undefined);
+    let covered: StoreCommit | undefined;
+    let changelog: ProducerRecord[] = [];
+    if (o.state) {
+      for (const e of ready) o.state.released(e.record);
+      if (commits) {
+        covered = o.state.beginCommit();
+        changelog = o.state.changelog(covered);
+      }
+    }
+    if (ready.length > 0 || changelog.length > 0) {
+      let sent: readonly RecordMetadata[];
       try {
-        await o.collector.send(ready);
+        sent = await o.collector.send(ready, changelog);
       } catch (error) {
         // These records left their queues; the rewind that follows consumes them again.
         // Counted as in flight still, they would hold the budget (and, after enough failed
@@ -230,39 +246,40 @@ export class TaskManager {
         throw error;
       }
       for (const [q, offset] of advanced) if (q.live) q.produced = offset;
-      if (o.state) for (const e of ready) o.state.released(e.record);
+      // At-least-once: where the broker put the commit's changelog records is where its checkpoint goes.
+      if (covered && changelog.length > 0) o.state?.acknowledged(covered, sent);
       this.#setInFlight(-ready.length);
-      o.onReleased();
+      if (ready.length > 0) o.onReleased();
     }
-    const due = this.#forceCommit || Date.now() - this.#lastCommit >= o.commitIntervalMs;
     if (!due) return;
     if (o.producer.eos || this.#forceCommit) {
       await this.#background;
-      await this.#commit();
+      await this.#commit(covered);
       return;
     }
     // At-least-once: the offset commit (a round trip to the group coordinator) runs beside the
     // next produces rather than ahead of them; it only names outputs already acknowledged.
-    this.#background ??= this.#commit()
+    this.#background ??= this.#commit(covered)
       .catch((e: unknown) => o.onKafkaError(e))
       .finally(() => {
         this.#background = undefined;
       });
   }
 
-  async #commit(): Promise<void> {
+  /** Commits; `covered`: the store writes it covers, whose changelog records were sent already. */
+  async #commit(covered?: StoreCommit): Promise<void> {
     this.#forceCommit = false;
     this.#lastCommit = Date.now();
     if (this.#rewindReason !== undefined) return;
     try {
-      await this.#commitOffsets();
+      await this.#commitOffsets(covered);
     } catch (error) {
       this.#rewindReason ??= 'commit failed';
       throw error;
     }
   }
 
-  async #commitOffsets(): Promise<void> {
+  async #commitOffsets(sent?: StoreCommit): Promise<void> {
     const offsets: PartitionOffset[] = [];
     for (const task of this.#tasks.values()) task.offsetsToCommit(offsets);
     const consumer = this.#consumer;
@@ -270,23 +287,27 @@ export class TaskManager {
     if (!consumer || !producer.started) return;
     // The writes of records released before this commit, the latest per key: their changelog
     // records go out first — in the transaction (exactly-once), or acknowledged before the offsets
-    // name their records (at-least-once) — and they are folded into the engines once it succeeded.
+    // name their records (at-least-once) — usually in the pump's send (`sent`), and they are
+    // folded into the engines once the commit succeeded.
     const state = this.#o.state;
-    const covered = state?.beginCommit();
-    const changelog = covered ? (state as TaskStores).changelog(covered) : [];
-    if (changelog.length > 0) {
+    let covered = sent;
+    if (state && !covered) {
+      covered = state.beginCommit();
+      const changelog = state.changelog(covered);
       // At-least-once: the broker's offsets for them are where this commit's checkpoint goes.
-      (state as TaskStores).acknowledged(covered as StoreCommit, await producer.send(changelog));
-      for (const r of changelog) this.#o.metrics.recordsOut.inc({ ...this.#o.labels, topic: r.topic });
+      if (changelog.length > 0) state.acknowledged(covered, await this.#o.collector.send([], changelog));
     }
-    if (producer.eos) {
-      if (!(await producer.commitTransaction(consumer, offsets))) return;
-    } else if (offsets.length > 0) await consumer.commit(offsets);
+    let committed = true;
+    if (producer.eos) committed = await producer.commitTransaction(consumer, offsets);
+    else if (offsets.length > 0) await consumer.commit(offsets);
+    else committed = false;
+    // Nothing to commit (no offsets, nothing produced): the covered writes had no changelog records either.
     if (covered) this.#foldState(covered);
-    if (offsets.length === 0 && !producer.eos) return;
+    if (!committed) return;
     // At-least-once, after the offset commit succeeded and the writes were folded (Kafka Streams'
-    // StreamTask.postCommit): a checkpoint now and then, so a restart after a crash replays only the changelog's tail.
-    if (covered && !producer.eos && !this.#o.isFailed()) await (state as TaskStores).checkpoint(covered);
+    // StreamTask.postCommit): a checkpoint now and then, at the changelog end of this commit's
+    // records, so a restart after a crash replays only the changelog's tail.
+    if (covered && !producer.eos && state && !this.#o.isFailed()) await state.checkpoint(covered);
     for (const o of offsets) {
       const q = this.#taskFor(o, false)?.existingQueue(o.topic);
       if (q) q.committed = o.offset;
@@ -299,7 +320,7 @@ export class TaskManager {
    * Folds committed writes into the engines. A failure here (a full store) stops the runner:
    * what was committed is in the changelog, and without a checkpoint the next start restores it.
    */
-  #foldState(covered: ReturnType<TaskStores['beginCommit']>): void {
+  #foldState(covered: StoreCommit): void {
     try {
       this.#o.state?.committed(covered);
     } catch (error) {

@@ -170,6 +170,27 @@ for (const [label, make] of engines) {
       );
     });
 
+    it('covers a released write set in one prepared commit only, even before that commit folded', () => {
+      const engine = make();
+      const store = new TransactionalStore('s', engine, { topic: 'c', partition: 0 });
+      store.view('r1').put(b('k'), b('1'));
+      store.released('r1');
+      const first = store.prepareCommit();
+      store.view('r2').put(b('k'), b('2'));
+      store.released('r2');
+      const second = store.prepareCommit();
+      assert.deepEqual(
+        second.changelog.map((r) => r.value?.toString()),
+        ['2'],
+        'the second commit covers r2 only: r1 is the first one’s',
+      );
+      assert.equal(store.fold(first), 1);
+      assert.equal(engine.get(b('k'))?.toString(), '1');
+      assert.equal(store.fold(second), 1);
+      assert.equal(engine.get(b('k'))?.toString(), '2');
+      assert.equal(store.pendingWriters, 0);
+    });
+
     it('folds nothing of a commit prepared before an abort, even when records with the same ids wrote again', () => {
       const engine = make();
       const store = new TransactionalStore('s', engine, { topic: 'c', partition: 0 });

@@ -33,6 +33,8 @@ export interface ChangelogTarget {
 interface WriteSet {
   readonly writer: string;
   released: boolean;
+  /** A prepared commit covers it: no later commit covers it again. */
+  covered: boolean;
 }
 
 interface LoggedWrite {
@@ -74,13 +76,20 @@ export class TransactionalStore {
   readonly #changelog: ChangelogTarget | undefined;
   readonly #sets = new Map<string, WriteSet>();
   #log: LoggedWrite[] = [];
+  /** The latest unfolded write per key: what reads see before the engine. */
+  #latest = new Map<string, StoreWrite>();
   /**
-   * The latest unfolded write per key, ordered (a B+ tree): a range scan takes the overlay's
-   * entries in range in O(log n + k). A windowed aggregation scans its expiry index on every
-   * record, and a hash map made each scan O(every write since the last commit): 39 % of the
-   * stateful pipeline's CPU, falling further behind as throughput grew (bench/streams/stateful-compare.ts).
+   * {@link TransactionalStore.#latest} in key order (a B+ tree), for range scans: a scan takes
+   * the entries in range in O(log n + k). A windowed aggregation scanned its expiry index on
+   * every record, and copying, filtering and sorting the unfolded writes per scan was 39 % of
+   * the stateful pipeline's CPU (bench/streams/stateful-compare.ts). It is brought up to date
+   * when a scan needs it ({@link TransactionalStore.#ordered}), not on every write: most
+   * records only get and put, and keeping the tree ordered on each write cost more than the
+   * hash map that answers their reads (bench/streams/stateful-store.ts).
    */
-  #overlay: Overlay = emptyOverlay();
+  #tree: Overlay | undefined;
+  /** Keys written since {@link TransactionalStore.#tree} was last brought up to date. */
+  #unordered: string[] = [];
   /** Aborts so far: a commit prepared before an abort folds nothing. */
   #epoch = 0;
 
@@ -102,24 +111,37 @@ export class TransactionalStore {
       get: (key) => this.get(key),
       put: (key, value) => this.#put(writer, key, value),
       range: (from, to, options) => this.range(from, to, options),
-      approximateCount: () => this.engine.approximateCount() + this.#overlay.size,
+      approximateCount: () => this.engine.approximateCount() + this.#latest.size,
     };
   }
 
   get(key: Buffer): Buffer | undefined {
-    const pending = this.#overlay.get(id(key));
+    const pending = this.#latest.get(id(key));
     if (pending) return pending[1] ?? undefined;
     return this.engine.get(key);
+  }
+
+  /** The unfolded writes in key order, brought up to date with the writes since the last scan. */
+  #ordered(): Overlay {
+    let tree = this.#tree;
+    if (tree === undefined) {
+      tree = emptyOverlay();
+      for (const [k, w] of this.#latest) tree.set(k, w);
+      this.#tree = tree;
+    } else for (const k of this.#unordered) tree.set(k, this.#latest.get(k) as StoreWrite);
+    this.#unordered = [];
+    return tree;
   }
 
   *range(from?: Buffer, to?: Buffer, options: RangeOptions = {}): Iterable<[Buffer, Buffer]> {
     if (from !== undefined && to !== undefined && Buffer.compare(from, to) > 0) return;
     const reverse = options.reverse === true;
     const pending: StoreWrite[] = [];
-    if (this.#overlay.size > 0) {
-      const low = from === undefined ? (this.#overlay.minKey() as string) : id(from);
-      const high = to === undefined ? (this.#overlay.maxKey() as string) : id(to);
-      if (low <= high) this.#overlay.forRange(low, high, true, (_k, write) => void pending.push(write));
+    if (this.#latest.size > 0) {
+      const overlay = this.#ordered();
+      const low = from === undefined ? (overlay.minKey() as string) : id(from);
+      const high = to === undefined ? (overlay.maxKey() as string) : id(to);
+      if (low <= high) overlay.forRange(low, high, true, (_k, write) => void pending.push(write));
       if (reverse) pending.reverse();
     }
     const before = (a: Buffer, b: Buffer): boolean => (reverse ? Buffer.compare(a, b) > 0 : Buffer.compare(a, b) < 0);
@@ -128,7 +150,7 @@ export class TransactionalStore {
       // Overlay entries up to and including the engine's key come first (in scan order).
       for (let p = pending[i]; p !== undefined && !before(k, p[0]); p = pending[++i]) if (p[1] !== null) yield [p[0], p[1]];
       // An overlaid key was yielded from the overlay above (or deleted there).
-      if (!this.#overlay.has(id(k))) yield [k, v];
+      if (!this.#latest.has(id(k))) yield [k, v];
     }
     for (; i < pending.length; i++) {
       const p = pending[i] as StoreWrite;
@@ -139,14 +161,15 @@ export class TransactionalStore {
   #put(writer: string, key: Buffer, value: Buffer | null): void {
     let set = this.#sets.get(writer);
     if (!set) {
-      set = { writer, released: false };
+      set = { writer, released: false, covered: false };
       this.#sets.set(writer, set);
     }
     // Copies: a caller reusing its buffers must not change what is logged.
     const write: StoreWrite = [Buffer.from(key), value === null ? null : Buffer.from(value)];
     const k = id(key);
     this.#log.push({ set, id: k, write });
-    this.#overlay.set(k, write);
+    this.#latest.set(k, write);
+    if (this.#tree !== undefined) this.#unordered.push(k);
   }
 
   /** `writer`'s outputs were handed to the producer: the next commit covers its writes. */
@@ -165,12 +188,17 @@ export class TransactionalStore {
   }
 
   /**
-   * What a commit starting now covers: every released write set, its writes reduced to the
-   * latest per key (in the order they were made) and, with a changelog, as changelog records.
+   * What a commit starting now covers: every released write set no earlier prepared commit
+   * covers, its writes reduced to the latest per key (in the order they were made) and, with a
+   * changelog, as changelog records.
    */
   prepareCommit(): PreparedCommit {
     const sets = new Set<WriteSet>();
-    for (const set of this.#sets.values()) if (set.released) sets.add(set);
+    for (const set of this.#sets.values()) {
+      if (!set.released || set.covered) continue;
+      set.covered = true;
+      sets.add(set);
+    }
     const writes = new Map<string, StoreWrite>();
     if (sets.size > 0) for (const w of this.#log) if (sets.has(w.set)) writes.set(w.id, w.write);
     const target = this.#changelog;
@@ -193,7 +221,10 @@ export class TransactionalStore {
     this.engine.write(prepared.writes.values());
     for (const set of sets) if (this.#sets.get(set.writer) === set) this.#sets.delete(set.writer);
     this.#log = this.#log.filter((w) => !sets.has(w.set));
-    this.#rebuildOverlay();
+    // A key whose latest write was folded reads from the engine now; one written again since keeps its newer write.
+    for (const [k, w] of prepared.writes) if (this.#latest.get(k) === w) this.#latest.delete(k);
+    this.#tree = undefined;
+    this.#unordered = [];
     return sets.size;
   }
 
@@ -202,12 +233,16 @@ export class TransactionalStore {
     this.#epoch++;
     this.#sets.clear();
     this.#log = [];
-    this.#overlay = emptyOverlay();
+    this.#latest = new Map();
+    this.#tree = undefined;
+    this.#unordered = [];
   }
 
   #rebuildOverlay(): void {
-    const overlay = emptyOverlay();
-    for (const w of this.#log) overlay.set(w.id, w.write);
-    this.#overlay = overlay;
+    const latest = new Map<string, StoreWrite>();
+    for (const w of this.#log) latest.set(w.id, w.write);
+    this.#latest = latest;
+    this.#tree = undefined;
+    this.#unordered = [];
   }
 }
