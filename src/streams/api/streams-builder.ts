@@ -190,6 +190,22 @@ export function createStreamsBuilder(): StreamsBuilder {
     }
   }
 
+  /**
+   * The checks `table()` and `globalTable()` share: a topic, a name (the topic's unless given) no
+   * other table or store has, and a topic nothing else reads. Claims the topic; returns the name.
+   */
+  function claimTable(method: string, topic: string, given: string | undefined, checkName: (name: string) => void): string {
+    if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
+    if (!topic) throw new InflowError('INVALID_CONFIG', `${method}() needs a topic name`);
+    const name = given ?? topic;
+    checkName(name);
+    if (globals.has(name) || stores.has(name)) throw new InflowError('INVALID_CONFIG', `table name "${name}" is used twice`);
+    if (topics.has(topic))
+      throw new InflowError('INVALID_CONFIG', `topic "${topic}" is already read by a stream() or table; read each topic once`);
+    topics.add(topic);
+    return name;
+  }
+
   /** Declares or configures a store used by `users`; `explicit` for a declaration with options. */
   function declareStore(store: Exclude<StoreRef, string>, users: readonly string[], explicit: boolean): void {
     checkStoreName(store.name);
@@ -405,26 +421,12 @@ export function createStreamsBuilder(): StreamsBuilder {
       return streamOf<K, V>(add({ kind: 'source', name: options?.name, topics: list, serdes: serdes }));
     },
     globalTable<K, V>(topic: string, serdes: Serdes<K, V> = {}, options: GlobalTableOptions = {}) {
-      if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
-      if (!topic) throw new InflowError('INVALID_CONFIG', 'globalTable() needs a topic name');
-      const name = options.name ?? topic;
-      checkTableName(name);
-      if (globals.has(name) || stores.has(name)) throw new InflowError('INVALID_CONFIG', `table name "${name}" is used twice`);
-      if (topics.has(topic))
-        throw new InflowError('INVALID_CONFIG', `topic "${topic}" is already read by a stream() or table; read each topic once`);
-      topics.add(topic);
+      const name = claimTable('globalTable', topic, options.name, checkTableName);
       globals.set(name, { name, topic, serdes, ...(options.validate ? { validate: options.validate } : {}) });
       return { name, topic };
     },
     table<K, V>(topic: string, serdes: Serdes<K, V> = {}, options: TableOptions = {}) {
-      if (built) throw new InflowError('FAILED_PRECONDITION', 'this StreamsBuilder already built its topology; use a new builder');
-      if (!topic) throw new InflowError('INVALID_CONFIG', 'table() needs a topic name');
-      const name = options.name ?? topic;
-      checkStoreName(name);
-      if (globals.has(name) || stores.has(name)) throw new InflowError('INVALID_CONFIG', `table name "${name}" is used twice`);
-      if (topics.has(topic))
-        throw new InflowError('INVALID_CONFIG', `topic "${topic}" is already read by a stream() or table; read each topic once`);
-      topics.add(topic);
+      const name = claimTable('table', topic, options.name, checkStoreName);
       const src = add({ kind: 'source', name: `${name}-source`, topics: [topic], serdes: serdes });
       const materialize = add(
         { kind: 'process', name: `${name}-table`, fn: materializeTable(name, options.validate) as never, stores: [name] },
