@@ -11,6 +11,8 @@
  *   inflow-remote      `inflow stream` → remote oip-grpc → `inflow serve`
  *   kstreams-onnx      Kafka Streams 4.1.2 + ONNX Runtime Java, one record per mapValues, 1 stream thread
  *   quix               Quix Streams + Python onnxruntime, one record per apply
+ *   broker-loopback    no processor: the harness reads its own input topic back, so the latency and
+ *                      the rate this harness and broker alone hold (the floor under every system)
  *
  * Every system commits every 100 ms (exactly-once: the transaction interval too; Kafka Streams'
  * producers linger 5 ms) and has one intra-op ONNX thread. Per system and guarantee: start it on
@@ -149,6 +151,7 @@ async function ensureJar(): Promise<void> {
 }
 
 const SYSTEMS: Record<string, (s: Spec) => Promise<Service[]>> = {
+  'broker-loopback': async () => [],
   'inflow-embedded': async (s) => [await inflowStream(s, 'local', `  local:\n    embedded: { modelRepository: ${await repository(0)} }`)],
   'inflow-embedded-2t': async (s) => [
     await inflowStream(s, 'local', `  local:\n    embedded: { modelRepository: ${await repository(0)} }`, 2),
@@ -231,9 +234,10 @@ const pct = (sorted: readonly number[], p: number): number =>
 async function ladder(system: string, guarantee: Guarantee): Promise<Ladder> {
   const start = SYSTEMS[system];
   if (!start) throw new Error(`unknown system "${system}": expected one of ${Object.keys(SYSTEMS).join(', ')}`);
+  const input = await topic('in');
   const spec: Spec = {
-    input: await topic('in'),
-    output: await topic('out'),
+    input,
+    output: system === 'broker-loopback' ? input : await topic('out'),
     appId: `bench-slo-${system}-${randomUUID().slice(0, 8)}`,
     guarantee,
   };
