@@ -43,4 +43,48 @@ describe('drift monitor', () => {
     );
     assert.equal(monitor.stats().late, 1);
   });
+
+  it('closes windows on the slowest partition: records of a lagging partition count in their window, not as late', async () => {
+    const client = createMemoryClient();
+    const admin = client.admin();
+    await admin.createTopics([{ topic: 'log', partitions: 2 }]);
+    await admin.close();
+    const entry = (partition: number, ts: number) => ({
+      topic: 'log',
+      partition,
+      key: null,
+      value: Buffer.from(JSON.stringify({ model: 'm', version: 1, inputs: { x: [ts % 7] }, outputs: { y: [1] } })),
+      timestamp: ts,
+    });
+    const producer = client.producer();
+    const config = monitorConfigSchema.parse({ predictionLog: 'log', modelRepository: '/nonexistent', windowMs: 1000, graceMs: 0 });
+    const reports: DriftReport[] = [];
+    const monitor = createDriftMonitor({ client, config, registry: new Registry(), onReport: (r) => reports.push(r) });
+    const abort = new AbortController();
+    const running = monitor.run(abort.signal);
+    // Both partitions have a record in [0, 1000); then partition 0 runs ahead to 5000 while partition 1 lags.
+    await producer.send([entry(0, 0), entry(1, 50)]);
+    while (monitor.stats().records < 2) await delay(5);
+    await producer.send([...Array.from({ length: 5 }, (_, i) => entry(0, 100 + i * 100)), entry(0, 5000)]);
+    while (monitor.stats().records < 8) await delay(5);
+    // Partition 1's records of [0, 1000) arrive after partition 0 passed the window's end.
+    await producer.send(Array.from({ length: 4 }, (_, i) => entry(1, 200 + i * 100)));
+    while (monitor.stats().records + monitor.stats().late < 12) await delay(5);
+    // Partition 1 passes 1000 and then 6000: [0, 1000) closes, then [5000, 6000).
+    await producer.send([entry(1, 1500), entry(1, 6100), entry(0, 6200)]);
+    await producer.close();
+    while (reports.length < 3) await delay(5);
+    abort.abort();
+    await running;
+    await client.close();
+    assert.equal(monitor.stats().late, 0, 'no record of the lagging partition is late');
+    assert.deepEqual(
+      reports.map((r) => [r.window.start, r.predictions]),
+      [
+        [0, 11],
+        [1000, 1],
+        [5000, 1],
+      ],
+    );
+  });
 });

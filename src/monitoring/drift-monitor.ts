@@ -5,6 +5,12 @@
  * topic, an alert per breached threshold on the alerts topic, and Prometheus metrics. A version
  * without a reference profile is reported once as "drift unavailable" with the reason.
  *
+ * A window closes once the watermark passed its end + grace. The watermark is the slowest
+ * partition's stream time (the least, over the partitions read and still assigned, of the largest
+ * timestamp read from each), as the accuracy monitor's join does: a partition that lags (a slower
+ * producer, a monitor catching up that reads one partition ahead of another) keeps the windows its
+ * records belong to open instead of finding them closed and its records late.
+ *
  * Delivery: offsets are committed after the windows they fed are written; records of a window
  * still open at a crash are read again on restart (at-least-once into the window).
  */
@@ -66,7 +72,8 @@ export function createDriftMonitor(options: {
   const counters = { records: 0, windows: 0, alerts: 0, skipped: 0, late: 0 };
   /** Per `model/version`: the end of the latest window reported. A record before it is late. */
   const reportedUpTo = new Map<string, number>();
-  let watermark = Number.NEGATIVE_INFINITY;
+  /** Per partition of the prediction log: its stream time (the largest record timestamp read), ms. */
+  const partitionTimes = new Map<number, number>();
 
   const profile = (model: string, version: number): Promise<ReferenceProfile | string> => {
     const key = `${model}/${version}`;
@@ -129,7 +136,20 @@ export function createDriftMonitor(options: {
     };
     push(w.inputs, entry.inputs);
     push(w.outputs, entry.outputs);
-    watermark = Math.max(watermark, r.timestamp);
+  }
+
+  /** The slowest partition's stream time over the partitions still assigned; -∞ before any record. */
+  function watermarkOf(assigned: ReadonlySet<number>): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const [partition, t] of partitionTimes) {
+      if (!assigned.has(partition)) {
+        // Revoked: its records no longer come here, so it must not hold the windows open.
+        partitionTimes.delete(partition);
+        continue;
+      }
+      min = Math.min(min, t);
+    }
+    return min === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : min;
   }
 
   async function close(w: Window): Promise<ProducerRecord[]> {
@@ -199,6 +219,8 @@ export function createDriftMonitor(options: {
           });
           for (const r of records) {
             add(r);
+            // Every record moves its partition's stream time, a skipped or late one too: it says how far the partition got.
+            partitionTimes.set(r.partition, Math.max(partitionTimes.get(r.partition) ?? Number.NEGATIVE_INFINITY, r.timestamp));
             read.set(r.partition, r.offset + 1n);
             // Remember where each open window's first record sits, so a commit never skips it.
             const start = Math.floor(r.timestamp / config.windowMs) * config.windowMs;
@@ -207,7 +229,17 @@ export function createDriftMonitor(options: {
             if (!m.has(r.partition)) m.set(r.partition, r.offset);
             firstOpen.set(k, m);
           }
-          const due = [...windows.entries()].filter(([, w]) => w.start + config.windowMs + config.graceMs <= watermark);
+          const assigned = new Set(
+            consumer
+              .assignment()
+              .filter((p) => p.topic === config.predictionLog)
+              .map((p) => p.partition),
+          );
+          const watermark = watermarkOf(assigned);
+          // In window order: a lagging partition can hold an earlier window open past later ones' records.
+          const due = [...windows.entries()]
+            .filter(([, w]) => w.start + config.windowMs + config.graceMs <= watermark)
+            .sort(([, a], [, b]) => a.start - b.start);
           if (due.length === 0) continue;
           const out: ProducerRecord[] = [];
           for (const [key, w] of due) {
