@@ -66,6 +66,19 @@ function rank(file: string): number | undefined {
   return i;
 }
 
+/** Test-only modules (each left out of the package by a `files` pattern in package.json). */
+const TEST_ONLY_EXCLUDES = ['!dist/**/*.test.*', '!dist/**/fixtures/**', '!dist/**/*.fixture.*', '!dist/server/grpc/grpc-test-client.*'];
+/** Node's test modules: only tests and their helpers import them. */
+const TEST_MODULES = new Set(['node:assert', 'node:assert/strict', 'node:test', 'assert', 'assert/strict']);
+
+/** Whether a path relative to src/ is test-only (see TEST_ONLY_EXCLUDES). */
+function testOnly(path: string): boolean {
+  const p = path.split(/[\\/]/).join('/');
+  return (
+    /\.test\.[^/]*$/.test(p) || /(^|\/)fixtures\//.test(p) || /\.fixture\.[^/]*$/.test(p) || /^server\/grpc\/grpc-test-client\./.test(p)
+  );
+}
+
 const importPattern = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function imports(file: string): string[] {
@@ -118,6 +131,22 @@ describe('layering', () => {
     assert.deepEqual(violations, []);
   });
 
+  it('no module that ships imports node:assert, node:test or a test-only module', () => {
+    const violations: string[] = [];
+    for (const file of files(SRC).filter((f) => !testOnly(relative(SRC, f)))) {
+      for (const spec of imports(file)) {
+        const target = spec.startsWith('.') ? relative(SRC, resolve(dirname(file), spec)) : undefined;
+        if (TEST_MODULES.has(spec) || (target !== undefined && testOnly(target))) violations.push(`${relative(SRC, file)} → ${spec}`);
+      }
+    }
+    assert.deepEqual(violations, [], 'move the helper into a fixtures/ folder (not packed) and import it from tests only');
+  });
+
+  it("keeps the test-only patterns in step with what package.json's files leave out of the package", () => {
+    const pkg = JSON.parse(readFileSync(join(SRC, '..', 'package.json'), 'utf8')) as { files: string[] };
+    for (const excluded of TEST_ONLY_EXCLUDES) assert.ok(pkg.files.includes(excluded), `package.json files lists ${excluded}`);
+  });
+
   it('detects an upward import (the check itself can fail)', () => {
     const sample = "import { x } from '../cli/main.ts';\nexport { y } from './z.ts';\nconst m = await import('../server/a.ts');";
     const found = [...sample.matchAll(importPattern)].map((m) => m[1] ?? m[2]);
@@ -125,5 +154,7 @@ describe('layering', () => {
     assert.ok((rank(join(SRC, 'cli', 'main.ts')) ?? -1) > (rank(join(SRC, 'kafka', 'types.ts')) ?? 99));
     assert.ok((streamsRank(join(SRC, 'streams', 'testing', 'a.ts')) ?? -1) > (streamsRank(join(SRC, 'streams', 'runtime', 'b.ts')) ?? 99));
     assert.equal(streamsRank(join(SRC, 'streams', 'index.ts')), undefined);
+    assert.ok(testOnly('monitoring/fixtures/accuracy-golden.ts') && testOnly('streams/testing/faulty-client.fixture.ts'));
+    assert.ok(!testOnly('monitoring/label-join.ts') && !testOnly('streams/testing/test-driver.ts'));
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ConsumedRecord, ProducerRecord } from '../kafka/types.ts';
 import { accuracyConfigSchema } from './accuracy-config.ts';
-import { assertMatchesGolden, type GoldenScenario, goldenRecords, loadAccuracyGolden } from './accuracy-golden.ts';
+import { assertMatchesGolden, type GoldenScenario, goldenRecords, loadAccuracyGolden } from './fixtures/accuracy-golden.ts';
 import { type AccuracyReport, createLabelJoin } from './label-join.ts';
 
 const golden = loadAccuracyGolden();

@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { createKafkaClient, type KafkaClient } from '../../src/kafka/index.ts';
 import type { ConsumedRecord } from '../../src/kafka/types.ts';
 import { accuracyConfigSchema } from '../../src/monitoring/accuracy-config.ts';
-import { assertMatchesGolden, goldenRecords, loadAccuracyGolden } from '../../src/monitoring/accuracy-golden.ts';
+import { assertMatchesGolden, goldenRecords, loadAccuracyGolden } from '../../src/monitoring/fixtures/accuracy-golden.ts';
 import { createAccuracyMonitor } from '../../src/monitoring/accuracy-monitor.ts';
 import type { AccuracyReport } from '../../src/monitoring/label-join.ts';
 import { addExposition, type SignalSnapshot } from '../../src/monitoring/rollout-signals.ts';
