@@ -14,7 +14,10 @@
  *      Kafka Streams + ORT Java, Quix (bench/streams/slo-throughput.ts)
  *   5. report: bench/report.ts → <out>/report.md + SVG plots
  *
- *   node bench/run-all.ts [--quick] [--out docs/benchmarks/run-<mode>] [--only limits,kafka,servers,grpc,streams,stateful]
+ *   node bench/run-all.ts [--quick] [--out docs/benchmarks/run-<mode>] [--only limits,kafka,servers,grpc,streams,slo,stateful]
+ *
+ * --only runs the named steps and only the peer setups they use (servers: the MLServer, KServe and PyTriton
+ * venvs; streams, slo, stateful: the Kafka Streams jar and the Quix venv; limits, kafka, grpc: none).
  *
  * --quick (under 10 minutes on the 2-core machine): digits-mlp only for the servers, 2 s per cell;
  * mlp-784 only for the streams; fewer records; one rep. Full: both models everywhere, 4 s per
@@ -34,7 +37,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
-    only: { type: 'string', default: 'limits,kafka,servers,grpc,streams,stateful' },
+    only: { type: 'string', default: 'limits,kafka,servers,grpc,streams,slo,stateful' },
   },
 });
 const QUICK = values.quick;
@@ -107,10 +110,27 @@ async function javaStale(): Promise<boolean> {
   }
 }
 
-// Tools first: the peers' venvs and the Java jar (cached after the first run).
+/** The peers' setups each step needs (Python venvs by peer name, and 'java' for the Kafka Streams jar). */
+const SETUPS: Record<string, readonly string[]> = {
+  limits: [],
+  kafka: [],
+  servers: ['mlserver', 'kserve', 'pytriton'],
+  grpc: [],
+  streams: ['quix', 'java'],
+  // Quick runs inflow and Kafka Streams only; full adds Quix.
+  slo: QUICK ? ['java'] : ['quix', 'java'],
+  stateful: ['quix', 'java'],
+};
+const unknown = [...ONLY].filter((s) => !(s in SETUPS));
+if (unknown.length > 0)
+  throw new Error(`--only: unknown step(s) ${unknown.join(', ')}; expected some of ${Object.keys(SETUPS).join(', ')}`);
+const needed = new Set([...ONLY].flatMap((s) => SETUPS[s] ?? []));
+
+// Tools first, only those the selected steps use: the peers' venvs and the Java jar (cached after the first run).
 await attempt('setup', async () => {
-  for (const peer of ['mlserver', 'kserve', 'pytriton', 'quix']) await step(`setup-${peer}`, 'bash', ['bench/peers/setup-python.sh', peer]);
-  if (await javaStale())
+  for (const peer of ['mlserver', 'kserve', 'pytriton', 'quix'])
+    if (needed.has(peer)) await step(`setup-${peer}`, 'bash', ['bench/peers/setup-python.sh', peer]);
+  if (needed.has('java') && (await javaStale()))
     await step('setup-java', 'mvn', ['-q', '-B', '-f', 'bench/peers/kafka-streams-onnx/pom.xml', 'package', '-DskipTests']);
 });
 
@@ -266,9 +286,11 @@ const sh = async (cmd: string): Promise<string> => {
   }
 };
 const pipVersion = async (peer: string, pkgs: string): Promise<string> =>
-  await sh(
-    `"$(bash bench/peers/setup-python.sh ${peer} 2>/dev/null | tail -1)" -m pip list --format=freeze 2>/dev/null | grep -iE '^(${pkgs})==' | tr '\\n' ' '`,
-  );
+  !needed.has(peer)
+    ? 'not run'
+    : await sh(
+        `"$(bash bench/peers/setup-python.sh ${peer} 2>/dev/null | tail -1)" -m pip list --format=freeze 2>/dev/null | grep -iE '^(${pkgs})==' | tr '\\n' ' '`,
+      );
 const pkg = JSON.parse(await readFile(join(ROOT, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8')) as { version: string };
 const envInfo = {
   mode: MODE,
@@ -282,7 +304,7 @@ const envInfo = {
   versions: {
     node: process.version,
     'onnxruntime-node': pkg.version,
-    java: await sh('java -version 2>&1 | head -1'),
+    java: needed.has('java') ? await sh('java -version 2>&1 | head -1') : 'not run',
     kafka:
       "Apache Kafka 4.1.2 broker (KRaft, single node, the project's `inflow kafka` jars), kafka-streams 4.1.2, onnxruntime (Java) 1.23.2, grpc-java 1.76.0",
     python: await sh('python3 --version'),
