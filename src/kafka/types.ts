@@ -152,6 +152,20 @@ export interface RestoreConsumerOptions {
    * outputs, and a restore must see exactly what was committed (aborted writes never happened).
    */
   isolationLevel?: IsolationLevel;
+  /**
+   * Most bytes one fetch asks the broker for, as stored (compressed), bytes; default 1 MiB
+   * (Kafka's `max.partition.fetch.bytes`). A record batch larger than this still comes whole
+   * (KIP-74), so a restore always progresses.
+   */
+  maxFetchBytes?: number;
+  /**
+   * Bound on what one fetch decodes into memory, bytes (estimated: each record's key, value and
+   * headers plus a fixed per-record cost); default 16 MiB. Compressed changelogs decode to many
+   * times their fetched size (1 M compressible 108-byte records fit in one 8 MiB fetch and took
+   * 500 MiB of heap decoded), so the consumer sizes each fetch from what the previous one
+   * decoded: memory is bounded by this setting, not by the length of the changelog.
+   */
+  maxBufferBytes?: number;
 }
 
 /**

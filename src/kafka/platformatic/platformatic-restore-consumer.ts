@@ -28,8 +28,23 @@ const EARLIEST = -2n;
 const LATEST = -1n;
 /** Longest one Fetch waits at the broker for data, ms (the poll's own timeout bounds it too). */
 const MAX_WAIT_MS = 500;
-/** Bytes per partition per fetch: large, since a restore wants throughput (Kafka's default is 1 MiB). */
-const PARTITION_MAX_BYTES = 8 * 1024 * 1024;
+/** Default of {@link RestoreConsumerOptions.maxFetchBytes}: Kafka's `max.partition.fetch.bytes`. */
+export const DEFAULT_RESTORE_FETCH_BYTES = 1024 * 1024;
+/** Default of {@link RestoreConsumerOptions.maxBufferBytes}. */
+export const DEFAULT_RESTORE_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Smallest fetch the sizing asks for, bytes (a batch larger than it still comes whole). */
+const MIN_FETCH_BYTES = 16 * 1024;
+/**
+ * Heap one decoded record takes beyond its key, value and header bytes, bytes: the library's
+ * record and ours, their Buffer views, the bigint offset (measured: 1 M records of an 8-byte key
+ * and 100-byte value held ≈ 500 MiB of heap).
+ */
+const RECORD_OVERHEAD_BYTES = 512;
+/**
+ * Decoded bytes per fetched byte assumed before the first fetch says better: compressed
+ * changelogs of similar values reach ~60 (the restore bench: 1 M records of 108 bytes in ~8 MiB).
+ */
+const INITIAL_EXPANSION = 64;
 
 let instances = 0;
 
@@ -40,8 +55,14 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
   /** Records fetched beyond a poll's maxRecords, handed out first by the next poll. */
   #pending: ConsumedRecord[] = [];
   #closed = false;
+  readonly #maxFetchBytes: number;
+  readonly #maxBufferBytes: number;
+  /** Decoded bytes per fetched byte, from the latest fetches (only grows fast, shrinks by halves). */
+  #expansion = INITIAL_EXPANSION;
 
   constructor(base: BaseClientOptions, options: RestoreConsumerOptions = {}) {
+    this.#maxFetchBytes = positive(options.maxFetchBytes, DEFAULT_RESTORE_FETCH_BYTES, 'maxFetchBytes');
+    this.#maxBufferBytes = positive(options.maxBufferBytes, DEFAULT_RESTORE_BUFFER_BYTES, 'maxBufferBytes');
     this.#isolationLevel = (options.isolationLevel ?? 'read_committed') === 'read_committed' ? 1 : 0;
     this.#raw = new ReadCommittedConsumer(base, {
       ...base,
@@ -124,9 +145,18 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
     });
   }
 
+  /**
+   * Bytes the next fetch asks for, all partitions of all leaders together: what decodes to at
+   * most maxBufferBytes at the latest expansion seen, within [MIN_FETCH_BYTES, maxFetchBytes].
+   */
+  #fetchBytes(): number {
+    return Math.max(MIN_FETCH_BYTES, Math.min(this.#maxFetchBytes, Math.floor(this.#maxBufferBytes / this.#expansion)));
+  }
+
   /** One Fetch per partition leader, in parallel; decoded records go to #pending in partition order. */
   async #fetchOnce(maxWaitMs: number): Promise<void> {
     const assigned = [...this.#positions.values()];
+    const fetchBytes = this.#fetchBytes();
     const metadata = await mapErrors('reading metadata for a restore', () =>
       this.#raw.metadata({ topics: [...new Set(assigned.map((p) => p.topic))] }),
     );
@@ -146,9 +176,12 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
         fetchOffset: p.offset,
         currentLeaderEpoch: partition.leaderEpoch,
         lastFetchedEpoch: -1,
-        partitionMaxBytes: PARTITION_MAX_BYTES,
+        partitionMaxBytes: 0, // set below, once the number of leaders is known
       });
     }
+    // Each leader's response decodes into memory at once: they share the fetch size.
+    const perNode = Math.max(MIN_FETCH_BYTES, Math.floor(fetchBytes / Math.max(1, byNode.size)));
+    for (const topics of byNode.values()) for (const t of topics.values()) for (const p of t.partitions) p.partitionMaxBytes = perNode;
     const responses = await Promise.all(
       [...byNode].map(async ([node, topics]) => {
         try {
@@ -156,6 +189,7 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
             node,
             topics: [...topics.values()],
             maxWaitTime: maxWaitMs,
+            maxBytes: perNode,
             isolationLevel: this.#isolationLevel,
           });
         } catch (error) {
@@ -169,10 +203,22 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
     ).catch((error: unknown) => {
       throw toInflowError(error, 'fetching changelog records for a restore');
     });
-    for (const response of responses) if (response) this.#take(response, topicNames);
+    let fetched = 0;
+    let decoded = 0;
+    for (const response of responses) {
+      if (!response) continue;
+      const taken = this.#take(response, topicNames);
+      fetched += taken.fetched;
+      decoded += taken.decoded;
+    }
+    // Size the next fetch from this one: a tiny fetch (a partition caught up) says little.
+    if (fetched >= MIN_FETCH_BYTES / 4) this.#expansion = Math.max(decoded / fetched, this.#expansion / 2, 1);
   }
 
-  #take(response: FetchResponse, topicNames: Map<string, string>): void {
+  /** Decodes a response into #pending; returns the stored bytes of its batches and the estimated heap its records take. */
+  #take(response: FetchResponse, topicNames: Map<string, string>): { fetched: number; decoded: number } {
+    let fetched = 0;
+    let decoded = 0;
     for (const t of response.responses) {
       const topic = topicNames.get(t.topicId);
       if (topic === undefined) continue;
@@ -180,11 +226,14 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
         const position = this.#positions.get(partitionKey(topic, p.partitionIndex));
         if (!position || !p.records) continue;
         for (const batch of p.records) {
+          // The batch on the wire: offset (8) and length (4) fields, then `length` bytes.
+          fetched += batch.length + 12;
           const last = batch.firstOffset + BigInt(batch.lastOffsetDelta);
           // Control batches (transaction markers) and emptied aborted batches move the position too.
           if ((batch.attributes & IS_CONTROL) === 0) {
             for (const r of batch.records) {
               const offset = batch.firstOffset + BigInt(r.offsetDelta);
+              decoded += RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
               if (offset < position.offset) continue; // a batch starting before the position
               this.#pending.push({
                 topic,
@@ -201,6 +250,7 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
         }
       }
     }
+    return { fetched, decoded };
   }
 
   async #skipToLogStart(): Promise<void> {
@@ -214,4 +264,11 @@ export class PlatformaticRestoreConsumer implements RestoreConsumer {
   #assertOpen(): void {
     if (this.#closed) throw new InflowError('FAILED_PRECONDITION', 'the restore consumer is closed');
   }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new InflowError('INVALID_ARGUMENT', `restore consumer ${name} is ${value}: expected a positive whole number of bytes`);
+  return value;
 }

@@ -7,7 +7,7 @@
  * line per store partition.
  */
 import { InflowError } from '../../errors.ts';
-import type { KafkaClient, RestoreConsumer } from '../../kafka/types.ts';
+import type { KafkaClient, RestoreConsumer, RestoreConsumerOptions } from '../../kafka/types.ts';
 import { partitionKey } from '../../kafka/types.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { StoreEngine, StoreWrite } from '../state/store-engine.ts';
@@ -29,15 +29,20 @@ export interface RestoreOptions {
   readonly labels: { readonly pipeline: string };
   readonly log: Logger;
   readonly signal: AbortSignal;
+  /**
+   * Fetch and buffer sizes of the restore consumer (defaults: 1 MiB fetches, 16 MiB decoded):
+   * with {@link RESTORE_BATCH}, what bounds a restore's memory.
+   */
+  readonly consumer?: Pick<RestoreConsumerOptions, 'maxFetchBytes' | 'maxBufferBytes'>;
 }
 
 /** Records per poll of the restore consumer (and at most per engine transaction). */
-const RESTORE_BATCH = 10_000;
+export const RESTORE_BATCH = 10_000;
 
 /** Replays every target's changelog partition into its engine. */
 export async function restoreStores(targets: readonly RestoreTarget[], o: RestoreOptions): Promise<void> {
   if (targets.length === 0) return;
-  const consumer: RestoreConsumer = o.client.restoreConsumer({ isolationLevel: 'read_committed' });
+  const consumer: RestoreConsumer = o.client.restoreConsumer({ ...o.consumer, isolationLevel: 'read_committed' });
   const started = Date.now();
   try {
     const byPartition = new Map(targets.map((t) => [partitionKey(t.topic, t.partition), t]));
