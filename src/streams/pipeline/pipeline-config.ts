@@ -412,6 +412,12 @@ export const pipelineConfigSchema = z
         transactionTimeoutMs: positiveInt.optional(),
         /** 0 = never read consumer lag. */
         lagIntervalMs: z.number().int().min(0).optional(),
+        /**
+         * How long a task reading several topics (a join, a co-partitioned table) waits for one
+         * that has no record buffered before it processes the others' in timestamp order
+         * (Kafka Streams' max.task.idle.ms). Default 0: never wait, no added latency.
+         */
+        maxTaskIdleMs: z.number().int().min(0).optional(),
       })
       .default({}),
     /** Global tables a join step names: every instance reads all partitions of each topic. */

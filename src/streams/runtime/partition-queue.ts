@@ -31,6 +31,17 @@ export class PartitionQueue {
   readonly #queue: InFlightRecord[] = [];
   #head = 0;
   #last: bigint | undefined;
+  /**
+   * Records admitted but not yet processed (tasks that read several partitions process them in
+   * timestamp order, stream-task.ts); a suffix of the in-flight queue, in offset order.
+   */
+  readonly #held: InFlightRecord[] = [];
+  #heldHead = 0;
+  /**
+   * While this partition holds nothing and another of its task does: when the task stops waiting
+   * for it, ms (Kafka Streams' idle-partition deadline, KIP-695); undefined while it holds records.
+   */
+  idleDeadline: number | undefined;
 
   constructor(tp: TopicPartition) {
     this.tp = tp;
@@ -66,6 +77,36 @@ export class PartitionQueue {
     const entry: InFlightRecord = { record, out: undefined, at: now };
     this.#queue.push(entry);
     return entry;
+  }
+
+  /** Keeps an admitted record from processing until its task picks it (timestamp order). */
+  hold(entry: InFlightRecord): void {
+    this.#held.push(entry);
+  }
+
+  /** The oldest held record (the partition's next to process), if any. */
+  heldHead(): InFlightRecord | undefined {
+    return this.#held[this.#heldHead];
+  }
+
+  /** Takes the oldest held record for processing. */
+  takeHeld(): InFlightRecord | undefined {
+    const e = this.#held[this.#heldHead];
+    if (e === undefined) return undefined;
+    this.#heldHead++;
+    if (this.#heldHead === this.#held.length) {
+      this.#held.length = 0;
+      this.#heldHead = 0;
+    } else if (this.#heldHead > 1024 && this.#heldHead * 2 > this.#held.length) {
+      this.#held.splice(0, this.#heldHead);
+      this.#heldHead = 0;
+    }
+    return e;
+  }
+
+  /** Records held, not yet processed. */
+  get heldCount(): number {
+    return this.#held.length - this.#heldHead;
   }
 
   /** The oldest record not yet handed to the producer. */

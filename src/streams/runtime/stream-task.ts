@@ -4,7 +4,19 @@
  * several topics gets partition p of each in the same task (co-partitioning), one
  * {@link PartitionQueue} per topic: records are admitted in offset order, processed
  * concurrently, and released (produced, then committed) in offset order per input partition.
- * The task also keeps its stream time: the largest record timestamp it has admitted.
+ * The task also keeps its stream time: the largest record timestamp it has processed.
+ *
+ * A task reading several partitions (a join of two topics, a co-partitioned table, merged
+ * sources) processes their records in timestamp order, like Kafka Streams' `PartitionGroup`:
+ * admitted records are held per partition, and {@link StreamTask.next} hands out the held head
+ * with the smallest timestamp. While one of its partitions holds nothing, the task waits for it up
+ * to `maxIdleMs` of wall-clock time (Kafka Streams' `max.task.idle.ms`, KIP-353) before it
+ * processes the others' records, so a partition that lags a little does not make its records late;
+ * past that deadline it goes on without it until the partition holds records again (KIP-695's
+ * per-partition deadline). Kafka Streams also waits, with `max.task.idle.ms` 0, for a partition
+ * its consumer knows to lag (fetch lag metadata); inflow's consumer does not expose per-partition
+ * lag to the runner, so only the wall-clock rule applies. A task with one input partition
+ * processes each record as it is admitted.
  */
 import type { ConsumedRecord, TopicPartition } from '../../kafka/types.ts';
 import { type InFlightRecord, PartitionQueue } from './partition-queue.ts';
@@ -26,14 +38,30 @@ export interface PartitionOffset extends TopicPartition {
   readonly offset: bigint;
 }
 
+/** The options of a task that reads several partitions. */
+export interface TaskOrdering {
+  /** How long the task waits for a partition that holds nothing, ms; 0: never (Kafka Streams' max.task.idle.ms). */
+  readonly maxIdleMs: number;
+}
+
+/** What {@link StreamTask.next} answers: a record to process now, or when to ask again. */
+export type NextRecord =
+  | { readonly queue: PartitionQueue; readonly entry: InFlightRecord; readonly wakeAt?: undefined }
+  | { readonly queue?: undefined; readonly entry?: undefined; readonly wakeAt: number | undefined };
+
+const NOTHING: NextRecord = { wakeAt: undefined };
+
 export class StreamTask {
   readonly id: TaskId;
-  /** Largest timestamp of an admitted record, ms since the epoch; -1 before the first. */
+  /** Largest timestamp of a processed record, ms since the epoch; -1 before the first. */
   streamTime = -1;
+  /** Set for a task that reads several partitions: its records are held and processed in timestamp order. */
+  readonly ordering: TaskOrdering | undefined;
   readonly #queues = new Map<string, PartitionQueue>();
 
-  constructor(id: TaskId) {
+  constructor(id: TaskId, ordering?: TaskOrdering) {
     this.id = id;
+    this.ordering = ordering;
   }
 
   /** The queue of `topic`'s partition, created on first use. */
@@ -67,13 +95,51 @@ export class StreamTask {
     return n;
   }
 
-  /** Queues `record` in its partition; undefined for a record delivered twice (see {@link PartitionQueue.add}). */
+  /**
+   * Queues `record` in its partition; undefined for a record delivered twice (see
+   * {@link PartitionQueue.add}). A task with one partition processes it now (stream time moves);
+   * a task with several holds it until {@link next} hands it out.
+   */
   admit(record: ConsumedRecord): { queue: PartitionQueue; entry: InFlightRecord } | undefined {
     const queue = this.queue(record.topic);
     const entry = queue.add(record);
     if (!entry) return undefined;
-    if (record.timestamp > this.streamTime) this.streamTime = record.timestamp;
+    if (this.ordering) queue.hold(entry);
+    else if (record.timestamp > this.streamTime) this.streamTime = record.timestamp;
     return { queue, entry };
+  }
+
+  /**
+   * The held record to process next (a task with several partitions): the head with the smallest
+   * timestamp (ties: the partition first seen), once every partition holds a record or the
+   * partitions that hold none were waited for `maxIdleMs` since they were first found empty.
+   * Advances stream time. Otherwise `wakeAt`: when the wait ends (ms), undefined when nothing is held.
+   */
+  next(now: number): NextRecord {
+    const ordering = this.ordering;
+    if (!ordering) return NOTHING;
+    let best: PartitionQueue | undefined;
+    let bestTs = 0;
+    for (const q of this.#queues.values()) {
+      const head = q.heldHead();
+      if (head === undefined) continue;
+      q.idleDeadline = undefined;
+      if (best === undefined || head.record.timestamp < bestTs) {
+        best = q;
+        bestTs = head.record.timestamp;
+      }
+    }
+    if (best === undefined) return NOTHING;
+    let waitUntil = Number.NEGATIVE_INFINITY;
+    for (const q of this.#queues.values()) {
+      if (q.heldCount > 0) continue;
+      q.idleDeadline ??= now + ordering.maxIdleMs;
+      if (q.idleDeadline > waitUntil) waitUntil = q.idleDeadline;
+    }
+    if (waitUntil > now) return { wakeAt: waitUntil };
+    const entry = best.takeHeld() as InFlightRecord;
+    if (bestTs > this.streamTime) this.streamTime = bestTs;
+    return { queue: best, entry };
   }
 
   /**

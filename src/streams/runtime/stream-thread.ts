@@ -93,6 +93,7 @@ export class StreamThread {
   async #run(): Promise<void> {
     const { consumer, tasks, maxInFlight, maxPollRecords, log } = this.#o;
     const stopped = this.#stop.signal;
+    let waitUntil: number | undefined;
     while (!stopped.aborted) {
       const reason = tasks.rewindReason;
       if (reason !== undefined) {
@@ -103,10 +104,12 @@ export class StreamThread {
       const room = maxInFlight - tasks.inFlight;
       let records: ConsumedRecord[];
       this.#wake = new AbortController();
+      // A task waiting for an idle partition (max.task.idle.ms) goes on when its wait ends, not at the next poll's end.
+      const timeoutMs = waitUntil === undefined ? 200 : Math.max(1, Math.min(200, Math.ceil(waitUntil - tasks.now())));
       try {
         records = await consumer.poll({
           maxRecords: Math.max(1, Math.min(maxPollRecords, room)),
-          timeoutMs: 200,
+          timeoutMs,
           signal: AbortSignal.any([stopped, this.#wake.signal]),
         });
       } catch (e) {
@@ -121,6 +124,8 @@ export class StreamThread {
         return;
       }
       for (const r of records) tasks.admit(r);
+      // Tasks reading several partitions process what they hold in timestamp order, once the whole poll is in.
+      waitUntil = tasks.processReady();
     }
   }
 }

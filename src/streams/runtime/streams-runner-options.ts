@@ -10,6 +10,19 @@ import type { ErrorPolicy } from './dead-letter.ts';
 import type { StoreQuery } from './store-query.ts';
 import type { StreamsMetrics } from './streams-metrics.ts';
 
+/**
+ * Default `maxTaskIdleMs`: 0, Kafka Streams' default `max.task.idle.ms` — records are still
+ * processed in timestamp order across a task's partitions as far as they are buffered, but the
+ * task never waits on the clock for an empty partition, so a task whose second input is quiet (a
+ * table that rarely changes, a labels topic) adds no latency. Kafka Streams' 0 also waits for a
+ * partition its consumer knows to lag; inflow's consumer does not report per-partition lag, so a
+ * pipeline whose inputs may lag one another (catch-up after a restart, producers at different
+ * speeds) and whose results depend on the interleaving (a co-partitioned table join, a windowed
+ * aggregation of merged topics) sets a wait: a few commit intervals (e.g. 500 ms) covers fetch
+ * jitter, seconds cover a slower producer.
+ */
+export const DEFAULT_MAX_TASK_IDLE_MS = 0;
+
 export const Guarantee = { AT_LEAST_ONCE: 'at-least-once', EXACTLY_ONCE: 'exactly-once' } as const;
 export type Guarantee = (typeof Guarantee)[keyof typeof Guarantee];
 
@@ -64,6 +77,14 @@ export interface StreamsRunnerOptions {
   readonly applicationServer?: string;
   /** Default 500 (Kafka's max.poll.records). */
   readonly maxPollRecords?: number;
+  /**
+   * A task that reads several partitions (a stream-stream join, a co-partitioned table, merged
+   * sources) processes their records in timestamp order; while one of them holds no record, the
+   * task waits this long (ms of wall-clock time) for it before processing the others' records,
+   * so a partition that lags a little does not make its records late (Kafka Streams'
+   * `max.task.idle.ms`). Default {@link DEFAULT_MAX_TASK_IDLE_MS}: never wait — no latency is added.
+   */
+  readonly maxTaskIdleMs?: number;
   /**
    * Exactly-once: the coordinator aborts this instance's open transaction when it dies and is
    * not restarted under the same instance id after this long; the members that take its

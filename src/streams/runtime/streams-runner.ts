@@ -36,7 +36,7 @@ import { createStallWatch } from './stall-watch.ts';
 import { StreamThread } from './stream-thread.ts';
 import { createStreamsMetrics } from './streams-metrics.ts';
 import { StreamsProducer } from './streams-producer.ts';
-import type { RunnerStats, StreamsRunner, StreamsRunnerOptions } from './streams-runner-options.ts';
+import { DEFAULT_MAX_TASK_IDLE_MS, type RunnerStats, type StreamsRunner, type StreamsRunnerOptions } from './streams-runner-options.ts';
 import { createTableDeadLetters } from './table-dead-letters.ts';
 import { TaskManager } from './task-manager.ts';
 import { TaskStores } from './task-stores.ts';
@@ -150,6 +150,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     log.info({ partitions: revoked.map((p) => partitionKey(p.topic, p.partition)) }, 'partitions revoked');
     thread?.onRevoked(revoked);
     const t = tasks as TaskManager;
+    t.unassigned(revoked);
     if (eos) {
       // The open transaction may hold outputs of revoked partitions whose offsets can no longer be committed.
       await t.exclusive(() => t.rewind('rebalance'));
@@ -165,6 +166,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     ? createRestorePauser({ stores, pauses: () => pauses, metrics, labels, wake: () => thread?.wake(), fail })
     : undefined;
   function onAssigned(added: TopicPartition[]): void {
+    tasks?.assigned(added);
     thread?.onAssigned(added);
     pauseWhileRestoring?.(added);
   }
@@ -270,6 +272,8 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
           log.warn({ err: InflowError.from(e).message }, 'purging consumed repartition records failed; retried at the next commit'),
       ),
       ...(stores ? { state: stores } : {}),
+      maxTaskIdleMs: options.maxTaskIdleMs ?? DEFAULT_MAX_TASK_IDLE_MS,
+      now: () => clock.now() / 1000,
     });
     tasks = t;
     await p.start();
@@ -345,6 +349,8 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     const deadline = Date.now() + drainMs;
     // After a failed produce or commit nothing drains: the records stay uncommitted and are redone later.
     while (t.inFlight > 0 && Date.now() < deadline && !fatal && t.rewindReason === undefined) {
+      // Held records of a task waiting for an idle partition go once the wait ends (max.task.idle.ms).
+      t.processReady();
       await new Promise((r) => setTimeout(r, 5));
       await pumpNow().catch((e: unknown) => onKafkaError(e));
     }

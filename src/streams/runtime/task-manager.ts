@@ -51,6 +51,13 @@ export interface TaskManagerOptions {
   onCommitted?(offsets: readonly PartitionOffset[]): void;
   /** The tasks' stores (transactional overlays, changelogs); absent for a stateless topology. */
   readonly state?: TaskStores;
+  /**
+   * How long a task reading several partitions waits for one that holds no record before it
+   * processes the others', ms (stream-task.ts); default 0: never.
+   */
+  readonly maxTaskIdleMs?: number;
+  /** Wall-clock time of the idle deadlines, ms (tests inject a manual clock); default Date.now. */
+  readonly now?: () => number;
 }
 
 export class TaskManager {
@@ -58,6 +65,13 @@ export class TaskManager {
   readonly #tasks = new Map<string, StreamTask>();
   /** Sub-topology of each input topic. */
   readonly #subtopologyOf = new Map<string, number>();
+  /** Sub-topologies that read several topics: their tasks process records in timestamp order. */
+  readonly #ordered = new Set<number>();
+  /** Assigned input partitions of those sub-topologies (`topic:partition`): each task waits for its own. */
+  readonly #orderedAssigned = new Map<string, TopicPartition>();
+  /** Tasks holding records not yet processed. */
+  readonly #holding = new Set<StreamTask>();
+  readonly #now: () => number;
   #consumer: KafkaConsumer | undefined;
   #inFlight = 0;
   #lastCommit = 0;
@@ -71,7 +85,11 @@ export class TaskManager {
 
   constructor(options: TaskManagerOptions) {
     this.#o = options;
-    for (const st of options.topology.subtopologies) for (const t of st.inputTopics) this.#subtopologyOf.set(t, st.id);
+    for (const st of options.topology.subtopologies) {
+      for (const t of st.inputTopics) this.#subtopologyOf.set(t, st.id);
+      if (st.inputTopics.length > 1) this.#ordered.add(st.id);
+    }
+    this.#now = options.now ?? Date.now;
   }
 
   /** The consumer whose offsets this manager commits and rewinds. */
@@ -128,13 +146,34 @@ export class TaskManager {
     const key = taskIdText(id);
     let task = this.#tasks.get(key);
     if (!task && create) {
-      task = new StreamTask(id);
+      task = new StreamTask(id, this.#ordered.has(id.subtopology) ? { maxIdleMs: this.#o.maxTaskIdleMs ?? 0 } : undefined);
       this.#tasks.set(key, task);
     }
     return task;
   }
 
-  /** Admits a polled record into its task and starts processing it. */
+  /**
+   * Partitions assigned to this member. A task that reads several partitions learns each of its
+   * own here, so it can wait for one that has not delivered a record yet.
+   */
+  assigned(partitions: readonly TopicPartition[]): void {
+    for (const tp of partitions) {
+      const sub = this.#subtopologyOf.get(tp.topic);
+      if (sub === undefined || !this.#ordered.has(sub)) continue;
+      this.#orderedAssigned.set(`${tp.topic}:${tp.partition}`, { topic: tp.topic, partition: tp.partition });
+      (this.#taskFor(tp, true) as StreamTask).queue(tp.topic);
+    }
+  }
+
+  /** Partitions taken away (before their tasks are revoked or rewound): no task waits for them any more. */
+  unassigned(partitions: readonly TopicPartition[]): void {
+    for (const tp of partitions) this.#orderedAssigned.delete(`${tp.topic}:${tp.partition}`);
+  }
+
+  /**
+   * Admits a polled record into its task and starts processing it — at once, or, for a task that
+   * reads several partitions, when {@link processReady} picks it in timestamp order.
+   */
   admit(record: ConsumedRecord): void {
     const task = this.#taskFor(record, true) as StreamTask;
     const admitted = task.admit(record);
@@ -144,7 +183,46 @@ export class TaskManager {
     }
     this.#setInFlight(1);
     this.#o.metrics.recordsIn.inc(this.#o.labels);
-    const { queue, entry } = admitted;
+    if (task.ordering) {
+      this.#holding.add(task);
+      return;
+    }
+    this.#process(task, admitted.queue, admitted.entry);
+  }
+
+  /**
+   * Processes the held records of the tasks that read several partitions, in timestamp order, as
+   * far as each task may go now (stream-task.ts). Call it after admitting a poll's records and
+   * whenever a wait may have ended. Returns the earliest time (ms, of the manager's clock) a
+   * waiting task may go on, undefined when none waits.
+   */
+  processReady(): number | undefined {
+    if (this.#holding.size === 0) return undefined;
+    const now = this.#now();
+    let wakeAt: number | undefined;
+    for (const task of this.#holding) {
+      for (;;) {
+        const next = task.next(now);
+        if (next.entry === undefined) {
+          if (next.wakeAt === undefined) this.#holding.delete(task);
+          else if (wakeAt === undefined || next.wakeAt < wakeAt) wakeAt = next.wakeAt;
+          break;
+        }
+        this.#process(task, next.queue, next.entry);
+        if (this.#o.isFailed()) return undefined;
+      }
+    }
+    return wakeAt;
+  }
+
+  /** Wall-clock ms of the manager's clock (the idle deadlines'). */
+  now(): number {
+    return this.#now();
+  }
+
+  /** Runs one admitted record through the topology. */
+  #process(task: StreamTask, queue: PartitionQueue, entry: InFlightRecord): void {
+    const record = entry.record;
     let result;
     try {
       result = this.#o.processor.process(record, queue, { taskId: taskIdText(task.id), streamTime: task.streamTime });
@@ -353,6 +431,7 @@ export class TaskManager {
     // records in between.
     for (const task of this.#tasks.values()) this.#setInFlight(-task.abort());
     this.#tasks.clear();
+    this.#holding.clear();
     // The aborted transaction's store writes never happened: no wipe-and-restore, the overlay goes.
     o.state?.aborted();
     this.#rewindReason = undefined;
@@ -363,17 +442,23 @@ export class TaskManager {
       if (position.offset >= 0n) c.seek(position);
       else if (o.autoOffsetReset === 'earliest') c.seek({ ...position, offset: 0n });
     }
+    // The new tasks know their partitions again (those of the old ones went with them).
+    this.assigned([...this.#orderedAssigned.values()].filter((tp) => still.has(`${tp.topic}:${tp.partition}`)));
     o.onReleased();
     o.log.warn({ reason, partitions: assigned.length }, 'in-flight work dropped; partitions rewound to their committed offsets');
   }
 
   /** At-least-once revocation: drops the revoked partitions' in-flight records, uncommitted (the new owner redoes them). */
   revoke(revoked: readonly TopicPartition[]): void {
+    this.unassigned(revoked);
     for (const tp of revoked) {
       const task = this.#taskFor(tp, false);
       if (!task) continue;
       this.#setInFlight(-task.closePartition(tp.topic));
-      if (task.empty) this.#tasks.delete(taskIdText(task.id));
+      if (task.empty) {
+        this.#tasks.delete(taskIdText(task.id));
+        this.#holding.delete(task);
+      }
     }
   }
 
