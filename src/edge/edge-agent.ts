@@ -55,6 +55,8 @@ export interface EdgeStatus {
   mqttConnected: boolean;
   /** undefined: no Kafka configured. */
   kafkaConnected: boolean | undefined;
+  /** Whether records encode under the Schema Registry (`forward.formats`); absent without formats. */
+  registryConnected?: boolean;
   /** Why forwarding to Kafka fails (e.g. KAFKA_TOPIC_NOT_FOUND with the broker up); absent while it works. */
   forwardError?: { code: string; message: string };
   outbox: EdgeStoreStats;
@@ -205,7 +207,10 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
         logger: parts,
         onForwarded: (count) => emit({ type: 'forwarded', count }),
         ...(config.forward.formats && config.schemaRegistry
-          ? { encode: forwardEncoder(config.forward, registryClientFromConfig(config.schemaRegistry, { baseDir: '.', attempts: 1 })) }
+          ? {
+              encode: forwardEncoder(config.forward, registryClientFromConfig(config.schemaRegistry, { baseDir: '.', attempts: 1 })),
+              registryUrl: config.schemaRegistry.url,
+            }
           : {}),
       });
       const f = forwarder;
@@ -291,6 +296,7 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
       agentId: config.agentId,
       mqttConnected: mqttLink.connected,
       kafkaConnected: forwarder?.connected,
+      ...(forwarder?.registryConnected !== undefined ? { registryConnected: forwarder.registryConnected } : {}),
       ...(forwarder?.lastError ? { forwardError: forwarder.lastError } : {}),
       outbox: store.stats(),
       inFlight: processor.inFlight,

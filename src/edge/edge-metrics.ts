@@ -35,6 +35,8 @@ export interface EdgeMetrics {
   /** Records Kafka refused for good (too large): removed so the rest can go. */
   readonly forwardDiscarded: Counter<'code'>;
   readonly kafkaConnected: Gauge;
+  /** 1 while records encode under the Schema Registry (`forward.formats`). */
+  readonly registryConnected: Gauge;
   /** Versions the model sync installed, and deliveries it rejected (sha256 mismatch, bad manifest). */
   readonly modelsInstalled: Counter<'model'>;
   readonly modelsRejected: Counter<'model'>;
@@ -115,6 +117,11 @@ export function createEdgeMetrics(registry: Registry = new Registry()): EdgeMetr
     kafkaConnected: new Gauge({
       name: 'inflow_edge_kafka_connected',
       help: '1 while the cluster answered the last produce (0: unreachable)',
+      registers,
+    }),
+    registryConnected: new Gauge({
+      name: 'inflow_edge_schema_registry_connected',
+      help: '1 while the last encode under the Schema Registry succeeded (forward.formats; 0: unreachable or not yet used)',
       registers,
     }),
     modelsInstalled: new Counter({

@@ -6,9 +6,11 @@ import { afterEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { InflowError } from '../errors.ts';
 import { createMemoryClient } from '../kafka/memory/memory-client.ts';
+import { createSchemaRegistryClient } from '../kafka/schema-registry/registry-client.ts';
 import type { KafkaProducer, ProducerRecord } from '../kafka/types.ts';
 import { createEdgeMetrics } from './edge-metrics.ts';
 import { type EdgeStore, openEdgeStore, type OutboxRecord } from './edge-store.ts';
+import { forwardEncoder } from './forward-encoder.ts';
 import { startOutboxForwarder } from './outbox-forwarder.ts';
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -248,5 +250,79 @@ describe('outbox forwarder', () => {
     assert.equal(fwd.lastError, undefined);
     assert.deepEqual(ids('readings'), ['m-0']);
     assert.ok(lines.some((l) => l.msg === 'Kafka reachable: draining the outbox'));
+  });
+
+  it('blames the Schema Registry, by its URL, not Kafka, when the registry is away while Kafka is up', async () => {
+    const s = store();
+    const { client, ids } = memory();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    // A real registry client; nothing listens on port 1, so every call is refused (ECONNREFUSED).
+    const away = 'http://127.0.0.1:1';
+    const avro = forwardEncoder(
+      {
+        predictions: 'predictions',
+        batchRecords: 4,
+        retryMinMs: 1,
+        retryMaxMs: 2,
+        formats: { predictions: { format: 'avro', schema: '"string"' } },
+      },
+      createSchemaRegistryClient({ url: away, retry: { attempts: 1 } }),
+    );
+    let registryUp = false;
+    let encodes = 0;
+    const metrics = createEdgeMetrics();
+    const counter = forwardedCounter();
+    const fwd = startOutboxForwarder({
+      store: s,
+      producer: client.producer(),
+      batchRecords: 4,
+      retryMinMs: 1,
+      retryMaxMs: 2,
+      metrics,
+      logger,
+      registryUrl: away,
+      // Once "up", the records go as stored (the registry's wire format is another test's).
+      encode: (r) => (r.topic !== 'predictions' || registryUp ? r.value : (encodes++, avro(r))),
+      ...counter,
+    });
+    cleanups.push(() => fwd.close());
+    s.complete([{ records: [rec(0)] }]); // readings: no format, Kafka takes it
+    fwd.wake();
+    await counter.reach(1);
+    s.complete([{ records: [{ ...rec(1), value: Buffer.from('"a prediction"') }] }]); // predictions: Avro, the registry is needed
+    fwd.wake();
+    while (encodes < 5) await new Promise((resolve) => setImmediate(resolve));
+
+    const warnings = lines.filter((l) => l.level === 40);
+    assert.equal(warnings.length, 1, JSON.stringify(lines));
+    assert.match(
+      String(warnings[0]?.msg),
+      /^Schema Registry at http:\/\/127\.0\.0\.1:1 unreachable: records wait in the outbox .*schemaRegistry\.url/,
+    );
+    assert.equal(warnings[0]?.code, 'UNAVAILABLE');
+    assert.match(String(warnings[0]?.err), /schema registry at http:\/\/127\.0\.0\.1:1 is unreachable/);
+    assert.deepEqual(
+      lines.filter((l) => /Kafka.*unreachable/.test(String(l.msg))),
+      [],
+      'Kafka answered every produce: nothing says it is unreachable',
+    );
+    assert.equal(fwd.connected, true, 'Kafka is still connected');
+    assert.equal((await metrics.kafkaConnected.get()).values[0]?.value, 1);
+    assert.equal(fwd.registryConnected, false);
+    assert.equal((await metrics.registryConnected.get()).values[0]?.value, 0);
+    assert.equal(fwd.lastError?.code, 'UNAVAILABLE');
+    assert.equal(s.stats().records, 1, 'the prediction waits in the outbox');
+
+    registryUp = true;
+    await counter.reach(2);
+    assert.deepEqual(ids('predictions'), ['m-1']);
+    assert.equal(fwd.registryConnected, true);
+    assert.equal((await metrics.registryConnected.get()).values[0]?.value, 1);
+    assert.equal(fwd.lastError, undefined);
+    assert.ok(
+      lines.some((l) => /^Schema Registry at http:\/\/127\.0\.0\.1:1 reachable again after [\d.]+ s/.test(String(l.msg))),
+      JSON.stringify(lines),
+    );
   });
 });

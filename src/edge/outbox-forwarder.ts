@@ -9,9 +9,13 @@
  *
  * A record Kafka refuses for good (KAFKA_RECORD_TOO_LARGE) would block every record behind it:
  * the batch is retried record by record and only the refused one is discarded (counted, logged).
+ *
+ * Records in a Schema Registry format are encoded as they leave, so the registry being away holds
+ * the outbox too: that is reported as the registry's failure (its URL, its own log lines and
+ * `inflow_edge_schema_registry_connected`), never as Kafka's, whose state is left as it was.
  */
 import { InflowError } from '../errors.ts';
-import { backoffDelay, createConnectionMonitor, retryTransient, sleep } from '../kafka/connection.ts';
+import { backoffDelay, createConnectionMonitor, isTransient, retryTransient, sleep } from '../kafka/connection.ts';
 import type { KafkaProducer, ProducerRecord } from '../kafka/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { silentLogger } from '../observability/logger.ts';
@@ -40,6 +44,8 @@ export interface ForwarderOptions {
    * (SERIALIZATION) is discarded like one Kafka refuses for good.
    */
   readonly encode?: (record: StoredRecord) => Buffer | null | Promise<Buffer | null>;
+  /** The Schema Registry `encode` reads its schemas from, named in the log when encoding fails. */
+  readonly registryUrl?: string;
   /** Waits out one backoff (tests inject it); default: a timer that close() ends. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
@@ -54,7 +60,9 @@ export interface OutboxForwarder {
    * connected: {@link lastError} says why nothing is forwarded.
    */
   readonly connected: boolean;
-  /** Why the last produce failed; undefined once one succeeds. */
+  /** Whether the last encode under the Schema Registry succeeded; undefined without `encode`, false before the first one. */
+  readonly registryConnected: boolean | undefined;
+  /** Why the last produce (or encode) failed; undefined once one succeeds. */
   readonly lastError: { code: string; message: string } | undefined;
   /** Stops; a produce in flight is waited for at most closeTimeoutMs. */
   close(): Promise<void>;
@@ -76,14 +84,40 @@ const ANSWERED_BY_CLUSTER: ReadonlySet<string> = new Set(['KAFKA_TOPIC_NOT_FOUND
 /** Starts draining `store` into `producer`. */
 export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder {
   const { store, producer, metrics } = options;
-  const encode = options.encode;
-  const send = async (batch: readonly StoredRecord[]): Promise<void> => {
-    const records = encode
-      ? await Promise.all(batch.map(async (r) => toProducerRecord(r, await encode(r))))
-      : batch.map((r) => toProducerRecord(r));
-    await producer.send(records);
-  };
   const log = (options.logger ?? silentLogger).child({ component: 'edge-forwarder' });
+  const encode = options.encode;
+  const registryName = `Schema Registry${options.registryUrl ? ` at ${options.registryUrl}` : ''}`;
+  /** Errors that came from encoding (the registry), not from Kafka. */
+  const registryErrors = new WeakSet<InflowError>();
+  let registryConnected = encode ? false : undefined;
+  // The registry's own state and lines: a failure there says nothing about Kafka.
+  const registryMonitor = createConnectionMonitor();
+  registryMonitor.onChange(({ state, error, afterMs }) => {
+    if (state === 'disconnected') {
+      log.warn(
+        { code: error?.code, err: error?.message, registry: options.registryUrl, waiting: store.stats().records },
+        `${registryName} unreachable: records wait in the outbox until their schemas can be written (Kafka is not the cause); retrying with backoff — start the registry or correct schemaRegistry.url`,
+      );
+    } else log.info({ downMs: afterMs }, `${registryName} reachable again after ${(afterMs / 1000).toFixed(1)} s: draining the outbox`);
+  });
+  const encodeAll = async (batch: readonly StoredRecord[], enc: NonNullable<typeof encode>): Promise<ProducerRecord[]> => {
+    let records: ProducerRecord[];
+    try {
+      records = await Promise.all(batch.map(async (r) => toProducerRecord(r, await enc(r))));
+    } catch (error) {
+      const e = InflowError.from(error, 'UNAVAILABLE');
+      // A record its schema cannot hold is the record's fault (discarded below), not the registry's.
+      if (e.code !== 'SERIALIZATION') registryErrors.add(e);
+      throw e;
+    }
+    registryMonitor.succeeded();
+    registryConnected = true;
+    metrics?.registryConnected.set(1);
+    return records;
+  };
+  const send = async (batch: readonly StoredRecord[]): Promise<void> => {
+    await producer.send(encode ? await encodeAll(batch, encode) : batch.map((r) => toProducerRecord(r)));
+  };
   const random = options.random ?? Math.random;
   const stop = new AbortController();
   let connected = false;
@@ -117,7 +151,10 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
   const succeeded = (): void => {
     const wasDown = monitor.state === 'disconnected';
     monitor.succeeded();
-    if (!wasDown && (!everDrained || (lastError !== undefined && ANSWERED_BY_CLUSTER.has(lastError.code)))) {
+    if (
+      !wasDown &&
+      (!everDrained || (lastError !== undefined && !registryErrors.has(lastError) && ANSWERED_BY_CLUSTER.has(lastError.code)))
+    ) {
       log.info('Kafka reachable: draining the outbox');
     }
     everDrained = true;
@@ -126,9 +163,27 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
     metrics?.kafkaConnected.set(1);
   };
 
+  /** Encoding under the registry failed: its monitor logs an outage, a refusal is logged once per reason; Kafka's state stays. */
+  const registryFailed = (error: InflowError): void => {
+    if (isTransient(error)) registryMonitor.failed(error);
+    else if (lastError?.code !== error.code || lastError.message !== error.message) {
+      log.warn(
+        { code: error.code, err: error.message, registry: options.registryUrl, waiting: store.stats().records },
+        `${registryName} refused to encode the records: they wait in the outbox until the schema or the registry is fixed`,
+      );
+    }
+    registryConnected = !isTransient(error);
+    lastError = error;
+    metrics?.registryConnected.set(registryConnected ? 1 : 0);
+  };
+
   /** A produce failed: counted; an unreachable cluster is the monitor's to log, a refusal is logged once per reason. */
   const failed = (error: InflowError): void => {
     metrics?.forwardFailures.inc({ code: error.code });
+    if (registryErrors.has(error)) {
+      registryFailed(error);
+      return;
+    }
     // Only errors the cluster itself answered with mean it is reachable; a network error, a timeout
     // or an unclassified failure counts as unreachable.
     const reachable = ANSWERED_BY_CLUSTER.has(error.code);
@@ -209,7 +264,8 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
         // The shared mechanism (../kafka/connection.ts): capped exponential backoff with jitter, so
         // the agents of a site do not hammer the cluster in step; a backoff is not cut short by new
         // records (at 1 k msg/s it would never back off).
-        await retryTransient(() => forward(batch), { ...backoff, monitor, signal: stop.signal, onRetry: failed, sleep: wait });
+        // The monitors are told by failed() and succeeded(): which one depends on whether Kafka or the registry failed.
+        await retryTransient(() => forward(batch), { ...backoff, signal: stop.signal, onRetry: failed, sleep: wait });
         refused = 0;
       } catch (error) {
         if (stop.signal.aborted) break;
@@ -230,6 +286,9 @@ export function startOutboxForwarder(options: ForwarderOptions): OutboxForwarder
     },
     get connected() {
       return connected;
+    },
+    get registryConnected() {
+      return registryConnected;
     },
     get lastError() {
       return lastError && { code: lastError.code, message: lastError.message };

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { createEdgeMetrics } from '../../src/edge/edge-metrics.ts';
 import { openEdgeStore } from '../../src/edge/edge-store.ts';
 import { forwardEncoder } from '../../src/edge/forward-encoder.ts';
@@ -73,10 +74,15 @@ describe('the edge forwarder on Schema Registry formats', { skip }, () => {
     };
     const producer = client.producer({ idempotent: true, acks: 'all' });
     try {
-      // The registry unreachable (nothing listens on port 1): an outage, the records stay.
+      // The registry unreachable (nothing listens on port 1): an outage, the records stay; the
+      // log blames the registry, by its URL, not Kafka (which is up).
+      const lines: Array<{ level: number; msg: string }> = [];
+      const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
       const away = startOutboxForwarder({
         store,
         producer,
+        logger,
+        registryUrl: 'http://127.0.0.1:1',
         batchRecords: 8,
         retryMinMs: 5,
         retryMaxMs: 20,
@@ -85,6 +91,10 @@ describe('the edge forwarder on Schema Registry formats', { skip }, () => {
       const error = await waitFor('the forwarder to meet the unreachable registry', () => away.lastError);
       await away.close();
       assert.equal(error.code, 'UNAVAILABLE');
+      const warnings = lines.filter((l) => l.level >= 40).map((l) => l.msg);
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(warnings[0] ?? '', /^Schema Registry at http:\/\/127\.0\.0\.1:1 unreachable/);
+      assert.equal(away.registryConnected, false);
       assert.equal(store.stats().records, json.length, 'nothing was dropped while the registry was away');
 
       const registry = createSchemaRegistryClient({ url: url as string });
