@@ -149,6 +149,7 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
   async function onRevoked(revoked: TopicPartition[]): Promise<void> {
     log.info({ partitions: revoked.map((p) => partitionKey(p.topic, p.partition)) }, 'partitions revoked');
     thread?.onRevoked(revoked);
+    if (isDesignated(revoked)) void tableDlq.setWriter(false);
     const t = tasks as TaskManager;
     t.unassigned(revoked);
     if (eos) {
@@ -165,7 +166,14 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
   const pauseWhileRestoring = stores
     ? createRestorePauser({ stores, pauses: () => pauses, metrics, labels, wake: () => thread?.wake(), fail })
     : undefined;
+  /**
+   * The designated task's partition: its owner writes the dead letters of bad global-table rows
+   * (table-dead-letters.ts), so each is written by one instance, not by every one that reads it.
+   */
+  const designated = topology.subtopologies[0]?.inputTopics[0];
+  const isDesignated = (tps: readonly TopicPartition[]): boolean => tps.some((tp) => tp.topic === designated && tp.partition === 0);
   function onAssigned(added: TopicPartition[]): void {
+    if (isDesignated(added)) void tableDlq.setWriter(true).catch((e: unknown) => fail(e));
     tasks?.assigned(added);
     thread?.onAssigned(added);
     pauseWhileRestoring?.(added);
