@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 from scipy.ndimage import zoom
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
@@ -136,6 +137,59 @@ def digits_mlp_retrained() -> None:
         {"training_iterations": int(clf.n_iter_)},
     )
     reference_sample("digits-mlp-v2", sess, {"input": x_test[:SAMPLE_ROWS].astype(np.float32)})
+
+
+# The monitoring scene (`inflow demo --scene monitoring`): from a point in the stream on, every
+# image arrives moved this many pixels to the right (the left column blank). src/cli/demo-monitoring-data.ts
+# applies the same rule to the events it replays.
+SHIFT_PIXELS = 1
+
+
+def shift_right(x: np.ndarray, by: int = SHIFT_PIXELS) -> np.ndarray:
+    """8x8 images (rows of 64) moved `by` pixels to the right; the columns moved in are 0."""
+    images = x.reshape(-1, 8, 8)
+    out = np.zeros_like(images)
+    out[:, :, by:] = images[:, :, :-by]
+    return out.reshape(-1, 64)
+
+
+def digits_mlp_shifted() -> None:
+    """digits-mlp retrained on shifted images (same architecture, seed and split as version 1):
+    variants/digits-mlp-shifted/model.onnx, the monitoring scene's better version. Also writes
+    variants/digits-mlp-shuffled/model.onnx: the same model with its output layer's weights
+    shuffled (fixed seed), a deliberately broken export whose guarded rollout must be rolled back."""
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = split(x, y)
+    x_train, x_test = shift_right(x_train), shift_right(x_test)
+    scale = MinMaxScaler().fit(np.array([[0.0] * 64, [16.0] * 64]))
+    clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=400, random_state=SEED)
+    clf.fit(scale.transform(x_train), y_train)
+    pipe = Pipeline([("scale", scale), ("mlp", clf)])
+    model = to_onnx(pipe, "digits-mlp", 64, False, clf)
+    onnx.checker.check_model(model, full_check=True)
+    path = ROOT / "variants" / "digits-mlp-shifted" / "model.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    check_classifier(
+        "digits-mlp-shifted", path, pipe.predict(x_test), pipe.predict_proba(x_test), x_test, y_test,
+        {"training_iterations": int(clf.n_iter_), "shift_pixels": SHIFT_PIXELS},
+    )
+    rng = np.random.default_rng(18)
+    for i, t in enumerate(model.graph.initializer):
+        if t.name == "coefficient1":  # the output layer's weights (hidden -> 10 classes)
+            w = numpy_helper.to_array(t)
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(rng.permutation(w.reshape(-1)).reshape(w.shape), t.name))
+    onnx.checker.check_model(model, full_check=True)
+    path = ROOT / "variants" / "digits-mlp-shuffled" / "model.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    label = session(path).run(None, {"input": x_test.astype(np.float32)})[0]
+    summary["models"]["digits-mlp-shuffled"] = {
+        "file": file_facts(path),
+        "test_rows": int(len(y_test)),
+        "accuracy_onnx": round(float(np.mean(label == y_test)), 4),
+        "shift_pixels": SHIFT_PIXELS,
+    }
 
 
 def digits_dataset() -> None:
@@ -344,7 +398,7 @@ def main() -> int:
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for step in (digits_mlp, digits_mlp_retrained, digits_dataset, mlp_784, breast_cancer_gbt, card_fraud_gbt, cnn):
+        for step in (digits_mlp, digits_mlp_retrained, digits_mlp_shifted, digits_dataset, mlp_784, breast_cancer_gbt, card_fraud_gbt, cnn):
             t0 = time.monotonic()
             step()
             print(f"{step.__name__}: {time.monotonic() - t0:.1f} s", file=sys.stderr)

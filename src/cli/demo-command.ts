@@ -43,7 +43,10 @@ Options:
   --scene <name>      card-payments: the stateful example instead (examples/pipelines/card-payments.yaml:
                       per-card window features + a merchants table → card-fraud-gbt; takes --kafka,
                       --rate (default 300), --json)
-  --avro              with --scene: Avro records under the Schema Registry at SCHEMA_REGISTRY_URL
+                      monitoring: live accuracy and drift on a stream whose images shift part-way, a
+                      guarded rollout of a broken version rolled back and of a retrained one promoted
+                      (takes --kafka, --rate (default 1000), --rest-port, --stay, --json)
+  --avro              with --scene card-payments: Avro records under the Schema Registry at SCHEMA_REGISTRY_URL
 
 Examples:
   inflow demo
@@ -51,6 +54,7 @@ Examples:
   inflow demo --kafka auto --exactly-once
   inflow demo --kafka 127.0.0.1:9092 --remote oip-rest --stay
   inflow demo --scene card-payments
+  inflow demo --scene monitoring
   SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7 inflow demo --scene card-payments --avro --kafka auto`;
 
 /** Flags of `inflow demo`, as typed. */
@@ -112,6 +116,11 @@ function onStopSignal(controller: AbortController, err: ProgressStream): () => v
 
 /** Runs the demo; resolves when it ended (summary printed) and everything it started is stopped. */
 export async function demoCommand(flags: DemoFlags, out: (line: string) => void): Promise<void> {
+  if (flags.scene === 'monitoring') {
+    if (flags.avro) throw new InflowError('INVALID_ARGUMENT', '--avro applies to --scene card-payments, not to --scene monitoring');
+    const { monitoringDemo } = await import('./demo-monitoring.ts');
+    return monitoringDemo(flags, out);
+  }
   if (flags.scene !== undefined || flags.avro) {
     const { DEMO_SCENES, statefulDemo } = await import('./demo-stateful.ts');
     if (!DEMO_SCENES.includes(flags.scene as (typeof DEMO_SCENES)[number]))

@@ -27,7 +27,7 @@ import { createLiveLines, type ProgressStream, withSpinner } from './progress.ts
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
 
 /** The scenes `--scene` takes. */
-export const DEMO_SCENES = ['card-payments'] as const;
+export const DEMO_SCENES = ['card-payments', 'monitoring'] as const;
 
 /** Flags of the scene (from `inflow demo`). */
 export interface StatefulDemoFlags {

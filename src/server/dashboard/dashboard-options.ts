@@ -5,6 +5,7 @@
  * and go.
  */
 import type { Registry } from 'prom-client';
+import type { DashboardMonitoring } from './dashboard-monitoring.ts';
 
 /** A pipeline the dashboard charts: its runner's metrics registry, and optionally its state. */
 export interface DashboardPipeline {
@@ -20,6 +21,8 @@ export interface DashboardPipeline {
 export interface DashboardOptions {
   /** Pipelines running in this process; called on every refresh. Default none. */
   readonly pipelines?: () => readonly DashboardPipeline[];
+  /** A model monitor (live accuracy, drift, alerts) for the monitoring panels; called on every refresh. Default none. */
+  readonly monitoring?: () => DashboardMonitoring | undefined;
   /** Title of the page. Default "inflow". */
   readonly title?: string;
   /** The server-side history: a snapshot every this many ms. Default 5000. */

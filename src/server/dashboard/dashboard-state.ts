@@ -8,6 +8,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { LocalInference } from '../../serving/local-inference.ts';
+import { type MonitoringSnapshot, monitoringSnapshot } from './dashboard-monitoring.ts';
 import type { DashboardOptions } from './dashboard-options.ts';
 
 /** A histogram summed over its label sets: cumulative counts per upper bound (seconds or rows). */
@@ -91,6 +92,8 @@ export interface DashboardSnapshot {
     readonly shadow: { readonly requests: number; readonly compared: number; readonly agreement: number; readonly failures: number };
   };
   readonly pipelines: PipelineSnapshot[];
+  /** The model monitor's live accuracy, drift and alerts (./dashboard-monitoring.ts); null without one. */
+  readonly monitoring: MonitoringSnapshot | null;
   readonly process: ProcessSnapshot;
 }
 
@@ -213,6 +216,8 @@ export async function dashboardSnapshot(inference: LocalInference, options: Dash
       };
     }),
   );
+  const monitor = options.monitoring?.();
+  const monitoring = monitor ? await monitoringSnapshot(monitor) : null;
   const latency = histogramsBy(server, 'inflow_inference_request_duration_seconds', 'model');
   const queue = histogramsBy(server, 'inflow_inference_queue_duration_seconds', 'model');
   const compute = histogramsBy(server, 'inflow_inference_compute_duration_seconds', 'model');
@@ -243,6 +248,7 @@ export async function dashboardSnapshot(inference: LocalInference, options: Dash
       },
     },
     pipelines,
+    monitoring,
     process: processSnapshot(),
   };
 }
