@@ -2,7 +2,9 @@
  * Reruns every benchmark of issue 8 and writes the report: `npm run bench [-- --quick]`.
  *
  *   1. limits: onnxruntime-node session.run per example model and batch size (bench/runtime/onnx-throughput.ts);
- *      Kafka's ProducerPerformance/ConsumerPerformance vs inflow's client (bench/kafka/throughput.ts)
+ *      Kafka's ProducerPerformance/ConsumerPerformance vs inflow's client (bench/kafka/throughput.ts), and
+ *      inflow's consumer alone vs ConsumerPerformance in CPU per record (bench/kafka/consume-compare.ts →
+ *      <out>/kafka-consume.md)
  *   2. model servers: inflow vs MLServer, Triton (PyTriton), KServe (bench/peers/servers-compare.ts);
  *      inflow's gRPC server vs bare servers on its transport (bench/server/grpc-ceiling-compare.ts →
  *      <out>/grpc-ceiling.md)
@@ -172,6 +174,22 @@ try {
         ],
         { KAFKA_BOOTSTRAP_SERVERS: bootstrap },
       );
+      // inflow's consumer alone vs ConsumerPerformance, CPU per record (a table, not plotted).
+      const stdout = await step(
+        'limits-kafka-consume',
+        node,
+        [
+          'bench/kafka/consume-compare.ts',
+          '--records',
+          QUICK ? '100000' : '300000',
+          '--reps',
+          QUICK ? '1' : '3',
+          '--sides',
+          'kafka,inflow',
+        ],
+        { KAFKA_BOOTSTRAP_SERVERS: bootstrap },
+      );
+      await writeFile(join(OUT, 'kafka-consume.md'), stdout);
     });
   }
   if (ONLY.has('servers')) {
