@@ -2,7 +2,17 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '**/.venv/**', 'bench/**/node_modules/**', 'bench/**/*.mjs', 'src/protocol/generated/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '**/.venv/**',
+      'bench/**/node_modules/**',
+      'bench/**/*.mjs',
+      'src/protocol/generated/**',
+      'bench/server/protobuf-es/**',
+    ],
+  },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {

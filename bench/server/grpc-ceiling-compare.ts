@@ -3,14 +3,16 @@
  * pinned to one CPU (`taskset`), ghz pinned to another, 64 concurrent calls of OIP ModelInfer
  * (typed contents) and TF Predict, digits-mlp, 1 row. The ceilings are bench/server/grpc-ceiling.ts
  * answering the same requests with inflow's response bytes: @grpc/grpc-js (`grpc-js`: bytes in,
- * bytes out; `grpc-js-codec`: with proto-loader's protobufjs codec) and a bare node:http2 handler.
+ * bytes out; `grpc-js-codec`: with proto-loader's protobufjs codec), a bare node:http2 handler
+ * (`http2`; `http2-codec`: with inflow's codec) and @connectrpc/connect-node's gRPC protocol with
+ * @bufbuild/protobuf's codec (`connect-node`).
  * Servers run in rotated order per rep; ratios pair cells of the same rep. Besides req/s, each
  * cell reports the server's CPU per call (all its threads, from /proc): on a shared machine the
  * pinned CPU is not the server's alone, and CPU per call is what throughput on a core of its own
  * would follow.
  *
  *   node bench/server/grpc-ceiling-compare.ts [--reps 3] [--seconds 5] [--concurrency 64]
- *        [--connections 4] [--server-cpu 1] [--client-cpu 0] [--servers inflow,grpc-js,grpc-js-codec,http2]
+ *        [--connections 4] [--server-cpu 1] [--client-cpu 0] [--servers inflow,grpc-js,grpc-js-codec,http2,http2-codec,connect-node]
  *        [--methods infer,predict] [--baseline <another inflow checkout> --servers baseline,inflow,…]
  *
  * Needs ghz (`go install github.com/bojand/ghz/cmd/ghz@latest`, looked up on PATH and ~/go/bin)
@@ -31,7 +33,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '4' },
     'server-cpu': { type: 'string', default: '1' },
     'client-cpu': { type: 'string', default: '0' },
-    servers: { type: 'string', default: 'inflow,grpc-js,grpc-js-codec,http2' },
+    servers: { type: 'string', default: 'inflow,grpc-js,grpc-js-codec,http2,http2-codec,connect-node' },
     methods: { type: 'string', default: 'infer,predict' },
     /** Another checkout of inflow (e.g. a worktree of the previous commit), run as server `baseline`. */
     baseline: { type: 'string' },
@@ -63,6 +65,8 @@ const serverArgs: Record<string, string[]> = {
   'grpc-js': ['bench/server/grpc-ceiling.ts', '--stack', 'grpc-js', '--port'],
   'grpc-js-codec': ['bench/server/grpc-ceiling.ts', '--stack', 'grpc-js', '--codec', '--port'],
   http2: ['bench/server/grpc-ceiling.ts', '--stack', 'http2', '--port'],
+  'http2-codec': ['bench/server/grpc-ceiling.ts', '--stack', 'http2', '--codec', '--port'],
+  'connect-node': ['bench/server/grpc-ceiling.ts', '--stack', 'connect-node', '--port'],
 };
 
 if (values.baseline) serverArgs.baseline = serverArgs.inflow as string[];
