@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { directSerializer, GrpcServiceName, loadGrpcProtos, tolerantServiceDefinition } from './grpc-protos.ts';
+import { tensorToContents } from './oip-contents.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
 
 const { INFERENCE, PREDICTION } = GrpcServiceName;
 
@@ -72,5 +74,35 @@ describe('gRPC response serializers', () => {
     const ready = served.ServerReady;
     assert.ok(ready);
     assert.deepEqual(ready.responseDeserialize(ready.responseSerialize({ ready: false })), { ready: false });
+  });
+
+  it("tensors' typed arrays and 64-bit integers go to the one-pass serializer as they are, to the same bytes as the arrays proto-loader takes", () => {
+    const tensors: Tensor[] = [
+      { dtype: 'FP32', shape: [1, 4], data: Float32Array.of(0, -1.5, 3.4028234663852886e38, Number.NaN) },
+      { dtype: 'FP64', shape: [2], data: Float64Array.of(Number.MIN_VALUE, -0) },
+      { dtype: 'INT8', shape: [2], data: Int8Array.of(-128, 127) },
+      { dtype: 'UINT16', shape: [1], data: Uint16Array.of(65535) },
+      { dtype: 'INT32', shape: [2], data: Int32Array.of(-2147483648, 2147483647) },
+      { dtype: 'UINT32', shape: [1], data: Uint32Array.of(4294967295) },
+      { dtype: 'INT64', shape: [4], data: BigInt64Array.of(-9223372036854775808n, -1n, 4n, 9007199254740993n) },
+      { dtype: 'UINT64', shape: [2], data: BigUint64Array.of(18446744073709551615n, 4n) },
+      { dtype: 'BOOL', shape: [2], data: Uint8Array.of(1, 0) },
+    ];
+    const response = (contents: (t: Tensor) => unknown): object => ({
+      model_name: 'm',
+      model_version: '1',
+      id: 'r',
+      outputs: tensors.map((t, i) => ({ name: `o${i}`, datatype: t.dtype, shape: t.shape, contents: contents(t) })),
+    });
+    const asArrays = (t: Tensor): unknown => {
+      const values = Array.from(t.data as ArrayLike<unknown>, (v) =>
+        typeof v === 'bigint' ? String(v) : t.dtype === 'BOOL' ? v !== 0 : v,
+      );
+      const field = Object.keys(tensorToContents(t) ?? {})[0] as string;
+      return { [field]: values };
+    };
+    assert.deepEqual(direct(response(tensorToContents)), modelInfer.responseSerialize(response(asArrays)));
+    // No copy: the FP32 output's own array goes to the encoder.
+    assert.equal(tensorToContents(tensors[0] as Tensor)?.fp32_contents, tensors[0]?.data);
   });
 });

@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { loadProtoRoot, PROTO_LOAD_OPTIONS } from '../../protocol/proto-files.ts';
+import { createInferRequestDeserializer } from './infer-request-decoder.ts';
 
 /** The .proto files of the served services, relative to PROTO_DIR (imports pull in the rest). */
 export const GRPC_PROTO_FILES = [
@@ -124,15 +125,21 @@ export class MalformedRequest {
   }
 }
 
+/** Paths whose requests the server decodes in one pass (infer-request-decoder.ts) instead of proto-loader's decode + toObject. */
+const DIRECT_DESERIALIZED: ReadonlyMap<string, () => (bytes: Buffer) => unknown> = new Map([
+  ['/inference.GRPCInferenceService/ModelInfer', createInferRequestDeserializer],
+]);
+
 /**
  * A service definition for the server whose request deserializers never throw (see
- * {@link MalformedRequest}) and whose responses without enums serialize in one pass ({@link directSerializer}).
+ * {@link MalformedRequest}), whose ModelInfer requests decode in one pass ({@link DIRECT_DESERIALIZED})
+ * and whose responses without enums serialize in one pass ({@link directSerializer}).
  */
 export function tolerantServiceDefinition(name: GrpcServiceName): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const protos = loadGrpcProtos();
   for (const [method, definition] of Object.entries(protos.services[name])) {
-    const deserialize = definition.requestDeserialize;
+    const deserialize = DIRECT_DESERIALIZED.get(definition.path)?.() ?? definition.requestDeserialize;
     out[method] = {
       ...definition,
       responseSerialize:
