@@ -27,6 +27,13 @@ export interface DecodedContents {
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 
+// The fields not sent share these (a typed array is an allocation of its own even when empty).
+// Nothing writes to an empty array, and tensors never adopt one (tensorFromContents copies empty data).
+const EMPTY_INT32 = new Int32Array(0);
+const EMPTY_UINT32 = new Uint32Array(0);
+const EMPTY_FP32 = new Float32Array(0);
+const EMPTY_FP64 = new Float64Array(0);
+
 type Numeric = Float32Array | Float64Array | Int32Array | Uint32Array;
 type NumericCtor = new (length: number) => Numeric;
 
@@ -54,12 +61,13 @@ function readFixed(reader: protobuf.Reader, Ctor: typeof Float32Array | typeof F
   if (end > reader.len) throw new RangeError(`index out of range: ${reader.pos} + ${bytes} > ${reader.len}`);
   const width = Ctor.BYTES_PER_ELEMENT;
   if (bytes % width !== 0) throw new Error(`a packed ${width * 8}-bit float field of ${bytes} bytes is not a whole number of values`);
-  const out = new Ctor(bytes / width);
   const buf = reader.buf;
+  let out: Float32Array | Float64Array;
   if (LITTLE_ENDIAN) {
-    // The wire is little-endian (protobuf encoding): a byte copy is the decode.
-    new Uint8Array(out.buffer).set(buf.subarray(reader.pos, end));
+    // The wire is little-endian (protobuf encoding): a copy of the bytes is the decode.
+    out = new Ctor((buf.buffer as ArrayBuffer).slice(buf.byteOffset + reader.pos, buf.byteOffset + end));
   } else {
+    out = new Ctor(bytes / width);
     const view = new DataView(buf.buffer, buf.byteOffset + reader.pos, bytes);
     for (let i = 0; i < out.length; i++) out[i] = width === 4 ? view.getFloat32(i * 4, true) : view.getFloat64(i * 8, true);
   }
@@ -85,12 +93,12 @@ function decodeContents(reader: protobuf.Reader, length?: number): DecodedConten
   const end = length === undefined ? reader.len : reader.pos + length;
   const out: DecodedContents = {
     bool_contents: [],
-    int_contents: new Int32Array(0),
+    int_contents: EMPTY_INT32,
     int64_contents: [],
-    uint_contents: new Uint32Array(0),
+    uint_contents: EMPTY_UINT32,
     uint64_contents: [],
-    fp32_contents: new Float32Array(0),
-    fp64_contents: new Float64Array(0),
+    fp32_contents: EMPTY_FP32,
+    fp64_contents: EMPTY_FP64,
     bytes_contents: [],
   };
   while (reader.pos < end) {

@@ -116,8 +116,9 @@ function fromValues(name: string, dtype: DType, values: ArrayLike<unknown>, coun
         }
       }
       const Ctor = arrayTypeOf[dtype] as unknown as new (length: number) => Exclude<NumericArray, BigInt64Array | BigUint64Array>;
-      // The one-pass decoder's arrays are the request's own (a fresh buffer per field): the tensor adopts them.
-      if (values instanceof Ctor) return values;
+      // The one-pass decoder's arrays are the request's own (a fresh buffer per field): the tensor
+      // adopts them. Not an empty one: those are shared by every request that leaves the field out.
+      if (values instanceof Ctor && count > 0) return values;
       const out = new Ctor(count);
       out.set(list);
       return out;
