@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates bench/server/protobuf-es/ — @bufbuild/protobuf (protobuf-es v2) code for the OIP
 # GRPCInferenceService and TF Serving PredictionService and every .proto they import — with buf and
-# protoc-gen-es (both npm devDependencies, run locally: nothing is downloaded). Used only by the
+# protoc-gen-es at pinned versions, fetched from the npm registry by `npm exec` when the script runs
+# (not devDependencies: buf's binary is ~90 MB, and only this generator needs it). Used only by the
 # gRPC stack comparison (bench/server/grpc-ceiling.ts --stack connect-node); the server does not
 # load it. JavaScript plus .d.ts (`target=js+dts`): the TypeScript target declares `enum`s, which
 # Node's type stripping does not run.
@@ -13,7 +14,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-"$root/bench/server/protobuf-es"}
 case $out in /*) ;; *) out="$PWD/$out" ;; esac
 cd "$root"
-export PATH="$root/node_modules/.bin:$PATH"
+# The versions that made the committed code (protoc-gen-es must match @bufbuild/protobuf's major).
+BUF=@bufbuild/buf@1.75.0
+PROTOC_GEN_ES=@bufbuild/protoc-gen-es@2.17.0
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -24,7 +27,7 @@ plugins:
     out: out
     opt: [target=js+dts, import_extension=js]
 YAML
-buf generate src/protocol --include-imports --template "$tmp/buf.gen.yaml" -o "$tmp" \
+npm exec --yes --package="$BUF" --package="$PROTOC_GEN_ES" -- buf generate src/protocol --include-imports --template "$tmp/buf.gen.yaml" -o "$tmp" \
   --path src/protocol/inference/grpc_service.proto \
   --path src/protocol/tensorflow_serving/apis/prediction_service.proto
 
