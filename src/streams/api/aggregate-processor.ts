@@ -39,8 +39,14 @@ export const bufferKeySerde: StoreSerde<Buffer> = Object.freeze({
   deserialize: (bytes: Buffer) => bytes,
 });
 
+/**
+ * Byte keys of window stores, as the window operators build them (`state/window-key.ts`): each a
+ * new Buffer or a module constant, never changed after, so the store keeps them without a copy.
+ */
+const windowKeySerde: StoreSerde<Buffer> = Object.freeze({ ...bufferKeySerde, fresh: true });
+
 /** Serdes of window and session stores: byte keys, JSON values. */
-export const windowStoreSerdes: StoreSerdes<unknown, unknown> = Object.freeze({ key: bufferKeySerde });
+export const windowStoreSerdes: StoreSerdes<unknown, unknown> = Object.freeze({ key: windowKeySerde });
 
 /** Fails a record that has no key to group by. */
 export function requireKey(key: unknown, node: string): void {

@@ -84,6 +84,9 @@ export function windowedAggregate<K, V, A>(
   // Fixed windows end exclusively (closed once end + grace <= stream time); sliding and session windows include their end.
   const size = w.type === 'session' ? 0 : w.sizeMs;
   const advance = w.type === 'hopping' ? w.advanceMs : size;
+  const fixed = w.type === 'tumbling' || w.type === 'hopping';
+  /** Fixed windows: the number of close times (`k × advance + size + grace`) at or before `time`, up to a constant. */
+  const epochOf = (time: number): number => (fixed ? Math.floor((time - size - grace) / advance) : time);
 
   function closeWindows(store: Store, streamTime: number, out: Out<K, A>): void {
     const bound = store.get(NEXT_CLOSE) as number | undefined;
@@ -126,7 +129,9 @@ export function windowedAggregate<K, V, A>(
     const store = ctx.store<Buffer>(o.store);
     const before = (store.get(STREAM_TIME) as number | undefined) ?? Number.MIN_SAFE_INTEGER;
     const streamTime = Math.max(before, t);
-    if (streamTime !== before) store.put(STREAM_TIME, streamTime);
+    // Fixed windows: `before` may be the first stream time of the current epoch (see the top).
+    const newEpoch = epochOf(streamTime) !== epochOf(before);
+    if (newEpoch) store.put(STREAM_TIME, streamTime);
     const out: Out<K, A> = [];
     const emit = (start: number, end: number, value: A | null): void => {
       if (o.emit === 'update') out.push({ key: { key: record.key, start, end }, value });
@@ -135,9 +140,10 @@ export function windowedAggregate<K, V, A>(
     switch (w.type) {
       case 'tumbling':
       case 'hopping': {
-        const open = fixedWindowStarts(t, size, advance).filter((s) => s + size + grace > streamTime);
-        accepted = open.length > 0;
-        for (const s of open) {
+        accepted = false;
+        for (const s of w.type === 'tumbling' ? [Math.floor(t / size) * size] : fixedWindowStarts(t, size, advance)) {
+          if (s + size + grace <= streamTime) continue;
+          accepted = true;
           const k = windowKey(kb, s);
           const current = store.get(k) as A | undefined;
           const next = aggregation.add(current ?? aggregation.init(), record.value, record.key);
@@ -200,7 +206,8 @@ export function windowedAggregate<K, V, A>(
       }
     }
     if (!accepted && o.late === 'dlq') throw lateError(o.node, t, streamTime, grace);
-    closeWindows(store, streamTime, out);
+    // Fixed windows: no close time lies between two stream times of one epoch, so nothing new can close.
+    if (newEpoch) closeWindows(store, streamTime, out);
     return out;
   };
 }

@@ -41,6 +41,8 @@ export interface NodeRunner {
 
 /** Concatenates the outputs of several paths; a promise only when one of them is. */
 export function joinOutputs(parts: Out[]): Out {
+  // One path (a node with one child, one record forwarded): its output as it is, no copy.
+  if (parts.length === 1) return parts[0] as Out;
   if (!parts.some((p) => p instanceof Promise)) return (parts as ProducerRecord[][]).flat();
   return Promise.all(parts.map(async (p) => p)).then((ps) => ps.flat());
 }

@@ -21,10 +21,13 @@ export function runProcess(
   run: NodeRunner,
 ): Out {
   const { topic, partition, offset } = record.origin;
-  const opened = new Map<string, KeyValueStore<unknown, unknown>>();
+  // Opened on first use, once per record; most nodes have one store, so no map for it.
+  let opened: Map<string, KeyValueStore<unknown, unknown>> | undefined;
+  let firstName: string | undefined;
+  let first: KeyValueStore<unknown, unknown> | undefined;
   const context: ProcessorContext = {
     store<K, V>(name: string): KeyValueStore<K, V> {
-      let s = opened.get(name);
+      let s = name === firstName ? first : opened?.get(name);
       if (!s) {
         const declared = topology.stores.get(name);
         if (!declared || !node.stores.includes(name)) {
@@ -34,7 +37,10 @@ export function runProcess(
           );
         }
         s = createKeyValueStore(name, provider.store(path.task.taskId, name, record.origin), declared.serdes);
-        opened.set(name, s);
+        if (first === undefined) {
+          firstName = name;
+          first = s;
+        } else (opened ??= new Map()).set(name, s);
       }
       return s as KeyValueStore<K, V>;
     },

@@ -35,10 +35,28 @@ export interface KeyValueBytesStore {
   approximateCount(): number;
 }
 
+/**
+ * Marks a bytes store whose {@link OWNED_PUT} method takes buffers without copying them: the
+ * typed store calls it with buffers its serdes just made and nobody else holds, so the
+ * transactional overlay's defensive copies are skipped (two allocations and copies per write
+ * on the stateful hot path: bench/streams/stateful-hops.ts).
+ */
+export const OWNED_PUT: unique symbol = Symbol('inflow.store.ownedPut');
+
+/** A bytes store that also takes buffers it may keep as they are (the caller gives them up). */
+export interface OwnedPutStore extends KeyValueBytesStore {
+  [OWNED_PUT](key: Buffer, value: Buffer | null): void;
+}
+
 /** Turns keys or values into bytes and back, synchronously (stores are synchronous). */
 export interface StoreSerde<T> {
   serialize(value: T): Buffer;
   deserialize(bytes: Buffer): T;
+  /**
+   * `serialize` returns a new Buffer each call that it keeps no reference to, so a store may keep
+   * it without copying (the transactional overlay otherwise copies every key and value it logs).
+   */
+  readonly fresh?: boolean;
 }
 
 /** A typed store: what `process` functions and aggregations read and write. */
@@ -64,6 +82,7 @@ export type StoreKey = OrderedKey;
 export const orderedKeySerde: StoreSerde<StoreKey> = Object.freeze({
   serialize: (key: StoreKey) => encodeOrderedKey(key),
   deserialize: (bytes: Buffer) => decodeOrderedKey(bytes),
+  fresh: true,
 });
 
 /** The default value serde: JSON (UTF-8). */
@@ -79,6 +98,7 @@ export const jsonValueSerde: StoreSerde<unknown> = Object.freeze({
     return Buffer.from(text);
   },
   deserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8')),
+  fresh: true,
 });
 
 /** Serdes of a typed store; missing ones default to {@link orderedKeySerde} and {@link jsonValueSerde}. */
@@ -93,34 +113,64 @@ export function createKeyValueStore<K = StoreKey, V = unknown>(
   bytes: KeyValueBytesStore,
   serdes: StoreSerdes<K, V> = {},
 ): KeyValueStore<K, V> {
-  const keySerde = (serdes.key ?? orderedKeySerde) as StoreSerde<K>;
-  const valueSerde = (serdes.value ?? jsonValueSerde) as StoreSerde<V>;
-  function* typed(entries: Iterable<[Buffer, Buffer]>): Iterable<KeyValue<K, V>> {
-    for (const [k, v] of entries) yield { key: keySerde.deserialize(k), value: valueSerde.deserialize(v) };
+  return new TypedStore(name, bytes, (serdes.key ?? orderedKeySerde) as StoreSerde<K>, (serdes.value ?? jsonValueSerde) as StoreSerde<V>);
+}
+
+/**
+ * The typed store of {@link createKeyValueStore}. A class, not closures: the runtime opens one per
+ * record and store, so its methods live on the prototype (fewer allocations per record).
+ */
+class TypedStore<K, V> implements KeyValueStore<K, V> {
+  readonly name: string;
+  readonly #bytes: KeyValueBytesStore;
+  readonly #key: StoreSerde<K>;
+  readonly #value: StoreSerde<V>;
+  /** Writes reach the bytes store without copies: it takes them and both serdes make fresh buffers. */
+  readonly #owned: boolean;
+
+  constructor(name: string, bytes: KeyValueBytesStore, key: StoreSerde<K>, value: StoreSerde<V>) {
+    this.name = name;
+    this.#bytes = bytes;
+    this.#key = key;
+    this.#value = value;
+    this.#owned = OWNED_PUT in bytes && key.fresh === true && value.fresh === true;
+    Object.freeze(this);
   }
-  return Object.freeze({
-    name,
-    get(key: K): V | undefined {
-      const v = bytes.get(keySerde.serialize(key));
-      return v === undefined ? undefined : valueSerde.deserialize(v);
-    },
-    put(key: K, value: V): void {
-      // undefined is no value: storing it would read back as a different thing (JSON has no undefined).
-      if (value === undefined) {
-        throw new InflowError('INVALID_ARGUMENT', `store "${name}": put() got undefined; use delete(key) to remove a key`);
-      }
-      bytes.put(keySerde.serialize(key), valueSerde.serialize(value));
-    },
-    delete(key: K): void {
-      bytes.put(keySerde.serialize(key), null);
-    },
-    range(from?: K, to?: K): Iterable<KeyValue<K, V>> {
-      return typed(
-        bytes.range(from === undefined ? undefined : keySerde.serialize(from), to === undefined ? undefined : keySerde.serialize(to)),
-      );
-    },
-    all(): Iterable<KeyValue<K, V>> {
-      return typed(bytes.range());
-    },
-  });
+
+  #put(key: Buffer, value: Buffer | null): void {
+    if (this.#owned) (this.#bytes as OwnedPutStore)[OWNED_PUT](key, value);
+    else this.#bytes.put(key, value);
+  }
+
+  get(key: K): V | undefined {
+    const v = this.#bytes.get(this.#key.serialize(key));
+    return v === undefined ? undefined : this.#value.deserialize(v);
+  }
+
+  put(key: K, value: V): void {
+    // undefined is no value: storing it would read back as a different thing (JSON has no undefined).
+    if (value === undefined) {
+      throw new InflowError('INVALID_ARGUMENT', `store "${this.name}": put() got undefined; use delete(key) to remove a key`);
+    }
+    this.#put(this.#key.serialize(key), this.#value.serialize(value));
+  }
+
+  delete(key: K): void {
+    this.#put(this.#key.serialize(key), null);
+  }
+
+  range(from?: K, to?: K): Iterable<KeyValue<K, V>> {
+    const k = this.#key;
+    return this.#typed(
+      this.#bytes.range(from === undefined ? undefined : k.serialize(from), to === undefined ? undefined : k.serialize(to)),
+    );
+  }
+
+  all(): Iterable<KeyValue<K, V>> {
+    return this.#typed(this.#bytes.range());
+  }
+
+  *#typed(entries: Iterable<[Buffer, Buffer]>): Iterable<KeyValue<K, V>> {
+    for (const [k, v] of entries) yield { key: this.#key.deserialize(k), value: this.#value.deserialize(v) };
+  }
 }

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createLmdbEngine } from './lmdb-engine.ts';
 import { createMemoryEngine, type StoreEngine } from './store-engine.ts';
+import { createKeyValueStore } from './key-value-store.ts';
 import { TransactionalStore } from './transactional-store.ts';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -252,5 +253,35 @@ describe('the lmdb engine', () => {
     const engine = createLmdbEngine({ dir, name: 'k' });
     assert.throws(() => engine.write([[Buffer.alloc(3000, 1), b('v')]]), { code: 'INVALID_ARGUMENT' });
     assert.throws(() => engine.write([[Buffer.alloc(0), b('v')]]), { code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('writes through a typed store', () => {
+  const serde = (fresh: boolean) => ({
+    made: [] as Buffer[],
+    serialize(v: string): Buffer {
+      const out = Buffer.from(v);
+      this.made.push(out);
+      return out;
+    },
+    deserialize: (bytes: Buffer) => bytes.toString(),
+    fresh,
+  });
+
+  it('keeps the buffers of serdes that make fresh ones without copies, and copies those of others and of bytes-level writes', () => {
+    const store = new TransactionalStore('s', createMemoryEngine(), { topic: 'app-s-changelog', partition: 0 });
+    const fresh = serde(true);
+    createKeyValueStore('s', store.view('r1'), { key: fresh, value: fresh }).put('a', '1');
+    const reused = serde(false);
+    createKeyValueStore('s', store.view('r2'), { key: reused, value: reused }).put('b', '2');
+    const mine = b('3');
+    store.view('r3').put(b('c'), mine);
+    mine.write('x');
+    for (const r of ['r1', 'r2', 'r3']) store.released(r);
+    const [a, c2, c3] = store.prepareCommit().changelog;
+    assert.ok(a?.key === fresh.made[0] && a?.value === fresh.made[1], 'fresh buffers are kept as they are');
+    assert.ok(c2?.key !== reused.made[0] && c2?.value !== reused.made[1], 'buffers a serde may reuse are copied');
+    assert.deepEqual([c2?.key?.toString(), c2?.value?.toString()], ['b', '2']);
+    assert.equal(c3?.value?.toString(), '3', 'a bytes-level write is copied: changing the caller’s buffer later changes nothing');
   });
 });

@@ -21,7 +21,7 @@
  */
 import BTreeModule from 'sorted-btree';
 import type { ProducerRecord } from '../../kafka/types.ts';
-import type { KeyValueBytesStore, RangeOptions } from './key-value-store.ts';
+import { OWNED_PUT, type OwnedPutStore, type RangeOptions } from './key-value-store.ts';
 import type { StoreEngine, StoreWrite } from './store-engine.ts';
 
 /** Where a store's changelog records go: the task's partition of the changelog topic. */
@@ -45,6 +45,32 @@ interface LoggedWrite {
 
 /** Map key of a bytes key: latin1 maps bytes 1:1 to UTF-16 code units. */
 const id = (key: Buffer): string => key.toString('latin1');
+
+/** The store as one writer sees it (one object per record: its methods live on the prototype). */
+class WriterView implements OwnedPutStore {
+  readonly #store: TransactionalStore;
+  readonly #writer: string;
+  constructor(store: TransactionalStore, writer: string) {
+    this.#store = store;
+    this.#writer = writer;
+  }
+  get(key: Buffer): Buffer | undefined {
+    return this.#store.get(key);
+  }
+  put(key: Buffer, value: Buffer | null): void {
+    // Copies: a caller reusing its buffers must not change what is logged.
+    this.#store.write(this.#writer, Buffer.from(key), value === null ? null : Buffer.from(value));
+  }
+  [OWNED_PUT](key: Buffer, value: Buffer | null): void {
+    this.#store.write(this.#writer, key, value);
+  }
+  range(from?: Buffer, to?: Buffer, options?: RangeOptions): Iterable<[Buffer, Buffer]> {
+    return this.#store.range(from, to, options);
+  }
+  approximateCount(): number {
+    return this.#store.approximateCount();
+  }
+}
 
 // sorted-btree is CommonJS: Node's default import is module.exports, whose `default` is the class.
 const BTree = BTreeModule.default;
@@ -92,6 +118,8 @@ export class TransactionalStore {
   #unordered: string[] = [];
   /** Aborts so far: a commit prepared before an abort folds nothing. */
   #epoch = 0;
+  /** The write set written last (forgotten when its set goes: drop, fold, abort). */
+  #lastSet: WriteSet | undefined;
 
   /** `changelog` undefined: a store without a changelog (its writes produce no records). */
   constructor(name: string, engine: StoreEngine, changelog: ChangelogTarget | undefined) {
@@ -106,13 +134,12 @@ export class TransactionalStore {
   }
 
   /** The store as `writer` (an input record) sees it: reads see every unfolded write; writes go to its write set. */
-  view(writer: string): KeyValueBytesStore {
-    return {
-      get: (key) => this.get(key),
-      put: (key, value) => this.#put(writer, key, value),
-      range: (from, to, options) => this.range(from, to, options),
-      approximateCount: () => this.engine.approximateCount() + this.#latest.size,
-    };
+  view(writer: string): OwnedPutStore {
+    return new WriterView(this, writer);
+  }
+
+  approximateCount(): number {
+    return this.engine.approximateCount() + this.#latest.size;
   }
 
   get(key: Buffer): Buffer | undefined {
@@ -158,14 +185,22 @@ export class TransactionalStore {
     }
   }
 
-  #put(writer: string, key: Buffer, value: Buffer | null): void {
-    let set = this.#sets.get(writer);
-    if (!set) {
-      set = { writer, released: false, covered: false };
-      this.#sets.set(writer, set);
+  /**
+   * Adds a write to `writer`'s write set. The buffers are kept as they are: the caller hands them
+   * over (a view's `put` copies first).
+   */
+  write(writer: string, key: Buffer, value: Buffer | null): void {
+    // A record writes several times in a row: its set is usually the last one written.
+    let set = this.#lastSet;
+    if (set === undefined || set.writer !== writer) {
+      set = this.#sets.get(writer);
+      if (!set) {
+        set = { writer, released: false, covered: false };
+        this.#sets.set(writer, set);
+      }
+      this.#lastSet = set;
     }
-    // Copies: a caller reusing its buffers must not change what is logged.
-    const write: StoreWrite = [Buffer.from(key), value === null ? null : Buffer.from(value)];
+    const write: StoreWrite = [key, value];
     const k = id(key);
     this.#log.push({ set, id: k, write });
     this.#latest.set(k, write);
@@ -183,6 +218,7 @@ export class TransactionalStore {
     const set = this.#sets.get(writer);
     if (!set) return;
     this.#sets.delete(writer);
+    this.#lastSet = undefined;
     this.#log = this.#log.filter((w) => w.set !== set);
     this.#rebuildOverlay();
   }
@@ -220,6 +256,7 @@ export class TransactionalStore {
     if (sets.size === 0) return 0;
     this.engine.write(prepared.writes.values());
     for (const set of sets) if (this.#sets.get(set.writer) === set) this.#sets.delete(set.writer);
+    this.#lastSet = undefined;
     this.#log = this.#log.filter((w) => !sets.has(w.set));
     // A key whose latest write was folded reads from the engine now; one written again since keeps its newer write.
     for (const [k, w] of prepared.writes) if (this.#latest.get(k) === w) this.#latest.delete(k);
@@ -232,6 +269,7 @@ export class TransactionalStore {
   abort(): void {
     this.#epoch++;
     this.#sets.clear();
+    this.#lastSet = undefined;
     this.#log = [];
     this.#latest = new Map();
     this.#tree = undefined;
