@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parsePrometheusText } from './prometheus-text.ts';
-import { evaluateGuards, guardOptionsSchema } from './rollout-guards.ts';
+import { binomialUpperTail, countAbove, evaluateGuards, guardOptionsSchema } from './rollout-guards.ts';
 import { addExposition, histogramQuantile, type SignalSnapshot, signalDelta } from './rollout-signals.ts';
 import { stepRouting } from './rollout-runner.ts';
 
@@ -133,5 +133,71 @@ describe('rollout guards', () => {
       shadow: { version: 2, fraction: 0.2 },
     });
     assert.deepEqual(stepRouting(1, 2, 100, 0.2), { split: [{ version: 2, weight: 100 }] });
+  });
+
+  it('holds instead of failing when a p99 over the limit rests on one slow request of a few dozen (a stall on a loaded host)', () => {
+    const now = snapshot(
+      exposition([
+        { version: 1, ok: 100, failed: 0, fast: 100, slow: 0 },
+        { version: 2, ok: 30, failed: 0, fast: 29, slow: 1 },
+      ]),
+    );
+    const latency = evaluateGuards(signalDelta(now, empty()), 1, 2, { ...options, minSamples: 30 }, []).find(
+      (r) => r.guard === 'latency-p99',
+    );
+    assert.equal(latency?.status, 'insufficient', latency?.detail);
+    assert.match(
+      latency?.detail ?? '',
+      /^version 2 p99 \d+\.\d+ ms \(at most 19\.80 ms; baseline 9\.90 ms\): only 1 of 30 requests slower than 19\.80 ms, p = 0\.26 against a p99 at the limit, not yet below 0\.000001$/,
+    );
+  });
+
+  it('fails a version that is slower on every request after a handful of requests, with the evidence', () => {
+    const now = snapshot(
+      exposition([
+        { version: 1, ok: 100, failed: 0, fast: 100, slow: 0 },
+        { version: 2, ok: 10, failed: 0, fast: 0, slow: 10 },
+      ]),
+    );
+    const latency = evaluateGuards(signalDelta(now, empty()), 1, 2, { ...options, minSamples: 10 }, []).find(
+      (r) => r.guard === 'latency-p99',
+    );
+    assert.equal(latency?.status, 'fail', latency?.detail);
+    assert.match(latency?.detail ?? '', /: 9 of 10 requests slower than 19\.80 ms, p = \d\.\de-1\d against a p99 at the limit$/);
+  });
+
+  it('counts the observations above a limit inside its bucket, as histogram_quantile() interpolates', () => {
+    const buckets = new Map([
+      [0.01, 90],
+      [0.1, 100],
+      [Number.POSITIVE_INFINITY, 104],
+    ]);
+    assert.equal(countAbove(buckets, 0.005), 104 - 45);
+    assert.ok(Math.abs(countAbove(buckets, 0.055) - 9) < 1e-9);
+    assert.equal(countAbove(buckets, 5), 4);
+  });
+
+  it('binomial upper tail: equal to the exact sum', () => {
+    const exact = (k: number, n: number, p: number) => {
+      let sum = 0;
+      let c = 1;
+      for (let i = 0; i <= n; i++) {
+        if (i >= k) sum += c * p ** i * (1 - p) ** (n - i);
+        c = (c * (n - i)) / (i + 1);
+      }
+      return sum;
+    };
+    for (const [k, n] of [
+      [1, 30],
+      [2, 30],
+      [4, 30],
+      [10, 10],
+      [3, 200],
+      [0, 5],
+    ] as const) {
+      const got = binomialUpperTail(k, n, 0.01);
+      const want = exact(k, n, 0.01);
+      assert.ok(Math.abs(got - want) <= 1e-12 + 1e-9 * want, `k=${k} n=${n}: ${got} vs ${want}`);
+    }
   });
 });

@@ -2,10 +2,24 @@
  * The guards of a guarded rollout: each one looks at what happened since the step began (a
  * {@link SignalSnapshot} delta, the drift alerts raised for the new version) and passes, fails,
  * or lacks samples (the rollout then holds the step instead of advancing on no evidence).
+ *
+ * The latency guard fails only on significant evidence. A p99 over a few dozen requests is their
+ * slowest one or two: one request stalled by a loaded host (a GC pause, a descheduled thread) puts
+ * it far above the limit. So a p99 over the limit fails only when more of the new version's
+ * requests were slower than the limit than a p99 at the limit explains: under "p99 ≤ limit" each
+ * request exceeds the limit with probability ≤ 1 %, and the guard fails when the count seen has a
+ * one-sided binomial p-value below {@link LATENCY_SIGNIFICANCE}; until then it holds. A version
+ * that is slower on every request gets there in four requests (0.01⁴ = 1e-8); host stalls that hit
+ * a few % of both versions' requests, more of the new one's by chance, do not (7 of 45 requests
+ * slower than the limit are needed at 45).
  */
 import { z } from 'zod';
 import type { AlertHead } from './alerts.ts';
+import { logGamma } from './drift-stats.ts';
 import { histogramQuantile, type SignalSnapshot } from './rollout-signals.ts';
+
+/** The latency guard fails when P(this many requests over the limit | p99 at the limit) is below this. */
+export const LATENCY_SIGNIFICANCE = 1e-6;
 
 export const guardOptionsSchema = z.strictObject({
   /** Requests of the new version (and shadow comparisons) needed before a guard decides. */
@@ -37,6 +51,43 @@ export interface GuardResult {
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
+
+/**
+ * Observations above `limit` (seconds) in a cumulative histogram, interpolated linearly inside the
+ * bucket that holds the limit (the inverse of histogram_quantile()'s interpolation); those in the
+ * +Inf bucket count as above any finite limit.
+ */
+export function countAbove(buckets: ReadonlyMap<number, number>, limit: number): number {
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of sorted) {
+    if (le >= limit) {
+      if (le === Number.POSITIVE_INFINITY) return total - prevCount;
+      const below = prevCount + (count - prevCount) * ((limit - prevLe) / Math.max(le - prevLe, 1e-12));
+      return total - below;
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return total - prevCount;
+}
+
+/** P(X ≥ k) for X ~ Binomial(n, p): the one-sided p-value of seeing k or more. */
+export function binomialUpperTail(k: number, n: number, p: number): number {
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  // Summed from k up: the terms fall geometrically once past the mean, so few are needed when k is past it.
+  let term = Math.exp(logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1) + k * Math.log(p) + (n - k) * Math.log1p(-p));
+  let sum = 0;
+  for (let i = k; i <= n; i++) {
+    sum += term;
+    if (term <= sum * 1e-17 && i > n * p) break;
+    term *= ((n - i) / (i + 1)) * (p / (1 - p));
+  }
+  return Math.min(1, sum);
+}
 
 /** Evaluates every enabled guard for `target` against `baseline`. */
 export function evaluateGuards(
@@ -81,11 +132,7 @@ export function evaluateGuards(
                 ? `version ${target} p99 ${ms?.toFixed(2) ?? '?'} ms (no limit: the baseline has too few requests and no --max-latency-p99)`
                 : `version ${target} reported no latency histogram`,
           }
-        : {
-            guard: 'latency-p99',
-            status: ms > limit ? GuardStatus.FAIL : GuardStatus.PASS,
-            detail: `version ${target} p99 ${ms.toFixed(2)} ms (at most ${limit.toFixed(2)} ms${bp99 !== undefined ? `; baseline ${(bp99 * 1000).toFixed(2)} ms` : ''})`,
-          },
+        : latencyVerdict(target, ms, limit, bp99, t?.buckets ?? new Map()),
     );
   }
   if (options.minAgreement !== undefined) {
@@ -134,4 +181,28 @@ export function evaluateGuards(
     });
   }
   return out;
+}
+
+/** The latency guard's verdict once there is a p99 and a limit (ms): fail only on significant evidence. */
+function latencyVerdict(
+  target: number,
+  ms: number,
+  limit: number,
+  bp99: number | undefined,
+  buckets: ReadonlyMap<number, number>,
+): GuardResult {
+  const numbers = `version ${target} p99 ${ms.toFixed(2)} ms (at most ${limit.toFixed(2)} ms${bp99 !== undefined ? `; baseline ${(bp99 * 1000).toFixed(2)} ms` : ''})`;
+  if (ms <= limit) return { guard: 'latency-p99', status: GuardStatus.PASS, detail: numbers };
+  // The histogram's own count: it is what `over` is a share of.
+  const observed = Math.max(0, ...buckets.values());
+  const over = Math.round(countAbove(buckets, limit / 1000));
+  const pValue = binomialUpperTail(over, observed, 0.01);
+  const evidence = `${over} of ${observed} requests slower than ${limit.toFixed(2)} ms, p = ${pValue.toPrecision(2)} against a p99 at the limit`;
+  return pValue < LATENCY_SIGNIFICANCE
+    ? { guard: 'latency-p99', status: GuardStatus.FAIL, detail: `${numbers}: ${evidence}` }
+    : {
+        guard: 'latency-p99',
+        status: GuardStatus.INSUFFICIENT,
+        detail: `${numbers}: only ${evidence}, not yet below ${LATENCY_SIGNIFICANCE}`,
+      };
 }
