@@ -3,6 +3,7 @@
  * a user runs it, on the scene's topics, reading the guards' signals from the embedded model's
  * /metrics and the monitor's /metrics; its JSON events become the scene's lines.
  */
+import { InflowError } from '../errors.ts';
 import type { KafkaClient } from '../kafka/types.ts';
 import type { LocalInference } from '../serving/local-inference.ts';
 import type { SceneTopics } from './demo-monitoring-setup.ts';
@@ -24,6 +25,9 @@ export const SCENE_GUARDS = [
   '--max-accuracy-drop',
   '0.05',
 ] as const;
+
+/** How long the pipeline may take to install and load a published version, ms. */
+const LOAD_TIMEOUT_MS = 60_000;
 
 /** What one rollout came to. */
 export interface SceneRollout {
@@ -53,8 +57,16 @@ interface RolloutEventJson {
 
 /** Waits until the pipeline's embedded repository serves `version` (the sync installed and loaded it). */
 async function loaded(inference: LocalInference, version: number, signal: AbortSignal): Promise<void> {
+  const deadline = performance.now() + LOAD_TIMEOUT_MS;
   while (!inference.repository.status(MODEL)?.versions.some((v) => v.version === version && v.state === 'AVAILABLE')) {
     signal.throwIfAborted();
+    if (performance.now() > deadline) {
+      const status = inference.repository.status(MODEL)?.versions.find((v) => v.version === version);
+      throw new InflowError(
+        'DEADLINE_EXCEEDED',
+        `the pipeline did not load ${MODEL} version ${version} from the models topic within ${LOAD_TIMEOUT_MS / 1000} s (${status ? `${status.state}${status.error ? `: ${status.error.message}` : ''}` : 'not installed'})`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -322,6 +322,11 @@ export async function monitoringDemo(flags: MonitoringDemoFlags, out: (line: str
     // 2. The shift: drift alerts, accuracy drop.
     const firstAlert = await until(() => alerts.find((a) => a.kind === 'drift' && a.version === 1));
     say(`the shift (event ${SHIFT_AT}): drift alert for version 1: ${firstAlert.text}`);
+    // The alert is the cue: two versions retrained on the moved images are published (loading while the labels come in).
+    for (const v of [2, 3] as const) {
+      await publishVersion(client, topics.models, v, profiles.get(v) as Buffer);
+      say(`  ${MODEL} version ${v} published (${VERSIONS[v].what}) with its reference profile (the moved images)`);
+    }
     const after = await until(() => accuracyOf(1, shiftTime));
     const driftAfter = await until(() => driftReports.find((r) => r.version === 1 && r.window.start >= shiftTime));
     say(
@@ -329,11 +334,7 @@ export async function monitoringDemo(flags: MonitoringDemoFlags, out: (line: str
         `largest PSI ${largestPsi(driftAfter).psi.toFixed(3)} (${largestPsi(driftAfter).feature})`,
     );
 
-    // 3. Two retrained versions; the broken one first.
-    for (const v of [2, 3] as const) {
-      await publishVersion(client, topics.models, v, profiles.get(v) as Buffer);
-      say(`  ${MODEL} version ${v} published (${VERSIONS[v].what}) with its reference profile (the moved images)`);
-    }
+    // 3. Rollouts of the two retrained versions; the broken one first.
     const common = {
       client,
       topics,
