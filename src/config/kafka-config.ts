@@ -59,6 +59,12 @@ export const kafkaConfigSchema = z.strictObject({
   requestTimeoutMs: z.number().int().positive().default(30_000),
   /** Connect retries before KAFKA_UNREACHABLE is raised. */
   retries: z.number().int().min(0).default(3),
+  /**
+   * Cap of the backoff between reconnect attempts after a broker outage (consumers rejoining
+   * their group, transactions, offset reads), ms: the longest a client waits after the broker is
+   * back. 1000 like the Java client's `reconnect.backoff.max.ms`.
+   */
+  reconnectBackoffMaxMs: z.number().int().positive().default(1000),
   sasl: saslConfigSchema.optional(),
   ssl: sslConfigSchema.optional(),
 });

@@ -12,6 +12,7 @@ describe('config validation', () => {
     assert.equal(config.bootstrapServers, 'memory');
     assert.equal(config.clientId, 'inflow');
     assert.equal(config.requestTimeoutMs, 30_000);
+    assert.equal(config.reconnectBackoffMaxMs, 1000);
   });
 
   it('rejects unknown keys and names the key and the source', () => {

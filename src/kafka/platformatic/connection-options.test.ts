@@ -5,9 +5,25 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kafkaConfigSchema } from '../../config/kafka-config.ts';
 import { validateConfig } from '../../config/load-config.ts';
-import { connectionOptions } from './connection-options.ts';
+import { backoffDelay } from '../connection.ts';
+import { connectionOptions, reconnectBackoff } from './connection-options.ts';
 
 describe('Kafka connection options', () => {
+  it("caps the reconnect backoff at kafka.reconnectBackoffMaxMs, 1 s by default like the Java client's reconnect.backoff.max.ms", () => {
+    const defaults = validateConfig(kafkaConfigSchema, { bootstrapServers: ['k:1'] }, 'test');
+    assert.deepEqual(reconnectBackoff(defaults), { maxMs: 1000 });
+    const set = validateConfig(kafkaConfigSchema, { bootstrapServers: ['k:1'], reconnectBackoffMaxMs: 250 }, 'test');
+    assert.deepEqual(reconnectBackoff(set), { maxMs: 250 });
+    // The unluckiest jitter, long into an outage: never past the cap (was 5 s).
+    const worst = Math.max(
+      ...Array.from({ length: 40 }, (_, attempt) => backoffDelay(attempt, { ...reconnectBackoff(defaults), random: () => 0.999999 })),
+    );
+    assert.equal(worst, 1000);
+    // The library has no such option (its retryDelay is per request): it is not passed to it.
+    assert.equal('reconnectBackoffMaxMs' in connectionOptions(defaults as typeof defaults & { bootstrapServers: string[] }, 'x'), false);
+    assert.throws(() => validateConfig(kafkaConfigSchema, { reconnectBackoffMaxMs: 0 }, 'test'), { code: 'INVALID_CONFIG' });
+  });
+
   it("reads SASL and TLS secrets from files (a mounted Secret) and drops a password file's trailing newline", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'inflow-secrets-'));
     try {

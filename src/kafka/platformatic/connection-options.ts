@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { KafkaConfig } from '../../config/kafka-config.ts';
 import { InflowError } from '../../errors.ts';
+import type { BackoffOptions } from '../connection.ts';
 
 /** Contents of a secret file (trailing newline of a mounted Secret dropped for passwords/tokens). */
 function secret(path: string, what: string, trim: boolean): string {
@@ -22,6 +23,15 @@ export interface BaseClientOptions {
   connectTimeout: number;
   sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'; username?: string; password?: string; token?: string };
   tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; servername?: string };
+}
+
+/**
+ * The backoff of a client's reconnect loops (../connection.ts): exponential from 100 ms, capped at
+ * `reconnectBackoffMaxMs`. Kept apart from the library's options (it has no such setting: its
+ * `retryDelay` is one fixed delay between a request's retries).
+ */
+export function reconnectBackoff(config: Pick<KafkaConfig, 'reconnectBackoffMaxMs'>): BackoffOptions {
+  return { maxMs: config.reconnectBackoffMaxMs };
 }
 
 export function connectionOptions(config: KafkaConfig & { bootstrapServers: string[] }, suffix: string): BaseClientOptions {

@@ -14,7 +14,7 @@ import type {
   RestoreConsumer,
   RestoreConsumerOptions,
 } from '../types.ts';
-import { connectionOptions } from './connection-options.ts';
+import { connectionOptions, reconnectBackoff } from './connection-options.ts';
 import { PlatformaticAdmin } from './platformatic-admin.ts';
 import { PlatformaticConsumer } from './platformatic-consumer.ts';
 import { PlatformaticProducer } from './platformatic-producer.ts';
@@ -48,11 +48,12 @@ export function createKafkaClient(config: KafkaConfigInput, clientOptions: Kafka
   });
   let n = 0;
   const base = (role: string) => connectionOptions({ ...valid, bootstrapServers }, `${role}-${++n}`);
+  const backoff = reconnectBackoff(valid);
   return {
     kind: 'kafka',
     connection,
-    producer: (options?: ProducerOptions): KafkaProducer => track(new PlatformaticProducer(base('producer'), options, connection)),
-    consumer: (options: ConsumerOptions): KafkaConsumer => track(new PlatformaticConsumer(base('consumer'), options, connection)),
+    producer: (options?: ProducerOptions): KafkaProducer => track(new PlatformaticProducer(base('producer'), options, connection, backoff)),
+    consumer: (options: ConsumerOptions): KafkaConsumer => track(new PlatformaticConsumer(base('consumer'), options, connection, backoff)),
     restoreConsumer: (options?: RestoreConsumerOptions): RestoreConsumer =>
       track(new PlatformaticRestoreConsumer(base('restore'), options)),
     admin: (): KafkaAdmin => track(new PlatformaticAdmin(base('admin'))),

@@ -28,7 +28,15 @@ import type {
   TopicPartitionOffset,
 } from '../types.ts';
 import { partitionKey } from '../types.ts';
-import { backoffDelay, type ConnectionMonitor, createConnectionMonitor, isTransient, retryTransient, sleep } from '../connection.ts';
+import {
+  type BackoffOptions,
+  backoffDelay,
+  type ConnectionMonitor,
+  createConnectionMonitor,
+  isTransient,
+  retryTransient,
+  sleep,
+} from '../connection.ts';
 import type { BaseClientOptions } from './connection-options.ts';
 import { encodeUserData, GROUP_PROTOCOLS, taskPartitionAssigner } from './group-assignor.ts';
 import { mapErrors, toInflowError } from './kafka-errors.ts';
@@ -72,6 +80,8 @@ export class PlatformaticConsumer implements KafkaConsumer {
   /** Set while the member rejoins after a transient failure: no partitions are assigned meanwhile. */
   #recovery: Promise<void> | undefined;
   readonly #options: ConsumerOptions;
+  /** Reconnect backoff (the cap is `kafka.reconnectBackoffMaxMs`). */
+  readonly #backoff: BackoffOptions;
   readonly #maxBuffered: number;
   #topics: string[] = [];
   #listener: RebalanceListener = {};
@@ -105,8 +115,14 @@ export class PlatformaticConsumer implements KafkaConsumer {
   #wake: (() => void) | undefined;
   #closed = false;
 
-  constructor(base: BaseClientOptions, options: ConsumerOptions, monitor: ConnectionMonitor = createConnectionMonitor()) {
+  constructor(
+    base: BaseClientOptions,
+    options: ConsumerOptions,
+    monitor: ConnectionMonitor = createConnectionMonitor(),
+    backoff: BackoffOptions = {},
+  ) {
     this.groupId = options.groupId;
+    this.#backoff = backoff;
     this.#options = options;
     this.#base = base;
     this.#monitor = monitor;
@@ -193,6 +209,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
     this.#listener = listener;
     // A broker still booting (or away) is waited for; a missing topic or a refused login is not.
     const stream = await retryTransient(() => this.#join(), {
+      ...this.#backoff,
       monitor: this.#monitor,
       signal: this.#closing.signal,
       ...(this.#options.subscribeTimeoutMs === undefined ? {} : { maxWaitMs: this.#options.subscribeTimeoutMs }),
@@ -296,7 +313,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
     this.#raw = this.#newRaw();
     this.#retire(old);
     for (let attempt = 0; !this.#closed; attempt++) {
-      await sleep(backoffDelay(attempt), this.#closing.signal);
+      await sleep(backoffDelay(attempt, this.#backoff), this.#closing.signal);
       if (this.#closed) return;
       try {
         const stream = await this.#join();
@@ -371,7 +388,7 @@ export class PlatformaticConsumer implements KafkaConsumer {
           throw error;
         }
       },
-      { monitor: this.#monitor, signal: this.#closing.signal },
+      { ...this.#backoff, monitor: this.#monitor, signal: this.#closing.signal },
     );
     // This member was cut off from the cluster meanwhile, maybe with its stream paused (so the
     // stream saw nothing): its group membership and fetch state are not to be trusted. Rejoin.

@@ -16,7 +16,7 @@ import type {
   RecordMetadata,
   TopicPartitionOffset,
 } from '../types.ts';
-import { type ConnectionMonitor, createConnectionMonitor, isTransient, retryTransient } from '../connection.ts';
+import { type BackoffOptions, type ConnectionMonitor, createConnectionMonitor, isTransient, retryTransient } from '../connection.ts';
 import type { BaseClientOptions } from './connection-options.ts';
 import { mapErrors } from './kafka-errors.ts';
 
@@ -57,11 +57,19 @@ export class PlatformaticProducer implements KafkaProducer {
   readonly #roundRobin = createRoundRobin();
   readonly #base: BaseClientOptions;
   readonly #options: ProducerOptions;
+  /** Reconnect backoff (the cap is `kafka.reconnectBackoffMaxMs`). */
+  readonly #backoff: BackoffOptions;
   readonly #monitor: ConnectionMonitor;
   /** Aborted by close(): ends the retries of an outage. */
   readonly #closing = new AbortController();
 
-  constructor(base: BaseClientOptions, options: ProducerOptions = {}, monitor: ConnectionMonitor = createConnectionMonitor()) {
+  constructor(
+    base: BaseClientOptions,
+    options: ProducerOptions = {},
+    monitor: ConnectionMonitor = createConnectionMonitor(),
+    backoff: BackoffOptions = {},
+  ) {
+    this.#backoff = backoff;
     this.#transactional = options.transactionalId !== undefined;
     this.#base = base;
     this.#options = options;
@@ -196,7 +204,7 @@ export class PlatformaticProducer implements KafkaProducer {
           throw error;
         }
       },
-      { monitor: this.#monitor, signal: this.#closing.signal },
+      { ...this.#backoff, monitor: this.#monitor, signal: this.#closing.signal },
     );
     return new PlatformaticTransaction(this, txn);
   }
