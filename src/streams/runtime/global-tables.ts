@@ -1,25 +1,58 @@
 /**
- * The global tables of a topology on one instance (api/table.ts): one in-memory store per table
- * holding every partition of its topic. `start()` reads each topic from its beginning up to the
- * end offsets taken at start (read_committed) before the runner processes a record — the table's
- * topic is its own changelog, so nothing else is written — then a background loop keeps applying
- * updates. A record that does not decode or fails the table's `validate` is handed to
- * `onBadRecord` (the runner dead-letters it) and the row keeps its previous value: nothing is lost,
- * nothing stops.
+ * The global tables of a topology on one instance (api/table.ts): one store per table holding
+ * every partition of its topic. `start()` reads each topic up to the end offsets taken at start
+ * (read_committed) before the runner processes a record — the table's topic is its own
+ * changelog, so nothing else is written — then a background loop keeps applying updates. A
+ * record that does not decode or fails the table's `validate` is handed to `onBadRecord` (the
+ * runner dead-letters it) and the row keeps its previous value: nothing is lost, nothing stops.
+ *
+ * Memory (issue 17: bounded by configuration, not by rows): with a state directory a table lives
+ * in lmdb under `<stateDir>/<applicationId>/global/<table>`, not in the heap, with a checkpoint
+ * of its topic's offsets (Kafka Streams' global `.checkpoint`): written after the engine flushed,
+ * every {@link CHECKPOINT_DELTA_RECORDS} rows, once loaded and at close, so a restart reads only
+ * what is newer. Replaying past a checkpoint is harmless: a row is the latest value of its key.
+ * Without a state directory (the in-process log, the test driver) tables are in memory and load
+ * from the beginning. Each poll's rows go to the engine in one write.
  */
+import { join } from 'node:path';
 import { InflowError } from '../../errors.ts';
 import { jsonSerde, stringSerde } from '../../kafka/serdes.ts';
 import type { ConsumedRecord, KafkaClient, RestoreConsumer, TopicPartition, TopicPartitionOffset } from '../../kafka/types.ts';
+import { partitionKey } from '../../kafka/types.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { GlobalTableDeclaration } from '../api/table.ts';
 import type { Topology } from '../api/topology.ts';
-import { createKeyValueStore, type KeyValueStore } from '../state/key-value-store.ts';
-import { createMemoryStore } from '../state/memory-store.ts';
+import { readOffsetsCheckpoint, writeOffsetsCheckpoint } from '../state/checkpoint.ts';
+import { createKeyValueStore, type KeyValueBytesStore, type KeyValueStore } from '../state/key-value-store.ts';
+import { createLmdbEngine } from '../state/lmdb-engine.ts';
+import { createMemoryEngine, type StoreEngine, type StoreWrite } from '../state/store-engine.ts';
+import type { StreamsMetrics } from './streams-metrics.ts';
+
+/**
+ * Rows applied since a table's last checkpoint before the loop writes a new one (Kafka Streams'
+ * OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT): a checkpoint costs an engine flush to disk; a restart
+ * after a crash re-reads at most about this many rows more.
+ */
+export const GLOBAL_CHECKPOINT_DELTA_RECORDS = 10_000;
+
+/** Records per poll of the table consumer (and at most per engine write). */
+const POLL_RECORDS = 1_000;
 
 /** A table's store and the partitions it follows. */
 interface Table {
   readonly decl: GlobalTableDeclaration;
+  readonly engine: StoreEngine;
+  /** Where its checkpoint lives (persistent engines only). */
+  readonly dir: string | undefined;
+  /** Lookups: the engine, typed. */
   readonly store: KeyValueStore<unknown, unknown>;
+  /** Writes of the current poll, typed: they collect in `pending` and go to the engine in one write. */
+  readonly writer: KeyValueStore<unknown, unknown>;
+  readonly pending: StoreWrite[];
+  /** Its topic's partitions. */
+  partitions: TopicPartition[];
+  /** Rows applied since its last checkpoint. */
+  sinceCheckpoint: number;
 }
 
 export interface GlobalTables {
@@ -42,6 +75,15 @@ export interface GlobalTablesOptions {
   readonly onBadRecord: (record: ConsumedRecord, table: string, error: InflowError) => Promise<void>;
   /** The loop hit an error it cannot ride out. */
   readonly onFatal: (error: unknown) => void;
+  /** Root of persistent stores: tables go on lmdb under `<stateDir>/<applicationId>/global/<table>`; undefined: in memory. */
+  readonly stateDir?: string;
+  /** Needed with `stateDir`. */
+  readonly applicationId?: string;
+  /** Size limit of each table's lmdb store, bytes (the engine's default otherwise). */
+  readonly maxStoreBytes?: number;
+  /** Rows read while loading count as restored records (`inflow_stream_restored_records_total{store=<table>}`). */
+  readonly metrics?: StreamsMetrics;
+  readonly labels?: { readonly pipeline: string };
 }
 
 const defaultKey = stringSerde;
@@ -50,14 +92,46 @@ const defaultValue = jsonSerde();
 /** Creates the global tables of `options.topology` (none: every call is a no-op). */
 export function createGlobalTables(options: GlobalTablesOptions): GlobalTables {
   const { topology, client, log } = options;
+  if (options.stateDir !== undefined && options.applicationId === undefined)
+    throw new InflowError(
+      'INVALID_ARGUMENT',
+      'global tables on a state directory need the applicationId (the directory is per application)',
+    );
   const tables = new Map<string, Table>();
   const byTopic = new Map<string, Table>();
-  for (const decl of topology.globalTables.values()) {
-    const t: Table = { decl, store: createKeyValueStore(decl.name, createMemoryStore()) };
-    tables.set(decl.name, t);
-    byTopic.set(decl.topic, t);
+  /** Opens a table's engine (at start: a runner never started opens no files). */
+  function open(decl: GlobalTableDeclaration): Table {
+    const dir = options.stateDir === undefined ? undefined : join(options.stateDir, options.applicationId as string, 'global', decl.name);
+    const engine =
+      dir === undefined
+        ? createMemoryEngine()
+        : createLmdbEngine({
+            dir,
+            name: `${decl.name} (global table)`,
+            ...(options.maxStoreBytes ? { maxBytes: options.maxStoreBytes } : {}),
+          });
+    const pending: StoreWrite[] = [];
+    const collector: KeyValueBytesStore = {
+      get: (key) => engine.get(key),
+      put: (key, value) => void pending.push([key, value]),
+      range: (from, to, rangeOptions) => engine.range(from, to, rangeOptions),
+      approximateCount: () => engine.approximateCount(),
+    };
+    return {
+      decl,
+      engine,
+      dir,
+      store: createKeyValueStore(decl.name, engine),
+      writer: createKeyValueStore(decl.name, collector),
+      pending,
+      partitions: [],
+      sinceCheckpoint: 0,
+    };
   }
   const counts = new Map<string, number>();
+  /** While start() loads the tables: rows read count as restored. */
+  let loading = false;
+  let closed = false;
   let consumer: RestoreConsumer | undefined;
   let partitions: TopicPartition[] = [];
   let loop: Promise<void> | undefined;
@@ -72,25 +146,32 @@ export function createGlobalTables(options: GlobalTablesOptions): GlobalTables {
       const key = await (decl.serdes.key ?? defaultKey).deserialize(record.key);
       if (key === null || key === undefined) throw new InflowError('INVALID_ARGUMENT', 'the table record has no key; a row needs one');
       if (record.value === null) {
-        t.store.delete(key);
+        t.writer.delete(key);
       } else {
         const value = await (decl.serdes.value ?? defaultValue).deserialize(record.value);
-        if (value === null || value === undefined) t.store.delete(key);
+        if (value === null || value === undefined) t.writer.delete(key);
         else {
           decl.validate?.(value);
-          t.store.put(key, value);
+          t.writer.put(key, value);
         }
       }
       counts.set(decl.name, (counts.get(decl.name) ?? 0) + 1);
+      t.sinceCheckpoint++;
+      if (loading && options.metrics && options.labels) options.metrics.restoredRecords.inc({ ...options.labels, store: decl.name });
     } catch (e) {
       const error = e instanceof InflowError ? e : new InflowError('INVALID_ARGUMENT', (e as Error)?.message ?? String(e), { cause: e });
       await options.onBadRecord(record, decl.name, error);
     }
   }
 
+  /**
+   * Next offset to apply per `topic:partition`: every row below it is in its table's engine.
+   * The consumer's position runs ahead of it while a poll's rows are being applied.
+   */
+  const appliedTo = new Map<string, bigint>();
+
   function reached(target: readonly TopicPartitionOffset[]): boolean {
-    const c = consumer as RestoreConsumer;
-    return target.every((p) => c.position(p) >= p.offset);
+    return target.every((p) => (appliedTo.get(partitionKey(p.topic, p.partition)) ?? 0n) >= p.offset);
   }
 
   function settleWaiters(): void {
@@ -108,7 +189,7 @@ export function createGlobalTables(options: GlobalTablesOptions): GlobalTables {
     while (!stop.signal.aborted) {
       let records: ConsumedRecord[];
       try {
-        records = await c.poll({ maxRecords: 1000, timeoutMs: 200, signal: stop.signal });
+        records = await c.poll({ maxRecords: POLL_RECORDS, timeoutMs: 200, signal: stop.signal });
       } catch (e) {
         if (stop.signal.aborted) return;
         const err = InflowError.from(e);
@@ -117,8 +198,56 @@ export function createGlobalTables(options: GlobalTablesOptions): GlobalTables {
         continue;
       }
       for (const r of records) await apply(r);
+      for (const t of tables.values()) {
+        if (t.pending.length === 0) continue;
+        t.engine.write(t.pending);
+        t.pending.length = 0;
+      }
+      for (const p of partitions) appliedTo.set(partitionKey(p.topic, p.partition), c.position(p));
+      for (const t of tables.values()) if (t.sinceCheckpoint >= GLOBAL_CHECKPOINT_DELTA_RECORDS) await checkpoint(t);
       settleWaiters();
     }
+  }
+
+  /**
+   * Flushes a persistent table's engine and writes its topic's positions as its checkpoint:
+   * every row below them is in the engine (a poll's rows are written before its positions are
+   * read) and, after the flush, on disk.
+   */
+  async function checkpoint(t: Table): Promise<void> {
+    t.sinceCheckpoint = 0;
+    if (t.dir === undefined) return;
+    const offsets = new Map(
+      t.partitions.map((p) => [partitionKey(p.topic, p.partition), appliedTo.get(partitionKey(p.topic, p.partition)) ?? 0n]),
+    );
+    await t.engine.flush();
+    writeOffsetsCheckpoint(t.dir, offsets);
+  }
+
+  /** Where each partition of `t` starts: its checkpoint when there is a usable one, else the beginning after a wipe. */
+  async function startOffsets(t: Table, c: RestoreConsumer): Promise<TopicPartitionOffset[]> {
+    const fromBeginning = t.partitions.map((p) => ({ ...p, offset: 0n }));
+    if (t.dir === undefined) return fromBeginning;
+    const read = readOffsetsCheckpoint(t.dir);
+    if (read.kind !== 'offsets') {
+      if (read.kind === 'corrupt')
+        log.warn({ table: t.decl.name, reason: read.reason }, 'global table checkpoint unreadable; reading the whole topic');
+      t.engine.clear();
+      return fromBeginning;
+    }
+    const ends = new Map((await c.endOffsets(t.partitions)).map((e) => [partitionKey(e.topic, e.partition), e.offset]));
+    const positions = t.partitions.map((p) => ({ ...p, offset: read.offsets.get(partitionKey(p.topic, p.partition)) ?? 0n }));
+    // A checkpoint past a partition's end: the topic was deleted and created again; its rows are gone.
+    const stale = positions.find((p) => p.offset > (ends.get(partitionKey(p.topic, p.partition)) ?? 0n));
+    if (stale) {
+      log.warn(
+        { table: t.decl.name, partition: partitionKey(stale.topic, stale.partition), checkpoint: String(stale.offset) },
+        'global table checkpoint is past the end of its topic (was the topic re-created?); reading the whole topic',
+      );
+      t.engine.clear();
+      return fromBeginning;
+    }
+    return positions;
   }
 
   async function catchUp(signal?: AbortSignal): Promise<void> {
@@ -140,7 +269,12 @@ export function createGlobalTables(options: GlobalTablesOptions): GlobalTables {
 
   return {
     async start(signal) {
-      if (tables.size === 0) return;
+      if (topology.globalTables.size === 0 || closed) return;
+      for (const decl of topology.globalTables.values()) {
+        const t = open(decl);
+        tables.set(decl.name, t);
+        byTopic.set(decl.topic, t);
+      }
       const admin = client.admin();
       try {
         const described = await admin.describeTopics([...byTopic.keys()]);
@@ -148,17 +282,29 @@ export function createGlobalTables(options: GlobalTablesOptions): GlobalTables {
       } finally {
         await admin.close();
       }
+      for (const p of partitions) (byTopic.get(p.topic) as Table).partitions.push(p);
       consumer = client.restoreConsumer();
-      consumer.assign(partitions.map((p) => ({ ...p, offset: 0n })));
+      const starts: TopicPartitionOffset[] = [];
+      for (const t of tables.values()) starts.push(...(await startOffsets(t, consumer)));
+      consumer.assign(starts);
+      for (const p of starts) appliedTo.set(partitionKey(p.topic, p.partition), p.offset);
+      loading = true;
       loop = follow().catch((e: unknown) => {
         if (!stop.signal.aborted) options.onFatal(e);
       });
       const started = Date.now();
-      await catchUp(signal);
+      try {
+        await catchUp(signal);
+      } finally {
+        loading = false;
+      }
+      // Loaded: a restart from here on reads only what is newer.
+      for (const t of tables.values()) await checkpoint(t);
       log.info(
         {
           tables: [...tables.keys()],
           rows: Object.fromEntries([...tables.keys()].map((n) => [n, counts.get(n) ?? 0])),
+          from: Object.fromEntries(starts.map((s) => [partitionKey(s.topic, s.partition), String(s.offset)])),
           ms: Date.now() - started,
         },
         'global tables loaded',
@@ -168,10 +314,18 @@ export function createGlobalTables(options: GlobalTablesOptions): GlobalTables {
     catchUp,
     applied: (name) => counts.get(name) ?? 0,
     async close() {
+      if (closed) return;
+      closed = true;
       stop.abort();
       await loop;
       for (const w of waiters.splice(0)) w.resolve();
-      await consumer?.close().catch(() => undefined);
+      try {
+        // Up to the last poll applied in full (appliedTo): a poll the stop cut short is read again.
+        for (const t of tables.values()) await checkpoint(t);
+      } finally {
+        await consumer?.close().catch(() => undefined);
+        for (const t of tables.values()) await t.engine.close();
+      }
     },
   };
 }

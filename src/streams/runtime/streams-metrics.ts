@@ -125,7 +125,7 @@ export function createStreamsMetrics(registry: Registry = new Registry()): Strea
     }),
     restoredRecords: new Counter({
       name: 'inflow_stream_restore_records_total',
-      help: 'Changelog records replayed into state stores on assignment',
+      help: 'Changelog records replayed into state stores on assignment, and global table rows read while a table loads',
       labelNames: ['pipeline', 'store'],
       registers,
     }),

@@ -66,7 +66,11 @@ export interface StreamsRunnerOptions {
    * every assignment). A provider passed here is used as it is (no changelogs).
    */
   readonly stores?: StoreProvider;
-  /** Directory of the persistent state stores (`<stateDir>/<applicationId>/<task>/<store>`). */
+  /**
+   * Directory of the persistent state stores (`<stateDir>/<applicationId>/<task>/<store>`) and
+   * global tables (`<stateDir>/<applicationId>/global/<table>`, with a checkpoint of the table
+   * topic's offsets: a restart reads only what is newer). Without it both are in memory.
+   */
   readonly stateDir?: string;
   /** Size limit of each store instance on disk, bytes; default 1 GiB. */
   readonly maxStoreBytes?: number;

@@ -71,6 +71,11 @@ export function createStreamsRunner(unbound: Topology, options: StreamsRunnerOpt
     log,
     onFatal: (e) => fail(e),
     onBadRecord: (record, table, error) => tableDlq.onBadRecord(record, table, error),
+    applicationId: options.applicationId,
+    ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
+    ...(options.maxStoreBytes === undefined ? {} : { maxStoreBytes: options.maxStoreBytes }),
+    metrics,
+    labels,
   });
   const stores =
     options.stores || topology.stores.size === 0

@@ -39,16 +39,56 @@ export function readCheckpoint(storeDir: string): CheckpointRead {
 
 /** Writes the checkpoint atomically (temporary file, fsync, rename). */
 export function writeCheckpoint(storeDir: string, offset: bigint): void {
-  const path = join(storeDir, CHECKPOINT_FILE);
+  writeAtomically(join(storeDir, CHECKPOINT_FILE), JSON.stringify({ version: 1, offset: offset.toString() }));
+}
+
+function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, JSON.stringify({ version: 1, offset: offset.toString() }));
+    writeSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/** What a read of a multi-partition checkpoint found: offsets by `topic:partition`. */
+export type OffsetsCheckpointRead =
+  | { readonly kind: 'offsets'; readonly offsets: ReadonlyMap<string, bigint> }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'corrupt'; readonly reason: string };
+
+/**
+ * The checkpoint of a store fed by several partitions (a global table: every partition of its
+ * topic in one store), like Kafka Streams' global `.checkpoint`: the next offset to read of each
+ * `topic:partition`, everything below it in the store.
+ */
+export function readOffsetsCheckpoint(storeDir: string): OffsetsCheckpointRead {
+  let text: string;
+  try {
+    text = readFileSync(join(storeDir, CHECKPOINT_FILE), 'utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return { kind: 'missing' };
+    return { kind: 'corrupt', reason: (error as Error).message };
+  }
+  try {
+    const parsed = JSON.parse(text) as { version?: unknown; offsets?: unknown };
+    const entries = parsed.offsets !== null && typeof parsed.offsets === 'object' ? Object.entries(parsed.offsets) : undefined;
+    if (parsed.version !== 1 || !entries || !entries.every(([, o]) => typeof o === 'string' && /^\d{1,19}$/.test(o))) {
+      return { kind: 'corrupt', reason: `expected {"version":1,"offsets":{"<topic>:<partition>":"<digits>"}}, got ${text.slice(0, 80)}` };
+    }
+    return { kind: 'offsets', offsets: new Map(entries.map(([k, o]) => [k, BigInt(o as string)])) };
+  } catch (error) {
+    return { kind: 'corrupt', reason: `not JSON: ${(error as Error).message}` };
+  }
+}
+
+/** Writes a multi-partition checkpoint atomically (temporary file, fsync, rename). */
+export function writeOffsetsCheckpoint(storeDir: string, offsets: ReadonlyMap<string, bigint>): void {
+  const body = Object.fromEntries([...offsets].map(([k, o]) => [k, o.toString()]));
+  writeAtomically(join(storeDir, CHECKPOINT_FILE), JSON.stringify({ version: 1, offsets: body }));
 }
 
 export function deleteCheckpoint(storeDir: string): void {
