@@ -141,25 +141,32 @@ function compile(aggs: AggregateStepConfig['aggregations']) {
     Object.fromEntries(
       entries.map(([n, a]) => [n, a === 'count' ? 0 : 'mean' in a ? [0, 0] : 'diff' in a ? [null, null] : 'sum' in a ? 0 : null]),
     );
-  const add = (acc: Acc, value: unknown): Acc => {
-    const out: Acc = { ...acc };
-    for (const [n, a] of entries) {
-      if (a === 'count') out[n] = (acc[n] as number) + 1;
-      else if ('last' in a) out[n] = readField(value, a.last) ?? acc[n];
-      else if ('diff' in a) {
+  // One step per aggregation, chosen once here, not per record (add runs on every record).
+  const steps = entries.map(([n, a]): ((acc: Acc, value: unknown, out: Acc) => void) => {
+    if (a === 'count') return (acc, _value, out) => void (out[n] = (acc[n] as number) + 1);
+    if ('last' in a) return (acc, value, out) => void (out[n] = readField(value, a.last) ?? acc[n]);
+    if ('diff' in a)
+      return (acc, value, out) => {
         const x = numberAt(value, a.diff, n);
         if (x !== undefined) out[n] = [(acc[n] as (number | null)[])[1] ?? null, x];
-      } else {
-        const path = 'sum' in a ? a.sum : 'mean' in a ? a.mean : 'min' in a ? a.min : a.max;
-        const x = numberAt(value, path, n);
-        if (x === undefined) continue;
-        const cur = acc[n];
-        if ('sum' in a) out[n] = (cur as number) + x;
-        else if ('mean' in a) out[n] = [((cur as number[])[0] as number) + x, ((cur as number[])[1] as number) + 1];
-        else if ('min' in a) out[n] = cur === null ? x : Math.min(cur as number, x);
-        else out[n] = cur === null ? x : Math.max(cur as number, x);
-      }
-    }
+      };
+    const path = 'sum' in a ? a.sum : 'mean' in a ? a.mean : 'min' in a ? a.min : a.max;
+    const fold: (cur: unknown, x: number) => unknown =
+      'sum' in a
+        ? (cur, x) => (cur as number) + x
+        : 'mean' in a
+          ? (cur, x) => [((cur as number[])[0] as number) + x, ((cur as number[])[1] as number) + 1]
+          : 'min' in a
+            ? (cur, x) => (cur === null ? x : Math.min(cur as number, x))
+            : (cur, x) => (cur === null ? x : Math.max(cur as number, x));
+    return (acc, value, out) => {
+      const x = numberAt(value, path, n);
+      if (x !== undefined) out[n] = fold(acc[n], x);
+    };
+  });
+  const add = (acc: Acc, value: unknown): Acc => {
+    const out: Acc = { ...acc };
+    for (const step of steps) step(acc, value, out);
     return out;
   };
   const merge = (x: Acc, y: Acc): Acc => {
@@ -182,20 +189,25 @@ function compile(aggs: AggregateStepConfig['aggregations']) {
     }
     return out;
   };
-  const result = (acc: Acc): Acc =>
-    Object.fromEntries(
-      entries.map(([n, a]) => {
-        if (a !== 'count' && 'mean' in a) {
-          const [s, c] = acc[n] as [number, number];
-          return [n, c === 0 ? null : s / c];
-        }
-        if (a !== 'count' && 'diff' in a) {
-          const [previous, last] = acc[n] as [number | null, number | null];
-          return [n, previous === null || last === null ? null : last - previous];
-        }
-        return [n, acc[n] ?? null];
-      }),
-    );
+  const shown = entries.map(([n, a]): ((acc: Acc) => unknown) => {
+    if (a !== 'count' && 'mean' in a)
+      return (acc) => {
+        const [s, c] = acc[n] as [number, number];
+        return c === 0 ? null : s / c;
+      };
+    if (a !== 'count' && 'diff' in a)
+      return (acc) => {
+        const [previous, last] = acc[n] as [number | null, number | null];
+        return previous === null || last === null ? null : last - previous;
+      };
+    return (acc) => acc[n] ?? null;
+  });
+  const names = entries.map(([n]) => n);
+  const result = (acc: Acc): Acc => {
+    const out: Acc = {};
+    for (let i = 0; i < names.length; i++) out[names[i] as string] = (shown[i] as (acc: Acc) => unknown)(acc);
+    return out;
+  };
   return { init, add, merge, result };
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { encodeOrderedKey } from './ordered-key.ts';
 import { createMemoryStore } from './memory-store.ts';
 import {
@@ -27,6 +28,22 @@ describe('window keys', () => {
       assert.equal(readTime(t, 0), ms);
     }
     assert.throws(() => windowKey(k, 1.5), { code: 'INVALID_ARGUMENT' });
+  });
+
+  it('writes every safe integer time as the 64-bit two’s complement with the sign bit flipped, so stored keys keep their bytes and order', () => {
+    const reference = (ms: number): Buffer => {
+      const out = Buffer.alloc(8);
+      out.writeBigUInt64BE(BigInt.asUintN(64, BigInt(ms)) ^ (1n << 63n));
+      return out;
+    };
+    const t = Buffer.alloc(8);
+    fc.assert(
+      fc.property(fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.constantFrom(-(2 ** 32), 2 ** 32 - 1, 2 ** 32, -1, 0)), (ms) => {
+        writeTime(t, 0, ms);
+        assert.deepEqual(t, reference(ms));
+        assert.equal(readTime(t, 0), ms);
+      }),
+    );
   });
 
   it('orders one key’s windows by start, so fetch(key, from, to) is a range scan that skips longer keys sharing the prefix', () => {
