@@ -4,47 +4,24 @@
  * its data, device publishers and MQTT collectors, the digits reference, and readers of Kafka
  * topics that de-duplicate by the `inflow-message-id` header.
  */
-import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ensureKafkaJars } from '../../src/kafka/broker/broker-jars.ts';
 import { findJava } from '../../src/kafka/broker/java.ts';
 import { freePort, type LocalBroker, startLocalBroker } from '../../src/kafka/broker/local-broker.ts';
 import type { ConsumedRecord, KafkaClient } from '../../src/kafka/index.ts';
+import { uniqueName, waitFor } from '../streams/fixtures/streams-fixtures.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const MODELS = join(ROOT, 'models');
 
-/** A unique name for topics, groups and folders of one test run. */
-export function uniqueName(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
-
-/** Polls `probe` until it returns a value; the deadline (not a sleep) bounds the wait. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  options: { timeoutMs?: number; everyMs?: number; describe?: () => string | Promise<string> } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() >= deadline) {
-      const state = options.describe ? ` (${await options.describe()})` : '';
-      assert.fail(`timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${what}${state}`);
-    }
-    // A polling interval between probes, not a timing assumption.
-    await delay(options.everyMs ?? 50);
-  }
-}
+// Shared with the streams tests: one definition of each.
+export { uniqueName, waitFor };
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
