@@ -87,4 +87,39 @@ describe('drift monitor', () => {
       ],
     );
   });
+
+  it('catching up, holds every window until each partition with records to read was read: none of them late', async () => {
+    const client = createMemoryClient();
+    const admin = client.admin();
+    await admin.createTopics([{ topic: 'log', partitions: 2 }]);
+    await admin.close();
+    const entry = (partition: number, ts: number) => ({
+      topic: 'log',
+      partition,
+      key: null,
+      value: Buffer.from(JSON.stringify({ model: 'm', version: 1, inputs: { x: [ts % 7] }, outputs: { y: [1] } })),
+      timestamp: ts,
+    });
+    const producer = client.producer();
+    // Written before the monitor starts: partition 0 far ahead (a first poll of 1 000 records reads only it), partition 1 behind.
+    await producer.send([
+      ...Array.from({ length: 1500 }, (_, i) => entry(0, i * 10)),
+      ...Array.from({ length: 10 }, (_, i) => entry(1, i * 100)),
+      entry(1, 20_000),
+    ]);
+    await producer.close();
+    const config = monitorConfigSchema.parse({ predictionLog: 'log', modelRepository: '/nonexistent', windowMs: 1000, graceMs: 0 });
+    const reports: DriftReport[] = [];
+    const monitor = createDriftMonitor({ client, config, registry: new Registry(), onReport: (r) => reports.push(r) });
+    const abort = new AbortController();
+    const running = monitor.run(abort.signal);
+    while (monitor.stats().records + monitor.stats().late < 1511) await delay(5);
+    // Partition 0 is at 14 990: windows up to [13 000, 14 000) close.
+    while (reports.length < 14) await delay(5);
+    abort.abort();
+    await running;
+    await client.close();
+    assert.equal(monitor.stats().late, 0, 'no record of partition 1 is late');
+    assert.deepEqual(reports[0] && [reports[0].window.start, reports[0].predictions], [0, 110]);
+  });
 });

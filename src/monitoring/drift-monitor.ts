@@ -9,7 +9,10 @@
  * partition's stream time (the least, over the partitions read and still assigned, of the largest
  * timestamp read from each), as the accuracy monitor's join does: a partition that lags (a slower
  * producer, a monitor catching up that reads one partition ahead of another) keeps the windows its
- * records belong to open instead of finding them closed and its records late.
+ * records belong to open instead of finding them closed and its records late. An assigned partition
+ * not read yet that has records to read (its end offset past the group's position when it was
+ * assigned) holds every window until its first record, or for at most {@link UNREAD_WAIT_MS} (its
+ * remaining offsets may be transaction markers, which return no record); an empty one holds none.
  *
  * Delivery: offsets are committed after the windows they fed are written; records of a window
  * still open at a crash are read again on restart (at-least-once into the window).
@@ -23,6 +26,9 @@ import { detectDrift, driftThresholdsSchema, type FeatureDrift } from './drift-d
 import type { MonitorConfig } from './monitor-config.ts';
 import { createMonitoringMetrics } from './monitoring-metrics.ts';
 import { type FeatureValue, flattenRow, loadReferenceProfile, type ReferenceProfile } from './reference-profile.ts';
+
+/** How long an assigned partition with records to read and none read yet holds the watermark, ms of wall-clock time. */
+export const UNREAD_WAIT_MS = 5000;
 
 /** Values kept per feature and window (bounds memory; statistics over a sample beyond it). */
 export const MAX_WINDOW_VALUES = 20_000;
@@ -138,8 +144,40 @@ export function createDriftMonitor(options: {
     push(w.outputs, entry.outputs);
   }
 
-  /** The slowest partition's stream time over the partitions still assigned; -∞ before any record. */
+  /** Assigned partitions with records to read and none read yet → since when (wall-clock ms). */
+  const unread = new Map<number, number>();
+  let known = new Set<number>();
+
+  /** Notes newly assigned partitions that have records to read (the group's position, or the log start, before the end offset). */
+  async function noteAssignment(consumer: KafkaConsumer, assigned: ReadonlySet<number>): Promise<void> {
+    const added = [...assigned].filter((p) => !known.has(p));
+    for (const p of [...unread.keys()]) if (!assigned.has(p)) unread.delete(p);
+    known = new Set(assigned);
+    if (added.length === 0) return;
+    const admin = client.admin();
+    try {
+      const [ends, starts, committed] = await Promise.all([
+        admin.listOffsets(config.predictionLog, 'latest'),
+        admin.listOffsets(config.predictionLog, 'earliest'),
+        consumer.committed(added.map((partition) => ({ topic: config.predictionLog, partition }))),
+      ]);
+      for (const p of added) {
+        if (partitionTimes.has(p)) continue;
+        const c = committed.find((x) => x.partition === p)?.offset ?? -1n;
+        const from = c >= 0n ? c : (starts.find((x) => x.partition === p)?.offset ?? 0n);
+        if (from < (ends.find((x) => x.partition === p)?.offset ?? 0n)) unread.set(p, now());
+      }
+    } finally {
+      await admin.close();
+    }
+  }
+
+  /** The slowest partition's stream time over the partitions still assigned; -∞ before any record or while one is unread. */
   function watermarkOf(assigned: ReadonlySet<number>): number {
+    for (const [p, since] of unread) {
+      if (now() - since < UNREAD_WAIT_MS) return Number.NEGATIVE_INFINITY;
+      unread.delete(p);
+    }
     let min = Number.POSITIVE_INFINITY;
     for (const [partition, t] of partitionTimes) {
       if (!assigned.has(partition)) {
@@ -221,6 +259,7 @@ export function createDriftMonitor(options: {
             add(r);
             // Every record moves its partition's stream time, a skipped or late one too: it says how far the partition got.
             partitionTimes.set(r.partition, Math.max(partitionTimes.get(r.partition) ?? Number.NEGATIVE_INFINITY, r.timestamp));
+            unread.delete(r.partition);
             read.set(r.partition, r.offset + 1n);
             // Remember where each open window's first record sits, so a commit never skips it.
             const start = Math.floor(r.timestamp / config.windowMs) * config.windowMs;
@@ -235,6 +274,7 @@ export function createDriftMonitor(options: {
               .filter((p) => p.topic === config.predictionLog)
               .map((p) => p.partition),
           );
+          if (assigned.size !== known.size || [...assigned].some((p) => !known.has(p))) await noteAssignment(consumer, assigned);
           const watermark = watermarkOf(assigned);
           // In window order: a lagging partition can hold an earlier window open past later ones' records.
           const due = [...windows.entries()]
