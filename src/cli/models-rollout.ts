@@ -31,7 +31,9 @@ Guards (all over what happened since the step began):
   --min-samples <n>             requests of the new version needed to decide (default 100)
   --max-error-rate <0..1>       failed share of the new version's requests (default 0.01)
   --max-latency-p99 <ms>        p99 latency of the new version (absolute; default none)
-  --max-latency-p99-ratio <r>   p99 relative to the baseline's (default 2)
+  --max-latency-p99-ratio <r>   p99 relative to the baseline's (default 2). A p99 over either limit fails
+                                only when significantly more than 1 % of the requests were over it
+                                (binomial p < 1e-6: one stalled request is not), else the step holds
   --min-agreement <0..1>        shadow agreement with the baseline; mirrors --shadow-fraction (default 0.2)
                                 of the baseline's requests to the new version while below 100 %
   --max-accuracy-drop <0..1>    live accuracy (inflow_live_accuracy) below the baseline's
