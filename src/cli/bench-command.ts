@@ -12,12 +12,11 @@ import { createLogger } from '../observability/logger.ts';
 import { setRuntimeLogger } from '../runtime/index.ts';
 import { benchPipeline } from './bench-pipeline.ts';
 import { benchServer } from './bench-server.ts';
-import { cliError, reportError } from './cli-errors.ts';
+import { commandFailed } from './cli-errors.ts';
 import { serverInferencer, serverProtocol } from './cli-remote.ts';
 import { loadDigitsDataset } from './digits-dataset.ts';
 import { digitEvents } from './demo-replay.ts';
 import { formatMs, type LatencyRecorder } from './latency-recorder.ts';
-import { exitCodeFor } from './main.ts';
 import { createLiveLines, progressBar } from './progress.ts';
 import { parseInferRequest, readRequestText } from './request-input.ts';
 import { formatCount, renderTable } from './text-table.ts';
@@ -257,9 +256,6 @@ export async function benchMain(argv: string[], out: (line: string) => void): Pr
     await run(argv, out);
     return 0;
   } catch (error) {
-    const e = cliError(error);
-    const code = exitCodeFor(e);
-    reportError(e, argv, code);
-    return code;
+    return commandFailed(error, argv);
   }
 }

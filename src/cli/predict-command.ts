@@ -12,9 +12,8 @@ import { createLocalInference } from '../serving/local-inference.ts';
 import type { Inferencer, InferResponse } from '../serving/types.ts';
 import { encodeOipResponse } from '../tensor/codecs/index.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { cliError, reportError } from './cli-errors.ts';
+import { commandFailed } from './cli-errors.ts';
 import { serverInferencer, serverProtocol } from './cli-remote.ts';
-import { exitCodeFor } from './main.ts';
 import { parseInferRequest, readRequestText } from './request-input.ts';
 
 /**
@@ -179,9 +178,6 @@ export async function predictMain(argv: string[], out: (line: string) => void): 
     await run(argv, out);
     return 0;
   } catch (error) {
-    const e = cliError(error);
-    const code = exitCodeFor(e);
-    reportError(e, argv, code);
-    return code;
+    return commandFailed(error, argv);
   }
 }

@@ -14,9 +14,8 @@ import { InflowError } from '../errors.ts';
 import { createKafkaClient } from '../kafka/index.ts';
 import { endpointFormatsSchema } from '../server/kafka/endpoint-formats.ts';
 import { buildPipeline, loadPipelineFile } from '../streams/pipeline/index.ts';
-import { cliError, joinNegativeValues, reportError } from './cli-errors.ts';
+import { commandFailed, joinNegativeValues } from './cli-errors.ts';
 import { kafkaFromFlags } from './kafka-flags.ts';
-import { exitCodeFor } from './main.ts';
 import { renderTable } from './text-table.ts';
 
 export const topicsHelp = `inflow topics create [<pipeline.yaml|agent.yaml> …] [--endpoint] [--models-topic <t>] [options]
@@ -288,9 +287,6 @@ export async function topicsMain(argv: string[], out: (line: string) => void): P
     await run(argv, out);
     return 0;
   } catch (error) {
-    const e = cliError(error);
-    const code = exitCodeFor(e);
-    reportError(e, argv, code);
-    return code;
+    return commandFailed(error, argv);
   }
 }
