@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { InflowError } from '../../errors.ts';
 import { createManualClock } from '../../serving/clock.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import { createPredictBatcher } from './predict-batcher.ts';
@@ -150,5 +151,46 @@ describe('predict batcher', () => {
     batcher.close();
     await assert.rejects(queued, { code: 'CANCELLED' });
     assert.deepEqual(inferencer.calls, []);
+  });
+
+  it("lets go of a call's deadline and of its link to close() when the call ends", async () => {
+    // An AbortSignal.timeout() per call stayed armed for the whole timeout after the call, and an
+    // AbortSignal.any() with the batcher's close signal lived until a full GC: at a thousand calls
+    // a second they filled the old generation and its mark-compacts set the pipeline's p99.
+    const signals: AbortSignal[] = [];
+    const inferencer = createTestInferencer();
+    const infer = inferencer.infer.bind(inferencer);
+    inferencer.infer = (request, options) => {
+      if (options?.signal) signals.push(options.signal);
+      return infer(request, options);
+    };
+    const batcher = createPredictBatcher(
+      normalizePredict({ inferencer, model: 'double', inputs: { x: { field: 'x' } }, outputs: { y: { tensor: 'y' } } }),
+      createManualClock(),
+      {},
+      () => 1,
+    );
+    await batcher.submit(row(1), T);
+    assert.equal(signals.length, 1);
+    batcher.close();
+    assert.equal(signals[0]?.aborted, false, 'closing the batcher after the call does not reach the finished call');
+  });
+
+  it('aborts a call that outlives timeoutMs, and the record fails with DEADLINE_EXCEEDED', async () => {
+    const inferencer = createTestInferencer();
+    inferencer.infer = (_request, options) =>
+      new Promise((_resolve, reject) => {
+        options?.signal?.addEventListener('abort', () => reject(InflowError.from(options.signal?.reason)), { once: true });
+      });
+    const spec = normalizePredict({
+      inferencer,
+      model: 'double',
+      inputs: { x: { field: 'x' } },
+      outputs: { y: { tensor: 'y' } },
+      timeoutMs: 1,
+      retry: { maxAttempts: 1 },
+    });
+    const batcher = createPredictBatcher(spec, createManualClock(), {}, () => 1);
+    await assert.rejects(batcher.submit(row(1), T), { code: 'DEADLINE_EXCEEDED', message: /timeoutMs \(1 ms\)/ });
   });
 });

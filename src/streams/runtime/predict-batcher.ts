@@ -181,6 +181,19 @@ export function createPredictBatcher(
     const inputs: Record<string, Tensor> = {};
     for (const n of Object.keys((items[0] as Item).inputs)) inputs[n] = concatBatch(items.map((r) => r.inputs[n] as Tensor));
     const started = performance.now();
+    // A plain controller with a timer cleared when the call ends, linked to `closed` by a listener
+    // removed then: AbortSignal.timeout() stays armed for the whole timeout (30 s by default)
+    // after every call and AbortSignal.any() is finalized only by a full GC, so at a thousand
+    // calls a second tens of thousands of timers and signals filled the old generation, and its
+    // mark-compacts every few seconds were the pipeline's p99 (bench/streams/slo-throughput.ts).
+    const controller = new AbortController();
+    const onClose = (): void => controller.abort(closed.signal.reason);
+    closed.signal.addEventListener('abort', onClose, { once: true });
+    const timer = setTimeout(
+      () => controller.abort(new DOMException(`inference took longer than timeoutMs (${spec.timeoutMs} ms)`, 'TimeoutError')),
+      spec.timeoutMs,
+    );
+    timer.unref();
     const infer = (): Promise<InferResponse> =>
       spec.inferencer.infer(
         {
@@ -190,11 +203,16 @@ export function createPredictBatcher(
           inputs,
           ...(spec.requestOutputs ? { outputs: [...spec.requestOutputs] } : {}),
         },
-        { signal: AbortSignal.any([closed.signal, AbortSignal.timeout(spec.timeoutMs)]), ...(route ? { route } : {}) },
+        { signal: controller.signal, ...(route ? { route } : {}) },
       );
-    const response = tracingActive() ? await tracedCall(items, started, infer) : await infer();
-    observer.onBatch?.(sumRows(items), (performance.now() - started) / 1000, { model: response.model, version: response.version });
-    return response;
+    try {
+      const response = tracingActive() ? await tracedCall(items, started, infer) : await infer();
+      observer.onBatch?.(sumRows(items), (performance.now() - started) / 1000, { model: response.model, version: response.version });
+      return response;
+    } finally {
+      clearTimeout(timer);
+      closed.signal.removeEventListener('abort', onClose);
+    }
   }
 
   /**

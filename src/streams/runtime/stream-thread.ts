@@ -103,14 +103,20 @@ export class StreamThread {
       this.applyBackpressure();
       const room = maxInFlight - tasks.inFlight;
       let records: ConsumedRecord[];
-      this.#wake = new AbortController();
+      // One plain controller per poll, woken by a stop through a listener removed after the poll:
+      // an AbortSignal.any() per poll is held weakly by `stopped` and finalized only by a full GC,
+      // so hundreds of polls a second fed the old generation (see predict-batcher.ts).
+      const wake = new AbortController();
+      this.#wake = wake;
+      const onStop = (): void => wake.abort();
+      stopped.addEventListener('abort', onStop, { once: true });
       // A task waiting for an idle partition (max.task.idle.ms) goes on when its wait ends, not at the next poll's end.
       const timeoutMs = waitUntil === undefined ? 200 : Math.max(1, Math.min(200, Math.ceil(waitUntil - tasks.now())));
       try {
         records = await consumer.poll({
           maxRecords: Math.max(1, Math.min(maxPollRecords, room)),
           timeoutMs,
-          signal: AbortSignal.any([stopped, this.#wake.signal]),
+          signal: wake.signal,
         });
       } catch (e) {
         const err = InflowError.from(e, 'KAFKA_ERROR');
@@ -122,6 +128,8 @@ export class StreamThread {
         }
         this.#o.onFatal(err);
         return;
+      } finally {
+        stopped.removeEventListener('abort', onStop);
       }
       for (const r of records) tasks.admit(r);
       // Tasks reading several partitions process what they hold in timestamp order, once the whole poll is in.
