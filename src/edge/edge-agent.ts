@@ -20,6 +20,7 @@ import { silentLogger } from '../observability/logger.ts';
 import { createInferenceMetrics } from '../observability/metrics.ts';
 import type { PlatformLoader } from '../repository/model-repository.ts';
 import { loadServable } from '../runtime/index.ts';
+import { createCallDeadline } from '../serving/call-deadline.ts';
 import { createLocalInference, type LocalInference } from '../serving/local-inference.ts';
 import { createMessageDecoder, createPredictionBuilder } from './device-message.ts';
 import type { EdgeConfig } from './edge-config.ts';
@@ -243,16 +244,23 @@ export async function startEdgeAgent(config: EdgeConfig, deps: EdgeAgentDeps = {
       },
       handlers: {
         decode,
-        infer: (message) =>
-          inference.infer(
-            {
-              model: name,
-              ...(version === undefined ? {} : { version }),
-              ...(label === undefined ? {} : { label }),
-              inputs: message.inputs,
-            },
-            { signal: AbortSignal.timeout(timeoutMs), key: message.device },
-          ),
+        infer: async (message) => {
+          // Released when the call ends, not armed for timeoutMs after every message (../serving/call-deadline.ts).
+          const deadline = createCallDeadline(timeoutMs, `inference of ${name}`);
+          try {
+            return await inference.infer(
+              {
+                model: name,
+                ...(version === undefined ? {} : { version }),
+                ...(label === undefined ? {} : { label }),
+                inputs: message.inputs,
+              },
+              { signal: deadline.signal, key: message.device },
+            );
+          } finally {
+            deadline.end();
+          }
+        },
         predict: (message, response, ts) => predict(message, response.model, response.version, response.outputs, ts),
         ...outputs,
       },

@@ -191,6 +191,6 @@ describe('predict batcher', () => {
       retry: { maxAttempts: 1 },
     });
     const batcher = createPredictBatcher(spec, createManualClock(), {}, () => 1);
-    await assert.rejects(batcher.submit(row(1), T), { code: 'DEADLINE_EXCEEDED', message: /timeoutMs \(1 ms\)/ });
+    await assert.rejects(batcher.submit(row(1), T), { code: 'DEADLINE_EXCEEDED', message: /took longer than its timeout \(1 ms\)/ });
   });
 });

@@ -14,6 +14,7 @@
 import { type Context, context, type Link, trace } from '@opentelemetry/api';
 import { InflowError } from '../../errors.ts';
 import { inflowTracer, endWithError, tracingActive } from '../../observability/tracing.ts';
+import { createCallDeadline } from '../../serving/call-deadline.ts';
 import type { Clock } from '../../serving/clock.ts';
 import type { InferResponse, ResolvedRoute } from '../../serving/types.ts';
 import { batchKey, concatBatch, splitBatch } from '../../tensor/batch.ts';
@@ -181,19 +182,8 @@ export function createPredictBatcher(
     const inputs: Record<string, Tensor> = {};
     for (const n of Object.keys((items[0] as Item).inputs)) inputs[n] = concatBatch(items.map((r) => r.inputs[n] as Tensor));
     const started = performance.now();
-    // A plain controller with a timer cleared when the call ends, linked to `closed` by a listener
-    // removed then: AbortSignal.timeout() stays armed for the whole timeout (30 s by default)
-    // after every call and AbortSignal.any() is finalized only by a full GC, so at a thousand
-    // calls a second tens of thousands of timers and signals filled the old generation, and its
-    // mark-compacts every few seconds were the pipeline's p99 (bench/streams/slo-throughput.ts).
-    const controller = new AbortController();
-    const onClose = (): void => controller.abort(closed.signal.reason);
-    closed.signal.addEventListener('abort', onClose, { once: true });
-    const timer = setTimeout(
-      () => controller.abort(new DOMException(`inference took longer than timeoutMs (${spec.timeoutMs} ms)`, 'TimeoutError')),
-      spec.timeoutMs,
-    );
-    timer.unref();
+    // Released when the call ends: no timer or signal outlives it (../../serving/call-deadline.ts).
+    const deadline = createCallDeadline(spec.timeoutMs, `inference of ${target.model}`, closed.signal);
     const infer = (): Promise<InferResponse> =>
       spec.inferencer.infer(
         {
@@ -203,15 +193,14 @@ export function createPredictBatcher(
           inputs,
           ...(spec.requestOutputs ? { outputs: [...spec.requestOutputs] } : {}),
         },
-        { signal: controller.signal, ...(route ? { route } : {}) },
+        { signal: deadline.signal, ...(route ? { route } : {}) },
       );
     try {
       const response = tracingActive() ? await tracedCall(items, started, infer) : await infer();
       observer.onBatch?.(sumRows(items), (performance.now() - started) / 1000, { model: response.model, version: response.version });
       return response;
     } finally {
-      clearTimeout(timer);
-      closed.signal.removeEventListener('abort', onClose);
+      deadline.end();
     }
   }
 
