@@ -22,7 +22,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { createModelSync, publishControl, publishModel } from '../../src/delivery/index.ts';
+import { publishControl, publishModel, startRepositorySync } from '../../src/delivery/index.ts';
 import { createKafkaClient } from '../../src/kafka/index.ts';
 import { parsePrometheusText } from '../../src/monitoring/prometheus-text.ts';
 import { createInferenceMetrics } from '../../src/observability/metrics.ts';
@@ -55,12 +55,16 @@ const route = (split: { version: number; weight: number }[]) =>
   publishControl({ client, topic: topics.models, model: 'digits-mlp', routing: { split }, publisher: 'inflow-rollout' });
 await route([{ version: 1, weight: 100 }]);
 
-// The server side: an embedded inference service following the topic, a sequential request loop.
+// The server side: an embedded inference service following the topic, wired as `inflow serve
+// --models-topic` wires it (src/server/model-server.ts): the sync refreshes the repository on each
+// delivery. (Before, this bench followed the topic with a bare model sync, so a routing change
+// reached the service only through the file watcher's 250 ms debounce — 304 ms at load 8 — a
+// cost `inflow serve` does not pay.)
 const metrics = createInferenceMetrics();
-const sync = createModelSync({ client, topic: topics.models, repository: join(dir, 'server-repo'), startTimeoutMs: 60_000 });
-await sync.start();
+const sync = await startRepositorySync({ client, topic: topics.models, modelRepository: join(dir, 'server-repo'), startTimeoutMs: 60_000 });
 // The repository's defaults, as `inflow serve` and `inflow stream` run them (settle 1 s: a routing change waits it out).
 const service = await createLocalInference({ modelRepository: join(dir, 'server-repo'), load: loadServable, watch: true, metrics });
+sync.attach(service.repository);
 const rows = (JSON.parse(await readFile(join(ROOT, 'models', 'datasets', 'digits-test.json'), 'utf8')) as { pixels: number[][] }).pixels;
 let running = true;
 let lastServerV2 = 0;
