@@ -21,8 +21,10 @@
  * --only runs the named steps and only the peer setups they use (servers: the MLServer, KServe and PyTriton
  * venvs; streams, slo, stateful: the Kafka Streams jar and the Quix venv; limits, kafka, grpc: none).
  *
- * --quick (under 10 minutes on the 2-core machine): digits-mlp only for the servers, 2 s per cell;
- * mlp-784 only for the streams; fewer records; one rep. Full: both models everywhere, 4 s per
+ * --quick (about 5 minutes on the 2-core machine once the peers are set up): digits-mlp only for
+ * the servers at 1 and 64 clients, 2 s per cell; gRPC ModelInfer against bare grpc-js only;
+ * mlp-784 only for the streams; the SLO ladder for inflow embedded and Kafka Streams at two rates;
+ * fewer records; one rep. Full: both models everywhere, 4 s per
  * cell, 2 reps of the server matrix. Starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is
  * set (a broker shared with running tests may be stopped under it). Each step's output goes to
  * <out>/logs/; a failing step is reported and the others still run.
@@ -202,6 +204,8 @@ try {
         QUICK ? 'digits-mlp' : 'digits-mlp,mlp-784',
         '--servers',
         QUICK ? 'inflow,mlserver,triton,kserve' : 'inflow,mlserver,triton,kserve,inflow-nobatch',
+        // Quick: one client and 64 (16 adds a third of the step's time and sits between them).
+        ...(QUICK ? ['--clients', '1,64'] : []),
         '--reps',
         QUICK ? '1' : '2',
         '--out',
@@ -218,7 +222,8 @@ try {
         QUICK ? '2' : '5',
         '--reps',
         QUICK ? '1' : '3',
-        ...(QUICK ? ['--methods', 'infer'] : []),
+        // Quick: ModelInfer on inflow and the transport's ceiling (bare grpc-js) only.
+        ...(QUICK ? ['--methods', 'infer', '--servers', 'inflow,grpc-js'] : []),
       ]);
       await writeFile(join(OUT, 'grpc-ceiling.md'), stdout);
     });
@@ -233,7 +238,7 @@ try {
           '--records',
           QUICK ? '6000' : '20000',
           '--latency-seconds',
-          QUICK ? '4' : '8',
+          QUICK ? '3' : '8',
           '--common-rate',
           QUICK ? '0' : '100',
           '--datasets',
@@ -249,7 +254,7 @@ try {
   }
   if (ONLY.has('slo')) {
     await attempt('slo', async () => {
-      // Throughput at p99 ≤ 50 ms (issue 22 item 5). Quick (~1 min): inflow embedded and Kafka
+      // Throughput at p99 ≤ 50 ms (issue 22 item 5). Quick (~30 s): inflow embedded and Kafka
       // Streams + ORT Java, at-least-once, two rates of 4 s.
       await step(
         'slo',
@@ -261,9 +266,7 @@ try {
           '--seconds',
           QUICK ? '4' : '60',
           '--systems',
-          QUICK
-            ? 'inflow-embedded,inflow-embedded-2t,kstreams-onnx'
-            : 'inflow-embedded,inflow-embedded-2t,inflow-remote,kstreams-onnx,quix',
+          QUICK ? 'inflow-embedded,kstreams-onnx' : 'inflow-embedded,inflow-embedded-2t,inflow-remote,kstreams-onnx,quix',
           '--guarantees',
           QUICK ? 'at-least-once' : 'at-least-once,exactly-once',
           '--out',
