@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalBroker } from '../../src/kafka/broker/local-broker.ts';
 import { createKafkaClient, type ProducerRecord } from '../../src/kafka/index.ts';
+import { attributeHops, type CpuProfile, type HopRule } from '../lib/cpu-profile-hops.ts';
 import { loadAverage, startService } from '../lib/process.ts';
 
 const { values } = parseArgs({
@@ -48,23 +49,11 @@ const N = Number(values.records);
 const PARTITIONS = 8;
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** A V8 `.cpuprofile` (the fields used here). */
-interface Profile {
-  readonly nodes: ReadonlyArray<{
-    readonly id: number;
-    readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
-    readonly children?: readonly number[];
-  }>;
-  readonly startTime: number;
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-}
-
 /**
  * Hop rules, tried on each frame from the sample's leaf upwards; the first match names the hop.
  * `url` and `fn` are substrings/regexes of the frame's script URL and function name.
  */
-export const HOPS: ReadonlyArray<{ readonly hop: string; readonly url?: RegExp; readonly fn?: RegExp }> = [
+export const HOPS: readonly HopRule[] = [
   { hop: 'gc', fn: /^\(garbage collector\)$/ },
   { hop: 'idle', fn: /^\(idle\)$/ },
   // The ONNX worker thread: the session run is the model; the rest of the worker is the hop.
@@ -91,62 +80,6 @@ export const HOPS: ReadonlyArray<{ readonly hop: string; readonly url?: RegExp; 
   { hop: 'kafka socket I/O', url: /platformatic\/kafka\/dist\/network/ },
   { hop: 'runtime', url: /src\/streams\// },
 ];
-
-function hopOf(frames: ReadonlyArray<{ functionName: string; url: string }>): string {
-  for (const f of frames) {
-    for (const rule of HOPS) {
-      if ((rule.url === undefined || rule.url.test(f.url)) && (rule.fn === undefined || rule.fn.test(f.functionName))) return rule.hop;
-    }
-  }
-  return 'other';
-}
-
-/** µs per hop within [fromUs, toUs] of the monotonic clock (the profile's own time base), plus the top leaf functions of "other". */
-function attribute(p: Profile, fromUs: number, toUs: number): { hops: Map<string, number>; other: Map<string, number>; total: number } {
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const hopCache = new Map<number, string>();
-  const frameName = (id: number | undefined): string => {
-    const f = id === undefined ? undefined : byId.get(id)?.callFrame;
-    return f ? `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(node_modules|src)\//, '$1/')}:${f.lineNumber + 1}` : '?';
-  };
-  /** The leaf, and for a native leaf (no script) the nearest two script frames that called it. */
-  const leafName = (id: number): string => {
-    if (byId.get(id)?.callFrame.url !== '') return frameName(id);
-    const callers: string[] = [];
-    for (let at = parent.get(id); at !== undefined && callers.length < 2; at = parent.get(at)) {
-      if (byId.get(at)?.callFrame.url) callers.push(frameName(at));
-    }
-    return [frameName(id), ...callers].join(' ← ');
-  };
-  const hops = new Map<string, number>();
-  const other = new Map<string, number>();
-  let t = p.startTime;
-  let total = 0;
-  for (let i = 0; i < p.samples.length; i++) {
-    const delta = p.timeDeltas[i] ?? 0;
-    t += delta;
-    if (t < fromUs || t > toUs) continue;
-    const id = p.samples[i] as number;
-    let hop = hopCache.get(id);
-    if (hop === undefined) {
-      const frames: Array<{ functionName: string; url: string }> = [];
-      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-        const f = byId.get(at)?.callFrame;
-        if (f) frames.push(f);
-      }
-      hop = hopOf(frames);
-      hopCache.set(id, hop);
-    }
-    // A sample stands for the time since the previous one.
-    hops.set(hop, (hops.get(hop) ?? 0) + delta);
-    total += delta;
-    const key = `${hop}: ${leafName(id)}`;
-    other.set(key, (other.get(key) ?? 0) + delta);
-  }
-  return { hops, other, total };
-}
 
 // --- the run ---------------------------------------------------------------------------------------
 const broker = process.env.KAFKA_BOOTSTRAP_SERVERS ? undefined : await startLocalBroker({ heapMb: 1024 });
@@ -271,12 +204,12 @@ const fromUs = Number(from / 1000n);
 const toUs = Number(to / 1000n);
 const threads: Array<{ name: string; hops: Map<string, number>; other: Map<string, number>; total: number }> = [];
 for (const f of (await readdir(profiles)).filter((x) => x.endsWith('.cpuprofile')).sort()) {
-  const p = JSON.parse(await readFile(join(profiles, f), 'utf8')) as Profile;
-  const a = attribute(p, fromUs, toUs);
-  if (a.total === 0) continue;
+  const p = JSON.parse(await readFile(join(profiles, f), 'utf8')) as CpuProfile;
+  const { hops, leaves: other, total } = attributeHops(p, HOPS, fromUs, toUs);
+  if (total === 0) continue;
   // The event loop's profile is the one with the streams runtime in it.
   const main = p.nodes.some((n) => n.callFrame.url.includes('src/streams/runtime/'));
-  threads.push({ name: `${main ? 'event loop' : 'worker'} (${f})`, ...a });
+  threads.push({ name: `${main ? 'event loop' : 'worker'} (${f})`, hops, other, total });
 }
 const perRecord = (us: number): number => us / windowRecords;
 // Sampled time is wall time while a thread runs JS or native code: on a loaded machine a thread

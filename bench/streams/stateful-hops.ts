@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalBroker } from '../../src/kafka/broker/local-broker.ts';
 import { createKafkaClient, type ProducerRecord } from '../../src/kafka/index.ts';
+import { attributeHops, type CpuProfile, type HopRule } from '../lib/cpu-profile-hops.ts';
 import { loadAverage, startService } from '../lib/process.ts';
 
 const { values } = parseArgs({
@@ -43,23 +44,11 @@ const PARTITIONS = 8;
 const WINDOW_MS = 10_000;
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** A V8 `.cpuprofile` (the fields used here). */
-interface Profile {
-  readonly nodes: ReadonlyArray<{
-    readonly id: number;
-    readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
-    readonly children?: readonly number[];
-  }>;
-  readonly startTime: number;
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-}
-
 /**
  * Hop rules, tried on each frame from the sample's leaf upwards; the first match names the hop.
  * `url` and `fn` are regexes of the frame's script URL and function name.
  */
-const HOPS: ReadonlyArray<{ readonly hop: string; readonly url?: RegExp; readonly fn?: RegExp }> = [
+const HOPS: readonly HopRule[] = [
   { hop: 'gc', fn: /^\(garbage collector\)$/ },
   { hop: 'idle', fn: /^\(idle\)$/ },
   { hop: 'decode', url: /src\/kafka\/serdes\.ts|src\/kafka\/json-numeric\.ts/, fn: /deserialize|decode|parse/i },
@@ -82,62 +71,6 @@ const HOPS: ReadonlyArray<{ readonly hop: string; readonly url?: RegExp; readonl
   { hop: 'kafka socket I/O', url: /platformatic\/kafka\/dist\/network/ },
   { hop: 'runtime', url: /src\/streams\// },
 ];
-
-function hopOf(frames: ReadonlyArray<{ functionName: string; url: string }>): string {
-  for (const f of frames) {
-    for (const rule of HOPS) {
-      if ((rule.url === undefined || rule.url.test(f.url)) && (rule.fn === undefined || rule.fn.test(f.functionName))) return rule.hop;
-    }
-  }
-  return 'other';
-}
-
-/** Sampled µs per hop within [fromUs, toUs] of the monotonic clock (the profile's own time base), and per leaf function. */
-function attribute(p: Profile, fromUs: number, toUs: number): { hops: Map<string, number>; leaves: Map<string, number>; total: number } {
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const hopCache = new Map<number, string>();
-  const frameName = (id: number | undefined): string => {
-    const f = id === undefined ? undefined : byId.get(id)?.callFrame;
-    return f ? `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(node_modules|src)\//, '$1/')}:${f.lineNumber + 1}` : '?';
-  };
-  /** The leaf, and for a native leaf (no script) the nearest two script frames that called it. */
-  const leafName = (id: number): string => {
-    if (byId.get(id)?.callFrame.url !== '') return frameName(id);
-    const callers: string[] = [];
-    for (let at = parent.get(id); at !== undefined && callers.length < 2; at = parent.get(at)) {
-      if (byId.get(at)?.callFrame.url) callers.push(frameName(at));
-    }
-    return [frameName(id), ...callers].join(' ← ');
-  };
-  const hops = new Map<string, number>();
-  const leaves = new Map<string, number>();
-  let t = p.startTime;
-  let total = 0;
-  for (let i = 0; i < p.samples.length; i++) {
-    const delta = p.timeDeltas[i] ?? 0;
-    t += delta;
-    if (t < fromUs || t > toUs) continue;
-    const id = p.samples[i] as number;
-    let hop = hopCache.get(id);
-    if (hop === undefined) {
-      const frames: Array<{ functionName: string; url: string }> = [];
-      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-        const f = byId.get(at)?.callFrame;
-        if (f) frames.push(f);
-      }
-      hop = hopOf(frames);
-      hopCache.set(id, hop);
-    }
-    // A sample stands for the time since the previous one.
-    hops.set(hop, (hops.get(hop) ?? 0) + delta);
-    total += delta;
-    const key = `${hop}: ${leafName(id)}`;
-    leaves.set(key, (leaves.get(key) ?? 0) + delta);
-  }
-  return { hops, leaves, total };
-}
 
 // --- the run ---------------------------------------------------------------------------------------
 const broker = process.env.KAFKA_BOOTSTRAP_SERVERS ? undefined : await startLocalBroker({ heapMb: 1024 });
@@ -243,8 +176,8 @@ const fromUs = Number(from / 1000n);
 const toUs = Number(to / 1000n);
 const threads: Array<{ name: string; hops: Map<string, number>; leaves: Map<string, number>; total: number }> = [];
 for (const f of (await readdir(profiles)).filter((x) => x.endsWith('.cpuprofile')).sort()) {
-  const p = JSON.parse(await readFile(join(profiles, f), 'utf8')) as Profile;
-  const a = attribute(p, fromUs, toUs);
+  const p = JSON.parse(await readFile(join(profiles, f), 'utf8')) as CpuProfile;
+  const a = attributeHops(p, HOPS, fromUs, toUs);
   if (a.total > 0) threads.push({ name: f, ...a });
 }
 const busyAll = threads.reduce((a, t) => a + t.total - (t.hops.get('idle') ?? 0), 0);
