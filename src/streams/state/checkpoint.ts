@@ -18,14 +18,22 @@ export type CheckpointRead =
   | { readonly kind: 'missing' }
   | { readonly kind: 'corrupt'; readonly reason: string };
 
-export function readCheckpoint(storeDir: string): CheckpointRead {
-  let text: string;
+/** The checkpoint file's text, or why there is none to read. */
+function readCheckpointText(
+  storeDir: string,
+): { readonly kind: 'text'; readonly text: string } | { readonly kind: 'missing' } | { readonly kind: 'corrupt'; readonly reason: string } {
   try {
-    text = readFileSync(join(storeDir, CHECKPOINT_FILE), 'utf8');
+    return { kind: 'text', text: readFileSync(join(storeDir, CHECKPOINT_FILE), 'utf8') };
   } catch (error) {
     if ((error as { code?: string }).code === 'ENOENT') return { kind: 'missing' };
     return { kind: 'corrupt', reason: (error as Error).message };
   }
+}
+
+export function readCheckpoint(storeDir: string): CheckpointRead {
+  const read = readCheckpointText(storeDir);
+  if (read.kind !== 'text') return read;
+  const { text } = read;
   try {
     const parsed = JSON.parse(text) as { version?: unknown; offset?: unknown };
     if (parsed.version !== 1 || typeof parsed.offset !== 'string' || !/^\d{1,19}$/.test(parsed.offset)) {
@@ -66,13 +74,9 @@ export type OffsetsCheckpointRead =
  * `topic:partition`, everything below it in the store.
  */
 export function readOffsetsCheckpoint(storeDir: string): OffsetsCheckpointRead {
-  let text: string;
-  try {
-    text = readFileSync(join(storeDir, CHECKPOINT_FILE), 'utf8');
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return { kind: 'missing' };
-    return { kind: 'corrupt', reason: (error as Error).message };
-  }
+  const read = readCheckpointText(storeDir);
+  if (read.kind !== 'text') return read;
+  const { text } = read;
   try {
     const parsed = JSON.parse(text) as { version?: unknown; offsets?: unknown };
     const entries = parsed.offsets !== null && typeof parsed.offsets === 'object' ? Object.entries(parsed.offsets) : undefined;
